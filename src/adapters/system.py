@@ -1,0 +1,26 @@
+"""The system clock and the random id factory: the core's view of time and randomness."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+__all__ = ["RandomIdFactory", "SystemClock"]
+
+
+class SystemClock:
+    """Clock over ``time.time()``."""
+
+    def now(self) -> int:
+        return int(time.time())
+
+
+class RandomIdFactory:
+    """IdFactory over the ``secrets`` and ``uuid`` modules (OS randomness)."""
+
+    def uuid(self) -> str:
+        return str(uuid.uuid4())
+
+    def token(self) -> str:
+        return secrets.token_hex(16)

@@ -1,0 +1,210 @@
+"""EntriesService: the rules for fetching and writing entries, over an EntryStore."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flextype_core import ids
+from flextype_core.errors import BadRequest, Conflict, EntryNotFound, ValidationFailed, shown
+from flextype_core.model import Entry
+from flextype_core.ports import Clock, EntryStore, IdFactory
+
+__all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
+
+MANAGED_FIELDS = frozenset({"id", "slug", "uuid", "created_at", "modified_at"})
+"""Fields only the server sets; writing one through ``data`` is a ValidationFailed."""
+
+VISIBILITIES = ("visible", "hidden", "draft")
+DEFAULT_VISIBILITY = "visible"
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass in Python, but ``true`` is no timestamp.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_KNOWN_FIELDS: dict[str, tuple[str, Any]] = {
+    "published_at": ("an integer Unix time", _is_int),
+    "published_by": ("a string", lambda v: isinstance(v, str)),
+    "created_by": ("a string", lambda v: isinstance(v, str)),
+    "routable": ("a boolean", lambda v: isinstance(v, bool)),
+    "visibility": (
+        "one of " + ", ".join(VISIBILITIES),
+        lambda v: isinstance(v, str) and v in VISIBILITIES,
+    ),
+}
+
+
+def _checked_data(data: object) -> dict[str, Any]:
+    """Return ``data`` as a dict if it is writable entry data, else raise ValidationFailed."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed(
+            f"'data' must be an object, got {type(data).__name__}.", details=["data"]
+        )
+    bad_keys = [k for k in data if not isinstance(k, str) or k == ""]
+    if bad_keys:
+        raise ValidationFailed(
+            "Field names must be non-empty strings.", details=[f"data.{k}" for k in bad_keys]
+        )
+    managed = sorted(k for k in data if k in MANAGED_FIELDS)
+    if managed:
+        raise ValidationFailed(
+            "These fields are managed by the server and cannot be written: "
+            + ", ".join(managed)
+            + ".",
+            details=[f"data.{k}" for k in managed],
+        )
+    wrong = [
+        (key, expected)
+        for key, (expected, accepts) in _KNOWN_FIELDS.items()
+        if key in data and not accepts(data[key])
+    ]
+    if wrong:
+        raise ValidationFailed(
+            "; ".join(f"'{key}' must be {expected}" for key, expected in wrong) + ".",
+            details=[f"data.{key}" for key, _ in wrong],
+        )
+    return dict(data)
+
+
+class EntriesService:
+    """Fetch, create, update, move, copy and delete entries.
+
+    Args:
+        store: where entries live.
+        clock: the time source for ``created_at``/``modified_at``/``published_at``.
+        ids: the source of new uuids.
+    """
+
+    def __init__(self, store: EntryStore, clock: Clock, ids: IdFactory) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+
+    def fetch(self, entry_id: object) -> dict[str, Any]:
+        """Return one entry as the API shows it (stored fields plus ``id`` and ``slug``).
+
+        Raises:
+            InvalidId: ``entry_id`` is not a valid id.
+            EntryNotFound: there is no such entry.
+        """
+        return self._store.get(ids.parse_entry_id(entry_id)).to_public()
+
+    def collection(self, parent_id: object, depth: int | None = 1) -> list[dict[str, Any]]:
+        """Return the entries below ``parent_id``, ordered by id.
+
+        Args:
+            parent_id: an entry id, or ``""``/``"/"`` for the root.
+            depth: how many levels down (1: direct children); None for every level.
+
+        Raises:
+            InvalidId: ``parent_id`` is not a valid id.
+            BadRequest: ``depth`` is below 1.
+            EntryNotFound: ``parent_id`` is neither an entry nor has descendants. The root
+                always exists.
+        """
+        parent = ids.parse_parent_id(parent_id)
+        if depth is not None and depth < 1:
+            raise BadRequest(f"Depth must be 1 or more, got {depth}.")
+        found = self._store.descendants(parent, depth)
+        if not found and parent != ids.ROOT and not self._store.exists(parent):
+            raise EntryNotFound(parent)
+        return [entry.to_public() for entry in found]
+
+    def create(self, entry_id: object, data: object) -> dict[str, Any]:
+        """Create an entry from ``data`` and return it.
+
+        Managed fields are set (``uuid``, ``created_at``, ``modified_at``); defaults fill
+        ``published_at`` (now), ``published_by`` and ``created_by`` (""), ``routable``
+        (true) and ``visibility`` ("visible") when ``data`` lacks them.
+
+        Raises:
+            InvalidId: ``entry_id`` is not a valid id.
+            ValidationFailed: ``data`` is not an object, writes a managed field, or gives a
+                known field a wrong type.
+            Conflict: an entry already exists at ``entry_id``.
+        """
+        entry_id = ids.parse_entry_id(entry_id)
+        fields = _checked_data(data)
+        now = self._clock.now()
+        fields.setdefault("published_at", now)
+        fields.setdefault("published_by", "")
+        fields.setdefault("created_by", "")
+        fields.setdefault("routable", True)
+        fields.setdefault("visibility", DEFAULT_VISIBILITY)
+        fields.update(uuid=self._ids.uuid(), created_at=now, modified_at=now)
+        self._store.create({entry_id: fields})
+        return Entry(id=entry_id, fields=fields).to_public()
+
+    def update(self, entry_id: object, data: object) -> dict[str, Any]:
+        """Merge ``data`` into the entry's top-level fields and return the result.
+
+        Raises:
+            InvalidId, ValidationFailed: as for ``create``.
+            EntryNotFound: there is no such entry.
+        """
+        entry_id = ids.parse_entry_id(entry_id)
+        changes = _checked_data(data)
+        now = self._clock.now()
+
+        def merge(fields: dict[str, Any]) -> dict[str, Any]:
+            return {**fields, **changes, "modified_at": now}
+
+        return self._store.update(entry_id, merge).to_public()
+
+    def move(self, entry_id: object, new_id: object) -> dict[str, Any]:
+        """Move the entry and its descendants to ``new_id``; return the moved entry.
+
+        Fields are kept as they are (the seed's move example keeps ``modified_at``).
+
+        Raises:
+            InvalidId: either id is not valid.
+            BadRequest: ``new_id`` lies inside the entry's own subtree.
+            EntryNotFound: there is no entry at ``entry_id``.
+            Conflict: ``new_id`` holds an entry or has descendants.
+        """
+        source, target = self._source_and_target(entry_id, new_id, "move")
+        self._store.move(source, target)
+        return self._store.get(target).to_public()
+
+    def copy(self, entry_id: object, new_id: object) -> dict[str, Any]:
+        """Copy the entry and its descendants to ``new_id``; return the copy.
+
+        Every copied entry gets a new ``uuid`` and ``modified_at``; other fields,
+        ``created_at`` included, are copied as the seed's copy example shows.
+
+        Raises:
+            As ``move``.
+        """
+        source, target = self._source_and_target(entry_id, new_id, "copy")
+        root = self._store.get(source)
+        now = self._clock.now()
+        copies: dict[str, dict[str, Any]] = {}
+        for entry in [root, *self._store.descendants(source, None)]:
+            fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}
+            copies[ids.rebase(entry.id, source, target)] = fields
+        self._store.create(copies)
+        return Entry(id=target, fields=copies[target]).to_public()
+
+    def delete(self, entry_id: object) -> None:
+        """Delete the entry and every descendant.
+
+        Raises:
+            InvalidId: ``entry_id`` is not a valid id.
+            EntryNotFound: nothing exists at ``entry_id``.
+        """
+        self._store.delete(ids.parse_entry_id(entry_id))
+
+    def _source_and_target(self, entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
+        source = ids.parse_entry_id(entry_id)
+        target = ids.parse_entry_id(new_id)
+        if target != source and ids.is_within(target, source):
+            raise BadRequest(
+                f"Cannot {verb} entry {shown(source)} into its own subtree ({shown(target)})."
+            )
+        if not self._store.exists(source):
+            raise EntryNotFound(source)
+        if self._store.exists(target) or self._store.has_descendants(target):
+            raise Conflict(f"Entry {shown(target)} already exists.")
+        return source, target

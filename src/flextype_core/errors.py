@@ -1,0 +1,157 @@
+"""Every error the domain core raises, each with the stable wire code of the REST contract.
+
+The tree (``code`` in brackets)::
+
+    FlextypeError                      [InternalError]
+    ├── BadRequest                     [BadRequest]
+    │   └── InvalidId                  [BadRequest]
+    ├── AccessTokenInvalid             [AccessTokenInvalid]
+    ├── NotFound                       [NotFound]
+    │   ├── EntryNotFound
+    │   ├── TokenNotFound
+    │   └── RegistryKeyNotFound
+    ├── Conflict                       [Conflict]
+    ├── PreconditionFailed             [PreconditionFailed]
+    ├── PayloadTooLarge                [PayloadTooLarge]
+    ├── UnsupportedMediaType           [UnsupportedMediaType]
+    ├── ValidationFailed               [ValidationFailed]   (``details``: field paths)
+    ├── CallLimitExceeded              [CallLimitExceeded]  (``retry_after``: seconds or None)
+    └── StorageError                   [InternalError]      (stored data unreadable)
+
+The core never knows an HTTP status: the entrypoint maps these classes to statuses once.
+Messages name ids, never paths on disk.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AccessTokenInvalid",
+    "BadRequest",
+    "CallLimitExceeded",
+    "Conflict",
+    "EntryNotFound",
+    "FlextypeError",
+    "InvalidId",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "RegistryKeyNotFound",
+    "StorageError",
+    "TokenNotFound",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+    "shown",
+]
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """Quote a client-supplied string for a message: escaped, and cut when long.
+
+    Control characters (a NUL, say) are escaped so a message stays one printable line.
+    """
+    text = value if len(value) <= limit else value[:limit] + "..."
+    escaped = text.encode("unicode_escape").decode("ascii").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+class FlextypeError(Exception):
+    """Base of every domain error; ``code`` is the stable name clients see."""
+
+    code: ClassVar[str] = "InternalError"
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[str] = details or []
+
+
+class BadRequest(FlextypeError):
+    """A missing or malformed parameter, option or value."""
+
+    code = "BadRequest"
+
+
+class InvalidId(BadRequest):
+    """An id that is not a valid slug path (traversal, NUL, bad characters, too long)."""
+
+
+class AccessTokenInvalid(FlextypeError):
+    """Missing, unknown, wrong, disabled, expired or out-of-scope credentials."""
+
+    code = "AccessTokenInvalid"
+
+
+class NotFound(FlextypeError):
+    """The named resource does not exist."""
+
+    code = "NotFound"
+
+
+class EntryNotFound(NotFound):
+    """No entry at this id."""
+
+    def __init__(self, entry_id: str) -> None:
+        super().__init__(f"Entry {shown(entry_id)} was not found.")
+        self.entry_id = entry_id
+
+
+class TokenNotFound(NotFound):
+    """No token with this id."""
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"Token {shown(token_id)} was not found.")
+        self.token_id = token_id
+
+
+class RegistryKeyNotFound(NotFound):
+    """No registry item at this dot path."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Registry item {shown(key)} was not found.")
+        self.key = key
+
+
+class Conflict(FlextypeError):
+    """The target of a create, move or copy already exists."""
+
+    code = "Conflict"
+
+
+class PreconditionFailed(FlextypeError):
+    """A conditional write whose precondition (``If-Match``) no longer holds."""
+
+    code = "PreconditionFailed"
+
+
+class PayloadTooLarge(FlextypeError):
+    """A body or upload over the configured limit."""
+
+    code = "PayloadTooLarge"
+
+
+class UnsupportedMediaType(FlextypeError):
+    """A body or upload type that is not accepted."""
+
+    code = "UnsupportedMediaType"
+
+
+class ValidationFailed(FlextypeError):
+    """Well-formed but invalid data; ``details`` lists the offending field paths."""
+
+    code = "ValidationFailed"
+
+
+class CallLimitExceeded(FlextypeError):
+    """The token has used all of its ``limit_calls``."""
+
+    code = "CallLimitExceeded"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StorageError(FlextypeError):
+    """Stored data that cannot be read (broken YAML, a damaged database file)."""

@@ -1,0 +1,125 @@
+"""Entry and token ids: the one place they are validated, normalised and related.
+
+An entry id is a slash-separated path of slugs (``movies/2019/the-platform``). Whatever is
+not a valid id is rejected here with ``InvalidId`` before it can become a path anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flextype_core.errors import InvalidId, shown
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "ROOT",
+    "child_depth",
+    "is_within",
+    "parent_of",
+    "parse_entry_id",
+    "parse_parent_id",
+    "parse_token_id",
+    "rebase",
+]
+
+MAX_ID_LENGTH = 255
+ROOT = ""
+"""The root of the entry tree: the parent of every top-level entry."""
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _reject(raw: str, why: str, kind: str = "entry id") -> InvalidId:
+    return InvalidId(f"Invalid {kind} {shown(raw)}: {why}.")
+
+
+def parse_entry_id(raw: object) -> str:
+    """Validate an entry id and return it.
+
+    Args:
+        raw: the id as received (any type; only a string can be valid).
+
+    Returns:
+        The id, unchanged: valid ids have exactly one spelling.
+
+    Raises:
+        InvalidId: not a string, empty, longer than 255 characters, a leading, trailing
+            or doubled slash, a ``.``/``..`` segment, a NUL, a backslash, or any character
+            outside ``[A-Za-z0-9_-]`` in a segment.
+    """
+    if not isinstance(raw, str):
+        raise InvalidId(f"Invalid entry id: expected a string, got {type(raw).__name__}.")
+    if raw == "":
+        raise _reject(raw, "it is empty")
+    if len(raw) > MAX_ID_LENGTH:
+        raise _reject(raw, f"it is longer than {MAX_ID_LENGTH} characters")
+    if "\x00" in raw:
+        raise _reject(raw, "it contains a NUL character")
+    if "\\" in raw:
+        raise _reject(raw, "it contains a backslash")
+    if raw.startswith("/") or raw.endswith("/"):
+        raise _reject(raw, "it starts or ends with a slash")
+    for segment in raw.split("/"):
+        if segment == "":
+            raise _reject(raw, "it has an empty segment")
+        if segment in {".", ".."}:
+            raise _reject(raw, f"segment {shown(segment)} is not allowed")
+        if not _SEGMENT.fullmatch(segment):
+            raise _reject(raw, f"segment {shown(segment)} may only hold A-Z, a-z, 0-9, _ and -")
+    return raw
+
+
+def parse_parent_id(raw: object) -> str:
+    """Validate the id of a collection's parent: an entry id, or the root.
+
+    ``""`` and ``"/"`` both name the root and normalise to ``ROOT``.
+
+    Raises:
+        InvalidId: as for ``parse_entry_id``.
+    """
+    if raw in {"", "/"}:
+        return ROOT
+    return parse_entry_id(raw)
+
+
+def parse_token_id(raw: object) -> str:
+    """Validate a token id: 16 to 64 characters of ``[A-Za-z0-9_-]``.
+
+    Raises:
+        InvalidId: anything else.
+    """
+    if not isinstance(raw, str):
+        raise InvalidId(f"Invalid token id: expected a string, got {type(raw).__name__}.")
+    if not _TOKEN_ID.fullmatch(raw):
+        raise _reject(raw, "expected 16 to 64 characters of A-Z, a-z, 0-9, _ and -", "token id")
+    return raw
+
+
+def parent_of(entry_id: str) -> str:
+    """Return the parent id (``ROOT`` for a top-level entry)."""
+    head, _, _ = entry_id.rpartition("/")
+    return head
+
+
+def is_within(entry_id: str, ancestor: str) -> bool:
+    """Tell whether ``entry_id`` is ``ancestor`` itself or one of its descendants."""
+    if ancestor == ROOT:
+        return True
+    return entry_id == ancestor or entry_id.startswith(ancestor + "/")
+
+
+def child_depth(entry_id: str, ancestor: str) -> int:
+    """Return how many levels ``entry_id`` lies below ``ancestor`` (0 for itself).
+
+    The caller guarantees ``is_within(entry_id, ancestor)``.
+    """
+    if entry_id == ancestor:
+        return 0
+    rest = entry_id if ancestor == ROOT else entry_id[len(ancestor) + 1 :]
+    return rest.count("/") + 1
+
+
+def rebase(entry_id: str, old_root: str, new_root: str) -> str:
+    """Move ``entry_id`` from under ``old_root`` to the same place under ``new_root``."""
+    return new_root + entry_id[len(old_root) :]

@@ -1,0 +1,66 @@
+"""Domain types: entries and tokens, as msgspec Structs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = ["API_NAMES", "DEFAULT_TOKEN_APIS", "Entry", "Model", "Token", "TokenState"]
+
+API_NAMES = ("entries", "registry", "tokens", "media", "images")
+"""The API families a token can be scoped to (``*`` means all of them)."""
+
+DEFAULT_TOKEN_APIS = ("entries", "registry", "media", "images")
+
+TokenState = Literal["enabled", "disabled"]
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the domain types.
+
+    ``frozen``: values are shared between threads and caches, so nobody may change one in
+    place; a change is a new value (``msgspec.structs.replace``).
+    ``kw_only``: fields are named at every construction, so adding one never shifts others.
+    Subclasses repeat both options because mypy's dataclass transform does not inherit them.
+    """
+
+
+class Entry(Model, frozen=True, kw_only=True):
+    """One entry: its id and its stored fields."""
+
+    id: str
+    """The slash-separated slug path, e.g. ``movies/2019/the-platform``."""
+    fields: dict[str, Any]
+    """The stored fields. ``id`` and ``slug`` are not stored: the location implies them."""
+
+    def to_public(self) -> dict[str, Any]:
+        """Return the entry as the API shows it: the stored fields plus ``id`` and ``slug``."""
+        return {**self.fields, "id": self.id, "slug": self.id}
+
+
+class Token(Model, frozen=True, kw_only=True):
+    """An API token. The access token itself is never stored, only its bcrypt hash."""
+
+    token: str
+    """The public id: 32 lowercase hex when generated, 16-64 of ``[A-Za-z0-9_-]`` if chosen."""
+    hashed_access_token: str
+    """bcrypt hash of the access token (``$2y$`` from PHP and ``$2b$`` both verify)."""
+    uuid: str
+    created_at: int
+    modified_at: int
+    title: str = ""
+    state: TokenState = "enabled"
+    apis: tuple[str, ...] = DEFAULT_TOKEN_APIS
+    """The API families this token may use; ``("*",)`` for all."""
+    limit_calls: int = 0
+    """How many calls the token may make in all; 0 means no limit."""
+    calls: int = 0
+    """Calls made so far, as last flushed to the store."""
+    expires_at: int | None = None
+    """Unix time from which the token is refused; None: never."""
+    last_used_at: int | None = None
+
+    def allows(self, api: str) -> bool:
+        """Tell whether this token is scoped to ``api``."""
+        return "*" in self.apis or api in self.apis

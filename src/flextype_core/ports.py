@@ -1,0 +1,184 @@
+"""The ports: what the domain core needs from the outside world, as Protocols.
+
+Adapters implement these structurally (no inheritance); mypy checks conformance where a
+concrete adapter is passed for a port. Every method states its contract: results, order,
+and the domain errors it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from flextype_core.model import Entry, Token
+
+__all__ = ["Clock", "EntryStore", "IdFactory", "PasswordHasher", "TokenStore"]
+
+Fields = dict[str, Any]
+
+
+class EntryStore(Protocol):
+    """Persistent entries, addressed by validated ids (see ``flextype_core.ids``).
+
+    A store keeps only the fields it is given; ``id`` and ``slug`` are implied by the
+    location. Results must be the same as if the store read its medium on every call,
+    edits made outside this process included.
+    """
+
+    def get(self, entry_id: str) -> Entry:
+        """Return the entry.
+
+        Raises:
+            EntryNotFound: there is no entry at ``entry_id``.
+            StorageError: the stored entry cannot be read.
+        """
+        ...
+
+    def exists(self, entry_id: str) -> bool:
+        """Tell whether there is an entry at ``entry_id`` (a folder of children is not one)."""
+        ...
+
+    def has_descendants(self, entry_id: str) -> bool:
+        """Tell whether any entry lies below ``entry_id`` (``""`` is the root)."""
+        ...
+
+    def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
+        """Return the entries strictly below ``entry_id``, at most ``depth`` levels down.
+
+        ``depth`` None means every level; 1 means direct children. ``""`` is the root. The
+        order is by id, in code-point order. Folders that are not entries are not listed.
+
+        Raises:
+            StorageError: an entry in range cannot be read.
+        """
+        ...
+
+    def create(self, entries: Mapping[str, Fields]) -> None:
+        """Create every given entry, all or none.
+
+        Raises:
+            Conflict: one of the ids already holds an entry; nothing was written.
+        """
+        ...
+
+    def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
+        """Replace the entry's fields with ``change(current fields)`` and return the result.
+
+        Read, change and write happen as one step for this entry: a concurrent update of
+        the same entry sees this one's result, never the state before it.
+
+        Raises:
+            EntryNotFound: there is no entry at ``entry_id``.
+            StorageError: the stored entry cannot be read.
+            Any error ``change`` raises, with nothing written.
+        """
+        ...
+
+    def move(self, entry_id: str, new_id: str) -> None:
+        """Move the entry and every descendant from ``entry_id`` to ``new_id``.
+
+        Raises:
+            EntryNotFound: there is no entry at ``entry_id``.
+            Conflict: ``new_id`` holds an entry or has descendants.
+        """
+        ...
+
+    def delete(self, entry_id: str) -> None:
+        """Delete the entry at ``entry_id`` (if any) and every descendant.
+
+        Raises:
+            EntryNotFound: there is neither an entry nor a descendant at ``entry_id``.
+        """
+        ...
+
+
+class TokenStore(Protocol):
+    """Persistent tokens, addressed by validated token ids."""
+
+    def get(self, token_id: str) -> Token:
+        """Return the token.
+
+        Raises:
+            TokenNotFound: there is no such token.
+            StorageError: the stored token cannot be read.
+        """
+        ...
+
+    def list(self) -> list[Token]:
+        """Return every token, ordered by token id in code-point order."""
+        ...
+
+    def create(self, token: Token) -> None:
+        """Store a new token.
+
+        Raises:
+            Conflict: a token with this id exists; nothing was written.
+        """
+        ...
+
+    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
+        """Replace the token with ``change(current)`` as one step and return the result.
+
+        ``change`` keeps the token id.
+
+        Raises:
+            TokenNotFound: there is no such token.
+        """
+        ...
+
+    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+        """Give the token the id ``new_id`` and return it.
+
+        Raises:
+            TokenNotFound: there is no token ``token_id``.
+            Conflict: a token ``new_id`` exists.
+        """
+        ...
+
+    def delete(self, token_id: str) -> None:
+        """Delete the token.
+
+        Raises:
+            TokenNotFound: there is no such token.
+        """
+        ...
+
+    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+        """Add ``calls[token_id]`` to each token's ``calls`` and set its ``last_used_at``.
+
+        Counts are added to what is stored, never written over it, so several processes
+        may flush their counts. Tokens that no longer exist are skipped.
+        """
+        ...
+
+
+class Clock(Protocol):
+    """The current time."""
+
+    def now(self) -> int:
+        """Return the current Unix time in whole seconds."""
+        ...
+
+
+class IdFactory(Protocol):
+    """Fresh random identifiers."""
+
+    def uuid(self) -> str:
+        """Return a new random (version 4) UUID in its canonical text form."""
+        ...
+
+    def token(self) -> str:
+        """Return 32 random lowercase hex characters (128 bits)."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """One-way hashing of secrets such as access tokens."""
+
+    def hash(self, secret: str) -> str:
+        """Return a salted hash of ``secret`` (bcrypt ``$2y$``/``$2b$`` form)."""
+        ...
+
+    def verify(self, secret: str, hashed: str) -> bool:
+        """Tell whether ``secret`` matches ``hashed``; False for a malformed hash."""
+        ...

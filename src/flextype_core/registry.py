@@ -1,0 +1,65 @@
+"""Registry: a read-only dot-path view over the manifest and the settings, secrets removed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flextype_core.errors import RegistryKeyNotFound
+
+__all__ = ["Registry", "is_secret_key"]
+
+_SECRET = re.compile(r"(^|_)(key|secret|password|passwd|hash|salt|token)s?$", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """Tell whether a settings key names a secret (``sign_key``, ``password``, ``salt``...)."""
+    return bool(_SECRET.search(name))
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: _without_secrets(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and is_secret_key(k))
+        }
+    if isinstance(value, list | tuple):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+class Registry:
+    """Read items such as ``flextype.manifest.version`` or ``flextype.settings.cors``.
+
+    Args:
+        manifest: what the software is (name, version, ...).
+        settings: the project's settings; every secret is removed before anything is kept.
+    """
+
+    def __init__(self, manifest: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
+        self._tree: dict[str, Any] = {
+            "flextype": {
+                "manifest": _without_secrets(manifest),
+                "settings": _without_secrets(settings),
+            }
+        }
+
+    def get(self, key: str) -> Any:
+        """Return the value (or subtree) at the dot path ``key``.
+
+        A segment selects a mapping's key, or a list's item by its index.
+
+        Raises:
+            RegistryKeyNotFound: nothing is at ``key``.
+        """
+        node: Any = self._tree
+        for segment in key.split("."):
+            if isinstance(node, Mapping) and segment in node:
+                node = node[segment]
+            elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+                node = node[int(segment)]
+            else:
+                raise RegistryKeyNotFound(key)
+        return node

@@ -1,0 +1,314 @@
+"""TokensService: issue tokens, verify them for an API, and count their calls exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from flextype_core import ids
+from flextype_core.errors import (
+    AccessTokenInvalid,
+    CallLimitExceeded,
+    InvalidId,
+    TokenNotFound,
+    ValidationFailed,
+    shown,
+)
+from flextype_core.model import API_NAMES, Token, TokenState
+from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
+
+__all__ = ["IssuedToken", "TokenChanges", "TokensService"]
+
+_AT_PATH = re.compile(r"at `\$(\S*)`")
+
+
+class TokenChanges(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The writable fields of a token, as a client sends them (all optional)."""
+
+    title: str | msgspec.UnsetType = msgspec.UNSET
+    state: TokenState | msgspec.UnsetType = msgspec.UNSET
+    apis: list[str] | msgspec.UnsetType = msgspec.UNSET
+    limit_calls: int | msgspec.UnsetType = msgspec.UNSET
+    expires_at: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A token just created or copied, with its access token: the only time it is shown."""
+
+    token: Token
+    access_token: str
+
+
+def _changes(data: object) -> dict[str, Any]:
+    """Validate client data against ``TokenChanges``; return only the fields given."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed("'data' must be an object.", details=["data"])
+    try:
+        changes = msgspec.convert(data, TokenChanges)
+    except msgspec.ValidationError as exc:
+        at = _AT_PATH.search(str(exc))
+        raise ValidationFailed(
+            f"Invalid token data: {exc}.", details=[f"data{at.group(1)}" if at else "data"]
+        ) from exc
+    given = {k: v for k, v in msgspec.structs.asdict(changes).items() if v is not msgspec.UNSET}
+    if "apis" in given:
+        unknown = [a for a in given["apis"] if a != "*" and a not in API_NAMES]
+        if unknown or not given["apis"]:
+            raise ValidationFailed(
+                "'apis' must list some of " + ", ".join(API_NAMES) + " or be ['*'].",
+                details=["data.apis"],
+            )
+        given["apis"] = tuple(given["apis"])
+    if given.get("limit_calls", 0) < 0:
+        raise ValidationFailed("'limit_calls' must be 0 or more.", details=["data.limit_calls"])
+    return given
+
+
+class TokensService:
+    """Create, change and verify tokens; count calls in memory and flush them in batches.
+
+    Counting never writes the store per call: ``verify`` adds to an in-memory counter,
+    and the counts go to the store (added, not written over) when ``flush_every`` calls
+    are pending, when ``flush_interval`` seconds passed since the last flush, or when
+    ``flush()`` is called (at shutdown).
+
+    Args:
+        store: where tokens live.
+        hasher: hashes and verifies access tokens.
+        clock: the time source.
+        ids: the source of new tokens and uuids.
+        flush_every: flush after this many pending calls.
+        flush_interval: flush on the next call this many seconds after the last flush.
+    """
+
+    def __init__(
+        self,
+        store: TokenStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        ids: IdFactory,
+        *,
+        flush_every: int = 100,
+        flush_interval: int = 5,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._ids = ids
+        self._flush_every = flush_every
+        self._flush_interval = flush_interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+        self._last_flush = clock.now()
+        # bcrypt is slow by design; remember (hash, sha256 of secret) pairs already proven.
+        self._verified: set[tuple[str, str]] = set()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def fetch(self, token_id: object) -> Token:
+        """Return a token with its up-to-date call count.
+
+        Raises:
+            InvalidId: ``token_id`` is not a valid token id.
+            TokenNotFound: there is no such token.
+        """
+        return self._with_pending(self._store.get(ids.parse_token_id(token_id)))
+
+    def list(self) -> list[Token]:
+        """Return every token, ordered by token id, with up-to-date call counts."""
+        return [self._with_pending(t) for t in self._store.list()]
+
+    # -- writing -----------------------------------------------------------------------
+
+    def create(self, data: object, token_id: object = None) -> IssuedToken:
+        """Create a token from ``data`` (title, apis, limit_calls, state, expires_at).
+
+        Args:
+            data: the fields; absent ones get their defaults.
+            token_id: the token's public id; None to generate 32 hex characters.
+
+        Raises:
+            InvalidId: ``token_id`` is given and not 16-64 of ``[A-Za-z0-9_-]``.
+            ValidationFailed: an unknown field, a wrong type, or a past ``expires_at``.
+            Conflict: a token with this id exists.
+        """
+        changes = _changes(data)
+        now = self._clock.now()
+        self._check_expiry(changes, now)
+        new_id = self._ids.token() if token_id is None else ids.parse_token_id(token_id)
+        access_token = self._ids.token()
+        token = Token(
+            token=new_id,
+            hashed_access_token=self._hasher.hash(access_token),
+            uuid=self._ids.uuid(),
+            created_at=now,
+            modified_at=now,
+            **changes,
+        )
+        self._store.create(token)
+        return IssuedToken(token=token, access_token=access_token)
+
+    def update(self, token_id: object, data: object) -> Token:
+        """Change the given fields of a token and return it.
+
+        Raises:
+            InvalidId, TokenNotFound: as for ``fetch``.
+            ValidationFailed: as for ``create``.
+        """
+        changes = _changes(data)
+        now = self._clock.now()
+        self._check_expiry(changes, now)
+        updated = self._store.update(
+            ids.parse_token_id(token_id),
+            lambda t: msgspec.structs.replace(t, **changes, modified_at=now),
+        )
+        return self._with_pending(updated)
+
+    def move(self, token_id: object, new_id: object) -> Token:
+        """Give a token a new public id (rotation); its access token stays valid.
+
+        Raises:
+            InvalidId: either id is not a valid token id.
+            TokenNotFound: there is no token ``token_id``.
+            Conflict: a token ``new_id`` exists.
+        """
+        source, target = ids.parse_token_id(token_id), ids.parse_token_id(new_id)
+        self.flush()  # pending calls belong to the old id
+        return self._store.move(source, target, self._clock.now())
+
+    def copy(self, token_id: object, new_id: object) -> IssuedToken:
+        """Copy a token's settings to ``new_id`` with a new access token and no calls.
+
+        Raises:
+            As ``move``.
+        """
+        source = self._store.get(ids.parse_token_id(token_id))
+        target = ids.parse_token_id(new_id)
+        now = self._clock.now()
+        access_token = self._ids.token()
+        copy = msgspec.structs.replace(
+            source,
+            token=target,
+            hashed_access_token=self._hasher.hash(access_token),
+            uuid=self._ids.uuid(),
+            calls=0,
+            last_used_at=None,
+            created_at=now,
+            modified_at=now,
+        )
+        self._store.create(copy)
+        return IssuedToken(token=copy, access_token=access_token)
+
+    def delete(self, token_id: object) -> None:
+        """Delete a token.
+
+        Raises:
+            InvalidId, TokenNotFound: as for ``fetch``.
+        """
+        token_id = ids.parse_token_id(token_id)
+        self._store.delete(token_id)
+        with self._lock:
+            self._pending.pop(token_id, None)
+
+    # -- verifying and counting --------------------------------------------------------
+
+    def verify(self, token_id: object, access_token: object, api: str, *, write: bool) -> Token:
+        """Check that a request may use ``api`` and count the call.
+
+        Args:
+            token_id: the ``token`` the request carried (None if it carried none).
+            access_token: the ``access_token`` it carried (None if none).
+            api: the API family, e.g. ``entries``.
+            write: whether the request writes, which also requires the access token.
+
+        Returns:
+            The token, its ``calls`` including this call.
+
+        Raises:
+            AccessTokenInvalid: missing, unknown, disabled, expired, not allowed for
+                ``api``, or (for a write) a missing or wrong access token.
+            CallLimitExceeded: the token's ``limit_calls`` is used up; the call is not
+                counted.
+        """
+        token = self._known_token(token_id)
+        now = self._clock.now()
+        if token.state != "enabled":
+            raise AccessTokenInvalid(f"Token {shown(token.token)} is disabled.")
+        if token.expires_at is not None and now >= token.expires_at:
+            raise AccessTokenInvalid(f"Token {shown(token.token)} has expired.")
+        if not token.allows(api):
+            raise AccessTokenInvalid(f"Token {shown(token.token)} may not use the {api} API.")
+        if write and not self._access_token_matches(token, access_token):
+            raise AccessTokenInvalid("The access token is missing or wrong.")
+        with self._lock:
+            pending = self._pending.get(token.token, 0)
+            if token.limit_calls and token.calls + pending >= token.limit_calls:
+                raise CallLimitExceeded(
+                    f"Token {shown(token.token)} has used all {token.limit_calls} of its calls."
+                )
+            self._pending[token.token] = pending + 1
+            due = sum(self._pending.values()) >= self._flush_every or (
+                now - self._last_flush >= self._flush_interval
+            )
+        if due:
+            self.flush()
+        return msgspec.structs.replace(token, calls=token.calls + pending + 1, last_used_at=now)
+
+    def flush(self) -> None:
+        """Add the pending call counts to the store and clear them."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._last_flush = self._clock.now()
+            if pending:
+                # Held while writing so that flushes reach the store one at a time.
+                self._store.add_calls(pending, self._last_flush)
+
+    # -- helpers without a stored token ------------------------------------------------
+
+    def generate(self) -> str:
+        """Return a new random token (32 hex characters); nothing is stored."""
+        return self._ids.token()
+
+    def generate_hash(self, secret: str) -> str:
+        """Return the bcrypt hash of ``secret``."""
+        return self._hasher.hash(secret)
+
+    def verify_hash(self, secret: str, hashed: str) -> bool:
+        """Tell whether ``secret`` matches the bcrypt ``hashed`` (False if malformed)."""
+        return self._hasher.verify(secret, hashed)
+
+    # -- private -----------------------------------------------------------------------
+
+    def _known_token(self, token_id: object) -> Token:
+        if token_id is None or token_id == "":
+            raise AccessTokenInvalid("A token is required.")
+        try:
+            return self._store.get(ids.parse_token_id(token_id))
+        except (TokenNotFound, InvalidId) as exc:
+            raise AccessTokenInvalid("The token is not valid.") from exc
+
+    def _access_token_matches(self, token: Token, access_token: object) -> bool:
+        if not isinstance(access_token, str) or access_token == "":
+            return False
+        proof = (token.hashed_access_token, hashlib.sha256(access_token.encode()).hexdigest())
+        if proof in self._verified:
+            return True
+        if not self._hasher.verify(access_token, token.hashed_access_token):
+            return False
+        self._verified.add(proof)
+        return True
+
+    def _with_pending(self, token: Token) -> Token:
+        with self._lock:
+            pending = self._pending.get(token.token, 0)
+        return msgspec.structs.replace(token, calls=token.calls + pending) if pending else token
+
+    def _check_expiry(self, changes: Mapping[str, Any], now: int) -> None:
+        expires_at = changes.get("expires_at")
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed("'expires_at' lies in the past.", details=["data.expires_at"])

@@ -1,0 +1,166 @@
+"""In-memory fakes of the core's ports: the reference behaviour every adapter must match."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from flextype_core import ids
+from flextype_core.errors import Conflict, EntryNotFound, TokenNotFound
+from flextype_core.model import Entry, Token
+
+Fields = dict[str, Any]
+
+
+class FakeEntryStore:
+    """EntryStore over a dict of id -> fields (deep-copied in and out, like a real store)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Fields] = {}
+        self._lock = threading.Lock()
+
+    def get(self, entry_id: str) -> Entry:
+        try:
+            return Entry(id=entry_id, fields=copy.deepcopy(self._entries[entry_id]))
+        except KeyError:
+            raise EntryNotFound(entry_id) from None
+
+    def exists(self, entry_id: str) -> bool:
+        return entry_id in self._entries
+
+    def has_descendants(self, entry_id: str) -> bool:
+        return any(i != entry_id and ids.is_within(i, entry_id) for i in self._entries)
+
+    def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
+        found = [
+            i
+            for i in self._entries
+            if i != entry_id
+            and ids.is_within(i, entry_id)
+            and (depth is None or ids.child_depth(i, entry_id) <= depth)
+        ]
+        return [self.get(i) for i in sorted(found)]
+
+    def create(self, entries: Mapping[str, Fields]) -> None:
+        with self._lock:
+            taken = [i for i in entries if i in self._entries]
+            if taken:
+                raise Conflict(f"Entry '{taken[0]}' already exists.")
+            for entry_id, fields in entries.items():
+                self._entries[entry_id] = copy.deepcopy(dict(fields))
+
+    def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
+        with self._lock:
+            current = self.get(entry_id)
+            self._entries[entry_id] = copy.deepcopy(change(current.fields))
+            return self.get(entry_id)
+
+    def move(self, entry_id: str, new_id: str) -> None:
+        with self._lock:
+            if entry_id not in self._entries:
+                raise EntryNotFound(entry_id)
+            if new_id in self._entries or self.has_descendants(new_id):
+                raise Conflict(f"Entry '{new_id}' already exists.")
+            for old in [i for i in self._entries if ids.is_within(i, entry_id)]:
+                self._entries[ids.rebase(old, entry_id, new_id)] = self._entries.pop(old)
+
+    def delete(self, entry_id: str) -> None:
+        with self._lock:
+            doomed = [i for i in self._entries if ids.is_within(i, entry_id)]
+            if not doomed:
+                raise EntryNotFound(entry_id)
+            for i in doomed:
+                del self._entries[i]
+
+
+class FakeTokenStore:
+    """TokenStore over a dict of token id -> Token."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_id: str) -> Token:
+        try:
+            return self._tokens[token_id]
+        except KeyError:
+            raise TokenNotFound(token_id) from None
+
+    def list(self) -> list[Token]:
+        return [self._tokens[k] for k in sorted(self._tokens)]
+
+    def create(self, token: Token) -> None:
+        with self._lock:
+            if token.token in self._tokens:
+                raise Conflict(f"Token '{token.token}' already exists.")
+            self._tokens[token.token] = token
+
+    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
+        with self._lock:
+            self._tokens[token_id] = change(self.get(token_id))
+            return self._tokens[token_id]
+
+    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+        with self._lock:
+            token = self.get(token_id)
+            if new_id in self._tokens:
+                raise Conflict(f"Token '{new_id}' already exists.")
+            del self._tokens[token_id]
+            moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
+            self._tokens[new_id] = moved
+            return moved
+
+    def delete(self, token_id: str) -> None:
+        with self._lock:
+            self.get(token_id)
+            del self._tokens[token_id]
+
+    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+        with self._lock:
+            for token_id, n in calls.items():
+                if token_id in self._tokens:
+                    token = self._tokens[token_id]
+                    self._tokens[token_id] = msgspec.structs.replace(
+                        token, calls=token.calls + n, last_used_at=last_used_at
+                    )
+
+
+class FixedClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: int = 1_700_000_000) -> None:
+        self.current = now
+
+    def now(self) -> int:
+        return self.current
+
+    def advance(self, seconds: int) -> None:
+        self.current += seconds
+
+
+class SequenceIdFactory:
+    """Predictable uuids and tokens: ``00000000-...-000000000001``, then ``...0002``."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def uuid(self) -> str:
+        return f"00000000-0000-4000-8000-{next(self._counter):012d}"
+
+    def token(self) -> str:
+        return f"{next(self._counter):032x}"
+
+
+class FakeHasher:
+    """A reversible 'hash' that keeps the bcrypt shape, so tests need no bcrypt cost."""
+
+    def hash(self, secret: str) -> str:
+        return "$2y$04$fake" + secret
+
+    def verify(self, secret: str, hashed: str) -> bool:
+        return hashed == "$2y$04$fake" + secret
