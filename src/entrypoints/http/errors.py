@@ -1,0 +1,122 @@
+"""Every error the HTTP API answers, in the one JSON shape of the contract, mapped once.
+
+``STATUS`` maps domain errors to statuses (looked up along the MRO); three app-level
+handlers turn domain errors, Litestar's own HTTP exceptions (router 404/405, validation)
+and unexpected exceptions into ``{"success": false, "errors": [code], "data": null,
+"message": ...}``. Nothing else builds an error response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+from flextype_core.errors import (
+    AccessTokenInvalid,
+    BadRequest,
+    CallLimitExceeded,
+    Conflict,
+    FlextypeError,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+__all__ = ["EXCEPTION_HANDLERS", "STATUS", "error_response"]
+
+log = logging.getLogger("flextype.http")
+
+STATUS: dict[type[FlextypeError], int] = {
+    BadRequest: 400,
+    AccessTokenInvalid: 401,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ValidationFailed: 422,
+    CallLimitExceeded: 429,
+}
+
+# Litestar raises HTTPException for routing and parsing; these are its statuses' codes.
+_HTTP_CODES = {
+    400: "BadRequest",
+    401: "AccessTokenInvalid",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationFailed",
+    429: "CallLimitExceeded",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """Build the one error shape of the contract."""
+    body: dict[str, Any] = {"success": False, "errors": [code], "data": None, "message": message}
+    if details:
+        body["details"] = details
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def status_of(error: FlextypeError) -> int:
+    """Return the HTTP status of a domain error (500 for one not in ``STATUS``)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, FlextypeError)
+    status = status_of(exc)
+    if status == 500:
+        log.error("storage or internal error: %s", exc.message, exc_info=exc)
+        return error_response(500, "InternalError", exc.message)
+    headers = None
+    if isinstance(exc, CallLimitExceeded) and exc.retry_after is not None:
+        headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(status, exc.code, exc.message, details=exc.details, headers=headers)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status >= 500:
+        return _unexpected(request, exc)
+    code = _HTTP_CODES.get(status, "BadRequest")
+    if status == 404:
+        message = f"No route for {request.method} {request.url.path}."
+    elif status == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    return error_response(status, code, message, headers=headers or None)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "InternalError", "The server failed to answer this request.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    FlextypeError: _domain_error,
+    HTTPException: _http_error,
+    500: _unexpected,
+    Exception: _unexpected,
+}
