@@ -1,0 +1,256 @@
+"""The ``flextype`` command: create projects, manage tokens and entries from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from entrypoints.project import Project, open_project
+from entrypoints.scaffold import ProjectExistsError, create_project
+from entrypoints.settings import SettingsError
+from entrypoints.views import issued_token, public_token
+from flextype_core import BadRequest, FlextypeError
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 error, 2 usage)."""
+    args = _parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (FlextypeError, SettingsError, ProjectExistsError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"flextype: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, OSError):
+        text = f"{exc.strerror or exc.__class__.__name__}: {exc.filename or ''}".rstrip(": ")
+    return " ".join(text.split())
+
+
+def _print_json(value: Any, *, compact: bool = False) -> None:
+    encoded = msgspec.json.encode(value)
+    text = encoded.decode() if compact else msgspec.json.format(encoded, indent=2).decode()
+    print(text)
+
+
+def _open(args: argparse.Namespace) -> Project:
+    return open_project(args.project)
+
+
+# -- init ----------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path is not None else Path(args.project)
+    driver = args.storage or os.environ.get("FLEXTYPE_STORAGE__DRIVER", "yaml")
+    issued = create_project(path, driver=driver, demo=args.demo)
+    if args.json:
+        _print_json(
+            {
+                "project": str(path),
+                "token": issued.token.token,
+                "access_token": issued.access_token,
+            },
+            compact=True,
+        )
+        return 0
+    content = "with demo content" if args.demo else "empty"
+    print(f"Created project {path} (storage: {driver}, {content}).")
+    print(f"token:        {issued.token.token}")
+    print(f"access_token: {issued.access_token}")
+    print("Keep the access token: it is shown only this once.")
+    return 0
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {"title": args.title}
+    if args.apis is not None:
+        data["apis"] = [a.strip() for a in args.apis.split(",") if a.strip()]
+    if args.limit_calls is not None:
+        data["limit_calls"] = args.limit_calls
+    if args.expires_at is not None:
+        data["expires_at"] = args.expires_at
+    with _open(args) as project:
+        issued = project.tokens.create(data)
+    if args.json:
+        _print_json(
+            {"token": issued.token.token, "access_token": issued.access_token}, compact=True
+        )
+    else:
+        _print_json(issued_token(issued))
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    with _open(args) as project:
+        _print_json([public_token(t) for t in project.tokens.list()])
+    return 0
+
+
+def _tokens_show(args: argparse.Namespace) -> int:
+    with _open(args) as project:
+        _print_json(public_token(project.tokens.fetch(args.token)))
+    return 0
+
+
+def _tokens_state(state: str) -> Handler:
+    def change(args: argparse.Namespace) -> int:
+        with _open(args) as project:
+            _print_json(public_token(project.tokens.update(args.token, {"state": state})))
+        return 0
+
+    return change
+
+
+def _tokens_delete(args: argparse.Namespace) -> int:
+    with _open(args) as project:
+        project.tokens.delete(args.token)
+    print(f"Deleted token {args.token}.")
+    return 0
+
+
+# -- entries -------------------------------------------------------------------------
+
+
+def _json_data(text: str) -> Any:
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"--data is not valid JSON: {exc}") from exc
+
+
+def _entries(args: argparse.Namespace) -> int:
+    with _open(args) as project:
+        entries = project.entries
+        match args.action:
+            case "get":
+                _print_json(entries.fetch(args.id))
+            case "list":
+                depth = None if args.depth == "all" else int(args.depth)
+                _print_json(entries.collection(args.id, depth=depth))
+            case "create":
+                _print_json(entries.create(args.id, _json_data(args.data)))
+            case "update":
+                _print_json(entries.update(args.id, _json_data(args.data)))
+            case "move":
+                _print_json(entries.move(args.id, args.new_id))
+            case "copy":
+                _print_json(entries.copy(args.id, args.new_id))
+            case _:
+                entries.delete(args.id)
+                print(f"Deleted entry {args.id}.")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------
+
+
+def _options(*, defaults: bool) -> argparse.ArgumentParser:
+    # Subcommands accept the options too, but must not reset a value given before them.
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--project",
+        default=os.environ.get("FLEXTYPE_PROJECT", "project") if defaults else argparse.SUPPRESS,
+        help="the project folder (default: $FLEXTYPE_PROJECT or ./project)",
+    )
+    options.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="show tracebacks of errors",
+    )
+    return options
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flextype",
+        description="A headless, flat-file CMS.",
+        parents=[_options(defaults=True)],
+    )
+    common = _options(defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", parents=[common], help="create a project")
+    init.add_argument("path", nargs="?", help="where to create it (default: --project)")
+    init.add_argument("--storage", choices=["yaml", "tinydb"], help="storage driver")
+    init.add_argument(
+        "--demo", action=argparse.BooleanOptionalAction, default=True, help="add demo content"
+    )
+    init.add_argument("--json", action="store_true", help="print one JSON object")
+    init.set_defaults(handler=_init)
+
+    _add_tokens(commands, common)
+    _add_entries(commands, common)
+    return parser
+
+
+def _add_tokens(commands: Any, common: argparse.ArgumentParser) -> None:
+    tokens = commands.add_parser("tokens", parents=[common], help="manage API tokens")
+    actions = tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", parents=[common], help="create a token")
+    create.add_argument("--title", default="")
+    create.add_argument("--apis", help="comma-separated: entries,registry,tokens,media,images or *")
+    create.add_argument("--limit-calls", type=int)
+    create.add_argument("--expires-at", type=int, help="Unix time")
+    create.add_argument("--json", action="store_true", help="print {token, access_token}")
+    create.set_defaults(handler=_tokens_create)
+    actions.add_parser("list", parents=[common], help="list tokens").set_defaults(
+        handler=_tokens_list
+    )
+    for name, handler, text in (
+        ("show", _tokens_show, "show a token"),
+        ("disable", _tokens_state("disabled"), "disable a token"),
+        ("enable", _tokens_state("enabled"), "enable a token"),
+        ("delete", _tokens_delete, "delete a token"),
+    ):
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("token")
+        action.set_defaults(handler=handler)
+
+
+def _add_entries(commands: Any, common: argparse.ArgumentParser) -> None:
+    entries = commands.add_parser("entries", parents=[common], help="read and write entries")
+    actions = entries.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, extra in (
+        ("get", ()),
+        ("list", ("--depth",)),
+        ("create", ("--data",)),
+        ("update", ("--data",)),
+        ("move", ("new_id",)),
+        ("copy", ("new_id",)),
+        ("delete", ()),
+    ):
+        action = actions.add_parser(name, parents=[common], help=f"{name} an entry")
+        action.add_argument("id")
+        for option in extra:
+            if option == "--depth":
+                action.add_argument("--depth", default="1", choices=[*"123456789", "all"])
+            elif option == "--data":
+                action.add_argument("--data", required=True, help="a JSON object")
+            else:
+                action.add_argument(option)
+        action.set_defaults(handler=_entries)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

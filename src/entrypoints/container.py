@@ -1,0 +1,99 @@
+"""The composition root: one container wires adapters to the core's ports from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from dependency_injector import containers, providers
+from tinydb import TinyDB
+
+import flextype_core
+from adapters.bcrypt_hasher import BcryptHasher
+from adapters.system import RandomIdFactory, SystemClock
+from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
+from adapters.yaml_files import YamlFilesEntryStore, YamlFilesTokenStore
+from entrypoints.settings import Settings, load_settings
+from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.ports import EntryStore, TokenStore
+
+__all__ = ["MANIFEST", "Container", "build_container"]
+
+MANIFEST: dict[str, Any] = {
+    "name": "flextype-py",
+    "version": flextype_core.__version__,
+    "description": "A headless, flat-file CMS served as a REST API.",
+    "license": "MIT",
+    "homepage": "https://github.com/flextype-py/flextype-py",
+}
+
+
+def _tinydb_file(project: Path) -> Iterator[TinyDB]:
+    db = open_tinydb(project / "db.json")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+class Container(containers.DeclarativeContainer):
+    """Providers for one project. Build it with ``build_container``, not directly.
+
+    Resources open lazily on first use, so only the selected driver's files are touched;
+    ``init_resources()`` would open them all, so it is never called.
+    """
+
+    config = providers.Configuration(strict=True)
+    project: providers.Dependency[Path] = providers.Dependency(instance_of=Path)
+
+    clock = providers.Singleton(SystemClock)
+    id_factory = providers.Singleton(RandomIdFactory)
+    hasher = providers.Singleton(BcryptHasher, rounds=config.tokens.hash_rounds)
+
+    entries_root = providers.Callable(Path.joinpath, project, "entries")
+    tokens_root = providers.Callable(Path.joinpath, project, "tokens")
+    tinydb_file = providers.Resource(_tinydb_file, project=project)
+
+    entry_store: providers.Provider[EntryStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Singleton(YamlFilesEntryStore, root=entries_root),
+        tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file),
+    )
+    token_store: providers.Provider[TokenStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
+        tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
+    )
+
+    entries = providers.Singleton(EntriesService, store=entry_store, clock=clock, ids=id_factory)
+    # A Singleton: the service holds the in-memory call counts until they are flushed.
+    tokens = providers.Singleton(
+        TokensService,
+        store=token_store,
+        hasher=hasher,
+        clock=clock,
+        ids=id_factory,
+        flush_every=config.tokens.flush_every,
+        flush_interval=config.tokens.flush_interval,
+    )
+    registry = providers.Singleton(Registry, manifest=MANIFEST, settings=config)
+
+
+def build_container(
+    project: Path, environ: Mapping[str, str], *, settings: Settings | None = None
+) -> Container:
+    """Return a container for ``project``, its settings read and validated first.
+
+    Validating with msgspec before the container sees the values is what names a bad key
+    (the container itself only fails late, on first use of a provider).
+
+    Raises:
+        SettingsError: a setting is unknown or has the wrong type.
+    """
+    if settings is None:
+        settings = load_settings(project, environ)
+    container = Container(project=providers.Object(project.resolve()))
+    container.config.from_dict(msgspec.to_builtins(settings))
+    return container

@@ -1,0 +1,84 @@
+"""Open a project folder as a library: services wired from its settings, no HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from entrypoints.container import Container, build_container
+from entrypoints.settings import Settings, load_settings
+from flextype_core import EntriesService, Registry, TokensService
+
+__all__ = ["Project", "open_project"]
+
+
+class Project:
+    """A project's services. Use it as a context manager, or call ``close()``.
+
+    Closing writes pending token call counts and closes the storage files.
+    """
+
+    def __init__(self, path: Path, container: Container, settings: Settings) -> None:
+        self.path = path
+        self.container = container
+        self.settings = settings
+
+    @property
+    def entries(self) -> EntriesService:
+        """The Entries service: fetch, collection, create, update, move, copy, delete."""
+        return self.container.entries()
+
+    @property
+    def tokens(self) -> TokensService:
+        """The Tokens service."""
+        return self.container.tokens()
+
+    @property
+    def registry(self) -> Registry:
+        """The read-only registry (manifest and settings, without secrets)."""
+        return self.container.registry()
+
+    def close(self) -> None:
+        """Flush token call counts and close storage; the object is unusable afterwards."""
+        try:
+            if self.container.tokens.initialized:
+                self.container.tokens().flush()
+        finally:
+            self.container.shutdown_resources()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_project(
+    path: str | os.PathLike[str] = "project",
+    *,
+    driver: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Project:
+    """Open the project folder at ``path`` (it need not hold any file yet).
+
+    Args:
+        path: the project folder.
+        driver: ``"yaml"`` or ``"tinydb"`` to override ``storage.driver``.
+        environ: where ``FLEXTYPE_*`` overrides are read; ``os.environ`` by default.
+
+    Raises:
+        SettingsError: a setting is unknown or has the wrong type.
+    """
+    folder = Path(path)
+    env = dict(os.environ if environ is None else environ)
+    if driver is not None:
+        env["FLEXTYPE_STORAGE__DRIVER"] = driver
+    settings = load_settings(folder, env)
+    return Project(folder, build_container(folder, env, settings=settings), settings)

@@ -1,0 +1,105 @@
+"""Create a new project folder: settings, storage, demo content and a first token."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapters.atomic import write_atomic
+from entrypoints.project import open_project
+from entrypoints.settings import SETTINGS_FILE
+from flextype_core import IssuedToken
+
+__all__ = ["DEMO_ENTRIES", "ProjectExistsError", "create_project"]
+
+
+class ProjectExistsError(Exception):
+    """The target folder already holds a project or other files; nothing was written."""
+
+
+DEMO_ENTRIES: dict[str, dict[str, Any]] = {
+    "home": {
+        "title": "Welcome to flextype-py",
+        "content": "A headless, flat-file CMS. Try /api/entries?id=movies&options[collection]=1",
+    },
+    "movies": {"title": "Movies", "description": "A small demo collection."},
+    "movies/birds-of-prey": {
+        "title": "Birds of Prey",
+        "director": "Cathy Yan",
+        "year": 2020,
+        "genre": ["action", "crime"],
+        "rating": 6.1,
+    },
+    "movies/the-platform": {
+        "title": "The Platform",
+        "director": "Galder Gaztelu-Urrutia",
+        "year": 2019,
+        "genre": ["horror", "sci-fi", "thriller"],
+        "rating": 7.0,
+    },
+    "movies/parasite": {
+        "title": "Parasite",
+        "director": "Bong Joon-ho",
+        "year": 2019,
+        "genre": ["drama", "thriller"],
+        "rating": 8.5,
+    },
+    "movies/dune": {
+        "title": "Dune",
+        "director": "Denis Villeneuve",
+        "year": 2021,
+        "genre": ["adventure", "sci-fi"],
+        "rating": 8.0,
+    },
+    "movies/spirited-away": {
+        "title": "Spirited Away",
+        "director": "Hayao Miyazaki",
+        "year": 2001,
+        "genre": ["animation", "fantasy"],
+        "rating": 8.6,
+    },
+    "blog": {"title": "Blog"},
+    "blog/hello-world": {
+        "title": "Hello, world",
+        "author": {"name": "Ada", "email": "ada@example.org"},
+        "tags": ["news"],
+        "content": "The first post of the demo blog.",
+    },
+}
+"""The demo content of ``flextype init``: a ``movies`` collection and friends."""
+
+
+def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> IssuedToken:
+    """Create a project at ``path`` and return its first token (``apis: ["*"]``).
+
+    Raises:
+        ProjectExistsError: ``path`` holds a project or is a non-empty folder.
+        SettingsError: ``driver`` is not a known storage driver.
+    """
+    if (path / SETTINGS_FILE).exists():
+        raise ProjectExistsError(
+            f"{path} already holds a project ({SETTINGS_FILE}); not overwriting."
+        )
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ProjectExistsError(f"{path} exists and is not an empty folder; not overwriting.")
+    settings = {
+        "storage": {"driver": driver},
+        "images": {"sign_key": secrets.token_hex(32)},
+    }
+    header = "# flextype-py settings; every key is optional. See README.md, 'Settings'.\n"
+    text = header + yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
+    # The driver is validated before anything is written, so a typo leaves no folder.
+    with open_project(path, driver=driver) as project:
+        folders = (
+            ("entries", "tokens", "media", "cache") if driver == "yaml" else ("media", "cache")
+        )
+        for folder in folders:
+            (path / folder).mkdir(parents=True, exist_ok=True)
+        write_atomic(path / SETTINGS_FILE, text.encode("utf-8"))
+        if demo:
+            for entry_id, data in DEMO_ENTRIES.items():
+                project.entries.create(entry_id, data)
+        return project.tokens.create({"title": "First token", "apis": ["*"]})

@@ -1,0 +1,218 @@
+"""One contract, every EntryStore: the same operations give the same results, order, errors."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flextype_core import Conflict, EntryNotFound
+from flextype_core.ports import EntryStore
+
+
+@pytest.fixture(params=["fake_store", "yaml_store", "tinydb_store"])
+def store(request: pytest.FixtureRequest) -> EntryStore:
+    entry_store: EntryStore = request.getfixturevalue(request.param)
+    return entry_store
+
+
+def _ids(entries: list[Any]) -> list[str]:
+    return [e.id for e in entries]
+
+
+def _seed(store: EntryStore, *entry_ids: str) -> None:
+    store.create({i: {"title": i} for i in entry_ids})
+
+
+def test_a_created_entry_reads_back_with_its_fields_and_types(store: EntryStore) -> None:
+    fields = {
+        "title": "Birds of Prey",
+        "year": 2020,
+        "rating": 6.1,
+        "published": True,
+        "note": None,
+        "genre": ["action", "crime"],
+        "author": {"name": "Cathy Yan", "links": [{"url": "https://example.org"}]},
+        "unicode": "Café ☕ 日本語",
+        "date_like": "2020-02-07",
+        "number_like": "2020",
+    }
+    store.create({"movies/birds-of-prey": fields})
+    entry = store.get("movies/birds-of-prey")
+    assert entry.id == "movies/birds-of-prey"
+    assert entry.fields == fields
+    assert [type(v) for v in entry.fields.values()] == [type(v) for v in fields.values()]
+
+
+def test_field_order_is_kept(store: EntryStore) -> None:
+    store.create({"a": {"zeta": 1, "alpha": 2, "mid": 3}})
+    assert list(store.get("a").fields) == ["zeta", "alpha", "mid"]
+
+
+def test_getting_a_missing_entry_is_not_found(store: EntryStore) -> None:
+    with pytest.raises(EntryNotFound, match="movies/nope"):
+        store.get("movies/nope")
+
+
+def test_creating_over_an_existing_entry_conflicts_and_writes_nothing(store: EntryStore) -> None:
+    _seed(store, "movies/a")
+    with pytest.raises(Conflict, match="movies/a"):
+        store.create({"movies/b": {"title": "b"}, "movies/a": {"title": "again"}})
+    assert not store.exists("movies/b")
+    assert store.get("movies/a").fields == {"title": "movies/a"}
+
+
+def test_a_folder_of_children_is_not_an_entry(store: EntryStore) -> None:
+    _seed(store, "movies/2019/parasite")
+    assert not store.exists("movies")
+    assert not store.exists("movies/2019")
+    assert store.exists("movies/2019/parasite")
+    assert store.has_descendants("movies")
+    assert store.has_descendants("")
+    assert not store.has_descendants("movies/2019/parasite")
+    with pytest.raises(EntryNotFound):
+        store.get("movies/2019")
+
+
+def test_descendants_are_ordered_by_id_in_code_point_order(store: EntryStore) -> None:
+    _seed(store, "m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/é", "m/Z")
+    assert _ids(store.descendants("m", None)) == sorted(
+        ["m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/é", "m/Z"]
+    )
+
+
+def test_descendants_respect_depth_and_skip_folders(store: EntryStore) -> None:
+    _seed(store, "movies", "movies/a", "movies/b/c", "movies/b/c/d", "other")
+    assert _ids(store.descendants("movies", 1)) == ["movies/a"]
+    assert _ids(store.descendants("movies", 2)) == ["movies/a", "movies/b/c"]
+    assert _ids(store.descendants("movies", None)) == ["movies/a", "movies/b/c", "movies/b/c/d"]
+    assert _ids(store.descendants("", 1)) == ["movies", "other"]
+    assert _ids(store.descendants("movies/a", None)) == []
+    assert _ids(store.descendants("nothing", None)) == []
+
+
+def test_descendants_never_include_a_sibling_sharing_a_prefix(store: EntryStore) -> None:
+    _seed(store, "blog/a", "blog-old/b", "blogs/c")
+    assert _ids(store.descendants("blog", None)) == ["blog/a"]
+
+
+def test_update_applies_the_change_and_returns_the_result(store: EntryStore) -> None:
+    store.create({"a": {"title": "old", "year": 1}})
+    updated = store.update("a", lambda f: {**f, "title": "new"})
+    assert updated.fields == {"title": "new", "year": 1}
+    assert store.get("a") == updated
+
+
+def test_an_update_whose_change_fails_writes_nothing(store: EntryStore) -> None:
+    store.create({"a": {"title": "old"}})
+
+    def explode(fields: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        store.update("a", explode)
+    assert store.get("a").fields == {"title": "old"}
+
+
+def test_updating_a_missing_entry_is_not_found(store: EntryStore) -> None:
+    with pytest.raises(EntryNotFound):
+        store.update("ghost", dict)
+
+
+def test_concurrent_updates_of_one_entry_lose_nothing(store: EntryStore) -> None:
+    store.create({"counter": {"n": 0}})
+
+    def bump() -> None:
+        for _ in range(20):
+            store.update("counter", lambda f: {**f, "n": f["n"] + 1})
+
+    threads = [threading.Thread(target=bump) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get("counter").fields == {"n": 120}
+
+
+def test_moving_an_entry_moves_its_children(store: EntryStore) -> None:
+    _seed(store, "movies/platform", "movies/platform/cast", "movies/platform/cast/lead", "keep")
+    store.move("movies/platform", "archive/2019/the-platform")
+    assert _ids(store.descendants("", None)) == [
+        "archive/2019/the-platform",
+        "archive/2019/the-platform/cast",
+        "archive/2019/the-platform/cast/lead",
+        "keep",
+    ]
+    assert store.get("archive/2019/the-platform/cast").fields == {"title": "movies/platform/cast"}
+    assert not store.has_descendants("movies")
+
+
+def test_moving_onto_an_existing_entry_conflicts_and_changes_nothing(store: EntryStore) -> None:
+    _seed(store, "a", "a/child", "b")
+    with pytest.raises(Conflict, match="'b'"):
+        store.move("a", "b")
+    assert _ids(store.descendants("", None)) == ["a", "a/child", "b"]
+
+
+def test_moving_onto_a_folder_with_children_conflicts(store: EntryStore) -> None:
+    _seed(store, "a", "b/child")
+    with pytest.raises(Conflict):
+        store.move("a", "b")
+    assert _ids(store.descendants("", None)) == ["a", "b/child"]
+
+
+def test_moving_a_missing_entry_is_not_found(store: EntryStore) -> None:
+    with pytest.raises(EntryNotFound):
+        store.move("ghost", "elsewhere")
+
+
+def test_deleting_an_entry_deletes_its_children_only(store: EntryStore) -> None:
+    _seed(store, "blog", "blog/a", "blog/a/b", "blog-2", "blogs")
+    store.delete("blog")
+    assert _ids(store.descendants("", None)) == ["blog-2", "blogs"]
+
+
+def test_deleting_a_folder_deletes_what_is_below_it(store: EntryStore) -> None:
+    _seed(store, "movies/2019/a", "movies/2019/b", "movies/2020/c")
+    store.delete("movies/2019")
+    assert _ids(store.descendants("", None)) == ["movies/2020/c"]
+
+
+def test_deleting_nothing_is_not_found(store: EntryStore) -> None:
+    _seed(store, "a")
+    with pytest.raises(EntryNotFound):
+        store.delete("b")
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_counter = itertools.count()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(fields=st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=6))
+def test_any_json_fields_round_trip_unchanged(store: EntryStore, fields: dict[str, Any]) -> None:
+    entry_id = f"prop/e{next(_counter)}"
+    store.create({entry_id: fields})
+    assert store.get(entry_id).fields == fields
+    assert list(store.get(entry_id).fields) == list(fields)

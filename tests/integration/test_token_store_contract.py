@@ -1,0 +1,99 @@
+"""One contract, every TokenStore: the same operations give the same results and errors."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from flextype_core import Conflict, Token, TokenNotFound
+from flextype_core.ports import TokenStore
+
+
+@pytest.fixture(params=["fake_token_store", "yaml_token_store", "tinydb_token_store"])
+def tokens(request: pytest.FixtureRequest) -> TokenStore:
+    token_store: TokenStore = request.getfixturevalue(request.param)
+    return token_store
+
+
+def _token(token_id: str, **changes: object) -> Token:
+    token = Token(
+        token=token_id,
+        hashed_access_token="$2y$10$" + "x" * 53,
+        uuid="00000000-0000-4000-8000-000000000001",
+        created_at=1_700_000_000,
+        modified_at=1_700_000_000,
+    )
+    return msgspec.structs.replace(token, **changes)
+
+
+def test_a_created_token_reads_back_equal(tokens: TokenStore) -> None:
+    token = _token(
+        "a" * 32,
+        title="Café ☕",
+        apis=("entries", "registry"),
+        limit_calls=10,
+        expires_at=1_800_000_000,
+        state="disabled",
+    )
+    tokens.create(token)
+    assert tokens.get("a" * 32) == token
+
+
+def test_a_missing_token_is_not_found(tokens: TokenStore) -> None:
+    with pytest.raises(TokenNotFound):
+        tokens.get("b" * 32)
+    with pytest.raises(TokenNotFound):
+        tokens.delete("b" * 32)
+    with pytest.raises(TokenNotFound):
+        tokens.update("b" * 32, lambda t: t)
+    with pytest.raises(TokenNotFound):
+        tokens.move("b" * 32, "c" * 32, 1)
+
+
+def test_creating_an_existing_token_conflicts(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    with pytest.raises(Conflict):
+        tokens.create(_token("a" * 32, title="again"))
+    assert tokens.get("a" * 32).title == ""
+
+
+def test_tokens_are_listed_by_id_in_code_point_order(tokens: TokenStore) -> None:
+    for token_id in ("b" * 32, "A" * 20, "a" * 32, "_" * 16):
+        tokens.create(_token(token_id))
+    assert [t.token for t in tokens.list()] == sorted(["b" * 32, "A" * 20, "a" * 32, "_" * 16])
+
+
+def test_update_replaces_the_token(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    updated = tokens.update("a" * 32, lambda t: msgspec.structs.replace(t, title="new"))
+    assert updated.title == "new"
+    assert tokens.get("a" * 32) == updated
+
+
+def test_move_renames_the_token_and_refuses_a_taken_id(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32, title="first"))
+    tokens.create(_token("b" * 32))
+    with pytest.raises(Conflict):
+        tokens.move("a" * 32, "b" * 32, 5)
+    moved = tokens.move("a" * 32, "c" * 32, 1_700_000_500)
+    assert moved == _token("c" * 32, title="first", modified_at=1_700_000_500)
+    assert tokens.get("c" * 32) == moved
+    assert [t.token for t in tokens.list()] == ["b" * 32, "c" * 32]
+
+
+def test_delete_removes_the_token(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    tokens.delete("a" * 32)
+    assert tokens.list() == []
+
+
+def test_call_counts_are_added_and_vanished_tokens_skipped(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32, calls=5))
+    tokens.create(_token("b" * 32))
+    tokens.add_calls({"a" * 32: 3, "b" * 32: 1, "z" * 32: 9}, 1_700_000_100)
+    tokens.add_calls({"a" * 32: 2}, 1_700_000_200)
+    first, second = tokens.list()
+    assert (first.calls, first.last_used_at) == (10, 1_700_000_200)
+    assert (second.calls, second.last_used_at) == (1, 1_700_000_100)
+    with pytest.raises(TokenNotFound):
+        tokens.get("z" * 32)
