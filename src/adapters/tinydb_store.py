@@ -192,9 +192,7 @@ def open_tinydb(path: Path) -> TinyDB:
     return TinyDB(path, storage=AtomicJSONStorage)
 
 
-_fallback_locks: weakref.WeakKeyDictionary[Storage, threading.RLock] = (
-    weakref.WeakKeyDictionary()
-)
+_fallback_locks: weakref.WeakKeyDictionary[Storage, threading.RLock] = weakref.WeakKeyDictionary()
 _fallback_guard = threading.Lock()
 
 

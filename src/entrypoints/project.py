@@ -24,6 +24,7 @@ class Project:
         self.path = path
         self.container = container
         self.settings = settings
+        self._tokens: TokensService | None = None
 
     @property
     def entries(self) -> EntriesService:
@@ -33,7 +34,9 @@ class Project:
     @property
     def tokens(self) -> TokensService:
         """The Tokens service."""
-        return self.container.tokens()
+        if self._tokens is None:
+            self._tokens = self.container.tokens()
+        return self._tokens
 
     @property
     def registry(self) -> Registry:
@@ -43,8 +46,9 @@ class Project:
     def close(self) -> None:
         """Flush token call counts and close storage; the object is unusable afterwards."""
         try:
-            if self.container.tokens.initialized:
-                self.container.tokens().flush()
+            # Only a service that was used can hold counts; do not open storage for nothing.
+            if self._tokens is not None:
+                self._tokens.flush()
         finally:
             self.container.shutdown_resources()
 

@@ -9,6 +9,7 @@ from flextype_core import ids
 from flextype_core.errors import BadRequest, Conflict, EntryNotFound, ValidationFailed, shown
 from flextype_core.model import Entry
 from flextype_core.ports import Clock, EntryStore, IdFactory
+from flextype_core.query import parse_depth
 
 __all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
 
@@ -68,6 +69,9 @@ def _checked_data(data: object) -> dict[str, Any]:
     return dict(data)
 
 
+_SUPPORTED_OPTIONS = frozenset({"collection", "find"})
+
+
 class EntriesService:
     """Fetch, create, update, move, copy and delete entries.
 
@@ -111,6 +115,25 @@ class EntriesService:
         if not found and parent != ids.ROOT and not self._store.exists(parent):
             raise EntryNotFound(parent)
         return [entry.to_public() for entry in found]
+
+    def query(self, parent_id: object, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Return the collection below ``parent_id`` that ``options`` describe.
+
+        Args:
+            parent_id: an entry id, or ``""``/``"/"`` for the root.
+            options: the ``options`` of a request: ``collection``, ``find[depth]``.
+
+        Raises:
+            BadRequest: an option is malformed or not supported.
+            InvalidId, EntryNotFound: as ``collection``.
+        """
+        unsupported = sorted(set(options) - _SUPPORTED_OPTIONS)
+        if unsupported:
+            raise BadRequest(f"options[{shown(unsupported[0])[1:-1]}] is not supported.")
+        find = options.get("find") or {}
+        if not isinstance(find, Mapping):
+            raise BadRequest("options[find] must be an object such as find[depth]=2.")
+        return self.collection(parent_id, depth=parse_depth(find.get("depth")))
 
     def create(self, entry_id: object, data: object) -> dict[str, Any]:
         """Create an entry from ``data`` and return it.

@@ -41,7 +41,7 @@ def test_services_are_shared_singletons(tmp_path: Path) -> None:
 
 
 def test_an_unknown_driver_stops_the_build_naming_the_key(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="storage.driver"):
+    with pytest.raises(SettingsError, match=r"storage\.driver"):
         build_container(tmp_path, {"FLEXTYPE_STORAGE__DRIVER": "sqlite"})
 
 

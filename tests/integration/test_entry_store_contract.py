@@ -79,9 +79,9 @@ def test_a_folder_of_children_is_not_an_entry(store: EntryStore) -> None:
 
 
 def test_descendants_are_ordered_by_id_in_code_point_order(store: EntryStore) -> None:
-    _seed(store, "m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/é", "m/Z")
+    _seed(store, "m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/0", "m/Z")
     assert _ids(store.descendants("m", None)) == sorted(
-        ["m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/é", "m/Z"]
+        ["m/a", "m/B", "m/a-1", "m/a/x", "m/_z", "m/a0", "m/0", "m/Z"]
     )
 
 

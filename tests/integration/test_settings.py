@@ -87,7 +87,7 @@ def test_a_settings_file_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> No
 
 
 def test_a_variable_below_a_scalar_setting_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="storage.driver"):
+    with pytest.raises(SettingsError, match=r"storage\.driver"):
         load_settings(tmp_path, {"FLEXTYPE_STORAGE__DRIVER__X": "1"})
 
 

@@ -1,0 +1,93 @@
+"""The Litestar app factory: every API family under ``/api``, ``/api/v0`` and ``/api/v1``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from litestar import Litestar, Router, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.response import Redirect
+from litestar.types import ControllerRouterHandler
+
+import flextype_core
+from entrypoints.container import Container, build_container
+from entrypoints.http.cors import CorsMiddleware
+from entrypoints.http.deps import from_container
+from entrypoints.http.entries import EntriesController
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.params import provide_params
+from entrypoints.http.registry import RegistryController
+from entrypoints.http.tokens import TokenAliasesController, TokensController
+
+__all__ = ["API_PREFIXES", "create_app"]
+
+API_PREFIXES = ("/api", "/api/v0", "/api/v1")
+"""Three eras of Flextype clients, served identically."""
+
+
+@get("/docs", include_in_schema=False, sync_to_thread=False)
+def docs() -> Redirect:
+    return Redirect("/schema/redoc")
+
+
+def _families(container: Container) -> list[ControllerRouterHandler]:
+    enabled = container.config.api()
+    handlers: list[ControllerRouterHandler] = []
+    if enabled["entries"]["enabled"]:
+        handlers.append(EntriesController)
+    if enabled["registry"]["enabled"]:
+        handlers.append(RegistryController)
+    if enabled["tokens"]["enabled"]:
+        handlers += [TokensController, TokenAliasesController]
+    return handlers
+
+
+def create_app(container: Container | None = None) -> Litestar:
+    """Build the app for a project's container (by default ``$FLEXTYPE_PROJECT`` or ./project).
+
+    The storage adapter is resolved here once, so a bad setting stops the server at start.
+
+    Raises:
+        SettingsError: a setting is unknown or has the wrong type.
+    """
+    if container is None:
+        project = Path(os.environ.get("FLEXTYPE_PROJECT", "project"))
+        container = build_container(project, os.environ)
+    container.entry_store()
+    container.token_store()
+
+    def shutdown() -> None:
+        try:
+            container.tokens().flush()
+        finally:
+            container.shutdown_resources()
+
+    families = _families(container)
+    app = Litestar(
+        route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
+        + [docs],
+        dependencies={
+            "params": Provide(provide_params),
+            "entries": from_container(container.entries),
+            "tokens": from_container(container.tokens),
+            "registry": from_container(container.registry),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=container.config.api.max_body_size(),
+        on_shutdown=[shutdown],
+        openapi_config=OpenAPIConfig(
+            title="flextype-py",
+            version=flextype_core.__version__,
+            description="The Flextype REST API: Entries, Registry and Tokens.",
+            path="/schema",
+            render_plugins=[RedocRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+    )
+    app.state.container = container
+    # Wrapped around the whole handler, as Litestar wraps its own CORS middleware, so
+    # that router 404s and preflights of any path get the headers too.
+    app.asgi_handler = CorsMiddleware(app.asgi_handler, container.config.cors.allow_origins())
+    return app

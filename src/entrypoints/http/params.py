@@ -1,0 +1,120 @@
+"""What a request carries: query, JSON or form body, and credentials, read one way for all."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from entrypoints.http.brackets import parse_brackets
+from flextype_core.errors import BadRequest, UnsupportedMediaType
+
+__all__ = ["RequestParams", "is_truthy", "provide_params"]
+
+_TRUE = frozenset({"1", "true", "on", "yes"})
+_FORM = "application/x-www-form-urlencoded"
+_JSON_DECODER = msgspec.json.Decoder()
+
+
+class RequestParams(msgspec.Struct, frozen=True, kw_only=True):
+    """The request's parameters, merged: body fields win over query fields of one name."""
+
+    values: dict[str, Any]
+    """Nested data from the query string and the body (bracket keys already nested)."""
+    token: str | None
+    """The public token, from the body, the query, or the Authorization header."""
+    access_token: str | None
+    """The access token, from the body, the query, or Basic authorization."""
+
+    def text(self, name: str, *, required: bool = True) -> Any:
+        """Return the parameter ``name`` as given (None if absent and not required).
+
+        Raises:
+            BadRequest: it is required and absent.
+        """
+        value = self.values.get(name)
+        if value is None and required:
+            raise BadRequest(f"The parameter '{name}' is required.")
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """Return ``options`` as a mapping (empty if absent).
+
+        Raises:
+            BadRequest: ``options`` is not an object.
+        """
+        options = self.values.get("options", {})
+        if options == "":
+            return {}
+        if not isinstance(options, dict):
+            raise BadRequest("The parameter 'options' must be an object.")
+        return options
+
+
+def is_truthy(value: Any) -> bool:
+    """Read a flag as Flextype does: ``1``, ``true``, ``on``, ``yes`` (or JSON true)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in _TRUE
+
+
+async def provide_params(request: Request[Any, Any, Any]) -> RequestParams:
+    """Read the query string, the body (JSON or form) and the Authorization header.
+
+    Raises:
+        BadRequest: malformed JSON, a JSON body that is not an object, bad brackets.
+        UnsupportedMediaType: a body of another type.
+    """
+    values = parse_brackets(request.scope.get("query_string", b""))
+    body = await request.body()
+    if body.strip():
+        values.update(_body_values(request.headers.get("content-type", ""), body))
+    token, access_token = _authorization(request.headers.get("authorization"))
+    return RequestParams(
+        values=values,
+        token=_credential(values.get("token")) or token,
+        access_token=_credential(values.get("access_token")) or access_token,
+    )
+
+
+def _body_values(content_type: str, body: bytes) -> dict[str, Any]:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == _FORM:
+        return parse_brackets(body)
+    if media_type in ("application/json", "") or media_type.endswith("+json"):
+        try:
+            decoded = _JSON_DECODER.decode(body)
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"The body is not valid JSON: {exc}.") from exc
+        if not isinstance(decoded, dict):
+            raise BadRequest("The JSON body must be an object.")
+        return decoded
+    raise UnsupportedMediaType(
+        f"Bodies of type '{media_type[:60]}' are not accepted; send JSON or a form."
+    )
+
+
+def _credential(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _authorization(header: str | None) -> tuple[str | None, str | None]:
+    """Read ``Bearer T``, a bare ``T``, or ``Basic base64(T:A)``."""
+    if not header:
+        return None, None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None, None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise BadRequest("The Basic authorization header is not valid base64.") from exc
+        token, _, access_token = decoded.partition(":")
+        return token or None, access_token or None
+    return (scheme or None) if not rest else None, None
