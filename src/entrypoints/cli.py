@@ -14,6 +14,7 @@ import msgspec
 
 from entrypoints.project import Project, open_project
 from entrypoints.scaffold import ProjectExistsError, create_project
+from entrypoints.serve import ServeError, serve
 from entrypoints.settings import SettingsError
 from entrypoints.views import issued_token, public_token
 from flextype_core import BadRequest, FlextypeError
@@ -161,6 +162,26 @@ def _entries(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve ---------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        serve(
+            Path(args.project),
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=args.access_log,
+        )
+    except ServeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"flextype: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------
 
 
@@ -201,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_tokens(commands, common)
     _add_entries(commands, common)
+    _add_serve(commands, common)
     return parser
 
 
@@ -250,6 +272,32 @@ def _add_entries(commands: Any, common: argparse.ArgumentParser) -> None:
             else:
                 action.add_argument(option)
         action.set_defaults(handler=_entries)
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}: {value}")
+        return value
+
+    return parse
+
+
+def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser("serve", parents=[common], help="serve the REST API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument(
+        "--port", type=_bounded_int(0, 65535), default=8000, help="0 picks a free port"
+    )
+    serve.add_argument(
+        "--workers", type=_bounded_int(1, 1024), default=1, help="processes (only 1 for now)"
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=_serve)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,12 @@ class EntriesService:
         if depth is not None and depth < 1:
             raise BadRequest(f"Depth must be 1 or more, got {depth}.")
         found = self._store.descendants(parent, depth)
-        if not found and parent != ids.ROOT and not self._store.exists(parent):
+        if (
+            not found
+            and parent != ids.ROOT
+            and not self._store.exists(parent)
+            and not self._store.has_descendants(parent)
+        ):
             raise EntryNotFound(parent)
         return [entry.to_public() for entry in found]
 

@@ -78,7 +78,7 @@ def parse_parent_id(raw: object) -> str:
     Raises:
         InvalidId: as for ``parse_entry_id``.
     """
-    if raw in {"", "/"}:
+    if raw == "" or raw == "/":  # not ``in {...}``: an unhashable list would raise TypeError
         return ROOT
     return parse_entry_id(raw)
 

@@ -10,7 +10,10 @@ from flextype_core.errors import RegistryKeyNotFound
 
 __all__ = ["Registry", "is_secret_key"]
 
-_SECRET = re.compile(r"(^|_)(key|secret|password|passwd|hash|salt|token)s?$", re.IGNORECASE)
+# A plural only counts after an underscore: ``api_keys`` is secret, the ``tokens`` section
+# (hash_rounds, flush_every) and the ``api.tokens.enabled`` switch are not.
+_WORDS = "key|secret|password|passwd|hash|salt|token"
+_SECRET = re.compile(rf"(^|_)({_WORDS})$|_({_WORDS})s$", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:

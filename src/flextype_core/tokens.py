@@ -102,9 +102,11 @@ class TokensService:
         self._ids = ids
         self._flush_every = flush_every
         self._flush_interval = flush_interval
-        self._lock = threading.Lock()
+        # Reentrant: verify re-reads the token under the lock, and a store may flush then.
+        self._lock = threading.RLock()
         self._pending: dict[str, int] = {}
         self._last_flush = clock.now()
+        self._flushes = 0
         # bcrypt is slow by design; remember (hash, sha256 of secret) pairs already proven.
         self._verified: set[tuple[str, str]] = set()
 
@@ -235,6 +237,7 @@ class TokensService:
             CallLimitExceeded: the token's ``limit_calls`` is used up; the call is not
                 counted.
         """
+        flushes_before_read = self._flushes
         token = self._known_token(token_id)
         now = self._clock.now()
         if token.state != "enabled":
@@ -246,6 +249,10 @@ class TokensService:
         if write and not self._access_token_matches(token, access_token):
             raise AccessTokenInvalid("The access token is missing or wrong.")
         with self._lock:
+            if self._flushes != flushes_before_read:
+                # A flush moved pending calls into the store after our read: read again,
+                # or the limit check would miss the calls it just wrote.
+                token = self._known_token(token.token)
             pending = self._pending.get(token.token, 0)
             if token.limit_calls and token.calls + pending >= token.limit_calls:
                 raise CallLimitExceeded(
@@ -264,6 +271,7 @@ class TokensService:
         with self._lock:
             pending, self._pending = self._pending, {}
             self._last_flush = self._clock.now()
+            self._flushes += 1
             if pending:
                 # Held while writing so that flushes reach the store one at a time.
                 self._store.add_calls(pending, self._last_flush)

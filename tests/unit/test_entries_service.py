@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from flextype_core import ids
 from flextype_core.entries import EntriesService
@@ -599,9 +599,7 @@ class EntriesMachine(RuleBasedStateMachine):
         self.model[entry_id] = {**self.model[entry_id], **data, "modified_at": self.now}
         assert updated == {**self.model[entry_id], "id": entry_id, "slug": entry_id}
 
-    @rule(source=ENTRY_IDS, new_id=ENTRY_IDS)
-    def move(self, source: str, new_id: str) -> None:
-        target = new_id
+    def _move(self, source: str, target: str) -> None:
         error = self._check_move_or_copy(source, target)
         if error is not None:
             with pytest.raises(error):
@@ -612,9 +610,7 @@ class EntriesMachine(RuleBasedStateMachine):
             self.model[target + old[len(source) :]] = self.model.pop(old)
         assert moved == {**self.model[target], "id": target, "slug": target}
 
-    @rule(source=ENTRY_IDS, new_id=ENTRY_IDS)
-    def copy(self, source: str, new_id: str) -> None:
-        target = new_id
+    def _copy(self, source: str, target: str) -> None:
         error = self._check_move_or_copy(source, target)
         if error is not None:
             with pytest.raises(error):
@@ -623,15 +619,29 @@ class EntriesMachine(RuleBasedStateMachine):
         old_uuids = {f["uuid"] for f in self.model.values()}
         copied = self.world.service.copy(source, target)
         for old in [i for i in self.model if _within(i, source)]:
-            new_id = target + old[len(source) :]
-            fresh_uuid = self.world.store.get(new_id).fields["uuid"]
+            copy_id = target + old[len(source) :]
+            fresh_uuid = self.world.store.get(copy_id).fields["uuid"]
             assert fresh_uuid not in old_uuids
-            self.model[new_id] = {
-                **self.model[old],
-                "uuid": fresh_uuid,
-                "modified_at": self.now,
-            }
+            self.model[copy_id] = {**self.model[old], "uuid": fresh_uuid, "modified_at": self.now}
         assert copied == {**self.model[target], "id": target, "slug": target}
+
+    @rule(source=ENTRY_IDS, new_id=ENTRY_IDS)
+    def move(self, source: str, new_id: str) -> None:
+        self._move(source, new_id)
+
+    @precondition(lambda self: bool(self.model))
+    @rule(data=st.data(), new_id=ENTRY_IDS)
+    def move_an_existing_entry(self, data: st.DataObject, new_id: str) -> None:
+        self._move(data.draw(st.sampled_from(sorted(self.model))), new_id)
+
+    @rule(source=ENTRY_IDS, new_id=ENTRY_IDS)
+    def copy(self, source: str, new_id: str) -> None:
+        self._copy(source, new_id)
+
+    @precondition(lambda self: bool(self.model))
+    @rule(data=st.data(), new_id=ENTRY_IDS)
+    def copy_an_existing_entry(self, data: st.DataObject, new_id: str) -> None:
+        self._copy(data.draw(st.sampled_from(sorted(self.model))), new_id)
 
     @rule(entry_id=ENTRY_IDS)
     def delete(self, entry_id: str) -> None:
@@ -647,9 +657,7 @@ class EntriesMachine(RuleBasedStateMachine):
     @invariant()
     def the_service_shows_the_model(self) -> None:
         everything = self.world.service.collection("", None)
-        assert everything == [
-            {**self.model[i], "id": i, "slug": i} for i in sorted(self.model)
-        ]
+        assert everything == [{**self.model[i], "id": i, "slug": i} for i in sorted(self.model)]
 
     @invariant()
     def every_entry_has_its_own_uuid(self) -> None:
@@ -660,9 +668,7 @@ class EntriesMachine(RuleBasedStateMachine):
     def each_collection_lists_the_direct_children(self) -> None:
         parents = {ids.parent_of(i) for i in self.model}
         for parent in parents:
-            children = [
-                i for i in sorted(self.model) if ids.parent_of(i) == parent
-            ]
+            children = [i for i in sorted(self.model) if ids.parent_of(i) == parent]
             found = [e["id"] for e in self.world.service.collection(parent)]
             assert found == children
 

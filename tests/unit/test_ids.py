@@ -129,7 +129,9 @@ def test_a_parent_id_that_is_not_a_string_is_an_invalid_id(raw: object) -> None:
         ids.parse_parent_id(raw)
 
 
-@pytest.mark.parametrize("raw", ["a" * 16, "A-z_09" * 10 + "abcd", "0123456789abcdef0123456789abcdef"])
+@pytest.mark.parametrize(
+    "raw", ["a" * 16, "A-z_09" * 10 + "abcd", "0123456789abcdef0123456789abcdef"]
+)
 def test_a_token_id_of_16_to_64_slug_characters_is_accepted(raw: str) -> None:
     assert ids.parse_token_id(raw) == raw
 
@@ -157,9 +159,7 @@ def test_the_parent_of_a_nested_entry_drops_its_last_segment() -> None:
     assert ids.parent_of("movies/2019/the-platform") == "movies/2019"
 
 
-def test_an_id_is_within_itself_and_its_ancestors_but_not_a_sibling_with_a_common_prefix() -> (
-    None
-):
+def test_an_id_is_within_itself_and_its_ancestors_but_not_a_sibling_with_a_common_prefix() -> None:
     assert ids.is_within("movies/x", "movies/x")
     assert ids.is_within("movies/x", "movies")
     assert ids.is_within("movies/x", ids.ROOT)

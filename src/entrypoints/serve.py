@@ -1,0 +1,144 @@
+"""``flextype serve``: bind a socket, announce its URL and run the API under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import uvicorn
+from litestar.types import ASGIApp
+
+from entrypoints.container import build_container
+from entrypoints.http.app import create_app
+from entrypoints.settings import SettingsError
+
+__all__ = [
+    "GRACEFUL_SHUTDOWN_SECONDS",
+    "ServeError",
+    "bind",
+    "make_server",
+    "serve",
+    "url_for",
+]
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+"""How long a stop signal waits for requests in flight before cancelling them."""
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ServeError(Exception):
+    """The server cannot start, or did not stop cleanly; the message says why."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Return a listening TCP socket on ``host``:``port`` (port 0: a free port).
+
+    Raises:
+        ServeError: the host does not resolve, or the address cannot be bound.
+    """
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = found[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or exc.__class__.__name__
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def url_for(host: str, sock: socket.socket) -> str:
+    """Return ``http://HOST:PORT`` for a socket bound on ``host`` (IPv6 in brackets)."""
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(
+    project: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    access_log: bool = False,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Serve the project's REST API until SIGINT or SIGTERM, then shut the app down.
+
+    The socket is bound here, before the server starts, so that ``port=0`` picks a free
+    port and the first line written to ``out`` (stdout by default) is the real URL:
+    ``Serving on http://HOST:PORT``. Connections made after that line wait in the
+    socket's backlog until the server accepts them. A stop signal lets requests in flight
+    finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``), then runs the app's shutdown, which
+    writes the pending token call counts; the function then returns normally.
+
+    Raises:
+        SettingsError: the project folder is missing, or a setting is unknown or wrong.
+        ServeError: ``workers`` is not 1, the address cannot be bound, or the app's
+            shutdown failed (token call counts may not have been written).
+    """
+    if workers != 1:
+        raise ServeError(
+            "--workers N > 1 is not supported yet (token call counters are kept per "
+            "process); run one server, or several on different ports behind a proxy"
+        )
+    if not project.is_dir():
+        raise SettingsError(f"no project folder at {project}; create one with: flextype init")
+    container = build_container(project, os.environ if environ is None else environ)
+    try:
+        app = create_app(container)
+        with closing(bind(host, port)) as sock:
+            server = make_server(app, access_log=access_log)
+            # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
+            with _stop_signals(server):
+                stream = sys.stdout if out is None else out
+                url = url_for(host, sock)
+                stream.write(f"Serving on {url}\nAPI docs: {url}/docs\n")
+                stream.flush()
+                server.run(sockets=[sock])
+        # A second Ctrl+C makes uvicorn skip the app's shutdown: write the counts anyway.
+        container.tokens().flush()
+    finally:
+        container.shutdown_resources()
+    if getattr(getattr(server, "lifespan", None), "shutdown_failed", False):
+        raise ServeError("the app's shutdown failed (see above); token call counts may be lost")
+
+
+def make_server(app: ASGIApp, *, access_log: bool = False) -> uvicorn.Server:
+    """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too)."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            log_level="warning",
+            access_log=access_log,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    )
+
+
+@contextmanager
+def _stop_signals(server: uvicorn.Server) -> Iterator[None]:
+    """Make SIGINT and SIGTERM stop ``server``, before and after uvicorn's own handlers.
+
+    uvicorn installs its handlers only once it runs, and after a graceful stop it raises
+    the signal again under the handlers it found, which by default would end the process
+    with the signal (SIGTERM) or a KeyboardInterrupt (SIGINT) instead of exit code 0.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
