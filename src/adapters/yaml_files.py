@@ -51,16 +51,38 @@ _PHP_BLANKS = " \t\n\r\0\x0b"
 
 
 class _Loader(_BaseLoader):
-    """Safe loader that leaves ``2020-01-01`` a string.
+    """Safe loader that reads plain scalars as YAML 1.2 does, as Flextype's parser did.
 
-    Dates would otherwise come back as ``datetime.date``, which JSON cannot carry and which
-    a round trip through the API would turn into a different value than the file holds.
+    ``2020-01-01`` stays a string: a ``datetime.date`` cannot be JSON, and a round trip
+    through the API would change it. ``yes``/``no``/``on``/``off`` stay strings and only
+    ``true``/``false`` are booleans, and ``1:20`` is no base-60 number: YAML 1.1 rules
+    that would turn a hand-written ``title: no`` into ``false``.
     """
 
 
-# A copy without the timestamp resolver; the base loader's own table stays untouched.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_YAML12_INT = re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+)
+_YAML12_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _yaml12(tag: str, regexp: re.Pattern[str]) -> tuple[str, re.Pattern[str]] | None:
+    if tag == _TIMESTAMP_TAG:
+        return None
+    replaced = {_BOOL_TAG: _YAML12_BOOL, _INT_TAG: _YAML12_INT, _FLOAT_TAG: _YAML12_FLOAT}
+    return tag, replaced.get(tag, regexp)
+
+
+# A changed copy of the table; the base loader's own table stays untouched.
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+    first: [r for r in (_yaml12(tag, regexp) for tag, regexp in resolvers) if r is not None]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 

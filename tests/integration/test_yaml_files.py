@@ -417,3 +417,28 @@ def test_moving_a_token_renames_its_file(tokens: YamlFilesTokenStore, tokens_roo
     assert sorted(p.name for p in tokens_root.iterdir()) == [f"{'b' * 32}.yaml"]
     assert tokens.get("b" * 32) == moved
     assert moved.modified_at == 1_800_000_000
+
+
+def test_hand_written_scalars_are_read_as_yaml_1_2_not_1_1(tmp_path: Path) -> None:
+    store = YamlFilesEntryStore(root=tmp_path / "entries")
+    folder = tmp_path / "entries" / "page"
+    folder.mkdir(parents=True)
+    (folder / "entry.yaml").write_text(
+        "answer: no\nlights: On\nflag: true\ntime: 1:20\nmode: 0x1f\nratio: 1.5\n",
+        encoding="utf-8",
+    )
+    assert store.get("page").fields == {
+        "answer": "no",
+        "lights": "On",
+        "flag": True,
+        "time": "1:20",
+        "mode": 31,
+        "ratio": 1.5,
+    }
+
+
+def test_strings_that_yaml_1_1_would_mistake_round_trip_as_strings(tmp_path: Path) -> None:
+    store = YamlFilesEntryStore(root=tmp_path / "entries")
+    fields = {"a": "yes", "b": "off", "c": "1:20", "d": "2020-01-01", "e": "true", "f": "1e3"}
+    store.create({"page": fields})
+    assert store.get("page").fields == fields
