@@ -8,7 +8,6 @@ from pathlib import Path
 from litestar import Litestar, Router, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 
@@ -18,6 +17,7 @@ from entrypoints.http.cors import CorsMiddleware
 from entrypoints.http.deps import from_container
 from entrypoints.http.entries import EntriesController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.openapi import render_plugins
 from entrypoints.http.params import provide_params
 from entrypoints.http.registry import RegistryController
 from entrypoints.http.tokens import TokenAliasesController, TokensController
@@ -83,7 +83,7 @@ def create_app(container: Container | None = None) -> Litestar:
             version=flextype_core.__version__,
             description="The Flextype REST API: Entries, Registry and Tokens.",
             path="/schema",
-            render_plugins=[RedocRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=render_plugins(),
         ),
     )
     app.state.container = container

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
+from entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate, read
 from entrypoints.http.deps import authorize
 from entrypoints.http.params import RequestParams, is_truthy
 from entrypoints.http.responses import Data
@@ -40,7 +41,8 @@ class EntriesController(Controller):
         tokens: NamedDependency[TokensService],
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=entries.create(params.text("id"), params.text("data")))
+        body = read(params, EntryCreate)
+        return Data(data=entries.create(body.id, body.data))
 
     @patch("/", sync_to_thread=True, summary="Update an entry (shallow merge of data)")
     def update_entry(
@@ -50,7 +52,8 @@ class EntriesController(Controller):
         tokens: NamedDependency[TokensService],
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=entries.update(params.text("id"), params.text("data")))
+        body = read(params, EntryUpdate)
+        return Data(data=entries.update(body.id, body.data))
 
     @put("/", sync_to_thread=True, summary="Move an entry and its children")
     def move_entry(
@@ -60,7 +63,8 @@ class EntriesController(Controller):
         tokens: NamedDependency[TokensService],
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=entries.move(params.text("id"), params.text("new_id")))
+        body = read(params, EntryMove)
+        return Data(data=entries.move(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy an entry and its children")
     def copy_entry(
@@ -70,7 +74,8 @@ class EntriesController(Controller):
         tokens: NamedDependency[TokensService],
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=entries.copy(params.text("id"), params.text("new_id")))
+        body = read(params, EntryMove)
+        return Data(data=entries.copy(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete an entry and its children")
     def delete_entry(
@@ -80,4 +85,4 @@ class EntriesController(Controller):
         tokens: NamedDependency[TokensService],
     ) -> None:
         authorize(tokens, params, _API, write=True)
-        entries.delete(params.text("id"))
+        entries.delete(read(params, EntryDelete).id)

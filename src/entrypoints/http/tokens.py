@@ -5,33 +5,36 @@ from __future__ import annotations
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
+from entrypoints.http.bodies import (
+    HashCreate,
+    HashVerify,
+    TokenCreate,
+    TokenDelete,
+    TokenMove,
+    TokenUpdate,
+    read,
+)
 from entrypoints.http.deps import authorize
 from entrypoints.http.params import RequestParams, is_truthy
 from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
 from entrypoints.views import issued_token, public_token
 from flextype_core import TokensService
-from flextype_core.errors import BadRequest
 
 __all__ = ["TokenAliasesController", "TokensController"]
 
 _API = "tokens"
 
 
-def _string(params: RequestParams, name: str) -> str:
-    value = params.text(name)
-    if not isinstance(value, str):
-        raise BadRequest(f"The parameter '{name}' must be a string.")
-    return value
-
-
 def _generate_hash(tokens: TokensService, params: RequestParams) -> Data:
     authorize(tokens, params, _API, write=True)
-    return Data(data=GeneratedHash(hashed_token=tokens.generate_hash(_string(params, "string"))))
+    body = read(params, HashCreate)
+    return Data(data=GeneratedHash(hashed_token=tokens.generate_hash(body.string)))
 
 
 def _verify_hash(tokens: TokensService, params: RequestParams) -> Data:
     authorize(tokens, params, _API, write=True)
-    verified = tokens.verify_hash(_string(params, "string"), _string(params, "hash"))
+    body = read(params, HashVerify)
+    verified = tokens.verify_hash(body.string, body.hash)
     return Data(data=HashVerified(verified=verified))
 
 
@@ -53,8 +56,8 @@ class TokensController(Controller):
         self, params: NamedDependency[RequestParams], tokens: NamedDependency[TokensService]
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        data = params.values.get("data", {})
-        issued = tokens.create({} if data == "" else data, params.text("id", required=False))
+        body = read(params, TokenCreate)
+        issued = tokens.create(body.data, body.id)
         return Data(data=issued_token(issued))
 
     @patch("/", sync_to_thread=True, summary="Update a token")
@@ -62,28 +65,31 @@ class TokensController(Controller):
         self, params: NamedDependency[RequestParams], tokens: NamedDependency[TokensService]
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=public_token(tokens.update(params.text("id"), params.text("data"))))
+        body = read(params, TokenUpdate)
+        return Data(data=public_token(tokens.update(body.id, body.data)))
 
     @put("/", sync_to_thread=True, summary="Move a token to a new public id")
     def move_token(
         self, params: NamedDependency[RequestParams], tokens: NamedDependency[TokensService]
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=public_token(tokens.move(params.text("id"), params.text("new_id"))))
+        body = read(params, TokenMove)
+        return Data(data=public_token(tokens.move(body.id, body.new_id)))
 
     @put("/copy", sync_to_thread=True, summary="Copy a token, with a new access token")
     def copy_token(
         self, params: NamedDependency[RequestParams], tokens: NamedDependency[TokensService]
     ) -> Data:
         authorize(tokens, params, _API, write=True)
-        return Data(data=issued_token(tokens.copy(params.text("id"), params.text("new_id"))))
+        body = read(params, TokenMove)
+        return Data(data=issued_token(tokens.copy(body.id, body.new_id)))
 
     @delete("/", sync_to_thread=True, summary="Delete a token")
     def delete_token(
         self, params: NamedDependency[RequestParams], tokens: NamedDependency[TokensService]
     ) -> None:
         authorize(tokens, params, _API, write=True)
-        tokens.delete(params.text("id"))
+        tokens.delete(read(params, TokenDelete).id)
 
     @post("/generate", status_code=200, sync_to_thread=True, summary="Generate a token")
     def generate_token(

@@ -1,0 +1,140 @@
+"""The parameters each write takes, as msgspec Structs: read from any body, shown in OpenAPI.
+
+A request's parameters arrive as JSON, as a form with bracket keys, or in the query
+string; ``RequestParams`` merges them, and ``read`` checks them against one of these
+models. The OpenAPI document is generated from the same models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from entrypoints.http.params import RequestParams
+from flextype_core.errors import BadRequest, ValidationFailed
+
+__all__ = [
+    "Credentials",
+    "EntryCreate",
+    "EntryDelete",
+    "EntryMove",
+    "EntryUpdate",
+    "HashCreate",
+    "HashVerify",
+    "TokenCreate",
+    "TokenDelete",
+    "TokenMove",
+    "TokenUpdate",
+    "read",
+]
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_AT = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")
+
+
+class Credentials(msgspec.Struct, kw_only=True):
+    """The token and access token of a write (also accepted in the Authorization header)."""
+
+    token: str | None = None
+    """The public token, allowed for this API."""
+    access_token: str | None = None
+    """The access token shown once when the token was created."""
+
+
+class EntryCreate(Credentials, kw_only=True):
+    id: str
+    """The new entry's id, e.g. ``movies/platform``."""
+    data: dict[str, Any]
+    """The entry's fields. Managed fields (id, slug, uuid, created_at, modified_at) are 422."""
+
+
+class EntryUpdate(Credentials, kw_only=True):
+    id: str
+    """The entry to update."""
+    data: dict[str, Any]
+    """Fields to set; a shallow merge over the stored fields."""
+
+
+class EntryMove(Credentials, kw_only=True):
+    id: str
+    """The entry to move or copy, with its children."""
+    new_id: str
+    """Where to; 409 if an entry is there, 400 if inside the entry's own subtree."""
+
+
+class EntryDelete(Credentials, kw_only=True):
+    id: str
+    """The entry to delete, with its children."""
+
+
+class TokenCreate(Credentials, kw_only=True):
+    id: str | None = None
+    """The new token's public id (16-64 of ``[A-Za-z0-9_-]``); generated if absent."""
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    """title, apis, limit_calls, state, expires_at."""
+
+
+class TokenUpdate(Credentials, kw_only=True):
+    id: str
+    """The token to change."""
+    data: dict[str, Any]
+    """Any of title, apis, limit_calls, state, expires_at."""
+
+
+class TokenMove(Credentials, kw_only=True):
+    id: str
+    """The token to move or copy."""
+    new_id: str
+    """Its new public id."""
+
+
+class TokenDelete(Credentials, kw_only=True):
+    id: str
+    """The token to delete."""
+
+
+class HashCreate(Credentials, kw_only=True):
+    string: str
+    """The secret to hash with bcrypt."""
+
+
+class HashVerify(Credentials, kw_only=True):
+    string: str
+    """The secret."""
+    hash: str
+    """A bcrypt hash (``$2y$``, ``$2b$`` or ``$2a$``)."""
+
+
+def read(params: RequestParams, model: type[T]) -> T:
+    """Check the request's parameters against ``model``; other parameters are ignored.
+
+    Raises:
+        BadRequest: a parameter is missing or has the wrong type.
+        ValidationFailed: ``data`` is not an object.
+    """
+    values = params.values
+    if values.get("data") == "":
+        # A form cannot send an empty object; ``data=`` is the closest it gets.
+        values = {**values, "data": {}}
+    try:
+        return msgspec.convert(values, model)
+    except msgspec.ValidationError as exc:
+        raise _translated(str(exc)) from exc
+
+
+def _translated(message: str) -> BadRequest | ValidationFailed:
+    missing = _MISSING.search(message)
+    if missing is not None:
+        return BadRequest(f"The parameter '{missing.group(1)}' is required.")
+    located = _AT.match(message)
+    if located is None:
+        return BadRequest(f"Invalid parameters: {message}.")
+    problem, path = located.groups()
+    name = re.sub(r"\[(\d+)\]", r".\1", path) or "(body)"
+    if name.split(".")[0] == "data":
+        return ValidationFailed(f"'data' must be an object: {problem}.", details=["data"])
+    return BadRequest(f"The parameter '{name}': {problem}.")
