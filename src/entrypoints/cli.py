@@ -75,7 +75,8 @@ def _init(args: argparse.Namespace) -> int:
     print(f"Created project {path} (storage: {driver}, {content}).")
     print(f"token:        {issued.token.token}")
     print(f"access_token: {issued.access_token}")
-    print("Keep the access token: it is shown only this once.")
+    print("Keep the access token: it is shown only this once. For the README's examples:")
+    print(f"export T={issued.token.token} A={issued.access_token}")
     return 0
 
 

@@ -33,12 +33,12 @@ DEMO_ENTRIES: dict[str, dict[str, Any]] = {
         "genre": ["action", "crime"],
         "rating": 6.1,
     },
-    "movies/the-platform": {
-        "title": "The Platform",
-        "director": "Galder Gaztelu-Urrutia",
-        "year": 2019,
-        "genre": ["horror", "sci-fi", "thriller"],
-        "rating": 7.0,
+    "movies/everything-everywhere-all-at-once": {
+        "title": "Everything Everywhere All at Once",
+        "director": "Daniel Kwan, Daniel Scheinert",
+        "year": 2022,
+        "genre": ["action", "adventure", "comedy"],
+        "rating": 7.8,
     },
     "movies/parasite": {
         "title": "Parasite",
