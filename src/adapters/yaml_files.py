@@ -9,6 +9,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import msgspec
 import yaml
 
 from adapters.atomic import fsync_dir, write_atomic
+from adapters.file_cache import ParsedFileCache
 from flextype_core import ids
 from flextype_core.errors import (
     Conflict,
@@ -44,6 +46,7 @@ LEGACY_ENTRY_FILE = "entry.md"
 """Flextype's front matter format, read when a folder has no ``entry.yaml``."""
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_FIELDS_DECODER = msgspec.json.Decoder(dict[str, Any])
 # A line that is only `---` (one blank either side allowed), as Flextype's own splitter.
 _FENCE = re.compile(r"^\s?---\s?$", re.MULTILINE)
 # PHP's trim(): Flextype trimmed the front matter and body with it, not Unicode spaces.
@@ -162,6 +165,24 @@ def _load_front_matter(text: str) -> Fields:
     return fields
 
 
+def _parse_fields(load: Callable[[str], Fields], data: bytes) -> bytes:
+    """Parse an entry file; keep it as JSON, which decodes far faster than YAML parses."""
+    return msgspec.json.encode(load(data.decode("utf-8-sig")))
+
+
+def _parse_token(token_id: str, data: bytes) -> Token:
+    fields = _load_mapping(data.decode("utf-8-sig"))
+    # The file name is the id: a `token` key inside the file cannot contradict it.
+    fields["token"] = token_id
+    return msgspec.convert(fields, type=Token)
+
+
+_ENTRY_PARSERS = (
+    (ENTRY_FILE, partial(_parse_fields, _load_mapping)),
+    (LEGACY_ENTRY_FILE, partial(_parse_fields, _load_front_matter)),
+)
+
+
 def _dump(fields: Mapping[str, Any]) -> bytes:
     # Insertion order and readable Unicode keep a hand-maintained file's diffs small. The
     # default resolvers quote date-like strings, so other YAML readers see strings too.
@@ -203,6 +224,8 @@ class YamlFilesEntryStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._lock = threading.RLock()
+        self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
+        self._root_text = str(root)
 
     def get(self, entry_id: str) -> Entry:
         fields = self._read(entry_id)
@@ -305,15 +328,13 @@ class YamlFilesEntryStore:
         """Return the entry's stored fields, or None if there is no entry."""
         if entry_id == ids.ROOT:
             return None
-        folder = self._root / entry_id
         with _storage_errors(_entry(entry_id), "read"):
-            for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
-                try:
-                    data = (folder / name).read_bytes()
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                text = data.decode("utf-8-sig")
-                return _load_mapping(text) if name == ENTRY_FILE else _load_front_matter(text)
+            for name, parse in _ENTRY_PARSERS:
+                encoded = self._parsed.get(f"{self._root_text}/{entry_id}/{name}", parse)
+                if encoded is not None:
+                    # Decoded per call: every caller gets its own copy of nested values.
+                    fields: Fields = _FIELDS_DECODER.decode(encoded)
+                    return fields
         return None
 
     def _walk(self, entry_id: str, depth: int | None) -> Iterator[str]:
@@ -380,6 +401,8 @@ class YamlFilesTokenStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._lock = threading.RLock()
+        self._parsed: ParsedFileCache[Token] = ParsedFileCache()
+        self._root_text = str(root)
 
     def get(self, token_id: str) -> Token:
         token = self._read(token_id)
@@ -462,14 +485,9 @@ class YamlFilesTokenStore:
 
     def _read(self, token_id: str) -> Token | None:
         with _storage_errors(_token(token_id), "read"):
-            try:
-                data = self._path(token_id).read_bytes()
-            except FileNotFoundError:
-                return None
-            fields = _load_mapping(data.decode("utf-8-sig"))
-            # The file name is the id: a `token` key inside the file cannot contradict it.
-            fields["token"] = token_id
-            return msgspec.convert(fields, type=Token)
+            # Tokens are frozen Structs, so one parsed value can be shared by every caller.
+            path = f"{self._root_text}/{token_id}.yaml"
+            return self._parsed.get(path, partial(_parse_token, token_id))
 
     def _write(self, token_id: str, token: Token) -> None:
         fields: Fields = msgspec.to_builtins(token)

@@ -84,6 +84,9 @@ class TokensService:
         ids: the source of new tokens and uuids.
         flush_every: flush after this many pending calls.
         flush_interval: flush on the next call this many seconds after the last flush.
+        autoflush: flush inside ``verify`` when due. A server passes False and calls
+            ``flush`` from a background task when ``flush_due()``, so that no request
+            waits for a write.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class TokensService:
         *,
         flush_every: int = 100,
         flush_interval: int = 5,
+        autoflush: bool = True,
     ) -> None:
         self._store = store
         self._hasher = hasher
@@ -102,9 +106,13 @@ class TokensService:
         self._ids = ids
         self._flush_every = flush_every
         self._flush_interval = flush_interval
+        self._autoflush = autoflush
         # Reentrant: verify re-reads the token under the lock, and a store may flush then.
         self._lock = threading.RLock()
+        # Flushes reach the store one at a time, without holding ``_lock`` while writing.
+        self._flush_lock = threading.RLock()
         self._pending: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}
         self._last_flush = clock.now()
         self._flushes = 0
         # bcrypt is slow by design; remember (hash, sha256 of secret) pairs already proven.
@@ -119,11 +127,14 @@ class TokensService:
             InvalidId: ``token_id`` is not a valid token id.
             TokenNotFound: there is no such token.
         """
-        return self._with_pending(self._store.get(ids.parse_token_id(token_id)))
+        token_id = ids.parse_token_id(token_id)
+        with self._flush_lock:
+            return self._with_pending(self._store.get(token_id))
 
     def list(self) -> list[Token]:
         """Return every token, ordered by token id, with up-to-date call counts."""
-        return [self._with_pending(t) for t in self._store.list()]
+        with self._flush_lock:
+            return [self._with_pending(t) for t in self._store.list()]
 
     # -- writing -----------------------------------------------------------------------
 
@@ -253,28 +264,53 @@ class TokensService:
                 # A flush moved pending calls into the store after our read: read again,
                 # or the limit check would miss the calls it just wrote.
                 token = self._known_token(token.token)
-            pending = self._pending.get(token.token, 0)
+            pending = self._pending.get(token.token, 0) + self._inflight.get(token.token, 0)
             if token.limit_calls and token.calls + pending >= token.limit_calls:
                 raise CallLimitExceeded(
                     f"Token {shown(token.token)} has used all {token.limit_calls} of its calls."
                 )
-            self._pending[token.token] = pending + 1
-            due = sum(self._pending.values()) >= self._flush_every or (
-                now - self._last_flush >= self._flush_interval
-            )
+            self._pending[token.token] = self._pending.get(token.token, 0) + 1
+            due = self._autoflush and self._due(now)
         if due:
             self.flush()
         return msgspec.structs.replace(token, calls=token.calls + pending + 1, last_used_at=now)
 
-    def flush(self) -> None:
-        """Add the pending call counts to the store and clear them."""
+    def flush_due(self) -> bool:
+        """Tell whether pending counts should be written now (by count or by age)."""
         with self._lock:
-            pending, self._pending = self._pending, {}
-            self._last_flush = self._clock.now()
-            self._flushes += 1
-            if pending:
-                # Held while writing so that flushes reach the store one at a time.
-                self._store.add_calls(pending, self._last_flush)
+            return self._due(self._clock.now())
+
+    def flush(self) -> None:
+        """Add the pending call counts to the store and clear them.
+
+        Counts being written still count against ``limit_calls``; if the write fails
+        they are pending again, so none is lost.
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, {}
+                self._inflight = batch
+                self._last_flush = now = self._clock.now()
+            try:
+                if batch:
+                    self._store.add_calls(batch, now)
+            except BaseException:
+                with self._lock:
+                    for token_id, calls in batch.items():
+                        self._pending[token_id] = self._pending.get(token_id, 0) + calls
+                    self._inflight = {}
+                raise
+            with self._lock:
+                self._inflight = {}
+                self._flushes += 1
+
+    def _due(self, now: int) -> bool:
+        if not self._pending:
+            return False
+        return (
+            sum(self._pending.values()) >= self._flush_every
+            or now - self._last_flush >= self._flush_interval
+        )
 
     # -- helpers without a stored token ------------------------------------------------
 

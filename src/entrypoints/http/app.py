@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from litestar import Litestar, Router, get
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
@@ -14,11 +14,11 @@ from litestar.types import ControllerRouterHandler
 import flextype_core
 from entrypoints.container import Container, build_container
 from entrypoints.http.cors import CorsMiddleware
-from entrypoints.http.deps import from_container
+from entrypoints.http.deps import provide_call
 from entrypoints.http.entries import EntriesController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.flusher import flush_token_calls
 from entrypoints.http.openapi import render_plugins
-from entrypoints.http.params import provide_params
 from entrypoints.http.registry import RegistryController
 from entrypoints.http.tokens import TokenAliasesController, TokensController
 
@@ -58,26 +58,17 @@ def create_app(container: Container | None = None) -> Litestar:
         container = build_container(project, os.environ)
     container.entry_store()
     container.token_store()
-
-    def shutdown() -> None:
-        try:
-            container.tokens().flush()
-        finally:
-            container.shutdown_resources()
+    # Requests only count calls in memory; a background task writes them (flusher.py).
+    container.tokens.add_kwargs(autoflush=False)
 
     families = _families(container)
     app = Litestar(
         route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
         + [docs],
-        dependencies={
-            "params": Provide(provide_params),
-            "entries": from_container(container.entries),
-            "tokens": from_container(container.tokens),
-            "registry": from_container(container.registry),
-        },
+        dependencies={"call": provide_call(container)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),
-        on_shutdown=[shutdown],
+        lifespan=[partial(flush_token_calls, container)],
         openapi_config=OpenAPIConfig(
             title="flextype-py",
             version=flextype_core.__version__,

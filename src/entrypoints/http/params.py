@@ -12,7 +12,7 @@ from litestar import Request
 from entrypoints.http.brackets import parse_brackets
 from flextype_core.errors import BadRequest, UnsupportedMediaType
 
-__all__ = ["RequestParams", "is_truthy", "provide_params"]
+__all__ = ["RequestParams", "is_truthy", "read_params"]
 
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FORM = "application/x-www-form-urlencoded"
@@ -63,7 +63,7 @@ def is_truthy(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in _TRUE
 
 
-async def provide_params(request: Request[Any, Any, Any]) -> RequestParams:
+async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
     """Read the query string, the body (JSON or form) and the Authorization header.
 
     Raises:
@@ -71,10 +71,13 @@ async def provide_params(request: Request[Any, Any, Any]) -> RequestParams:
         UnsupportedMediaType: a body of another type.
     """
     values = parse_brackets(request.scope.get("query_string", b""))
-    body = await request.body()
-    if body.strip():
-        values.update(_body_values(request.headers.get("content-type", ""), body))
-    token, access_token = _authorization(request.headers.get("authorization"))
+    headers = request.headers
+    # Most reads carry no body; not awaiting one spares a trip through the ASGI receive.
+    if "content-length" in headers or "transfer-encoding" in headers:
+        body = await request.body()
+        if body.strip():
+            values.update(_body_values(headers.get("content-type", ""), body))
+    token, access_token = _authorization(headers.get("authorization"))
     return RequestParams(
         values=values,
         token=_credential(values.get("token")) or token,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
-from entrypoints.http.deps import authorize
-from entrypoints.http.params import RequestParams
+from entrypoints.http.deps import ApiCall
 from entrypoints.http.responses import Data, RegistryItem
-from flextype_core import Registry, TokensService
 from flextype_core.errors import BadRequest
 
 __all__ = ["RegistryController"]
@@ -18,15 +16,10 @@ class RegistryController(Controller):
     path = "/registry"
     tags = ["Registry"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=True, summary="Fetch a registry item by its dot path")
-    def fetch_registry_item(
-        self,
-        params: NamedDependency[RequestParams],
-        registry: NamedDependency[Registry],
-        tokens: NamedDependency[TokensService],
-    ) -> Data:
-        authorize(tokens, params, "registry", write=False)
-        key = params.text("id")
+    @get("/", sync_to_thread=False, summary="Fetch a registry item by its dot path")
+    def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize("registry", write=False)
+        key = call.params.text("id")
         if not isinstance(key, str) or not key:
             raise BadRequest("The parameter 'id' must be a dot path such as flextype.manifest.")
-        return Data(data=RegistryItem(key=key, value=registry.get(key)))
+        return Data(data=RegistryItem(key=key, value=call.registry.get(key)))
