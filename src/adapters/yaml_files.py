@@ -118,14 +118,21 @@ def _storage_errors(subject: str, action: str) -> Iterator[None]:
     """
     try:
         yield
-    except (
-        OSError,
-        yaml.YAMLError,
-        UnicodeDecodeError,
-        msgspec.ValidationError,
-        _MalformedFileError,
-    ) as exc:
-        raise StorageError(f"{subject} cannot be {action}: {_reason(exc)}.") from exc
+    except _FAILURES as exc:
+        raise _storage_error(subject, action, exc) from exc
+
+
+_FAILURES = (
+    OSError,
+    yaml.YAMLError,
+    UnicodeDecodeError,
+    msgspec.ValidationError,
+    _MalformedFileError,
+)
+
+
+def _storage_error(subject: str, action: str, exc: Exception) -> StorageError:
+    return StorageError(f"{subject} cannot be {action}: {_reason(exc)}.")
 
 
 def _entry(entry_id: str) -> str:
@@ -328,13 +335,17 @@ class YamlFilesEntryStore:
         """Return the entry's stored fields, or None if there is no entry."""
         if entry_id == ids.ROOT:
             return None
-        with _storage_errors(_entry(entry_id), "read"):
+        # try/except, not _storage_errors: this is the hot path, and the message is
+        # built only on failure.
+        try:
             for name, parse in _ENTRY_PARSERS:
                 encoded = self._parsed.get(f"{self._root_text}/{entry_id}/{name}", parse)
                 if encoded is not None:
                     # Decoded per call: every caller gets its own copy of nested values.
                     fields: Fields = _FIELDS_DECODER.decode(encoded)
                     return fields
+        except _FAILURES as exc:
+            raise _storage_error(_entry(entry_id), "read", exc) from exc
         return None
 
     def _walk(self, entry_id: str, depth: int | None) -> Iterator[str]:
@@ -484,10 +495,12 @@ class YamlFilesTokenStore:
         return self._root / f"{token_id}.yaml"
 
     def _read(self, token_id: str) -> Token | None:
-        with _storage_errors(_token(token_id), "read"):
+        try:
             # Tokens are frozen Structs, so one parsed value can be shared by every caller.
             path = f"{self._root_text}/{token_id}.yaml"
             return self._parsed.get(path, partial(_parse_token, token_id))
+        except _FAILURES as exc:
+            raise _storage_error(_token(token_id), "read", exc) from exc
 
     def _write(self, token_id: str, token: Token) -> None:
         fields: Fields = msgspec.to_builtins(token)

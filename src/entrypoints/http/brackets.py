@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote_plus
 
 from flextype_core.errors import BadRequest
 
@@ -61,6 +61,24 @@ def _listify(node: Any) -> Any:
     return items
 
 
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """Split ``a=1&b=x+y`` as ``parse_qsl(keep_blank_values=True)`` does, but faster.
+
+    Most pairs need no unquoting; ``unquote_plus`` runs only on those that do.
+    """
+    pieces = [piece for piece in text.split("&") if piece]
+    if len(pieces) > MAX_FIELDS:
+        raise BadRequest(f"Too many parameters: at most {MAX_FIELDS} are accepted.")
+    pairs = []
+    for piece in pieces:
+        name, _, value = piece.partition("=")
+        if "%" in piece or "+" in piece:
+            name = unquote_plus(name, errors="strict")
+            value = unquote_plus(value, errors="strict")
+        pairs.append((name, value))
+    return pairs
+
+
 def parse_brackets(raw: str | bytes) -> dict[str, Any]:
     """Parse a query string or form body with bracket keys into nested dicts and lists.
 
@@ -76,17 +94,9 @@ def parse_brackets(raw: str | bytes) -> dict[str, Any]:
     """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        pairs = parse_qsl(
-            text,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FIELDS,
-        )
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        if isinstance(exc, UnicodeDecodeError):
-            raise BadRequest("The query string or form body is not valid UTF-8.") from exc
-        raise BadRequest(f"Too many parameters: at most {MAX_FIELDS} are accepted.") from exc
+        pairs = _pairs(text)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The query string or form body is not valid UTF-8.") from exc
     root: Node = {}
     for name, value in pairs:
         path = _path(name)
