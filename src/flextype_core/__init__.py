@@ -7,7 +7,7 @@ wires them from a project's settings.
 
 from __future__ import annotations
 
-from flextype_core.entries import EntriesService
+from flextype_core.entries import CollectionMethod, EntriesService
 from flextype_core.errors import (
     AccessTokenInvalid,
     BadRequest,
@@ -25,7 +25,7 @@ from flextype_core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from flextype_core.model import Entry, Token
+from flextype_core.model import Entry, Page, PageMeta, Token
 from flextype_core.ports import Clock, EntryStore, IdFactory, PasswordHasher, TokenStore
 from flextype_core.registry import Registry
 from flextype_core.tokens import IssuedToken, TokensService
@@ -37,6 +37,7 @@ __all__ = [
     "BadRequest",
     "CallLimitExceeded",
     "Clock",
+    "CollectionMethod",
     "Conflict",
     "EntriesService",
     "Entry",
@@ -47,6 +48,8 @@ __all__ = [
     "InvalidId",
     "IssuedToken",
     "NotFound",
+    "Page",
+    "PageMeta",
     "PasswordHasher",
     "PayloadTooLarge",
     "PreconditionFailed",

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["API_NAMES", "DEFAULT_TOKEN_APIS", "Entry", "Model", "Token", "TokenState"]
+__all__ = [
+    "API_NAMES",
+    "DEFAULT_TOKEN_APIS",
+    "Entry",
+    "Model",
+    "Page",
+    "PageMeta",
+    "Token",
+    "TokenState",
+]
 
 API_NAMES = ("entries", "registry", "tokens", "media", "images")
 """The API families a token can be scoped to (``*`` means all of them)."""
@@ -26,8 +36,12 @@ class Model(msgspec.Struct, frozen=True, kw_only=True):
     """
 
 
-class Entry(Model, frozen=True, kw_only=True):
-    """One entry: its id and its stored fields."""
+class Entry(Model, frozen=True, kw_only=True, dict=True):
+    """One entry: its id and its stored fields.
+
+    ``dict=True`` gives instances a ``__dict__`` for ``public``, computed once per entry:
+    a store that keeps entries in memory then hands out the same view to every query.
+    """
 
     id: str
     """The slash-separated slug path, e.g. ``movies/2019/the-platform``."""
@@ -37,6 +51,11 @@ class Entry(Model, frozen=True, kw_only=True):
     def to_public(self) -> dict[str, Any]:
         """Return the entry as the API shows it: the stored fields plus ``id`` and ``slug``."""
         return {**self.fields, "id": self.id, "slug": self.id}
+
+    @cached_property
+    def public(self) -> dict[str, Any]:
+        """``to_public()``, made once and shared: read it, never change it."""
+        return self.to_public()
 
 
 class Token(Model, frozen=True, kw_only=True):
@@ -64,3 +83,21 @@ class Token(Model, frozen=True, kw_only=True):
     def allows(self, api: str) -> bool:
         """Tell whether this token is scoped to ``api``."""
         return "*" in self.apis or api in self.apis
+
+
+class PageMeta(Model, frozen=True, kw_only=True):
+    """How a collection answer relates to the whole collection."""
+
+    total: int
+    """How many entries matched, before offset and limit."""
+    offset: int
+    limit: int | None
+
+
+class Page(Model, frozen=True, kw_only=True):
+    """A collection answer: the items (or the one item, or groups) and their meta."""
+
+    data: Any
+    """A list of entries, one entry or None (``return``), or ``{group: [entries]}``."""
+    meta: PageMeta | None = None
+    """None for the answer of a named method."""

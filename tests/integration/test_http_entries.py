@@ -239,7 +239,7 @@ def test_the_root_collection_lists_the_top_level_entries(api: ApiClient) -> None
 def test_the_empty_collection_of_an_existing_entry_is_an_empty_list(api: ApiClient) -> None:
     response = api.fetch("home", collection="true")
     assert response.status_code == 200
-    assert response.json() == {"data": []}
+    assert response.json() == {"data": [], "meta": {"total": 0, "offset": 0, "limit": None}}
 
 
 def test_the_collection_of_an_id_that_names_nothing_is_not_found(api: ApiClient) -> None:

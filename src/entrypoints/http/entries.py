@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from anyio import to_thread
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
@@ -27,9 +29,12 @@ class EntriesController(Controller):
         # read many files, so it goes to a thread.
         call.authorize(_API, write=False)
         options = call.params.options()
-        if is_truthy(options.get("collection")):
+        if is_truthy(options.get("collection")) or "method" in options:
             parent = call.params.text("id", required=False) or ""
-            return Data(data=await to_thread.run_sync(call.entries.query, parent, options))
+            page = await to_thread.run_sync(
+                partial(call.entries.query, shared=True), parent, options
+            )
+            return Data(data=page.data, meta=page.meta)
         return Data(data=call.entries.fetch(call.params.text("id")))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create an entry")

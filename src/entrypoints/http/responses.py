@@ -6,13 +6,17 @@ from typing import Any
 
 import msgspec
 
+from flextype_core import PageMeta
+
 __all__ = ["Data", "GeneratedHash", "GeneratedToken", "HashVerified", "RegistryItem"]
 
 
-class Data(msgspec.Struct, kw_only=True):
+class Data(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A success body: an entry, a list of entries, a token, or a value."""
 
     data: Any
+    meta: PageMeta | None = None
+    """On collections: ``total`` matches before ``offset`` and ``limit``."""
 
 
 class RegistryItem(msgspec.Struct, kw_only=True):

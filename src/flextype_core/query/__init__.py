@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from flextype_core.query.depth import parse_depth
+from flextype_core.query.evaluate import run, select, shape
+from flextype_core.query.model import Clause, Query, SortKey
+from flextype_core.query.parse import parse_options
 
-__all__ = ["parse_depth"]
+__all__ = ["Clause", "Query", "SortKey", "parse_depth", "parse_options", "run", "select", "shape"]

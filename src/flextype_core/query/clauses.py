@@ -94,7 +94,7 @@ def _between_test(low: Operand, high: Operand, inside: bool) -> _ValueTest:
         high_keys = _order_keys(high, stored)
         if low_keys is None or high_keys is None:
             return False
-        within = low_keys[1] <= low_keys[0] <= high_keys[1]
+        within = bool(low_keys[1] <= low_keys[0] <= high_keys[1])
         return within == inside
 
     return test

@@ -1,4 +1,4 @@
-"""A linear-time, case-insensitive regular expression search for ``regexp``/``nregexp``.
+r"""A linear-time, case-insensitive regular expression search for ``regexp``/``nregexp``.
 
 Python's ``re`` backtracks, so a pattern such as ``(a+)+$`` or even ``.*.*x`` can take
 hours on a long field, and a thread running it cannot be stopped. This module parses a
@@ -9,10 +9,10 @@ lookup per character. Bounds: a pattern of at most ``MAX_PATTERN`` characters, a
 ``MAX_STATES`` NFA states after counted repeats are expanded, repeat counts of at most
 ``MAX_REPEAT``.
 
-Supported: literals, ``.``, classes (``[a-z]``, ``[^...]``, ``\\d \\w \\s \\D \\W \\S``),
+Supported: literals, ``.``, classes (``[a-z]``, ``[^...]``, ``\d \w \s \D \W \S``),
 groups (``(...)``, ``(?:...)``, ``(?P<name>...)``), ``|``, ``* + ? {m} {m,} {,n}
-{m,n}`` (lazy forms too: they match the same texts), ``^ $ \\A \\Z \\b \\B``, and the
-escapes ``\\n \\t \\r \\f \\v \\a \\0 \\xhh \\uhhhh \\Uhhhhhhhh \\N{name}``. Refused with
+{m,n}`` (lazy forms too: they match the same texts), ``^ $ \A \Z \b \B``, and the
+escapes ``\n \t \r \f \v \a \0 \xhh \uhhhh \Uhhhhhhhh \N{name}``. Refused with
 :class:`RegexError`: backreferences, lookaround, conditionals, atomic groups, possessive
 repeats and inline flags, which either need backtracking or change what matches.
 """

@@ -23,8 +23,8 @@ __all__ = [
 MISSING: Final = object()
 """What ``lookup`` returns for a path that leads nowhere."""
 
-_INT = re.compile(r"[+-]?\d{1,30}")
-_FLOAT = re.compile(r"[+-]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][+-]?\d{1,4})?")
+_INT = re.compile(r"[+-]?[0-9]{1,30}")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,4})?")
 
 
 def lookup(item: Any, path: tuple[str, ...]) -> Any:
@@ -33,7 +33,12 @@ def lookup(item: Any, path: tuple[str, ...]) -> Any:
     for segment in path:
         if isinstance(node, dict):
             node = node.get(segment, MISSING)
-        elif isinstance(node, list) and segment.isdecimal() and int(segment) < len(node):
+        elif (
+            isinstance(node, list)
+            and segment.isascii()
+            and segment.isdecimal()
+            and int(segment) < len(node)
+        ):
             node = node[int(segment)]
         else:
             return MISSING
