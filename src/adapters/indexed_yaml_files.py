@@ -26,7 +26,7 @@ from typing import Any
 from adapters.entry_index import EntryIndex
 from adapters.yaml_files import ENTRY_FILE, LEGACY_ENTRY_FILE, YamlFilesEntryStore
 from flextype_core import ids
-from flextype_core.errors import EntryNotFound, InvalidId
+from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
 
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
@@ -96,13 +96,18 @@ class IndexedYamlFilesEntryStore:
         with self._lock:
             try:
                 write()
-            finally:
-                # Also after a failure: a half-done create was undone on disk, and the
-                # index must say what the disk says.
-                self._announce(touched)
-                if self._index is not None:
-                    for entry_id in touched:
-                        self._reload_subtree(self._index, entry_id)
+            except BaseException:
+                # A failed write changed nothing on disk (a half-done create is undone),
+                # so other processes need no news; this index re-reads to be sure.
+                self._reload(touched)
+                raise
+            self._announce(touched)
+            self._reload(touched)
+
+    def _reload(self, touched: list[str]) -> None:
+        if self._index is not None:
+            for entry_id in touched:
+                self._reload_subtree(self._index, entry_id)
 
     # -- keeping the index true ----------------------------------------------------
 
@@ -129,9 +134,14 @@ class IndexedYamlFilesEntryStore:
     def _load(self, index: EntryIndex, entry_id: str, identity: _Identity | None) -> None:
         try:
             entry = self._files.get(entry_id)
-        except EntryNotFound:
+        except (EntryNotFound, StorageError) as exc:
+            # A broken file is left out of collections (``get`` names the problem);
+            # its identity is kept, so the sweep reads it again only once it changes.
             index.discard(entry_id)
-            self._identities.pop(entry_id, None)
+            if isinstance(exc, StorageError) and identity is not None:
+                self._identities[entry_id] = identity
+            else:
+                self._identities.pop(entry_id, None)
             return
         index.put(entry)
         if identity is not None:

@@ -12,9 +12,10 @@ from tinydb import TinyDB
 
 import flextype_core
 from adapters.bcrypt_hasher import BcryptHasher
+from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.system import RandomIdFactory, SystemClock
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
-from adapters.yaml_files import YamlFilesEntryStore, YamlFilesTokenStore
+from adapters.yaml_files import YamlFilesTokenStore
 from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.ports import EntryStore, TokenStore
@@ -58,7 +59,7 @@ class Container(containers.DeclarativeContainer):
 
     entry_store: providers.Provider[EntryStore] = providers.Selector(
         config.storage.driver,
-        yaml=providers.Singleton(YamlFilesEntryStore, root=entries_root),
+        yaml=providers.Singleton(IndexedYamlFilesEntryStore, root=entries_root),
         tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file),
     )
     token_store: providers.Provider[TokenStore] = providers.Selector(

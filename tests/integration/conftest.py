@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from adapters.yaml_files import YamlFilesEntryStore, YamlFilesTokenStore
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
@@ -20,6 +21,11 @@ def fake_store() -> FakeEntryStore:
 @pytest.fixture
 def yaml_store(tmp_path: Path) -> YamlFilesEntryStore:
     return YamlFilesEntryStore(root=tmp_path / "entries")
+
+
+@pytest.fixture
+def indexed_yaml_store(tmp_path: Path) -> IndexedYamlFilesEntryStore:
+    return IndexedYamlFilesEntryStore(root=tmp_path / "entries")
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore
-from adapters.yaml_files import YamlFilesEntryStore, YamlFilesTokenStore
+from adapters.yaml_files import YamlFilesTokenStore
 from entrypoints.container import build_container
 from entrypoints.project import open_project
 from entrypoints.settings import SettingsError
@@ -16,7 +17,7 @@ from flextype_core import RegistryKeyNotFound
 
 def test_the_yaml_driver_is_the_default_and_never_opens_a_database(tmp_path: Path) -> None:
     container = build_container(tmp_path, {})
-    assert isinstance(container.entry_store(), YamlFilesEntryStore)
+    assert isinstance(container.entry_store(), IndexedYamlFilesEntryStore)
     assert isinstance(container.token_store(), YamlFilesTokenStore)
     container.entries().create("a", {"title": "A"})
     container.shutdown_resources()

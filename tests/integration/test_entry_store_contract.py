@@ -14,7 +14,7 @@ from flextype_core import Conflict, EntryNotFound
 from flextype_core.ports import EntryStore
 
 
-@pytest.fixture(params=["fake_store", "yaml_store", "tinydb_store"])
+@pytest.fixture(params=["fake_store", "yaml_store", "indexed_yaml_store", "tinydb_store"])
 def store(request: pytest.FixtureRequest) -> EntryStore:
     entry_store: EntryStore = request.getfixturevalue(request.param)
     return entry_store
