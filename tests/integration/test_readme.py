@@ -32,7 +32,7 @@ def test_a_readme_library_example_runs_verbatim_and_prints_what_it_says(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    promised = [m.group(1) for m in re.finditer(r"# (.+)$", code, re.M)]
+    promised = [m.group(1) for m in re.finditer(r"^\s*print\(.*\)  # (.+)$", code, re.M)]
     assert done.stdout.splitlines() == promised
 
 

@@ -98,9 +98,20 @@ def test_the_walkthrough_replays_the_seed_examples_verbatim(
         )
         assert done.returncode == 0, (command, done.stderr)
         outputs.append(done.stdout)
-    (fetched, created, updated, moved, moved_again, copied, deleted, listed, version, token) = (
-        outputs
-    )
+    (
+        fetched,
+        created,
+        updated,
+        moved,
+        moved_again,
+        copied,
+        deleted,
+        listed,
+        by_director,
+        recent,
+        version,
+        token,
+    ) = outputs
     data: list[Any] = [json.loads(o)["data"] if o.startswith("{") else o for o in outputs]
     assert data[0]["director"] == "Cathy Yan"
     assert (data[1]["id"], data[1]["title"]) == ("movies/platform", "Platform")
@@ -112,8 +123,22 @@ def test_the_walkthrough_replays_the_seed_examples_verbatim(
     assert deleted == "204\n"
     ids = [item["id"] for item in data[7]]
     assert "movies/2019/the-platform" in ids and "movies/horror/the-platform" not in ids
-    assert data[8] == {"key": "flextype.manifest.version", "value": "0.1.0"}
-    assert set(data[9]) >= {"token", "access_token"} and data[9]["apis"] == ["entries", "registry"]
+    assert [item["id"] for item in data[8]] == ["movies/birds-of-prey"]
+    assert data[9] == [
+        {"title": "Parasite", "rating": 8.5, "id": "movies/parasite"},
+        {"title": "Dune", "rating": 8.0, "id": "movies/dune"},
+        {
+            "title": "Everything Everywhere All at Once",
+            "rating": 7.8,
+            "id": "movies/everything-everywhere-all-at-once",
+        },
+        {"title": "Birds of Prey", "rating": 6.1, "id": "movies/birds-of-prey"},
+    ]
+    assert data[10] == {"key": "flextype.manifest.version", "value": "0.1.0"}
+    assert set(data[11]) >= {"token", "access_token"} and data[11]["apis"] == [
+        "entries",
+        "registry",
+    ]
     assert "hashed_access_token" not in "".join(outputs)
     assert fetched and created and updated and moved and moved_again and copied and listed
-    assert version and token
+    assert version and token and by_director and recent
