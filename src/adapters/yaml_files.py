@@ -1,10 +1,9 @@
-"""EntryStore and TokenStore over YAML files: a folder per entry, a file per token."""
+"""EntryStore over YAML files: entry ``a/b`` is the folder ``a/b`` holding ``entry.yaml``."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import threading
 import uuid
@@ -14,29 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
 from adapters.atomic import fsync_dir, write_atomic
 from adapters.file_cache import ParsedFileCache
+from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
+from adapters.yaml_codec import dump as _dump
+from adapters.yaml_codec import load_front_matter as _load_front_matter
+from adapters.yaml_codec import load_mapping as _load_mapping
+from adapters.yaml_codec import storage_error as _storage_error
+from adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import (
     Conflict,
     EntryNotFound,
     InvalidId,
-    StorageError,
-    TokenNotFound,
     shown,
 )
-from flextype_core.model import Entry, Token
+from flextype_core.model import Entry
 
-try:
-    from yaml import CSafeDumper as _BaseDumper
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # PyYAML built without libyaml: same documents, only slower
-    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
-
-__all__ = ["YamlFilesEntryStore", "YamlFilesTokenStore"]
+__all__ = ["ENTRY_FILE", "LEGACY_ENTRY_FILE", "YamlFilesEntryStore"]
 
 Fields = dict[str, Any]
 
@@ -44,144 +39,16 @@ ENTRY_FILE = "entry.yaml"
 """What every write produces: the entry's fields as one YAML mapping."""
 LEGACY_ENTRY_FILE = "entry.md"
 """Flextype's front matter format, read when a folder has no ``entry.yaml``."""
-
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _FIELDS_DECODER = msgspec.json.Decoder(dict[str, Any])
-# A line that is only `---` (one blank either side allowed), as Flextype's own splitter.
-_FENCE = re.compile(r"^\s?---\s?$", re.MULTILINE)
-# PHP's trim(): Flextype trimmed the front matter and body with it, not Unicode spaces.
-_PHP_BLANKS = " \t\n\r\0\x0b"
-
-
-class _Loader(_BaseLoader):
-    """Safe loader that reads plain scalars as YAML 1.2 does, as Flextype's parser did.
-
-    ``2020-01-01`` stays a string: a ``datetime.date`` cannot be JSON, and a round trip
-    through the API would change it. ``yes``/``no``/``on``/``off`` stay strings and only
-    ``true``/``false`` are booleans, and ``1:20`` is no base-60 number: YAML 1.1 rules
-    that would turn a hand-written ``title: no`` into ``false``.
-    """
-
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_YAML12_INT = re.compile(
-    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
-)
-_YAML12_FLOAT = re.compile(
-    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
-    r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-
-
-def _yaml12(tag: str, regexp: re.Pattern[str]) -> tuple[str, re.Pattern[str]] | None:
-    if tag == _TIMESTAMP_TAG:
-        return None
-    replaced = {_BOOL_TAG: _YAML12_BOOL, _INT_TAG: _YAML12_INT, _FLOAT_TAG: _YAML12_FLOAT}
-    return tag, replaced.get(tag, regexp)
-
-
-# A changed copy of the table; the base loader's own table stays untouched.
-_Loader.yaml_implicit_resolvers = {
-    first: [r for r in (_yaml12(tag, regexp) for tag, regexp in resolvers) if r is not None]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _MalformedFileError(ValueError):
-    """A file that parses but is not what the store keeps (a list instead of a mapping)."""
-
-
-def _reason(exc: Exception) -> str:
-    # Only line numbers and the parser's words: an OSError's filename or a YAML mark's
-    # stream name could reveal where the project lives.
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"invalid YAML ({exc.problem}, line {mark.line + 1}, column {mark.column + 1})"
-    if isinstance(exc, yaml.YAMLError):
-        return "invalid YAML"
-    if isinstance(exc, UnicodeDecodeError):
-        return "the file is not UTF-8 text"
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    return str(exc)
-
-
-@contextlib.contextmanager
-def _storage_errors(subject: str, action: str) -> Iterator[None]:
-    """Turn file, YAML, encoding and validation failures into one ``StorageError``.
-
-    Domain errors raised inside pass through unchanged; the message names ``subject``
-    (an entry or token id), never a path.
-    """
-    try:
-        yield
-    except _FAILURES as exc:
-        raise _storage_error(subject, action, exc) from exc
-
-
-_FAILURES = (
-    OSError,
-    yaml.YAMLError,
-    UnicodeDecodeError,
-    msgspec.ValidationError,
-    _MalformedFileError,
-)
-
-
-def _storage_error(subject: str, action: str, exc: Exception) -> StorageError:
-    return StorageError(f"{subject} cannot be {action}: {_reason(exc)}.")
 
 
 def _entry(entry_id: str) -> str:
     return f"Entry {shown(entry_id)}"
 
 
-def _token(token_id: str) -> str:
-    return f"Token {shown(token_id)}"
-
-
-def _load_mapping(text: str) -> Fields:
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    finally:
-        loader.dispose()
-    if data is None:  # an empty file: an entry with no fields yet
-        return {}
-    if not isinstance(data, dict):
-        raise _MalformedFileError(
-            f"the file holds a {type(data).__name__}, not a mapping of fields"
-        )
-    return data
-
-
-def _load_front_matter(text: str) -> Fields:
-    """Read Flextype's ``entry.md``: YAML between ``---`` lines, the rest is ``content``."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    parts = _FENCE.split("\n" + text.lstrip(), maxsplit=2)
-    # Unlike Flextype, a file that does not open with a fence is all body: two `---`
-    # rules inside Markdown are not front matter.
-    if len(parts) < 3 or parts[0].strip(_PHP_BLANKS):
-        return {"content": text.strip(_PHP_BLANKS)}
-    fields = _load_mapping(parts[1].strip(_PHP_BLANKS))
-    # Flextype merged with PHP's `+`: a `content` key in the front matter wins.
-    fields.setdefault("content", parts[2].strip(_PHP_BLANKS))
-    return fields
-
-
 def _parse_fields(load: Callable[[str], Fields], data: bytes) -> bytes:
     """Parse an entry file; keep it as JSON, which decodes far faster than YAML parses."""
     return msgspec.json.encode(load(data.decode("utf-8-sig")))
-
-
-def _parse_token(token_id: str, data: bytes) -> Token:
-    fields = _load_mapping(data.decode("utf-8-sig"))
-    # The file name is the id: a `token` key inside the file cannot contradict it.
-    fields["token"] = token_id
-    return msgspec.convert(fields, type=Token)
 
 
 _ENTRY_PARSERS = (
@@ -190,30 +57,9 @@ _ENTRY_PARSERS = (
 )
 
 
-def _dump(fields: Mapping[str, Any]) -> bytes:
-    # Insertion order and readable Unicode keep a hand-maintained file's diffs small. The
-    # default resolvers quote date-like strings, so other YAML readers see strings too.
-    return yaml.dump(
-        dict(fields),
-        Dumper=_BaseDumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        encoding="utf-8",
-    )
-
-
 def _is_entry_id(candidate: str) -> bool:
     try:
         ids.parse_entry_id(candidate)
-    except InvalidId:
-        return False
-    return True
-
-
-def _is_token_id(candidate: str) -> bool:
-    try:
-        ids.parse_token_id(candidate)
     except InvalidId:
         return False
     return True
@@ -400,110 +246,3 @@ class YamlFilesEntryStore:
             with contextlib.suppress(OSError):
                 (folder / ENTRY_FILE).unlink(missing_ok=True)
             self._prune(folder)
-
-
-class YamlFilesTokenStore:
-    """TokenStore over ``<project>/tokens``: token ``t`` is ``t.yaml``, without its id.
-
-    ``add_calls`` flushes every count it can and then raises the first ``StorageError``
-    it met, so one damaged token file does not lose the other tokens' counts.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-        self._lock = threading.RLock()
-        self._parsed: ParsedFileCache[Token] = ParsedFileCache()
-        self._root_text = str(root)
-
-    def get(self, token_id: str) -> Token:
-        token = self._read(token_id)
-        if token is None:
-            raise TokenNotFound(token_id)
-        return token
-
-    def list(self) -> list[Token]:
-        with _storage_errors("The tokens", "listed"):
-            try:
-                names = [path.name for path in self._root.iterdir()]
-            except FileNotFoundError:
-                return []
-        found = sorted(
-            name.removesuffix(".yaml")
-            for name in names
-            if name.endswith(".yaml")
-            and not name.startswith(".")
-            and _is_token_id(name.removesuffix(".yaml"))
-        )
-        tokens = []
-        for token_id in found:
-            token = self._read(token_id)
-            if token is not None:  # None: deleted since the listing
-                tokens.append(token)
-        return tokens
-
-    def create(self, token: Token) -> None:
-        with self._lock:
-            if self._path(token.token).exists():
-                raise Conflict(f"Token '{token.token}' already exists.")
-            self._write(token.token, token)
-
-    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
-        with self._lock:
-            changed = change(self.get(token_id))
-            self._write(token_id, changed)
-            return changed
-
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
-        with self._lock:
-            token = self.get(token_id)
-            if self._path(new_id).exists():
-                raise Conflict(f"Token '{new_id}' already exists.")
-            moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
-            # New file first: a crash in between leaves both ids working, never neither.
-            self._write(new_id, moved)
-            with _storage_errors(_token(token_id), "deleted"):
-                self._path(token_id).unlink()
-                fsync_dir(self._root)
-            return moved
-
-    def delete(self, token_id: str) -> None:
-        with self._lock, _storage_errors(_token(token_id), "deleted"):
-            try:
-                self._path(token_id).unlink()
-            except FileNotFoundError:
-                raise TokenNotFound(token_id) from None
-            fsync_dir(self._root)
-
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
-        failure: StorageError | None = None
-        with self._lock:
-            for token_id, count in calls.items():
-                try:
-                    token = self._read(token_id)
-                    if token is None:  # deleted meanwhile: nothing to count
-                        continue
-                    counted = msgspec.structs.replace(
-                        token, calls=token.calls + count, last_used_at=last_used_at
-                    )
-                    self._write(token_id, counted)
-                except StorageError as exc:
-                    failure = failure or exc
-        if failure is not None:
-            raise failure
-
-    def _path(self, token_id: str) -> Path:
-        return self._root / f"{token_id}.yaml"
-
-    def _read(self, token_id: str) -> Token | None:
-        try:
-            # Tokens are frozen Structs, so one parsed value can be shared by every caller.
-            path = f"{self._root_text}/{token_id}.yaml"
-            return self._parsed.get(path, partial(_parse_token, token_id))
-        except _FAILURES as exc:
-            raise _storage_error(_token(token_id), "read", exc) from exc
-
-    def _write(self, token_id: str, token: Token) -> None:
-        fields: Fields = msgspec.to_builtins(token)
-        del fields["token"]
-        with _storage_errors(_token(token_id), "written"):
-            write_atomic(self._path(token_id), _dump(fields))

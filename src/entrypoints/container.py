@@ -15,7 +15,7 @@ from adapters.bcrypt_hasher import BcryptHasher
 from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.system import RandomIdFactory, SystemClock
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
-from adapters.yaml_files import YamlFilesTokenStore
+from adapters.yaml_tokens import YamlFilesTokenStore
 from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.ports import EntryStore, TokenStore

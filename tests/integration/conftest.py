@@ -9,7 +9,8 @@ import pytest
 
 from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
-from adapters.yaml_files import YamlFilesEntryStore, YamlFilesTokenStore
+from adapters.yaml_files import YamlFilesEntryStore
+from adapters.yaml_tokens import YamlFilesTokenStore
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore
-from adapters.yaml_files import YamlFilesTokenStore
+from adapters.yaml_tokens import YamlFilesTokenStore
 from entrypoints.container import build_container
 from entrypoints.project import open_project
 from entrypoints.settings import SettingsError

@@ -1,0 +1,158 @@
+"""TokenStore over YAML files: token ``t`` is ``<project>/tokens/t.yaml``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from adapters.atomic import fsync_dir, write_atomic
+from adapters.file_cache import ParsedFileCache
+from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
+from adapters.yaml_codec import dump as _dump
+from adapters.yaml_codec import load_mapping as _load_mapping
+from adapters.yaml_codec import storage_error as _storage_error
+from adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_core import ids
+from flextype_core.errors import (
+    Conflict,
+    InvalidId,
+    StorageError,
+    TokenNotFound,
+    shown,
+)
+from flextype_core.model import Token
+
+__all__ = ["YamlFilesTokenStore"]
+
+Fields = dict[str, Any]
+
+
+def _token(token_id: str) -> str:
+    return f"Token {shown(token_id)}"
+
+
+def _parse_token(token_id: str, data: bytes) -> Token:
+    fields = _load_mapping(data.decode("utf-8-sig"))
+    # The file name is the id: a `token` key inside the file cannot contradict it.
+    fields["token"] = token_id
+    return msgspec.convert(fields, type=Token)
+
+
+def _is_token_id(candidate: str) -> bool:
+    try:
+        ids.parse_token_id(candidate)
+    except InvalidId:
+        return False
+    return True
+
+
+class YamlFilesTokenStore:
+    """TokenStore over ``<project>/tokens``: token ``t`` is ``t.yaml``, without its id.
+
+    ``add_calls`` flushes every count it can and then raises the first ``StorageError``
+    it met, so one damaged token file does not lose the other tokens' counts.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.RLock()
+        self._parsed: ParsedFileCache[Token] = ParsedFileCache()
+        self._root_text = str(root)
+
+    def get(self, token_id: str) -> Token:
+        token = self._read(token_id)
+        if token is None:
+            raise TokenNotFound(token_id)
+        return token
+
+    def list(self) -> list[Token]:
+        with _storage_errors("The tokens", "listed"):
+            try:
+                names = [path.name for path in self._root.iterdir()]
+            except FileNotFoundError:
+                return []
+        found = sorted(
+            name.removesuffix(".yaml")
+            for name in names
+            if name.endswith(".yaml")
+            and not name.startswith(".")
+            and _is_token_id(name.removesuffix(".yaml"))
+        )
+        tokens = []
+        for token_id in found:
+            token = self._read(token_id)
+            if token is not None:  # None: deleted since the listing
+                tokens.append(token)
+        return tokens
+
+    def create(self, token: Token) -> None:
+        with self._lock:
+            if self._path(token.token).exists():
+                raise Conflict(f"Token '{token.token}' already exists.")
+            self._write(token.token, token)
+
+    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
+        with self._lock:
+            changed = change(self.get(token_id))
+            self._write(token_id, changed)
+            return changed
+
+    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+        with self._lock:
+            token = self.get(token_id)
+            if self._path(new_id).exists():
+                raise Conflict(f"Token '{new_id}' already exists.")
+            moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
+            # New file first: a crash in between leaves both ids working, never neither.
+            self._write(new_id, moved)
+            with _storage_errors(_token(token_id), "deleted"):
+                self._path(token_id).unlink()
+                fsync_dir(self._root)
+            return moved
+
+    def delete(self, token_id: str) -> None:
+        with self._lock, _storage_errors(_token(token_id), "deleted"):
+            try:
+                self._path(token_id).unlink()
+            except FileNotFoundError:
+                raise TokenNotFound(token_id) from None
+            fsync_dir(self._root)
+
+    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+        failure: StorageError | None = None
+        with self._lock:
+            for token_id, count in calls.items():
+                try:
+                    token = self._read(token_id)
+                    if token is None:  # deleted meanwhile: nothing to count
+                        continue
+                    counted = msgspec.structs.replace(
+                        token, calls=token.calls + count, last_used_at=last_used_at
+                    )
+                    self._write(token_id, counted)
+                except StorageError as exc:
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _path(self, token_id: str) -> Path:
+        return self._root / f"{token_id}.yaml"
+
+    def _read(self, token_id: str) -> Token | None:
+        try:
+            # Tokens are frozen Structs, so one parsed value can be shared by every caller.
+            path = f"{self._root_text}/{token_id}.yaml"
+            return self._parsed.get(path, partial(_parse_token, token_id))
+        except _FAILURES as exc:
+            raise _storage_error(_token(token_id), "read", exc) from exc
+
+    def _write(self, token_id: str, token: Token) -> None:
+        fields: Fields = msgspec.to_builtins(token)
+        del fields["token"]
+        with _storage_errors(_token(token_id), "written"):
+            write_atomic(self._path(token_id), _dump(fields))
