@@ -160,19 +160,10 @@ class IndexedYamlFilesEntryStore:
 
     def _scan(self, entry_id: str) -> Iterator[tuple[str, _Identity]]:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
-        try:
-            with os.scandir(self._root / entry_id) as listing:
-                names = [e.name for e in listing if not e.name.startswith(".") and e.is_dir()]
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for name in names:
-            child_id = f"{entry_id}/{name}" if entry_id else name
-            if not _valid(child_id):
-                continue
+        for child_id in self._files.ids_below(entry_id, None):
             identity = _identity_of(self._root / child_id)
-            if identity is not None:
+            if identity is not None:  # None: deleted since the walk saw it
                 yield child_id, identity
-            yield from self._scan(child_id)
 
     # -- the journal of other processes' writes ------------------------------------
 

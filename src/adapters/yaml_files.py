@@ -94,13 +94,13 @@ class YamlFilesEntryStore:
 
     def has_descendants(self, entry_id: str) -> bool:
         with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
-            return any(True for _ in self._walk(entry_id, None))
+            return any(True for _ in self.ids_below(entry_id, None))
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
         with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
             # Sort the id strings themselves: "a-b" < "a/b" in code points, which a
             # walk that sorts each folder's names separately would get wrong.
-            found = sorted(self._walk(entry_id, depth))
+            found = sorted(self.ids_below(entry_id, depth))
         entries = []
         for child_id in found:
             fields = self._read(child_id)
@@ -194,8 +194,8 @@ class YamlFilesEntryStore:
             raise _storage_error(_entry(entry_id), "read", exc) from exc
         return None
 
-    def _walk(self, entry_id: str, depth: int | None) -> Iterator[str]:
-        """Yield the ids of entries strictly below ``entry_id``, unordered."""
+    def ids_below(self, entry_id: str, depth: int | None) -> Iterator[str]:
+        """Yield the ids of entries strictly below ``entry_id``, unordered, from the disk."""
         if depth is not None and depth < 1:
             return
         try:
@@ -211,7 +211,7 @@ class YamlFilesEntryStore:
                 continue
             if self.exists(child_id):
                 yield child_id
-            yield from self._walk(child_id, None if depth is None else depth - 1)
+            yield from self.ids_below(child_id, None if depth is None else depth - 1)
 
     def _remove_tree(self, folder: Path) -> None:
         # Renamed to a hidden name first, readers see the whole subtree vanish at once,
