@@ -19,6 +19,7 @@ import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
 _Identity = tuple[int, int, int]
+_Cursor = tuple[int, bytes, int]
+_HEADER_SIZE = 64
 
 JOURNAL_FILE = ".changes"
 """In ``entries/``: one id per line, appended by every write of every process."""
@@ -56,7 +59,8 @@ class IndexedYamlFilesEntryStore:
         self._lock = threading.RLock()
         self._index: EntryIndex | None = None
         self._identities: dict[str, _Identity] = {}
-        self._cursor: tuple[int, int] = (0, 0)  # (journal inode, offset read)
+        self._cursor: _Cursor = (0, b"", 0)  # the journal's inode, header, offset read
+        self._broken: set[str] = set()
         self._suspects: set[str] = set()
         self._last_sweep = 0.0
         self._sweeping = False
@@ -70,7 +74,11 @@ class IndexedYamlFilesEntryStore:
         return self._files.exists(entry_id)
 
     def has_descendants(self, entry_id: str) -> bool:
-        return self._fresh_index().has_below(entry_id)
+        index = self._fresh_index()
+        # A broken entry is out of the index but still an entry on disk: it counts.
+        return index.has_below(entry_id) or any(
+            broken != entry_id and ids.is_within(broken, entry_id) for broken in self._broken
+        )
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
         """Entries below ``entry_id``, shared with the index: callers must not change them."""
@@ -124,8 +132,9 @@ class IndexedYamlFilesEntryStore:
             return index
 
     def _build(self) -> EntryIndex:
-        self._cursor = self._journal_end()
+        self._cursor = self._journal_state()
         self._identities = {}
+        self._broken = set()
         index = EntryIndex()
         for entry_id, identity in self._scan(ids.ROOT):
             self._load(index, entry_id, identity)
@@ -138,11 +147,15 @@ class IndexedYamlFilesEntryStore:
             # A broken file is left out of collections (``get`` names the problem);
             # its identity is kept, so the sweep reads it again only once it changes.
             index.discard(entry_id)
-            if isinstance(exc, StorageError) and identity is not None:
-                self._identities[entry_id] = identity
+            if isinstance(exc, StorageError):
+                self._broken.add(entry_id)
+                if identity is not None:
+                    self._identities[entry_id] = identity
             else:
+                self._broken.discard(entry_id)
                 self._identities.pop(entry_id, None)
             return
+        self._broken.discard(entry_id)
         index.put(entry)
         if identity is not None:
             self._identities[entry_id] = identity
@@ -155,6 +168,7 @@ class IndexedYamlFilesEntryStore:
             self._reload_one(index, entry_id)
         for gone in index.discard_below(entry_id):
             self._identities.pop(gone, None)
+        self._broken = {b for b in self._broken if b == entry_id or not ids.is_within(b, entry_id)}
         for child_id, identity in self._scan(entry_id):
             self._load(index, child_id, identity)
 
@@ -178,26 +192,34 @@ class IndexedYamlFilesEntryStore:
             finally:
                 os.close(fd)
             if size > _JOURNAL_LIMIT:
-                fresh = self._journal.with_name(f"{JOURNAL_FILE}.{os.getpid()}.new")
-                fresh.write_bytes(b"")
+                # A new journal starts with a line of its own (``#`` is never an id):
+                # inode numbers are reused, so only this tells readers it is new.
+                fresh = self._journal.with_name(f"{JOURNAL_FILE}.{uuid.uuid4().hex}.new")
+                fresh.write_bytes(f"#{uuid.uuid4().hex}\n".encode())
                 fresh.replace(self._journal)
 
-    def _journal_end(self) -> tuple[int, int]:
+    def _journal_state(self) -> _Cursor:
+        """Return (inode, first line if it is a ``#`` header, size) of the journal."""
         try:
-            stat = self._journal.stat()
+            with self._journal.open("rb") as journal:
+                stat = os.fstat(journal.fileno())
+                first = journal.readline(_HEADER_SIZE)
         except FileNotFoundError:
-            return (0, 0)
-        return (stat.st_ino, stat.st_size)
+            return (0, b"", 0)
+        header = first if first.startswith(b"#") else b""
+        return (stat.st_ino, header, stat.st_size)
 
     def _read_journal(self, index: EntryIndex) -> bool:
         """Apply the journal's new lines; False if it was replaced (rebuild instead)."""
-        inode, offset = self._cursor
-        current_inode, size = self._journal_end()
-        if current_inode != inode and inode != 0:
-            return False
-        if size == offset and current_inode == inode:
-            return True
-        if size < offset:
+        inode, header, offset = self._cursor
+        try:
+            stat = self._journal.stat()
+        except FileNotFoundError:
+            return inode == 0
+        if stat.st_ino == inode and stat.st_size == offset:
+            return True  # the common case: nothing new, one stat
+        current_inode, current_header, size = self._journal_state()
+        if current_header != header or (inode != 0 and current_inode != inode) or size < offset:
             return False
         try:
             with self._journal.open("rb") as journal:
@@ -206,7 +228,7 @@ class IndexedYamlFilesEntryStore:
         except FileNotFoundError:
             return False
         complete = data[: data.rfind(b"\n") + 1]
-        self._cursor = (current_inode, offset + len(complete))
+        self._cursor = (current_inode, header, offset + len(complete))
         for entry_id in dict.fromkeys(complete.decode("utf-8", "replace").splitlines()):
             if entry_id == ids.ROOT or _valid(entry_id):
                 self._reload_subtree(index, entry_id)

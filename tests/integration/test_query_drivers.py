@@ -1,0 +1,215 @@
+"""The same random collection queries give identical answers on every storage driver.
+
+A random small collection under ``c/`` is written into the in-memory fake, the YAML
+files store, the indexed YAML files store and the TinyDB store; random ``options`` (as a
+query string gives them: every leaf a string) then run through ``EntriesService.query``
+on each. The data and meta must be identical, in identical order, whatever a store's
+round trip through YAML or JSON does to the values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from adapters.tinydb_store import TinyDBEntryStore, open_tinydb
+from adapters.yaml_files import YamlFilesEntryStore
+from flextype_core.entries import EntriesService
+from flextype_core.errors import BadRequest, EntryNotFound
+from flextype_core.ports import EntryStore
+from tests.unit.fakes import FakeEntryStore, FixedClock, SequenceIdFactory
+
+Fields = dict[str, Any]
+Outcome = tuple[str, Any, Any]
+
+# -- collections -------------------------------------------------------------------------
+
+FIELD_NAMES = ("a", "b", "c", "d")
+CHILD_NAMES = ("p", "q", "r", "s", "t", "u", "p/x", "q/y/z")
+YAML_LOOKALIKES = (
+    "yes", "no", "on", "off", "~", "null", "True", "1_000", "0x1F", "0o7", "1e3", ".inf",
+    "2020-01-01", "12:30", "=", "", " a", "a ", "#x", "'q'", '"d"', "-", "[1]", "{}",
+)  # fmt: skip
+
+small_ints = st.integers(min_value=-3, max_value=3)
+ints = st.one_of(small_ints, st.integers())
+floats = st.one_of(
+    st.sampled_from([0.5, 1.5, -0.5, 2.0, 0.0, -0.0]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+texts = st.one_of(
+    st.sampled_from(["a", "A", "b", "ab", "é", "É", "ß", "SS", "1", "2", "1.5", "true"]),
+    st.sampled_from(YAML_LOOKALIKES),
+    st.text(max_size=5),
+)
+scalars = st.one_of(ints, floats, texts, st.booleans())
+values = st.one_of(
+    scalars,
+    st.lists(scalars, max_size=3),
+    st.dictionaries(st.sampled_from(["k", "0", "m"]), scalars, max_size=2),
+)
+entry_fields = st.dictionaries(st.sampled_from(FIELD_NAMES), values, max_size=4)
+collections = st.dictionaries(
+    st.sampled_from(CHILD_NAMES).map(lambda name: f"c/{name}"),
+    entry_fields,
+    min_size=1,
+    max_size=6,
+)
+
+# -- options, as a query string gives them ----------------------------------------------
+
+KEYS = ("a", "b", "c", "d", "a.k", "a.0", "b.m", "b.1")
+query_texts = st.one_of(
+    small_ints.map(str),
+    st.sampled_from(["true", "false", "0", "1", "1.5", "-0.5", "a", "A", "é", "ß", "ss", ""]),
+    st.text(max_size=2),
+)
+SCALAR_OPERATORS = (
+    "eq", "neq", "lt", "gt", "lte", "gte", "contains", "ncontains", "starts_with", "ends_with",
+    "=", "<>", ">=", "like",
+)  # fmt: skip
+PATTERNS = ("a", "^a", "A$", "[0-9]", "é", "^$", ".", "(a+)+$")
+
+
+@st.composite
+def clauses(draw: st.DrawFn) -> dict[str, Any]:
+    key = draw(st.sampled_from(KEYS))
+    kind = draw(st.sampled_from(("scalar", "list", "pair", "pattern", "date")))
+    if kind == "scalar":
+        return {"key": key, "operator": draw(st.sampled_from(SCALAR_OPERATORS)),
+                "value": draw(query_texts)}  # fmt: skip
+    if kind == "list":
+        items = draw(st.lists(query_texts.filter(lambda t: "," not in t), min_size=1, max_size=3))
+        value: Any = (
+            ",".join(items)
+            if draw(st.booleans())
+            else {str(i): item for i, item in enumerate(items)}
+        )
+        return {"key": key, "operator": draw(st.sampled_from(("in", "nin"))), "value": value}
+    if kind == "pair":
+        low, high = sorted(draw(st.lists(small_ints, min_size=2, max_size=2)))
+        return {"key": key, "operator": draw(st.sampled_from(("between", "nbetween"))),
+                "value": {"0": str(low), "1": str(high)}}  # fmt: skip
+    if kind == "pattern":
+        return {"key": key, "operator": draw(st.sampled_from(("regexp", "nregexp"))),
+                "value": draw(st.sampled_from(PATTERNS))}  # fmt: skip
+    moment = draw(st.sampled_from(("0", "1", "2020-01-01", "1970-01-01T00:00:02Z")))
+    return {"key": key, "operator": draw(st.sampled_from(("newer", "older"))), "value": moment}
+
+
+@st.composite
+def options(draw: st.DrawFn) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    where = draw(st.lists(clauses(), max_size=3))
+    if where:
+        filters["where"] = {str(i): clause for i, clause in enumerate(where)}
+    sort_keys = draw(st.lists(st.sampled_from(KEYS), max_size=2))
+    if sort_keys:
+        filters["sort_by"] = {
+            str(i): {"key": key, "direction": draw(st.sampled_from(("asc", "desc", "DESC")))}
+            for i, key in enumerate(sort_keys)
+        }
+    for name in ("offset", "limit"):
+        if draw(st.booleans()):
+            filters[name] = str(draw(st.integers(min_value=0, max_value=4)))
+    if draw(st.integers(0, 4)) == 0:
+        filters["return"] = draw(st.sampled_from(("all", "first", "last", "next")))
+    if draw(st.integers(0, 4)) == 0:
+        filters["group_by"] = draw(st.sampled_from(KEYS))
+    if draw(st.integers(0, 4)) == 0:
+        filters["only"] = ",".join(draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=2)))
+    if draw(st.integers(0, 4)) == 0:
+        filters["except"] = {"0": draw(st.sampled_from(KEYS))}
+    result: dict[str, Any] = {"collection": "true", "filter": filters}
+    if draw(st.booleans()):
+        result["find"] = {"depth": draw(st.sampled_from(("1", "2", "all", ">0", "<2")))}
+    return result
+
+
+# -- the stores ------------------------------------------------------------------------------
+
+_counter = itertools.count()
+
+
+@contextlib.contextmanager
+def every_store(factory: pytest.TempPathFactory) -> Iterator[dict[str, EntryStore]]:
+    """A fresh store of each kind, in folders of their own (never deleted mid-session)."""
+    folder = factory.mktemp(f"drivers-{next(_counter)}")
+    db = open_tinydb(folder / "db.json")
+    try:
+        yield {
+            "fake": FakeEntryStore(),
+            "yaml": YamlFilesEntryStore(root=folder / "yaml" / "entries"),
+            "indexed-yaml": IndexedYamlFilesEntryStore(root=folder / "indexed" / "entries"),
+            "tinydb": TinyDBEntryStore(db),
+        }
+    finally:
+        db.close()
+
+
+def outcome(run: Callable[[], Any]) -> Outcome:
+    """What a query gave: ``("ok", data, meta)`` or ``("error", kind, message)``."""
+    try:
+        page = run()
+    except (BadRequest, EntryNotFound) as exc:
+        return ("error", type(exc).__name__, str(exc))
+    return ("ok", page.data, page.meta)
+
+
+def strict(value: Any) -> Any:
+    """A form of ``value`` in which ``1``, ``1.0`` and ``True`` differ, and ``-0.0``."""
+    if isinstance(value, dict):
+        return ("map", [(key, strict(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [strict(item) for item in value])
+    if isinstance(value, float):
+        return ("float", value.hex())
+    return (type(value).__name__, value)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(collection=collections, queries=st.lists(options(), min_size=1, max_size=4))
+def test_random_queries_give_identical_data_in_identical_order_on_every_driver(
+    tmp_path_factory: pytest.TempPathFactory,
+    collection: dict[str, Fields],
+    queries: list[dict[str, Any]],
+) -> None:
+    with every_store(tmp_path_factory) as stores:
+        services = {}
+        for name, store in stores.items():
+            store.create(collection)
+            services[name] = EntriesService(store, FixedClock(), SequenceIdFactory())
+        for query in queries:
+            answers = {
+                name: outcome(partial(service.query, "c", query))
+                for name, service in services.items()
+            }
+            reference = answers["fake"]
+            for name, answer in answers.items():
+                assert strict(answer[1]) == strict(reference[1]), (name, query)
+                assert answer == reference, (name, query)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(collection=collections)
+def test_every_driver_stores_the_random_fields_exactly(
+    tmp_path_factory: pytest.TempPathFactory, collection: dict[str, Fields]
+) -> None:
+    with every_store(tmp_path_factory) as stores:
+        for name, store in stores.items():
+            store.create(collection)
+            for entry_id, fields in collection.items():
+                stored = store.get(entry_id).fields
+                assert strict(stored) == strict(fields), (name, entry_id)
