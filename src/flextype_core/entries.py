@@ -153,6 +153,8 @@ class EntriesService:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
         found = self._store.descendants(parent, query.depth)
+        if query.min_depth > 1:
+            found = [e for e in found if ids.child_depth(e.id, parent) >= query.min_depth]
         if (
             not found
             and parent != ids.ROOT

@@ -224,7 +224,9 @@ class Query(Model, frozen=True, kw_only=True):
     """Everything ``options`` asks of a collection, parsed and checked."""
 
     depth: int | None = 1
-    """Levels below the parent (1: direct children); None for every level."""
+    """The last level below the parent (1: direct children); None for every level."""
+    min_depth: int = 1
+    """The first level collected (``find[depth]=>1`` skips the direct children)."""
     where: tuple[Clause, ...] = ()
     """Clauses, all of which an item must satisfy."""
     sort: tuple[SortKey, ...] = ()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, cast, get_args
 
 from flextype_core.errors import BadRequest, shown
-from flextype_core.query.depth import parse_depth
+from flextype_core.query.depth import parse_depth_range
 from flextype_core.query.model import (
     OPERATORS,
     Between,
@@ -257,14 +257,15 @@ def parse_options(options: Mapping[str, Any]) -> Query:
         BadRequest: a malformed or unknown part; the message starts with its path.
     """
     _known(options, _OPTIONS, "options")
+    min_depth: int = 1
     depth: int | None = 1
     find = options.get("find")
     if find is not None:
         find = _object(find, "options[find]")
         _known(find, _FIND, "options[find]")
-        depth = parse_depth(find.get("depth"))
+        min_depth, depth = parse_depth_range(find.get("depth"))
     filters = options.get("filter")
     fields = (
         {} if filters is None else _filter(_object(filters, "options[filter]"), "options[filter]")
     )
-    return Query(depth=depth, method=_method(options.get("method")), **fields)
+    return Query(depth=depth, min_depth=min_depth, method=_method(options.get("method")), **fields)

@@ -57,7 +57,9 @@ def parse_number(text: str) -> int | float | None:
     if _INT.fullmatch(text):
         return int(text)
     if _FLOAT.fullmatch(text):
-        return float(text)
+        number = float(text)
+        # ``1e999`` overflows to infinity, which no stored JSON number can equal.
+        return number if math.isfinite(number) else None
     return None
 
 
