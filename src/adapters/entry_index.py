@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable
 
 from flextype_core import ids
 from flextype_core.model import Entry
 
-__all__ = ["EntryIndex"]
+__all__ = ["EntryIndex", "next_generation"]
+
+_GENERATIONS = itertools.count(1)
+
+
+def next_generation() -> int:
+    """A number never handed out before in this process: a version of some data."""
+    return next(_GENERATIONS)
 
 
 class EntryIndex:
@@ -22,6 +30,8 @@ class EntryIndex:
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._entries = {entry.id: entry for entry in entries}
         self._ids = sorted(self._entries)
+        self.generation = next_generation()
+        """Changes whenever an entry is put or removed: the index's version."""
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -30,12 +40,16 @@ class EntryIndex:
         """Add or replace an entry."""
         if entry.id not in self._entries:
             bisect.insort(self._ids, entry.id)
+        elif self._entries[entry.id] == entry:
+            return  # unchanged: the version stays
         self._entries[entry.id] = entry
+        self.generation = next_generation()
 
     def discard(self, entry_id: str) -> None:
         """Remove an entry if it is there."""
         if self._entries.pop(entry_id, None) is not None:
             del self._ids[bisect.bisect_left(self._ids, entry_id)]
+            self.generation = next_generation()
 
     def discard_below(self, entry_id: str) -> list[str]:
         """Remove every entry strictly below ``entry_id``; return their ids."""
@@ -44,6 +58,8 @@ class EntryIndex:
         del self._ids[low:high]
         for doomed_id in doomed:
             del self._entries[doomed_id]
+        if doomed:
+            self.generation = next_generation()
         return doomed
 
     def get(self, entry_id: str) -> Entry | None:

@@ -84,6 +84,9 @@ class IndexedYamlFilesEntryStore:
         """Entries below ``entry_id``, shared with the index: callers must not change them."""
         return self._fresh_index().below(entry_id, depth)
 
+    def version(self) -> int:
+        return self._fresh_index().generation
+
     # -- writes --------------------------------------------------------------------
 
     def create(self, entries: Mapping[str, Fields]) -> None:

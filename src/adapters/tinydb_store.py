@@ -42,6 +42,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from adapters.atomic import write_atomic
+from adapters.entry_index import EntryIndex, next_generation
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
 from flextype_core.model import Entry, Token
@@ -216,6 +217,8 @@ class _Table:
         self._lock = _storage_lock(self._storage)
         self._indexed: dict[str, Any] | None = None
         self._index: dict[str, tuple[str, Any]] = {}
+        self._generation = next_generation()
+        """Changes whenever the table is read anew or written: the table's version."""
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -245,6 +248,7 @@ class _Table:
                     raise StorageError(f"{self._kind.capitalize()} {shown(key)} is stored twice.")
                 index[key] = (doc_id, doc)
             self._index, self._indexed = index, table
+            self._generation = next_generation()
         return self._index
 
     def _write(self, table: dict[str, Any]) -> None:
@@ -272,6 +276,7 @@ class TinyDBEntryStore(_Table):
 
     def __init__(self, db: TinyDB) -> None:
         super().__init__(db, _ENTRIES, key="id", kind="entry")
+        self._entries: tuple[int, EntryIndex] | None = None
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:
@@ -286,19 +291,25 @@ class TinyDBEntryStore(_Table):
 
     def has_descendants(self, entry_id: str) -> bool:
         with self._lock:
-            return any(i != entry_id and ids.is_within(i, entry_id) for i in self._docs())
+            return self._entry_index().has_below(entry_id)
+
+    def version(self) -> int:
+        with self._lock:
+            self._docs()
+            return self._generation
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
+        """Entries below ``entry_id``, shared with the index: callers must not change them."""
         with self._lock:
-            docs = self._docs()
-            found = [
-                i
-                for i in docs
-                if i != entry_id
-                and ids.is_within(i, entry_id)
-                and (depth is None or ids.child_depth(i, entry_id) <= depth)
-            ]
-            return [self._decode(i, docs[i][1]) for i in sorted(found)]
+            return self._entry_index().below(entry_id, depth)
+
+    def _entry_index(self) -> EntryIndex:
+        """Every entry decoded once per version of the table, ids sorted."""
+        docs = self._docs()
+        if self._entries is None or self._entries[0] != self._generation:
+            entries = [self._decode(i, doc, copy_fields=False) for i, (_, doc) in docs.items()]
+            self._entries = (self._generation, EntryIndex(entries))
+        return self._entries[1]
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._transaction():
@@ -344,11 +355,13 @@ class TinyDBEntryStore(_Table):
                 raise EntryNotFound(entry_id)
             self._write(kept)
 
-    def _decode(self, entry_id: str, doc: Any) -> Entry:
+    def _decode(self, entry_id: str, doc: Any, *, copy_fields: bool = True) -> Entry:
         with _storage_errors(f"Entry {shown(entry_id)} cannot be read"):
             stored = msgspec.convert(doc, type=_EntryDoc)
-        # A deep copy: the caller may change the fields, the cache must not change with them.
-        return Entry(id=entry_id, fields=copy.deepcopy(stored.fields))
+        # A deep copy for callers who may change the fields: the cache must not change
+        # with them. The index's own entries are shared read-only and need none.
+        fields = copy.deepcopy(stored.fields) if copy_fields else stored.fields
+        return Entry(id=entry_id, fields=fields)
 
 
 class TinyDBTokenStore(_Table):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import msgspec
@@ -11,7 +12,7 @@ from flextype_core import ids
 from flextype_core.errors import BadRequest, Conflict, EntryNotFound, ValidationFailed, shown
 from flextype_core.model import Entry, Page, PageMeta
 from flextype_core.ports import Clock, EntryStore, IdFactory
-from flextype_core.query import parse_options, select, shape
+from flextype_core.query import IndexedItems, parse_options, select_from, shape
 
 __all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
 
@@ -75,6 +76,8 @@ CollectionMethod = Callable[[str, Mapping[str, Any]], Any]
 """A named collection method: ``(parent id, options) -> data``."""
 
 _COPY_ENCODER = msgspec.json.Encoder()
+_COLLECTIONS_KEPT = 64
+"""Collections whose items and indexes are kept between queries (the most recent)."""
 
 
 def _copied(data: Any) -> Any:
@@ -96,6 +99,9 @@ class EntriesService:
         self._clock = clock
         self._ids = ids
         self._methods: dict[str, CollectionMethod] = {}
+        self._collections: OrderedDict[
+            tuple[str, int | None, int], tuple[Hashable, IndexedItems]
+        ] = OrderedDict()
 
     def fetch(self, entry_id: object) -> dict[str, Any]:
         """Return one entry as the API shows it (stored fields plus ``id`` and ``slug``).
@@ -152,9 +158,27 @@ class EntriesService:
             if method is None:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
-        found = self._store.descendants(parent, query.depth)
-        if query.min_depth > 1:
-            found = [e for e in found if ids.child_depth(e.id, parent) >= query.min_depth]
+        items = self._collection(parent, query.depth, query.min_depth)
+        selected = select_from(query, items)
+        data = shape(query, selected)
+        meta = PageMeta(total=len(selected), offset=query.offset, limit=query.limit)
+        return Page(data=data if shared else _copied(data), meta=meta)
+
+    def _collection(self, parent: str, depth: int | None, min_depth: int) -> IndexedItems:
+        """The items below ``parent`` with their query indexes, kept per store version.
+
+        Raises:
+            EntryNotFound: ``parent`` is neither an entry nor has descendants.
+        """
+        key = (parent, depth, min_depth)
+        version = self._store.version()
+        cached = self._collections.get(key)
+        if cached is not None and cached[0] == version:
+            self._collections.move_to_end(key)
+            return cached[1]
+        found = self._store.descendants(parent, depth)
+        if min_depth > 1:
+            found = [e for e in found if ids.child_depth(e.id, parent) >= min_depth]
         if (
             not found
             and parent != ids.ROOT
@@ -162,10 +186,11 @@ class EntriesService:
             and not self._store.has_descendants(parent)
         ):
             raise EntryNotFound(parent)
-        selected = select(query, [entry.public for entry in found])
-        data = shape(query, selected)
-        meta = PageMeta(total=len(selected), offset=query.offset, limit=query.limit)
-        return Page(data=data if shared else _copied(data), meta=meta)
+        items = IndexedItems([entry.public for entry in found])
+        self._collections[key] = (version, items)
+        while len(self._collections) > _COLLECTIONS_KEPT:
+            self._collections.popitem(last=False)
+        return items
 
     def register_method(self, name: str, method: CollectionMethod) -> None:
         """Make ``options[method]=name`` call ``method(parent_id, options)``.

@@ -7,7 +7,7 @@ and the domain errors it raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
 from flextype_core.model import Entry, Token
@@ -50,6 +50,16 @@ class EntryStore(Protocol):
 
         Raises:
             StorageError: an entry in range cannot be read.
+        """
+        ...
+
+    def version(self) -> Hashable:
+        """Return a value that stays equal while no entry changes.
+
+        Two calls give equal values only if no entry was created, changed, moved or
+        deleted in between, as far as the store can see (its rules on edits made
+        outside the process apply). A store that cannot tell cheaply returns a new
+        object on every call. The core keeps collection indexes while it stays equal.
         """
         ...
 

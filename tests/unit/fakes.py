@@ -23,6 +23,7 @@ class FakeEntryStore:
     def __init__(self) -> None:
         self._entries: dict[str, Fields] = {}
         self._lock = threading.Lock()
+        self._version = 0
 
     def get(self, entry_id: str) -> Entry:
         try:
@@ -46,8 +47,12 @@ class FakeEntryStore:
         ]
         return [self.get(i) for i in sorted(found)]
 
+    def version(self) -> int:
+        return self._version
+
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._lock:
+            self._version += 1
             taken = [i for i in entries if i in self._entries]
             if taken:
                 raise Conflict(f"Entry '{taken[0]}' already exists.")
@@ -56,12 +61,14 @@ class FakeEntryStore:
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
         with self._lock:
+            self._version += 1
             current = self.get(entry_id)
             self._entries[entry_id] = copy.deepcopy(change(current.fields))
             return self.get(entry_id)
 
     def move(self, entry_id: str, new_id: str) -> None:
         with self._lock:
+            self._version += 1
             if entry_id not in self._entries:
                 raise EntryNotFound(entry_id)
             if new_id in self._entries or self.has_descendants(new_id):
@@ -71,6 +78,7 @@ class FakeEntryStore:
 
     def delete(self, entry_id: str) -> None:
         with self._lock:
+            self._version += 1
             doomed = [i for i in self._entries if ids.is_within(i, entry_id)]
             if not doomed:
                 raise EntryNotFound(entry_id)

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from flextype_core.query.depth import parse_depth
-from flextype_core.query.evaluate import run, select, shape
+from flextype_core.query.evaluate import run, select, select_from, shape
 from flextype_core.query.model import Clause, Query, SortKey
 from flextype_core.query.parse import parse_options
+from flextype_core.query.prefilter import IndexedItems
 
-__all__ = ["Clause", "Query", "SortKey", "parse_depth", "parse_options", "run", "select", "shape"]
+__all__ = [
+    "Clause",
+    "IndexedItems",
+    "Query",
+    "SortKey",
+    "parse_depth",
+    "parse_options",
+    "run",
+    "select",
+    "select_from",
+    "shape",
+]

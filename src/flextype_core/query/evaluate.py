@@ -7,9 +7,10 @@ from typing import Any
 
 from flextype_core.query.clauses import compile_where
 from flextype_core.query.model import Path, Query, SortKey
+from flextype_core.query.prefilter import IndexedItems
 from flextype_core.query.values import MISSING, json_text, lookup, order_key
 
-__all__ = ["project", "run", "select", "shape", "sort_items"]
+__all__ = ["project", "run", "select", "select_from", "shape", "sort_items"]
 
 _RANDOM = _random.Random()  # noqa: S311 - shuffling entries is not cryptography
 
@@ -23,6 +24,17 @@ def select(query: Query, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     test = compile_where(query.where)
     found = [item for item in items if test(item)] if query.where else list(items)
     return sort_items(found, query.sort)
+
+
+def select_from(query: Query, indexed: IndexedItems) -> list[dict[str, Any]]:
+    """``select`` over indexed items: only the indexes' candidates meet the exact tests."""
+    if not query.where:
+        return sort_items(indexed.items, query.sort)
+    positions = indexed.candidates(query.where)
+    items = indexed.items
+    pool = items if positions is None else [items[p] for p in positions]
+    test = compile_where(query.where)
+    return sort_items([item for item in pool if test(item)], query.sort)
 
 
 def sort_items(items: list[dict[str, Any]], keys: tuple[SortKey, ...]) -> list[dict[str, Any]]:
