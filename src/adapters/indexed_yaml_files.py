@@ -62,7 +62,8 @@ class IndexedYamlFilesEntryStore:
         self._cursor: _Cursor = (0, b"", 0)  # the journal's inode, header, offset read
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
-        self._last_sweep = 0.0
+        self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
+        self._sweep_seconds = 0.0
         self._sweeping = False
 
     # -- reads ---------------------------------------------------------------------
@@ -241,7 +242,10 @@ class IndexedYamlFilesEntryStore:
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()
-        if self._sweeping or now - self._last_sweep < self._sweep_interval:
+        # A sweep of a large tree takes a while: wait ten times as long between sweeps,
+        # so that it never takes more than a tenth of the process's time.
+        interval = max(self._sweep_interval, 10 * self._sweep_seconds)
+        if self._sweeping or now - self._last_sweep < interval:
             return
         self._sweeping = True
         self._last_sweep = now
@@ -249,6 +253,7 @@ class IndexedYamlFilesEntryStore:
         threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
 
     def _sweep(self, known: dict[str, _Identity]) -> None:
+        started = time.monotonic()
         try:
             seen = dict(self._scan(ids.ROOT))
             suspects = {i for i, identity in seen.items() if known.get(i) != identity}
@@ -256,6 +261,7 @@ class IndexedYamlFilesEntryStore:
             with self._lock:
                 self._suspects |= suspects
         finally:
+            self._sweep_seconds = time.monotonic() - started
             self._sweeping = False
 
     def sweep_now(self) -> None:

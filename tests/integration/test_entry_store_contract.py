@@ -216,3 +216,29 @@ def test_any_json_fields_round_trip_unchanged(store: EntryStore, fields: dict[st
     store.create({entry_id: fields})
     assert store.get(entry_id).fields == fields
     assert list(store.get(entry_id).fields) == list(fields)
+
+
+def test_the_version_changes_with_every_write(store: EntryStore) -> None:
+    before = store.version()
+    store.create({"a": {"n": 1}})
+    after_create = store.version()
+    assert after_create != before
+    store.update("a", lambda f: {**f, "n": 2})
+    after_update = store.version()
+    assert after_update != after_create
+    store.move("a", "b")
+    after_move = store.version()
+    assert after_move != after_update
+    store.delete("b")
+    assert store.version() != after_move
+
+
+def test_a_version_a_store_can_tell_stays_equal_while_nothing_changes(store: EntryStore) -> None:
+    _seed(store, "a", "a/b")
+    store.descendants("", None)
+    if store.version() != store.version():
+        return  # this store cannot tell cheaply, and says so with a new value each time
+    first = store.version()
+    store.get("a")
+    store.descendants("a", None)
+    assert store.version() == first
