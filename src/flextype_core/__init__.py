@@ -16,16 +16,19 @@ from flextype_core.errors import (
     EntryNotFound,
     FlextypeError,
     InvalidId,
+    MediaFileNotFound,
+    MediaFolderNotFound,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
     RegistryKeyNotFound,
+    ServiceUnavailable,
     StorageError,
     TokenNotFound,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from flextype_core.model import Entry, Page, PageMeta, Token
+from flextype_core.model import Entry, MediaFile, Page, PageMeta, Token
 from flextype_core.ports import Clock, EntryStore, IdFactory, PasswordHasher, TokenStore
 from flextype_core.registry import Registry
 from flextype_core.tokens import IssuedToken, TokensService
@@ -47,6 +50,9 @@ __all__ = [
     "IdFactory",
     "InvalidId",
     "IssuedToken",
+    "MediaFile",
+    "MediaFileNotFound",
+    "MediaFolderNotFound",
     "NotFound",
     "Page",
     "PageMeta",
@@ -55,6 +61,7 @@ __all__ = [
     "PreconditionFailed",
     "Registry",
     "RegistryKeyNotFound",
+    "ServiceUnavailable",
     "StorageError",
     "Token",
     "TokenNotFound",

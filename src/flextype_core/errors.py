@@ -9,13 +9,16 @@ The tree (``code`` in brackets)::
     ├── NotFound                       [NotFound]
     │   ├── EntryNotFound
     │   ├── TokenNotFound
-    │   └── RegistryKeyNotFound
+    │   ├── RegistryKeyNotFound
+    │   ├── MediaFileNotFound
+    │   └── MediaFolderNotFound
     ├── Conflict                       [Conflict]
     ├── PreconditionFailed             [PreconditionFailed]
     ├── PayloadTooLarge                [PayloadTooLarge]
     ├── UnsupportedMediaType           [UnsupportedMediaType]
     ├── ValidationFailed               [ValidationFailed]   (``details``: field paths)
     ├── CallLimitExceeded              [CallLimitExceeded]  (``retry_after``: seconds or None)
+    ├── ServiceUnavailable             [ServiceUnavailable] (``retry_after``: seconds)
     └── StorageError                   [InternalError]      (stored data unreadable)
 
 The core never knows an HTTP status: the entrypoint maps these classes to statuses once.
@@ -34,10 +37,13 @@ __all__ = [
     "EntryNotFound",
     "FlextypeError",
     "InvalidId",
+    "MediaFileNotFound",
+    "MediaFolderNotFound",
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
     "RegistryKeyNotFound",
+    "ServiceUnavailable",
     "StorageError",
     "TokenNotFound",
     "UnsupportedMediaType",
@@ -113,6 +119,22 @@ class RegistryKeyNotFound(NotFound):
         self.key = key
 
 
+class MediaFileNotFound(NotFound):
+    """No media file with this id."""
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__(f"File {shown(file_id)} was not found.")
+        self.file_id = file_id
+
+
+class MediaFolderNotFound(NotFound):
+    """No media folder with this id."""
+
+    def __init__(self, folder_id: str) -> None:
+        super().__init__(f"Folder {shown(folder_id)} was not found.")
+        self.folder_id = folder_id
+
+
 class Conflict(FlextypeError):
     """The target of a create, move or copy already exists."""
 
@@ -149,6 +171,16 @@ class CallLimitExceeded(FlextypeError):
     code = "CallLimitExceeded"
 
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(FlextypeError):
+    """Too busy now (e.g. every image render slot is taken); try again after a while."""
+
+    code = "ServiceUnavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -11,6 +11,7 @@ __all__ = [
     "API_NAMES",
     "DEFAULT_TOKEN_APIS",
     "Entry",
+    "MediaFile",
     "Model",
     "Page",
     "PageMeta",
@@ -101,3 +102,13 @@ class Page(Model, frozen=True, kw_only=True):
     """A list of entries, one entry or None (``return``), or ``{group: [entries]}``."""
     meta: PageMeta | None = None
     """None for the answer of a named method."""
+
+
+class MediaFile(Model, frozen=True, kw_only=True):
+    """A file under ``media/`` and its metadata sidecar."""
+
+    id: str
+    """The folder id plus the file name, e.g. ``movies/posters/dune.jpg``."""
+    meta: dict[str, Any]
+    """title, description, type (MIME), filesize, uploaded_on, width/height for images,
+    and user fields, all at the top level."""

@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
-from flextype_core.model import Entry, Token
+from flextype_core.model import Entry, MediaFile, Token
 
-__all__ = ["Clock", "EntryStore", "IdFactory", "PasswordHasher", "TokenStore"]
+__all__ = [
+    "Clock",
+    "EntryStore",
+    "IdFactory",
+    "ImageProcessor",
+    "MediaStore",
+    "PasswordHasher",
+    "TokenStore",
+    "Upload",
+]
 
 Fields = dict[str, Any]
 
@@ -191,4 +200,161 @@ class PasswordHasher(Protocol):
 
     def verify(self, secret: str, hashed: str) -> bool:
         """Tell whether ``secret`` matches ``hashed``; False for a malformed hash."""
+        ...
+
+
+class Upload(Protocol):
+    """An uploaded file, already received whole (into a temporary file by the entrypoint)."""
+
+    @property
+    def size(self) -> int:
+        """Its length in bytes."""
+        ...
+
+    def head(self, length: int) -> bytes:
+        """Return its first ``length`` bytes (fewer if it is shorter)."""
+        ...
+
+
+class MediaStore(Protocol):
+    """Files under ``media/``, each with a metadata sidecar, and their folders.
+
+    A file id is a folder id (``""`` for the root) plus a file name; folder ids follow
+    the entry id rules. A file and its sidecar move, copy and delete together.
+    """
+
+    def file(self, file_id: str) -> MediaFile:
+        """Return the file's metadata.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def files(self, folder_id: str) -> list[MediaFile]:
+        """Return the files directly in the folder, ordered by id in code-point order.
+
+        Raises:
+            MediaFolderNotFound: there is no such folder (the root always exists).
+        """
+        ...
+
+    def folders(self, folder_id: str) -> list[str]:
+        """Return the ids of the folders directly in the folder, in code-point order.
+
+        Raises:
+            MediaFolderNotFound: there is no such folder (the root always exists).
+        """
+        ...
+
+    def folder_exists(self, folder_id: str) -> bool:
+        """Tell whether the folder exists (the root always does)."""
+        ...
+
+    def add_file(
+        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+    ) -> MediaFile:
+        """Store the upload as ``file_id`` with ``meta``; create missing folders.
+
+        Raises:
+            Conflict: a file ``file_id`` exists and ``replace`` is false.
+        """
+        ...
+
+    def update_meta(
+        self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> MediaFile:
+        """Replace the metadata with ``change(current)`` as one step; return the file.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def move_file(self, file_id: str, new_id: str) -> MediaFile:
+        """Move the file and its sidecar; return it at its new id.
+
+        Raises:
+            MediaFileNotFound: there is no file ``file_id``.
+            Conflict: ``new_id`` is taken.
+        """
+        ...
+
+    def copy_file(self, file_id: str, new_id: str) -> MediaFile:
+        """Copy the file and its sidecar; return the copy (same errors as ``move_file``)."""
+        ...
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete the file and its sidecar.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def create_folder(self, folder_id: str) -> None:
+        """Create the folder (and missing parents).
+
+        Raises:
+            Conflict: it exists.
+        """
+        ...
+
+    def move_folder(self, folder_id: str, new_id: str) -> None:
+        """Move a folder and everything in it.
+
+        Raises:
+            MediaFolderNotFound: there is no folder ``folder_id``.
+            Conflict: ``new_id`` exists.
+        """
+        ...
+
+    def copy_folder(self, folder_id: str, new_id: str) -> None:
+        """Copy a folder and everything in it (same errors as ``move_folder``)."""
+        ...
+
+    def delete_folder(self, folder_id: str) -> None:
+        """Delete a folder and everything in it.
+
+        Raises:
+            MediaFolderNotFound: there is no such folder.
+        """
+        ...
+
+    def read(self, file_id: str) -> bytes:
+        """Return the file's content.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def content_hash(self, file_id: str) -> str:
+        """Return the SHA-256 (hex) of the file's content, recomputed when it changed.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+
+class ImageProcessor(Protocol):
+    """Decoding, transforming and encoding images."""
+
+    def probe(self, head: bytes) -> tuple[int, int] | None:
+        """Return (width, height) read from an image file's first bytes, None if unknown."""
+        ...
+
+    def render(
+        self, source: bytes, params: Mapping[str, Any], limits: Mapping[str, int]
+    ) -> tuple[bytes, str]:
+        """Return (encoded bytes, MIME type) of ``source`` transformed by ``params``.
+
+        ``params`` are already validated Glide parameters; ``limits`` holds
+        ``max_width``, ``max_height`` and ``max_source_pixels``.
+
+        Raises:
+            UnsupportedMediaType: ``source`` is not a decodable image.
+            PayloadTooLarge: the source has more pixels than ``max_source_pixels``.
+        """
         ...

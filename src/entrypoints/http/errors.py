@@ -23,6 +23,7 @@ from flextype_core.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -41,6 +42,7 @@ STATUS: dict[type[FlextypeError], int] = {
     UnsupportedMediaType: 415,
     ValidationFailed: 422,
     CallLimitExceeded: 429,
+    ServiceUnavailable: 503,
 }
 
 # Litestar raises HTTPException for routing and parsing; these are its statuses' codes.
@@ -55,6 +57,7 @@ _HTTP_CODES = {
     415: "UnsupportedMediaType",
     422: "ValidationFailed",
     429: "CallLimitExceeded",
+    503: "ServiceUnavailable",
 }
 
 
@@ -88,7 +91,7 @@ def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
         log.error("storage or internal error: %s", exc.message, exc_info=exc)
         return error_response(500, "InternalError", exc.message)
     headers = None
-    if isinstance(exc, CallLimitExceeded) and exc.retry_after is not None:
+    if isinstance(exc, CallLimitExceeded | ServiceUnavailable) and exc.retry_after is not None:
         headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status, exc.code, exc.message, details=exc.details, headers=headers)
 
