@@ -21,8 +21,12 @@ __all__ = [
     "EntryDelete",
     "EntryMove",
     "EntryUpdate",
+    "FolderCreate",
     "HashCreate",
     "HashVerify",
+    "MediaDelete",
+    "MediaMove",
+    "MetaWrite",
     "TokenCreate",
     "TokenDelete",
     "TokenMove",
@@ -138,3 +142,29 @@ def _translated(message: str) -> BadRequest | ValidationFailed:
     if name.split(".")[0] == "data":
         return ValidationFailed(f"'data' must be an object: {problem}.", details=["data"])
     return BadRequest(f"The parameter '{name}': {problem}.")
+
+
+class MediaMove(Credentials, kw_only=True):
+    id: str
+    """The file or folder to move or copy."""
+    new_id: str
+    """Where to; 409 if taken."""
+
+
+class MediaDelete(Credentials, kw_only=True):
+    id: str
+    """The file or folder to delete (a folder with everything in it)."""
+
+
+class FolderCreate(Credentials, kw_only=True):
+    id: str
+    """The new folder's id, e.g. ``movies/posters``."""
+
+
+class MetaWrite(Credentials, kw_only=True):
+    id: str
+    """The file whose metadata changes."""
+    field: str
+    """The metadata field, e.g. ``title`` or a field of your own."""
+    value: Any = None
+    """The value (not used when deleting)."""
