@@ -12,12 +12,17 @@ from tinydb import TinyDB
 
 import flextype_core
 from adapters.bcrypt_hasher import BcryptHasher
+from adapters.derivative_cache import DiskDerivativeCache
 from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from adapters.local_media import LocalMediaStore
+from adapters.pillow_images import PillowImageProcessor
 from adapters.system import RandomIdFactory, SystemClock
 from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from adapters.yaml_tokens import YamlFilesTokenStore
 from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.images import ImageService
+from flextype_core.media import MediaService
 from flextype_core.ports import EntryStore, TokenStore
 
 __all__ = ["MANIFEST", "Container", "build_container"]
@@ -68,7 +73,35 @@ class Container(containers.DeclarativeContainer):
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
     )
 
+    media_store = providers.Singleton(
+        LocalMediaStore, root=providers.Callable(Path.joinpath, project, "media")
+    )
+    image_processor = providers.Singleton(PillowImageProcessor)
+    derivative_cache = providers.Singleton(
+        DiskDerivativeCache, root=providers.Callable(Path.joinpath, project, "cache", "images")
+    )
+
     entries = providers.Singleton(EntriesService, store=entry_store, clock=clock, ids=id_factory)
+    media = providers.Singleton(
+        MediaService,
+        store=media_store,
+        clock=clock,
+        images=image_processor,
+        accept_file_types=config.media.accept_file_types,
+        max_file_size=config.media.max_file_size,
+    )
+    images = providers.Singleton(
+        ImageService,
+        store=media_store,
+        processor=image_processor,
+        cache=derivative_cache,
+        clock=clock,
+        sign_key=config.images.sign_key,
+        max_width=config.images.max_width,
+        max_height=config.images.max_height,
+        max_source_pixels=config.images.max_source_pixels,
+        max_concurrent_renders=config.images.max_concurrent_renders,
+    )
     # A Singleton: the service holds the in-memory call counts until they are flushed.
     tokens = providers.Singleton(
         TokensService,

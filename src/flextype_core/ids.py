@@ -1,7 +1,9 @@
-"""Entry and token ids: the one place they are validated, normalised and related.
+"""Entry, token and media ids: the one place they are validated, normalised and related.
 
-An entry id is a slash-separated path of slugs (``movies/2019/the-platform``). Whatever is
-not a valid id is rejected here with ``InvalidId`` before it can become a path anywhere.
+An entry id is a slash-separated path of slugs (``movies/2019/the-platform``). A media
+folder id follows the same rules; a media file id is a folder id plus a file name that
+may hold dots (``movies/posters/dune.jpg``). Whatever is not a valid id is rejected here
+with ``InvalidId`` before it can become a path anywhere.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ __all__ = [
     "is_within",
     "parent_of",
     "parse_entry_id",
+    "parse_file_id",
+    "parse_folder_id",
     "parse_parent_id",
     "parse_token_id",
     "rebase",
+    "safe_file_name",
 ]
 
 MAX_ID_LENGTH = 255
@@ -28,6 +33,8 @@ ROOT = ""
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_UNSAFE_RUN = re.compile(r"[^a-z0-9._-]+")
 
 
 def _reject(raw: str, why: str, kind: str = "entry id") -> InvalidId:
@@ -123,3 +130,91 @@ def child_depth(entry_id: str, ancestor: str) -> int:
 def rebase(entry_id: str, old_root: str, new_root: str) -> str:
     """Move ``entry_id`` from under ``old_root`` to the same place under ``new_root``."""
     return new_root + entry_id[len(old_root) :]
+
+
+def parse_folder_id(raw: object) -> str:
+    """Validate a media folder id: an entry id, or the root.
+
+    ``""`` and ``"/"`` both name the root folder and normalise to ``ROOT``.
+
+    Raises:
+        InvalidId: as for ``parse_entry_id``, naming a folder id.
+    """
+    if raw == "" or raw == "/":  # not ``in {...}``: an unhashable list would raise TypeError
+        return ROOT
+    return _parse_path(raw, "folder id", file_name=False)
+
+
+def parse_file_id(raw: object) -> str:
+    """Validate a media file id: ``<folder id>/<file name>``, or a file name at the root.
+
+    The file name is ``[A-Za-z0-9_.-]+`` and does not start with a dot (hidden names
+    hold the media store's own files); the folder part follows the entry id rules.
+
+    Returns:
+        The id, unchanged.
+
+    Raises:
+        InvalidId: not a string, empty, longer than 255 characters, a leading, trailing
+            or doubled slash, a ``.``/``..`` segment, a NUL, a backslash, a folder
+            segment outside ``[A-Za-z0-9_-]``, or a file name as above.
+    """
+    return _parse_path(raw, "file id", file_name=True)
+
+
+def safe_file_name(name: str) -> str:
+    """Return the name an uploaded file is stored under, as Flextype makes it.
+
+    Lower case; every run of characters outside ``[a-z0-9._-]`` becomes ``-``; leading
+    dots and dashes go (no hidden files). The extension is kept:
+    ``Pixel Test.PNG`` becomes ``pixel-test.png``.
+
+    Raises:
+        InvalidId: nothing is left, or the result is longer than 255 characters.
+    """
+    safe = _UNSAFE_RUN.sub("-", name.lower()).lstrip(".-")
+    if safe == "":
+        raise _reject(name, "no safe character is left in it", "file name")
+    if len(safe) > MAX_ID_LENGTH:
+        raise _reject(name, f"it is longer than {MAX_ID_LENGTH} characters", "file name")
+    return safe
+
+
+def _parse_path(raw: object, kind: str, *, file_name: bool) -> str:
+    """Check a slash-separated id; the last segment is a file name if ``file_name``."""
+    if not isinstance(raw, str):
+        raise InvalidId(f"Invalid {kind}: expected a string, got {type(raw).__name__}.")
+    if raw == "":
+        raise _reject(raw, "it is empty", kind)
+    if len(raw) > MAX_ID_LENGTH:
+        raise _reject(raw, f"it is longer than {MAX_ID_LENGTH} characters", kind)
+    if "\x00" in raw:
+        raise _reject(raw, "it contains a NUL character", kind)
+    if "\\" in raw:
+        raise _reject(raw, "it contains a backslash", kind)
+    if raw.startswith("/") or raw.endswith("/"):
+        raise _reject(raw, "it starts or ends with a slash", kind)
+    *folders, last = raw.split("/")
+    for segment in folders if file_name else [*folders, last]:
+        _check_segment(raw, segment, kind)
+    if file_name:
+        _check_file_name(raw, last, kind)
+    return raw
+
+
+def _check_segment(raw: str, segment: str, kind: str) -> None:
+    if segment == "":
+        raise _reject(raw, "it has an empty segment", kind)
+    if segment in {".", ".."}:
+        raise _reject(raw, f"segment {shown(segment)} is not allowed", kind)
+    if not _SEGMENT.fullmatch(segment):
+        raise _reject(raw, f"segment {shown(segment)} may only hold A-Z, a-z, 0-9, _ and -", kind)
+
+
+def _check_file_name(raw: str, name: str, kind: str) -> None:
+    if name == "":
+        raise _reject(raw, "it has an empty segment", kind)
+    if name.startswith("."):
+        raise _reject(raw, f"file name {shown(name)} may not start with a dot", kind)
+    if not _FILE_NAME.fullmatch(name):
+        raise _reject(raw, f"file name {shown(name)} may only hold A-Z, a-z, 0-9, _, - and .", kind)

@@ -14,6 +14,7 @@ from flextype_core.model import Entry, MediaFile, Token
 
 __all__ = [
     "Clock",
+    "DerivativeCache",
     "EntryStore",
     "IdFactory",
     "ImageProcessor",
@@ -220,7 +221,10 @@ class MediaStore(Protocol):
     """Files under ``media/``, each with a metadata sidecar, and their folders.
 
     A file id is a folder id (``""`` for the root) plus a file name; folder ids follow
-    the entry id rules. A file and its sidecar move, copy and delete together.
+    the entry id rules; both are validated before they reach a store. A file and its
+    sidecar move, copy and delete together: a file exists only with its metadata, and a
+    crash never makes one visible without the other. ``meta`` mappings are copies: a
+    caller may change what it gets without changing what is stored.
     """
 
     def file(self, file_id: str) -> MediaFile:
@@ -256,8 +260,14 @@ class MediaStore(Protocol):
     ) -> MediaFile:
         """Store the upload as ``file_id`` with ``meta``; create missing folders.
 
+        The upload is consumed: a store may move its temporary file into place.
+
+        Returns:
+            The stored file, its ``meta`` as a later ``file`` call reads it.
+
         Raises:
-            Conflict: a file ``file_id`` exists and ``replace`` is false.
+            Conflict: a file ``file_id`` exists (or something else holds its name) and
+                ``replace`` is false.
         """
         ...
 
@@ -268,11 +278,12 @@ class MediaStore(Protocol):
 
         Raises:
             MediaFileNotFound: there is no such file.
+            Any error ``change`` raises, with nothing written.
         """
         ...
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
-        """Move the file and its sidecar; return it at its new id.
+        """Move the file and its sidecar (creating missing folders); return it at its new id.
 
         Raises:
             MediaFileNotFound: there is no file ``file_id``.
@@ -301,7 +312,9 @@ class MediaStore(Protocol):
         ...
 
     def move_folder(self, folder_id: str, new_id: str) -> None:
-        """Move a folder and everything in it.
+        """Move a folder and everything in it (creating missing parents of ``new_id``).
+
+        Neither id is the root, and ``new_id`` is not inside ``folder_id``.
 
         Raises:
             MediaFolderNotFound: there is no folder ``folder_id``.
@@ -350,11 +363,31 @@ class ImageProcessor(Protocol):
     ) -> tuple[bytes, str]:
         """Return (encoded bytes, MIME type) of ``source`` transformed by ``params``.
 
-        ``params`` are already validated Glide parameters; ``limits`` holds
-        ``max_width``, ``max_height`` and ``max_source_pixels``.
+        ``params`` are already validated Glide parameters: ``msgspec.to_builtins`` of a
+        ``flextype_core.images.ImageParams`` (every key present, defaults included);
+        ``limits`` holds ``max_width``, ``max_height`` and ``max_source_pixels``. The
+        output is never wider or higher than the limits and carries no EXIF metadata.
 
         Raises:
             UnsupportedMediaType: ``source`` is not a decodable image.
-            PayloadTooLarge: the source has more pixels than ``max_source_pixels``.
+            PayloadTooLarge: the source has more pixels than ``max_source_pixels``
+                (checked before decoding).
+            BadRequest: ``crop`` starts outside the (oriented) source.
         """
+        ...
+
+
+class DerivativeCache(Protocol):
+    """Encoded derivative images (resized, converted...), by a key naming source and params.
+
+    Keys are 64 lowercase hex characters. A cache may forget entries at any time; it never
+    returns bytes stored under another key, or part of an entry.
+    """
+
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes stored under ``key``, or None if there are none."""
+        ...
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, replacing what was there; readers see all or nothing."""
         ...

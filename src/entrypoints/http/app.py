@@ -18,6 +18,12 @@ from entrypoints.http.deps import provide_call
 from entrypoints.http.entries import EntriesController
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.flusher import flush_token_calls
+from entrypoints.http.images import ImagesController
+from entrypoints.http.media import (
+    MediaContentController,
+    MediaFilesController,
+    MediaFoldersController,
+)
 from entrypoints.http.openapi import render_plugins
 from entrypoints.http.registry import RegistryController
 from entrypoints.http.tokens import TokenAliasesController, TokensController
@@ -42,6 +48,10 @@ def _families(container: Container) -> list[ControllerRouterHandler]:
         handlers.append(RegistryController)
     if enabled["tokens"]["enabled"]:
         handlers += [TokensController, TokenAliasesController]
+    if enabled["media"]["enabled"]:
+        handlers += [MediaFilesController, MediaFoldersController]
+    if enabled["images"]["enabled"]:
+        handlers.append(ImagesController)
     return handlers
 
 
@@ -64,7 +74,7 @@ def create_app(container: Container | None = None) -> Litestar:
     families = _families(container)
     app = Litestar(
         route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
-        + [docs],
+        + [docs, MediaContentController],
         dependencies={"call": provide_call(container)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,6 +13,8 @@ from entrypoints.container import Container
 from entrypoints.http.bodies import read
 from entrypoints.http.params import RequestParams, read_params
 from flextype_core import EntriesService, Registry, Token, TokensService
+from flextype_core.images import ImageService
+from flextype_core.media import MediaService
 
 __all__ = ["ApiCall", "provide_call"]
 
@@ -45,14 +48,33 @@ class ApiCall:
     def registry(self) -> Registry:
         return self._container.registry()
 
-    def authorize(self, api: str, *, write: bool) -> Token:
+    @property
+    def media(self) -> MediaService:
+        return self._container.media()
+
+    @property
+    def images(self) -> ImageService:
+        return self._container.images()
+
+    @property
+    def project(self) -> Path:
+        project: Path = self._container.project()
+        return project
+
+    def authorize(self, api: str, *, write: bool, params: RequestParams | None = None) -> Token:
         """Check the token for ``api`` (and its access token for a write); count the call.
+
+        Args:
+            api: the API family.
+            write: whether the access token is needed too.
+            params: the parameters to read the credentials from (default: the request's).
 
         Raises:
             AccessTokenInvalid: as ``TokensService.verify``.
             CallLimitExceeded: the token's calls are used up.
         """
-        return self.tokens.verify(self.params.token, self.params.access_token, api, write=write)
+        given = self.params if params is None else params
+        return self.tokens.verify(given.token, given.access_token, api, write=write)
 
     def read(self, model: type[T]) -> T:
         """Check the parameters against ``model`` (see ``bodies.read``)."""

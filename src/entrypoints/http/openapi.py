@@ -117,6 +117,17 @@ _QUERY: dict[str, dict[str, Any]] = {
     },
 }
 
+_IMAGE_QUERY = {
+    "w": "Width in pixels.",
+    "h": "Height in pixels.",
+    "fit": "contain, max, fill, stretch, crop or crop-<position>.",
+    "fm": "Output format: jpg, pjpg, png, gif, webp.",
+    "q": "Quality 0-100.",
+    "s": "Signature: HMAC-SHA256 of '<path>?<sorted params>' (instead of a token).",
+    "expires": "Unix time after which a signed URL is refused.",
+}
+_QUERY.update({name: {"description": text} for name, text in _IMAGE_QUERY.items()})
+
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["success", "errors", "data", "message"],
@@ -154,10 +165,14 @@ def _handler_name(operation_id: str) -> str | None:
 def _document_operation(operation: dict[str, Any], method: str) -> None:
     name = _handler_name(operation.get("operationId", ""))
     if method == "get":
-        names = ["id", "token", "options"] if "Registry" not in operation.get("tags", []) else []
-        operation["parameters"] = [
+        tags = operation.get("tags", [])
+        names = ["id", "token"] if "Registry" in tags else ["id", "token", "options"]
+        if "Images" in tags:
+            names = ["token", *_IMAGE_QUERY]
+        in_path = [p for p in operation.get("parameters", []) if p.get("in") == "path"]
+        operation["parameters"] = in_path + [
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, **_QUERY[n]}
-            for n in names or ["id", "token"]
+            for n in names
         ]
     elif name in _WRITE_MODELS:
         schema = {"$ref": _REF.format(name=_WRITE_MODELS[name].__name__)}

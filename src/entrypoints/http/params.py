@@ -40,6 +40,15 @@ class RequestParams(msgspec.Struct, frozen=True, kw_only=True):
             raise BadRequest(f"The parameter '{name}' is required.")
         return value
 
+    def with_fields(self, fields: dict[str, str]) -> RequestParams:
+        """Return these parameters with a multipart form's text fields added (they win)."""
+        values = {**self.values, **fields}
+        return RequestParams(
+            values=values,
+            token=_credential(fields.get("token")) or self.token,
+            access_token=_credential(fields.get("access_token")) or self.access_token,
+        )
+
     def options(self) -> dict[str, Any]:
         """Return ``options`` as a mapping (empty if absent).
 
@@ -73,10 +82,13 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
     values = parse_brackets(request.scope.get("query_string", b""))
     headers = request.headers
     # Most reads carry no body; not awaiting one spares a trip through the ASGI receive.
-    if "content-length" in headers or "transfer-encoding" in headers:
+    content_type = headers.get("content-type", "")
+    # A multipart body is an upload: its handler streams it (uploads.py), never whole.
+    has_body = "content-length" in headers or "transfer-encoding" in headers
+    if has_body and not content_type.lower().startswith("multipart/form-data"):
         body = await request.body()
         if body.strip():
-            values.update(_body_values(headers.get("content-type", ""), body))
+            values.update(_body_values(content_type, body))
     token, access_token = _authorization(headers.get("authorization"))
     return RequestParams(
         values=values,

@@ -1,0 +1,387 @@
+"""MediaStore over the media directory: file ``a/b.png`` with its sidecar ``a/.b.png.meta.yaml``.
+
+Crash safety rests on one rule: **a file exists only while both it and its sidecar do**.
+Every listing and lookup checks both, so a half-done write is invisible. Each operation
+is ordered so that a crash can leave only a sidecar without its file (ignored, and
+overwritten by the next write of that name), never a visible file with the wrong
+metadata or a lost one:
+
+- add: write the sidecar atomically, then rename the upload into place (visible now).
+  A replace first renames the old content away (the file vanishes), then does the same.
+- move: write the target's sidecar, rename the content (visible at the target, gone at
+  the source), then remove the source's sidecar.
+- copy: write the target's sidecar, copy the content to a hidden temporary name, rename
+  it into place.
+- delete: remove the content (invisible now), then the sidecar.
+- folders are renamed, copied under a hidden name then renamed, or renamed to a hidden
+  trash name before removal, so each appears or vanishes at once.
+
+Names starting with ``.`` (sidecars, temporary files, trash, ``.uploads``) are never
+files or folders, and ids are validated before they get here, so no id reaches them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from adapters.atomic import fsync_dir, write_atomic
+from adapters.file_cache import ParsedFileCache
+from adapters.yaml_codec import dump as _dump
+from adapters.yaml_codec import load_mapping as _load_mapping
+from adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_core import ids
+from flextype_core.errors import Conflict, InvalidId, MediaFileNotFound, MediaFolderNotFound, shown
+from flextype_core.model import MediaFile
+from flextype_core.ports import Upload
+
+__all__ = ["SIDECAR_SUFFIX", "LocalMediaStore", "TempUpload"]
+
+Meta = dict[str, Any]
+
+SIDECAR_SUFFIX = ".meta.yaml"
+"""File ``b.png``'s metadata is ``.b.png.meta.yaml`` beside it."""
+_META_DECODER = msgspec.json.Decoder(dict[str, Any])
+_HASHES_KEPT = 10_000
+_Identity = tuple[int, int, int, int]
+
+
+class TempUpload:
+    """An upload received into a temporary file (the Upload port).
+
+    Args:
+        path: the temporary file; ``LocalMediaStore.add_file`` moves it into place, so
+            it should lie on the media directory's file system (``media/.uploads``).
+        size: its length in bytes.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def head(self, length: int) -> bytes:
+        with self.path.open("rb") as stream:
+            return stream.read(length)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(f".{path.name}{SIDECAR_SUFFIX}")
+
+
+def _parse_meta(data: bytes) -> bytes:
+    """Parse a sidecar; keep it as JSON, which decodes far faster than YAML parses."""
+    return msgspec.json.encode(_load_mapping(data.decode("utf-8-sig")))
+
+
+def _file(file_id: str) -> str:
+    return f"File {shown(file_id)}"
+
+
+def _folder(folder_id: str) -> str:
+    return f"Folder {shown(folder_id)}"
+
+
+def _valid(parse: Callable[[object], str], candidate: str) -> bool:
+    try:
+        parse(candidate)
+    except InvalidId:
+        return False
+    return True
+
+
+def _hidden_twin(path: Path, purpose: str) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.{purpose}")
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as stream:
+        os.fsync(stream.fileno())
+
+
+class LocalMediaStore:
+    """MediaStore over ``<project>/media`` (see the module docstring for the layout).
+
+    Every call reads the disk, so files added by hand with a sidecar are seen at once;
+    sidecars are parsed once per version of the file. Writes by this process are
+    serialised by one lock.
+
+    Args:
+        root: the media directory; created on the first write.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.RLock()
+        self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
+        self._hashes: OrderedDict[str, tuple[_Identity, str]] = OrderedDict()
+        self._hash_lock = threading.Lock()
+
+    # -- reading --------------------------------------------------------------------
+
+    def file(self, file_id: str) -> MediaFile:
+        meta = self._meta(file_id)
+        if meta is None:
+            raise MediaFileNotFound(file_id)
+        return MediaFile(id=file_id, meta=meta)
+
+    def files(self, folder_id: str) -> list[MediaFile]:
+        found = []
+        for name in self._names(folder_id, files=True):
+            file_id = f"{folder_id}/{name}" if folder_id else name
+            if not _valid(ids.parse_file_id, file_id):
+                continue
+            meta = self._meta(file_id)
+            if meta is not None:  # None: no sidecar, or gone since the listing
+                found.append(MediaFile(id=file_id, meta=meta))
+        return found
+
+    def folders(self, folder_id: str) -> list[str]:
+        children = (
+            f"{folder_id}/{name}" if folder_id else name
+            for name in self._names(folder_id, files=False)
+        )
+        return [child for child in children if _valid(ids.parse_folder_id, child)]
+
+    def folder_exists(self, folder_id: str) -> bool:
+        return folder_id == ids.ROOT or (self._root / folder_id).is_dir()
+
+    def read(self, file_id: str) -> bytes:
+        path = self._require(file_id)
+        with _storage_errors(_file(file_id), "read"):
+            try:
+                return path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                raise MediaFileNotFound(file_id) from None
+
+    def content_hash(self, file_id: str) -> str:
+        path = self._require(file_id)
+        key = str(path)
+        with _storage_errors(_file(file_id), "read"):
+            try:
+                stat = path.stat()
+                identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+                with self._hash_lock:
+                    known = self._hashes.get(key)
+                    if known is not None and known[0] == identity:
+                        self._hashes.move_to_end(key)
+                        return known[1]
+                with path.open("rb") as stream:
+                    digest = hashlib.file_digest(stream, "sha256").hexdigest()
+            except (FileNotFoundError, NotADirectoryError):
+                raise MediaFileNotFound(file_id) from None
+        with self._hash_lock:
+            # Filed under the identity seen before reading: if the file changed in
+            # between, the next call's stat differs and hashes it again.
+            self._hashes[key] = (identity, digest)
+            while len(self._hashes) > _HASHES_KEPT:
+                self._hashes.popitem(last=False)
+        return digest
+
+    def _meta(self, file_id: str) -> Meta | None:
+        """Return the file's metadata, or None unless both the file and its sidecar exist."""
+        path = self._root / file_id
+        if not path.is_file():
+            return None
+        with _storage_errors(f"The metadata of {_file(file_id)}", "read"):
+            encoded = self._parsed.get(str(_sidecar(path)), _parse_meta)
+        if encoded is None:
+            return None
+        # Decoded per call: every caller gets its own copy of nested values.
+        meta: Meta = _META_DECODER.decode(encoded)
+        return meta
+
+    def _require(self, file_id: str) -> Path:
+        path = self._root / file_id
+        if not (path.is_file() and _sidecar(path).is_file()):
+            raise MediaFileNotFound(file_id)
+        return path
+
+    def _names(self, folder_id: str, *, files: bool) -> list[str]:
+        folder = self._root / folder_id
+        with _storage_errors(_folder(folder_id), "listed"):
+            try:
+                with os.scandir(folder) as listing:
+                    names = [
+                        entry.name
+                        for entry in listing
+                        if not entry.name.startswith(".")
+                        and (entry.is_file() if files else entry.is_dir())
+                    ]
+            except (FileNotFoundError, NotADirectoryError):
+                if folder_id == ids.ROOT:
+                    return []
+                raise MediaFolderNotFound(folder_id) from None
+        return sorted(names)
+
+    # -- writing files ---------------------------------------------------------------
+
+    def add_file(
+        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+    ) -> MediaFile:
+        path = self._root / file_id
+        with self._lock, _storage_errors(_file(file_id), "written"):
+            if os.path.lexists(path):
+                if not replace or not path.is_file():
+                    raise Conflict(f"{_file(file_id)} already exists.")
+                self._discard_content(path)
+            data = _dump(meta)
+            stored = _load_mapping(data.decode("utf-8"))
+            write_atomic(_sidecar(path), data)
+            self._place_upload(upload, path)
+            fsync_dir(path.parent)
+        return MediaFile(id=file_id, meta=stored)
+
+    def _place_upload(self, upload: Upload, path: Path) -> None:
+        if isinstance(upload, TempUpload):
+            _fsync_file(upload.path)
+            try:
+                upload.path.replace(path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self._copy_into_place(upload.path, path)
+                upload.path.unlink()
+            return
+        # Another Upload gives its bytes only through head(): read them whole.
+        write_atomic(path, upload.head(upload.size))
+
+    def _copy_into_place(self, source: Path, target: Path) -> None:
+        temporary = _hidden_twin(target, "tmp")
+        try:
+            shutil.copyfile(source, temporary)
+            _fsync_file(temporary)
+            temporary.replace(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+
+    def _discard_content(self, path: Path) -> None:
+        """Make the file at ``path`` invisible at once and remove its content."""
+        trash = _hidden_twin(path, "deleted")
+        path.replace(trash)
+        fsync_dir(path.parent)
+        trash.unlink()
+
+    def update_meta(
+        self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> MediaFile:
+        with self._lock:
+            current = self._meta(file_id)
+            if current is None:
+                raise MediaFileNotFound(file_id)
+            changed = change(current)
+            with _storage_errors(f"The metadata of {_file(file_id)}", "written"):
+                data = _dump(changed)
+                # Return what a later file() will read (tuples come back as lists, ...).
+                stored = _load_mapping(data.decode("utf-8"))
+                write_atomic(_sidecar(self._root / file_id), data)
+            return MediaFile(id=file_id, meta=stored)
+
+    def move_file(self, file_id: str, new_id: str) -> MediaFile:
+        with self._lock:
+            source, target, meta = self._transfer_start(file_id, new_id)
+            with _storage_errors(_file(file_id), "moved"):
+                source.replace(target)
+                fsync_dir(target.parent)
+                fsync_dir(source.parent)
+                _sidecar(source).unlink(missing_ok=True)
+            return MediaFile(id=new_id, meta=meta)
+
+    def copy_file(self, file_id: str, new_id: str) -> MediaFile:
+        with self._lock:
+            source, target, meta = self._transfer_start(file_id, new_id)
+            with _storage_errors(_file(file_id), "copied"):
+                self._copy_into_place(source, target)
+                fsync_dir(target.parent)
+            return MediaFile(id=new_id, meta=meta)
+
+    def _transfer_start(self, file_id: str, new_id: str) -> tuple[Path, Path, Meta]:
+        """Check a move or copy, write the target's sidecar; return paths and metadata."""
+        meta = self._meta(file_id)
+        if meta is None:
+            raise MediaFileNotFound(file_id)
+        source, target = self._root / file_id, self._root / new_id
+        with _storage_errors(_file(new_id), "written"):
+            if os.path.lexists(target):
+                raise Conflict(f"{_file(new_id)} already exists.")
+            write_atomic(_sidecar(target), _dump(meta))
+        return source, target, meta
+
+    def delete_file(self, file_id: str) -> None:
+        with self._lock:
+            path = self._require(file_id)
+            with _storage_errors(_file(file_id), "deleted"):
+                path.unlink()
+                fsync_dir(path.parent)
+                _sidecar(path).unlink(missing_ok=True)
+
+    # -- folders --------------------------------------------------------------------
+
+    def create_folder(self, folder_id: str) -> None:
+        folder = self._root / folder_id
+        with self._lock, _storage_errors(_folder(folder_id), "created"):
+            try:
+                folder.mkdir(parents=True)
+            except FileExistsError:
+                raise Conflict(f"{_folder(folder_id)} already exists.") from None
+            fsync_dir(folder.parent)
+
+    def move_folder(self, folder_id: str, new_id: str) -> None:
+        with self._lock:
+            source, target = self._folder_transfer_start(folder_id, new_id)
+            with _storage_errors(_folder(folder_id), "moved"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source.replace(target)
+                fsync_dir(target.parent)
+                fsync_dir(source.parent)
+
+    def copy_folder(self, folder_id: str, new_id: str) -> None:
+        with self._lock:
+            source, target = self._folder_transfer_start(folder_id, new_id)
+            with _storage_errors(_folder(folder_id), "copied"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = _hidden_twin(target, "tmp")
+                try:
+                    shutil.copytree(source, temporary, symlinks=True)
+                    temporary.replace(target)
+                except BaseException:
+                    shutil.rmtree(temporary, ignore_errors=True)
+                    raise
+                fsync_dir(target.parent)
+
+    def _folder_transfer_start(self, folder_id: str, new_id: str) -> tuple[Path, Path]:
+        source, target = self._root / folder_id, self._root / new_id
+        if not self.folder_exists(folder_id):
+            raise MediaFolderNotFound(folder_id)
+        if os.path.lexists(target):
+            raise Conflict(f"{_folder(new_id)} already exists.")
+        return source, target
+
+    def delete_folder(self, folder_id: str) -> None:
+        with self._lock:
+            if not self.folder_exists(folder_id):
+                raise MediaFolderNotFound(folder_id)
+            folder = self._root / folder_id
+            with _storage_errors(_folder(folder_id), "deleted"):
+                # Renamed to a hidden name first, the whole folder vanishes at once, and a
+                # crash half-way through rmtree leaves only ignored debris.
+                trash = _hidden_twin(folder, "deleted")
+                folder.replace(trash)
+                fsync_dir(folder.parent)
+                shutil.rmtree(trash)

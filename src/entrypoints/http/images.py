@@ -1,0 +1,57 @@
+"""The Images API: media images transformed by Glide parameters, with a token or a signature."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from anyio import to_thread
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from entrypoints.http.deps import ApiCall
+from flextype_core.errors import AccessTokenInvalid
+
+__all__ = ["ImagesController"]
+
+_CACHE_CONTROL = "public, max-age=31536000, immutable"
+"""A derivative never changes: a changed source or parameter is another URL or ETag."""
+
+
+class ImagesController(Controller):
+    path = "/images"
+    tags = ["Images"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/{image_path:path}", summary="An image of the media, transformed", media_type="image/*")
+    async def fetch_image(
+        self,
+        request: Request[Any, Any, Any],
+        image_path: FromPath[str],
+        call: NamedDependency[ApiCall],
+    ) -> Response[bytes]:
+        # A token for the images API, or else a signature (checked by the service).
+        signed = "s" in call.params.values
+        authorized = False
+        if call.params.token is not None or not signed:
+            try:
+                await to_thread.run_sync(partial(call.authorize, "images", write=False))
+                authorized = True
+            except AccessTokenInvalid:
+                if not signed:
+                    raise
+        query = {k: v for k, v in call.params.values.items() if isinstance(v, str)}
+        rendered = await to_thread.run_sync(
+            partial(call.images.render, image_path.lstrip("/"), query, authorized=authorized)
+        )
+        headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
+        if _matches(request.headers.get("if-none-match"), rendered.etag):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(rendered.data, media_type=rendered.media_type, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates

@@ -1,0 +1,153 @@
+"""The Media API: files (with their metadata) and folders under ``media/``."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from anyio import to_thread
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from adapters.local_media import TempUpload
+from entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
+from entrypoints.http.deps import ApiCall
+from entrypoints.http.params import is_truthy
+from entrypoints.http.responses import Data
+from entrypoints.http.uploads import receive_multipart
+from flextype_core.errors import BadRequest
+
+__all__ = ["MediaContentController", "MediaFilesController", "MediaFoldersController"]
+
+_API = "media"
+
+
+class MediaFilesController(Controller):
+    path = "/media/files"
+    tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", sync_to_thread=True, summary="Fetch a file's metadata, or the files of a folder")
+    def fetch_file(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=False)
+        options = call.params.options()
+        if is_truthy(options.get("collection")):
+            folder = call.params.text("id", required=False) or ""
+            page = call.media.collection(folder, options)
+            return Data(data=page.data, meta=page.meta)
+        return Data(data=call.media.fetch(call.params.text("id")))
+
+    @post("/", status_code=200, summary="Upload a file (multipart: folder, file)")
+    async def upload_file(
+        self, request: Request[Any, Any, Any], call: NamedDependency[ApiCall]
+    ) -> Data:
+        media = call.media
+        form = await receive_multipart(request, _upload_dir(call), media.max_file_size)
+        try:
+            params = call.params.with_fields(form.fields)
+            await to_thread.run_sync(partial(call.authorize, _API, write=True, params=params))
+            if form.file_path is None or form.file_name is None:
+                raise BadRequest("The upload has no file part named 'file'.")
+            upload = TempUpload(form.file_path, form.file_size)
+            folder = params.text("folder", required=False) or ""
+            replace = is_truthy(params.values.get("replace"))
+            created = await to_thread.run_sync(
+                partial(media.upload, folder, form.file_name, upload, replace=replace)
+            )
+        finally:
+            form.discard()
+        return Data(data=created)
+
+    @put("/", sync_to_thread=True, summary="Move a file with its metadata")
+    def move_file(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MediaMove)
+        return Data(data=call.media.move(body.id, body.new_id))
+
+    @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
+    def copy_file(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MediaMove)
+        return Data(data=call.media.copy(body.id, body.new_id))
+
+    @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
+    def delete_file(self, call: NamedDependency[ApiCall]) -> None:
+        call.authorize(_API, write=True)
+        call.media.delete(call.read(MediaDelete).id)
+
+    @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
+    def add_meta(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MetaWrite)
+        return Data(data=call.media.add_meta(body.id, body.field, body.value))
+
+    @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
+    def update_meta(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MetaWrite)
+        return Data(data=call.media.update_meta(body.id, body.field, body.value))
+
+    @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
+    def delete_meta(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MetaWrite)
+        return Data(data=call.media.delete_meta(body.id, body.field))
+
+
+class MediaFoldersController(Controller):
+    path = "/media/folders"
+    tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", sync_to_thread=True, summary="Fetch a folder, or its subfolders")
+    def fetch_folder(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=False)
+        folder = call.params.text("id", required=False) or ""
+        if is_truthy(call.params.options().get("collection")):
+            return Data(data=call.media.folders(folder))
+        return Data(data=call.media.folder(folder))
+
+    @post("/", status_code=200, sync_to_thread=True, summary="Create a folder")
+    def create_folder(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        return Data(data=call.media.create_folder(call.read(FolderCreate).id))
+
+    @put("/", sync_to_thread=True, summary="Rename (move) a folder")
+    def move_folder(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MediaMove)
+        return Data(data=call.media.move_folder(body.id, body.new_id))
+
+    @put("/copy", sync_to_thread=True, summary="Copy a folder")
+    def copy_folder(self, call: NamedDependency[ApiCall]) -> Data:
+        call.authorize(_API, write=True)
+        body = call.read(MediaMove)
+        return Data(data=call.media.copy_folder(body.id, body.new_id))
+
+    @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
+    def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
+        call.authorize(_API, write=True)
+        call.media.delete_folder(call.read(MediaDelete).id)
+
+
+def _upload_dir(call: ApiCall) -> Path:
+    # Beside the media, on the same file system: the upload is renamed into place.
+    return call.project / "media" / ".uploads"
+
+
+class MediaContentController(Controller):
+    """The files themselves, at the ``url`` their metadata gives: public, as Flextype's."""
+
+    path = "/media"
+    tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/{file_path:path}", sync_to_thread=True, summary="A media file's content")
+    def fetch_content(
+        self, file_path: FromPath[str], call: NamedDependency[ApiCall]
+    ) -> Response[bytes]:
+        data, media_type = call.media.content(file_path.lstrip("/"))
+        return Response(
+            data,
+            media_type=media_type,
+            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+        )
