@@ -17,7 +17,7 @@ from entrypoints.scaffold import ProjectExistsError, create_project
 from entrypoints.serve import ServeError, serve
 from entrypoints.settings import SettingsError
 from entrypoints.views import issued_token, public_token
-from flextype_core import BadRequest, FlextypeError
+from flextype_core import BadRequest, FlextypeError, ids, images
 
 __all__ = ["main"]
 
@@ -223,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_tokens(commands, common)
     _add_entries(commands, common)
+    _add_images(commands, common)
     _add_serve(commands, common)
     return parser
 
@@ -299,6 +300,39 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
+
+
+_GLIDE: tuple[str, ...] = ("w", "h", "fit", "crop", "dpr", "or", "flip", "bri", "con", "gam")
+_GLIDE += ("sharp", "blur", "pixel", "filt", "bg", "border", "q", "fm", "expires")
+
+
+def _images_sign(args: argparse.Namespace) -> int:
+    query = {name: str(getattr(args, f"p_{name}")) for name in _GLIDE}
+    query = {name: value for name, value in query.items() if value != "None"}
+    project = _open(args)
+    try:
+        key = project.settings.images.sign_key
+    finally:
+        project.close()
+    path = ids.parse_file_id(args.path.lstrip("/"))
+    images.parse_params(query)  # a bad parameter is an error here, not a 400 later
+    if not key:
+        raise BadRequest("images.sign_key is not set in flextype.yaml; flextype init sets one.")
+    print(args.base.rstrip("/") + images.signed_url(key, path, query))
+    return 0
+
+
+def _add_images(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = commands.add_parser("images", parents=[common], help="signed image URLs")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sign = actions.add_parser(
+        "sign", parents=[common], help="print a signed URL of a media image, e.g. --w 300"
+    )
+    sign.add_argument("path", help="the media file id, e.g. posters/dune.jpg")
+    sign.add_argument("--base", default="", help="prefix, e.g. http://127.0.0.1:8000")
+    for name in _GLIDE:
+        sign.add_argument(f"--{name}", dest=f"p_{name}", metavar=name.upper())
+    sign.set_defaults(handler=_images_sign)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from entrypoints.cli import main
 from entrypoints.project import open_project
 from entrypoints.scaffold import DEMO_ENTRIES
+from flextype_core.images import verify_signature
 
 DRIVERS = ["yaml", "tinydb"]
 
@@ -215,3 +217,44 @@ def test_a_bad_setting_stops_the_command_naming_the_key(
     code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
     assert code == 1
     assert "`drive`" in err
+
+
+def test_images_sign_prints_a_url_the_api_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "yaml")
+    code, out, _ = _run(
+        capsys,
+        "images",
+        "sign",
+        "posters/dune.jpg",
+        "--w",
+        "300",
+        "--fm",
+        "webp",
+        "--base",
+        "http://127.0.0.1:8000",
+        "--project",
+        str(project),
+    )
+    assert code == 0
+    url = out.strip()
+    assert url.startswith("http://127.0.0.1:8000/api/images/posters/dune.jpg?")
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert {k: v for k, v in query.items() if k != "s"} == {"fm": "webp", "w": "300"}
+    with open_project(project) as opened:
+        key = opened.settings.images.sign_key
+    assert verify_signature(key, "posters/dune.jpg", query, now=0)
+    assert not verify_signature(key, "posters/dune.jpg", {**query, "w": "301"}, now=0)
+
+
+def test_images_sign_refuses_a_bad_parameter_or_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "yaml")
+    code, _, err = _run(capsys, "images", "sign", "a.jpg", "--w", "wide", "--project", str(project))
+    assert code == 1 and "w" in err
+    code, _, err = _run(capsys, "images", "sign", "../a.jpg", "--project", str(project))
+    assert code == 1 and "Invalid file id" in err
