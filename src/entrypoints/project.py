@@ -10,6 +10,7 @@ from types import TracebackType
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.media import MediaService
 
 __all__ = ["Project", "open_project"]
 
@@ -37,6 +38,11 @@ class Project:
         if self._tokens is None:
             self._tokens = self.container.tokens()
         return self._tokens
+
+    @property
+    def media(self) -> MediaService:
+        """The Media service: files with their metadata, and folders."""
+        return self.container.media()
 
     @property
     def registry(self) -> Registry:

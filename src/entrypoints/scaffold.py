@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+from PIL import Image
 
 from adapters.atomic import write_atomic
-from entrypoints.project import open_project
+from adapters.local_media import TempUpload
+from entrypoints.project import Project, open_project
 from entrypoints.settings import SETTINGS_FILE
 from flextype_core import IssuedToken
 
@@ -102,4 +107,17 @@ def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> Is
         if demo:
             for entry_id, data in DEMO_ENTRIES.items():
                 project.entries.create(entry_id, data)
+            _add_demo_image(path, project)
         return project.tokens.create({"title": "First token", "apis": ["*"]})
+
+
+def _add_demo_image(path: Path, project: Project) -> None:
+    """Upload a generated 800x400 PNG as ``demo/flextype.png``, as a client would."""
+    image = Image.linear_gradient("L").resize((800, 400)).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    fd, name = tempfile.mkstemp(prefix=".upload-", dir=path / "media")
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(buffer.getvalue())
+    upload = TempUpload(Path(name), len(buffer.getvalue()))
+    project.media.upload("demo", "flextype.png", upload)

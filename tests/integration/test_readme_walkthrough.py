@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 FIRST_COMMAND = README.split("## Two commands", 1)[1].split("\n    ", 1)[1].split("\n", 1)[0]
@@ -35,7 +36,7 @@ def _read_line(stream: Any) -> str:
 
 
 @pytest.fixture
-def newcomer(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def newcomer(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """Run the README's first command (minus venv and pip) in an empty folder.
 
     Yields the server's URL and the variables of the ``export T=... A=...`` line.
@@ -69,7 +70,7 @@ def newcomer(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             assert _read_line(proc.stdout) == f"API docs: {url}/docs\n"
             assert set(exported) == {"T", "A"}
             watchdog.cancel()
-            yield url, exported
+            yield url, exported, tmp_path
         finally:
             watchdog.cancel()
             os.killpg(proc.pid, signal.SIGTERM)
@@ -83,15 +84,16 @@ def _commands() -> list[str]:
 
 
 def test_the_walkthrough_replays_the_seed_examples_verbatim(
-    newcomer: tuple[str, dict[str, str]],
+    newcomer: tuple[str, dict[str, str], Path],
 ) -> None:
-    url, exported = newcomer
+    url, exported, folder = newcomer
     outputs: list[str] = []
     for command in _commands():
         done = subprocess.run(
             ["bash", "-c", command.replace(README_URL, url)],
             capture_output=True,
             text=True,
+            cwd=folder,
             env={**os.environ, **exported},
             timeout=TIMEOUT,
             check=False,
@@ -111,6 +113,11 @@ def test_the_walkthrough_replays_the_seed_examples_verbatim(
         recent,
         version,
         token,
+        demo_image,
+        uploaded,
+        posters,
+        thumbnail,
+        signed,
     ) = outputs
     data: list[Any] = [json.loads(o)["data"] if o.startswith("{") else o for o in outputs]
     assert data[0]["director"] == "Cathy Yan"
@@ -142,3 +149,10 @@ def test_the_walkthrough_replays_the_seed_examples_verbatim(
     assert "hashed_access_token" not in "".join(outputs)
     assert fetched and created and updated and moved and moved_again and copied and listed
     assert version and token and by_director and recent
+    assert demo_image == "200 image/png\n"
+    assert json.loads(uploaded)["data"]["id"] == "posters/poster.png"
+    assert [f["id"] for f in json.loads(posters)["data"]] == ["posters/poster.png"]
+    assert thumbnail == "200 image/webp\n"
+    assert signed == "200 image/jpeg\n"
+    with Image.open(folder / "thumb.webp") as webp, Image.open(folder / "thumb.jpg") as jpg:
+        assert (webp.width, jpg.width) == (200, 120)
