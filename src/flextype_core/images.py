@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import msgspec
@@ -31,11 +32,14 @@ from flextype_core.image_params import (
 from flextype_core.ports import Clock, DerivativeCache, ImageProcessor, MediaStore
 
 _KEY_VERSION = "flextype-images-1"
+MEMORY_BYTES = 64 * 1024 * 1024
+"""How many bytes of recent derivatives each service keeps in memory."""
 
 __all__ = [
     "COLOURS",
     "FITS",
     "FORMATS",
+    "MEMORY_BYTES",
     "POSITIONS",
     "Border",
     "ImageParams",
@@ -134,6 +138,8 @@ class ImageService:
         self._slots = threading.BoundedSemaphore(max_concurrent_renders)
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._memory_bytes = 0
 
     def render(self, path: str, query: Mapping[str, str], *, authorized: bool) -> RenderedImage:
         """Return the image at media ``path`` transformed by ``query``.
@@ -153,6 +159,32 @@ class ImageService:
             PayloadTooLarge: the source has too many pixels.
             ServiceUnavailable: every render slot is busy (``retry_after`` 1 s).
         """
+        file_id, params, key = self._checked(path, query, authorized=authorized)
+        data = self._remembered(key)
+        if data is None:
+            data = self._render_once(key, file_id, params)
+        return RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
+
+    def cached(
+        self, path: str, query: Mapping[str, str], *, authorized: bool
+    ) -> RenderedImage | None:
+        """``render`` when the derivative exists (no decode, no render slot), else None.
+
+        Cheap enough for an event loop: a server answers hits there and sends only
+        misses to a worker thread. Raises as ``render`` does, but never renders.
+        """
+        _, _, key = self._checked(path, query, authorized=authorized)
+        data = self._remembered(key)
+        return (
+            None
+            if data is None
+            else RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
+        )
+
+    def _checked(
+        self, path: str, query: Mapping[str, str], *, authorized: bool
+    ) -> tuple[str, ImageParams, str]:
+        """Check access and parameters; return the file id, the parameters and the key."""
         file_id = ids.parse_file_id(path)
         if not authorized and not verify_signature(
             self._sign_key, file_id, query, self._clock.now()
@@ -169,10 +201,29 @@ class ImageService:
                     details=[name],
                 )
         key = cache_key(self._store.content_hash(file_id), params, salt=self._salt)
+        return file_id, params, key
+
+    def _remembered(self, key: str) -> bytes | None:
+        """The derivative from memory, else from the cache (then kept in memory)."""
+        with self._lock:
+            data = self._memory.get(key)
+            if data is not None:
+                self._memory.move_to_end(key)
+                return data
         data = self._cache.get(key)
-        if data is None:
-            data = self._render_once(key, file_id, params)
-        return RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
+        if data is not None:
+            self._remember(key, data)
+        return data
+
+    def _remember(self, key: str, data: bytes) -> None:
+        # Recent derivatives stay in memory up to a byte budget: a hit then reads no file.
+        with self._lock:
+            if key not in self._memory:
+                self._memory[key] = data
+                self._memory_bytes += len(data)
+            while self._memory_bytes > MEMORY_BYTES and self._memory:
+                _, dropped = self._memory.popitem(last=False)
+                self._memory_bytes -= len(dropped)
 
     def _render_once(self, key: str, file_id: str, params: ImageParams) -> bytes:
         with self._lock:
@@ -206,4 +257,5 @@ class ImageService:
         finally:
             self._slots.release()
         self._cache.put(key, data)
+        self._remember(key, data)
         return data

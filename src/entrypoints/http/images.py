@@ -31,19 +31,24 @@ class ImagesController(Controller):
         call: NamedDependency[ApiCall],
     ) -> Response[bytes]:
         # A token for the images API, or else a signature (checked by the service).
+        # Token checks and cache hits are in-memory work: they stay on the event loop,
+        # and only a render (decode, transform, encode) goes to a worker thread.
         signed = "s" in call.params.values
         authorized = False
         if call.params.token is not None or not signed:
             try:
-                await to_thread.run_sync(partial(call.authorize, "images", write=False))
+                call.authorize("images", write=False)
                 authorized = True
             except AccessTokenInvalid:
                 if not signed:
                     raise
         query = {k: v for k, v in call.params.values.items() if isinstance(v, str)}
-        rendered = await to_thread.run_sync(
-            partial(call.images.render, image_path.lstrip("/"), query, authorized=authorized)
-        )
+        path = image_path.lstrip("/")
+        rendered = call.images.cached(path, query, authorized=authorized)
+        if rendered is None:
+            rendered = await to_thread.run_sync(
+                partial(call.images.render, path, query, authorized=authorized)
+            )
         headers = {"ETag": rendered.etag, "Cache-Control": _CACHE_CONTROL}
         if _matches(request.headers.get("if-none-match"), rendered.etag):
             return Response(b"", status_code=304, headers=headers)
