@@ -251,7 +251,11 @@ class PillowImageProcessor:
         self, img: ImageFile.ImageFile, p: Mapping[str, Any], limits: Mapping[str, int]
     ) -> Image.Image:
         """Decode (a JPEG at a reduced scale when that is enough), oriented, RGB(A)."""
-        orientation = img.getexif().get(0x0112, 1) if p["or"] == "auto" else 1
+        try:
+            # getexif() loads a PNG's data: a truncated one fails here already.
+            orientation = img.getexif().get(0x0112, 1) if p["or"] == "auto" else 1
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise UnsupportedMediaType("The image is damaged or truncated.") from exc
         if img.format == "JPEG" and p["crop"] is None:
             turned = orientation in _SWAPS_AXES or p["or"] in ("90", "270")
             size = (img.height, img.width) if turned else img.size

@@ -82,6 +82,8 @@ _SIGNATURE_PARAMS = frozenset({"s", "token"})
 """Left out of the signed string: the signature itself and a token."""
 _ACCESS_PARAMS = frozenset({"s", "token", "expires"})
 _INT = re.compile(r"-?[0-9]{1,9}")
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
+"""``expires``: Unix times have 10 digits now; 12 reach past the year 33000."""
 _DECIMAL = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,6})?")
 _FOCAL = re.compile(r"crop-([0-9]{1,3})-([0-9]{1,3})(?:-([0-9]{1,3}(?:\.[0-9]{1,6})?))?")
 _HEX = re.compile(r"[0-9a-fA-F]{3}|[0-9][0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9]{2}[0-9a-fA-F]{6}")
@@ -269,8 +271,8 @@ def parse_params(query: Mapping[str, str]) -> ImageParams:
     if unknown:
         names = ", ".join(shown(k) for k in unknown)
         raise BadRequest(f"Unknown image parameter(s): {names}.", details=unknown)
-    if "expires" in query:
-        _int("expires", query["expires"], 0, None)
+    if "expires" in query and not _UNIX_TIME.fullmatch(query["expires"]):
+        raise _bad("expires", "a Unix time (seconds)", query["expires"])
     fields: dict[str, Any] = {}
     for name in sorted(query.keys() & _PARSERS.keys()):
         field, value = _PARSERS[name](query[name])
@@ -327,6 +329,6 @@ def verify_signature(key: str, path: str, query: Mapping[str, str], now: int) ->
     if not key or given is None:
         return False
     expires = query.get("expires")
-    if expires is not None and (not _INT.fullmatch(expires) or int(expires) < now):
+    if expires is not None and (not _UNIX_TIME.fullmatch(expires) or int(expires) < now):
         return False
     return hmac.compare_digest(sign(key, path, query).encode(), given.encode())
