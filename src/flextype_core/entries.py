@@ -9,7 +9,15 @@ from typing import Any
 import msgspec
 
 from flextype_core import ids
-from flextype_core.errors import BadRequest, Conflict, EntryNotFound, ValidationFailed, shown
+from flextype_core.errors import (
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    shown,
+)
+from flextype_core.etags import check_if_match
 from flextype_core.model import Entry, Page, PageMeta
 from flextype_core.ports import Clock, EntryStore, IdFactory
 from flextype_core.query import IndexedItems, parse_options, select_from, shape
@@ -199,7 +207,9 @@ class EntriesService:
         """
         self._methods[name] = method
 
-    def create(self, entry_id: object, data: object) -> dict[str, Any]:
+    def create(
+        self, entry_id: object, data: object, *, if_none_match: str | None = None
+    ) -> dict[str, Any]:
         """Create an entry from ``data`` and return it.
 
         Managed fields are set (``uuid``, ``created_at``, ``modified_at``); defaults fill
@@ -211,9 +221,13 @@ class EntriesService:
             ValidationFailed: ``data`` is not an object, writes a managed field, or gives a
                 known field a wrong type.
             Conflict: an entry already exists at ``entry_id``.
+            PreconditionFailed: ``if_none_match`` is ``*`` and the entry exists.
         """
         entry_id = ids.parse_entry_id(entry_id)
         fields = _checked_data(data)
+        asked_absent = if_none_match is not None and if_none_match.strip() == "*"
+        if asked_absent and self._store.exists(entry_id):
+            raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
         now = self._clock.now()
         fields.setdefault("published_at", now)
         fields.setdefault("published_by", "")
@@ -224,23 +238,33 @@ class EntriesService:
         self._store.create({entry_id: fields})
         return Entry(id=entry_id, fields=fields).to_public()
 
-    def update(self, entry_id: object, data: object) -> dict[str, Any]:
+    def update(
+        self, entry_id: object, data: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Merge ``data`` into the entry's top-level fields and return the result.
+
+        ``if_match`` (an ``If-Match`` header) is checked against the entry as it is read
+        for the update, in the same step: no other write can come in between.
 
         Raises:
             InvalidId, ValidationFailed: as for ``create``.
             EntryNotFound: there is no such entry.
+            PreconditionFailed: ``if_match`` does not name the current entry.
         """
         entry_id = ids.parse_entry_id(entry_id)
         changes = _checked_data(data)
         now = self._clock.now()
 
         def merge(fields: dict[str, Any]) -> dict[str, Any]:
+            current = Entry(id=entry_id, fields=fields).to_public()
+            check_if_match(if_match, current, f"Entry {shown(entry_id)}")
             return {**fields, **changes, "modified_at": now}
 
         return self._store.update(entry_id, merge).to_public()
 
-    def move(self, entry_id: object, new_id: object) -> dict[str, Any]:
+    def move(
+        self, entry_id: object, new_id: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Move the entry and its descendants to ``new_id``; return the moved entry.
 
         Fields are kept as they are (the seed's move example keeps ``modified_at``).
@@ -250,12 +274,16 @@ class EntriesService:
             BadRequest: ``new_id`` lies inside the entry's own subtree.
             EntryNotFound: there is no entry at ``entry_id``.
             Conflict: ``new_id`` holds an entry or has descendants.
+            PreconditionFailed: ``if_match`` does not name the current entry.
         """
         source, target = self._source_and_target(entry_id, new_id, "move")
+        self._check_if_match(source, if_match)
         self._store.move(source, target)
         return self._store.get(target).to_public()
 
-    def copy(self, entry_id: object, new_id: object) -> dict[str, Any]:
+    def copy(
+        self, entry_id: object, new_id: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Copy the entry and its descendants to ``new_id``; return the copy.
 
         Every copied entry gets a new ``uuid`` and ``modified_at``; other fields,
@@ -265,6 +293,7 @@ class EntriesService:
             As ``move``.
         """
         source, target = self._source_and_target(entry_id, new_id, "copy")
+        self._check_if_match(source, if_match)
         root = self._store.get(source)
         now = self._clock.now()
         copies: dict[str, dict[str, Any]] = {}
@@ -274,14 +303,28 @@ class EntriesService:
         self._store.create(copies)
         return Entry(id=target, fields=copies[target]).to_public()
 
-    def delete(self, entry_id: object) -> None:
+    def delete(self, entry_id: object, *, if_match: str | None = None) -> None:
         """Delete the entry and every descendant.
 
         Raises:
             InvalidId: ``entry_id`` is not a valid id.
             EntryNotFound: nothing exists at ``entry_id``.
+            PreconditionFailed: ``if_match`` does not name the current entry.
         """
-        self._store.delete(ids.parse_entry_id(entry_id))
+        entry_id = ids.parse_entry_id(entry_id)
+        self._check_if_match(entry_id, if_match)
+        self._store.delete(entry_id)
+
+    def _check_if_match(self, entry_id: str, if_match: str | None) -> None:
+        if if_match is None:
+            return
+        try:
+            current = self._store.get(entry_id).to_public()
+        except EntryNotFound:
+            raise PreconditionFailed(
+                f"Entry {shown(entry_id)} does not exist (If-Match: {shown(if_match)})."
+            ) from None
+        check_if_match(if_match, current, f"Entry {shown(entry_id)}")
 
     def _source_and_target(self, entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
         source = ids.parse_entry_id(entry_id)

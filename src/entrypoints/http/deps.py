@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from litestar.di import Provide
 
 from entrypoints.container import Container
 from entrypoints.http.bodies import read
 from entrypoints.http.params import RequestParams, read_params
+from entrypoints.http.responses import Data
 from flextype_core import EntriesService, Registry, Token, TokensService
+from flextype_core.etags import matches_any
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 
@@ -30,11 +32,22 @@ class ApiCall:
     in a test takes effect even after the app was built.
     """
 
-    __slots__ = ("_container", "params")
+    __slots__ = ("_container", "if_match", "if_none_match", "params")
 
-    def __init__(self, params: RequestParams, container: Container) -> None:
+    def __init__(
+        self,
+        params: RequestParams,
+        container: Container,
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> None:
         self.params = params
         self._container = container
+        self.if_match = if_match
+        """The request's ``If-Match`` header: a write's precondition."""
+        self.if_none_match = if_none_match
+        """The request's ``If-None-Match`` header: 304 on a GET, create-if-absent on POST."""
 
     @property
     def entries(self) -> EntriesService:
@@ -76,6 +89,13 @@ class ApiCall:
         given = self.params if params is None else params
         return self.tokens.verify(given.token, given.access_token, api, write=write)
 
+    def respond(self, payload: Data, etag: str) -> Response[Any]:
+        """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it."""
+        headers = {"ETag": etag}
+        if matches_any(self.if_none_match, etag, weak=True):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(payload, headers=headers)
+
     def read(self, model: type[T]) -> T:
         """Check the parameters against ``model`` (see ``bodies.read``)."""
         return read(self.params, model)
@@ -85,6 +105,12 @@ def provide_call(container: Container) -> Provide:
     """Return the dependency that reads a request into an ``ApiCall``."""
 
     async def call(request: Request[Any, Any, Any]) -> ApiCall:
-        return ApiCall(await read_params(request), container)
+        headers = request.headers
+        return ApiCall(
+            await read_params(request),
+            container,
+            if_match=headers.get("if-match"),
+            if_none_match=headers.get("if-none-match"),
+        )
 
     return Provide(call)

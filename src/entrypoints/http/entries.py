@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from anyio import to_thread
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
 from entrypoints.http.deps import ApiCall
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
+from flextype_core.etags import entity_tag
 
 __all__ = ["EntriesController"]
 
 _API = "entries"
+
+
+def _with_etag(entry: dict[str, Any]) -> Response[Data]:
+    """A written entry, with the ETag a later GET of it answers."""
+    return Response(Data(data=entry), headers={"ETag": entity_tag(entry)})
 
 
 class EntriesController(Controller):
@@ -23,7 +30,7 @@ class EntriesController(Controller):
     tags = ["Entries"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", summary="Fetch an entry, or a collection of its children")
-    async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Data:
+    async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         # On the event loop: a token check and one entry are in-memory lookups behind a
         # file's identity check, cheaper than a hop to a worker thread. A collection may
         # read many files, so it goes to a thread.
@@ -34,34 +41,37 @@ class EntriesController(Controller):
             page = await to_thread.run_sync(
                 partial(call.entries.query, shared=True), parent, options
             )
-            return Data(data=page.data, meta=page.meta)
-        return Data(data=call.entries.fetch(call.params.text("id")))
+            payload = Data(data=page.data, meta=page.meta)
+            return call.respond(payload, entity_tag(payload))
+        entry = call.entries.fetch(call.params.text("id"))
+        return call.respond(Data(data=entry), entity_tag(entry))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create an entry")
-    def create_entry(self, call: NamedDependency[ApiCall]) -> Data:
+    def create_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryCreate)
-        return Data(data=call.entries.create(body.id, body.data))
+        entry = call.entries.create(body.id, body.data, if_none_match=call.if_none_match)
+        return _with_etag(entry)
 
     @patch("/", sync_to_thread=True, summary="Update an entry (shallow merge of data)")
-    def update_entry(self, call: NamedDependency[ApiCall]) -> Data:
+    def update_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryUpdate)
-        return Data(data=call.entries.update(body.id, body.data))
+        return _with_etag(call.entries.update(body.id, body.data, if_match=call.if_match))
 
     @put("/", sync_to_thread=True, summary="Move an entry and its children")
-    def move_entry(self, call: NamedDependency[ApiCall]) -> Data:
+    def move_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
-        return Data(data=call.entries.move(body.id, body.new_id))
+        return _with_etag(call.entries.move(body.id, body.new_id, if_match=call.if_match))
 
     @put("/copy", sync_to_thread=True, summary="Copy an entry and its children")
-    def copy_entry(self, call: NamedDependency[ApiCall]) -> Data:
+    def copy_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
-        return Data(data=call.entries.copy(body.id, body.new_id))
+        return _with_etag(call.entries.copy(body.id, body.new_id, if_match=call.if_match))
 
     @delete("/", sync_to_thread=True, summary="Delete an entry and its children")
     def delete_entry(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
-        call.entries.delete(call.read(EntryDelete).id)
+        call.entries.delete(call.read(EntryDelete).id, if_match=call.if_match)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
 from entrypoints.http.deps import ApiCall
 from entrypoints.http.responses import Data, RegistryItem
 from flextype_core.errors import BadRequest
+from flextype_core.etags import entity_tag
 
 __all__ = ["RegistryController"]
 
@@ -17,9 +20,10 @@ class RegistryController(Controller):
     tags = ["Registry"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", sync_to_thread=False, summary="Fetch a registry item by its dot path")
-    def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Data:
+    def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize("registry", write=False)
         key = call.params.text("id")
         if not isinstance(key, str) or not key:
             raise BadRequest("The parameter 'id' must be a dot path such as flextype.manifest.")
-        return Data(data=RegistryItem(key=key, value=call.registry.get(key)))
+        item = RegistryItem(key=key, value=call.registry.get(key))
+        return call.respond(Data(data=item), entity_tag(item))

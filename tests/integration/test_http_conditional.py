@@ -1,0 +1,169 @@
+"""Conditional requests: ETags on reads, 304, If-Match on writes, no lost updates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from entrypoints.container import build_container
+from entrypoints.http.app import create_app
+from entrypoints.scaffold import create_project
+
+
+class Api:
+    def __init__(self, client: TestClient[Any], token: str, access_token: str) -> None:
+        self.client = client
+        self.token = token
+        self.access_token = access_token
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **params: str) -> Any:
+        return self.client.get(path, params={**params, "token": self.token}, headers=headers)
+
+    def get_query(self, query: dict[str, str], headers: dict[str, str] | None = None) -> Any:
+        return self.get("/api/entries", headers, **query)
+
+    def write(
+        self, method: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
+        auth = {"token": self.token, "access_token": self.access_token}
+        return self.client.request(
+            method, "/api/entries", json={**body, **auth}, headers=headers or {}
+        )
+
+
+@pytest.fixture(params=["yaml", "tinydb"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    project = tmp_path / "p"
+    issued = create_project(project, driver=request.param)
+    with TestClient(create_app(build_container(project, {}))) as client:
+        yield Api(client, issued.token.token, issued.access_token)
+
+
+def test_a_read_carries_a_strong_etag_and_if_none_match_answers_304(api: Api) -> None:
+    first = api.get("/api/entries", id="movies/dune")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = api.get("/api/entries", headers={"If-None-Match": etag}, id="movies/dune")
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    weak = api.get("/api/entries", headers={"If-None-Match": f"W/{etag}"}, id="movies/dune")
+    assert weak.status_code == 304
+
+
+def test_an_entry_changes_its_etag_when_written(api: Api) -> None:
+    etag = api.get("/api/entries", id="movies/dune").headers["etag"]
+    patched = api.write("PATCH", {"id": "movies/dune", "data": {"rating": 9.0}})
+    assert patched.status_code == 200
+    assert patched.headers["etag"] != etag
+    assert api.get("/api/entries", id="movies/dune").headers["etag"] == patched.headers["etag"]
+    stale = api.get("/api/entries", headers={"If-None-Match": etag}, id="movies/dune")
+    assert stale.status_code == 200
+
+
+def test_a_collection_etag_changes_when_any_entry_in_it_changes(api: Api) -> None:
+    query = {"id": "movies", "options[collection]": "true"}
+    etag = api.get_query(query).headers["etag"]
+    assert api.get_query(query, {"If-None-Match": etag}).status_code == 304
+    api.write("PATCH", {"id": "movies/parasite", "data": {"rating": 8.6}})
+    after = api.get_query(query, {"If-None-Match": etag})
+    assert after.status_code == 200
+    assert after.headers["etag"] != etag
+
+
+def test_a_registry_item_has_an_etag_and_answers_304(api: Api) -> None:
+    first = api.get("/api/registry", id="flextype.manifest.version")
+    again = api.get(
+        "/api/registry",
+        headers={"If-None-Match": first.headers["etag"]},
+        id="flextype.manifest.version",
+    )
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("PATCH", {"id": "movies/dune", "data": {"rating": 1}}),
+        ("PUT", {"id": "movies/dune", "new_id": "movies/dune-2"}),
+        ("DELETE", {"id": "movies/dune"}),
+    ],
+)
+def test_a_stale_if_match_is_412_and_changes_nothing(
+    api: Api, method: str, body: dict[str, Any]
+) -> None:
+    before = api.get("/api/entries", id="movies/dune").json()
+    response = api.write(method, body, headers={"If-Match": '"stale"'})
+    assert response.status_code == 412
+    assert response.json()["errors"] == ["PreconditionFailed"]
+    assert api.get("/api/entries", id="movies/dune").json() == before
+
+
+def test_a_current_if_match_lets_the_write_through(api: Api) -> None:
+    etag = api.get("/api/entries", id="movies/dune").headers["etag"]
+    patched = api.write(
+        "PATCH", {"id": "movies/dune", "data": {"rating": 9.1}}, headers={"If-Match": etag}
+    )
+    assert patched.status_code == 200
+    second = api.write(
+        "PATCH", {"id": "movies/dune", "data": {"rating": 9.2}}, headers={"If-Match": etag}
+    )
+    assert second.status_code == 412
+    moved = api.write(
+        "PUT",
+        {"id": "movies/dune", "new_id": "archive/dune"},
+        headers={"If-Match": patched.headers["etag"]},
+    )
+    assert moved.status_code == 200
+
+
+def test_if_none_match_star_on_create_refuses_an_existing_entry(api: Api) -> None:
+    exists = api.write(
+        "POST", {"id": "movies/dune", "data": {"title": "x"}}, headers={"If-None-Match": "*"}
+    )
+    assert exists.status_code == 412
+    created = api.write(
+        "POST", {"id": "movies/new", "data": {"title": "New"}}, headers={"If-None-Match": "*"}
+    )
+    assert created.status_code == 200
+    assert created.headers["etag"] == api.get("/api/entries", id="movies/new").headers["etag"]
+
+
+def test_twenty_concurrent_patches_of_distinct_fields_lose_none(api: Api) -> None:
+    results: list[int] = []
+
+    def patch(n: int) -> None:
+        response = api.write("PATCH", {"id": "movies/dune", "data": {f"field_{n}": n}})
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=patch, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 20
+    entry = api.get("/api/entries", id="movies/dune").json()["data"]
+    assert {f"field_{n}": n for n in range(20)}.items() <= entry.items()
+
+
+def test_concurrent_patches_with_one_if_match_let_exactly_one_through(api: Api) -> None:
+    etag = api.get("/api/entries", id="movies/dune").headers["etag"]
+    results: list[int] = []
+
+    def patch(n: int) -> None:
+        response = api.write(
+            "PATCH", {"id": "movies/dune", "data": {"winner": n}}, headers={"If-Match": etag}
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=patch, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200] + [412] * 9
