@@ -82,3 +82,8 @@ def test_nested_data_round_trips_through_a_bracket_query_string(data: dict[str, 
 @given(st.text(st.characters(exclude_categories=["Cs"]), max_size=80))
 def test_pairs_are_split_as_the_standard_library_splits_them(text: str) -> None:
     assert _pairs(text) == parse_qsl(text, keep_blank_values=True)
+
+
+def test_appending_after_a_non_ascii_digit_key_is_not_a_crash() -> None:
+    # Found by schemathesis: '¹'.isdigit() is True, int('¹') raises.
+    assert parse_brackets("a[%C2%B9]=x&a[]=y") == {"a": {"¹": "x", "0": "y"}}

@@ -42,7 +42,7 @@ def _assign(root: Node, path: list[str], value: str) -> None:
         last = i == len(path) - 1
         if part == "":
             # ``[]`` appends: the next integer key, as in PHP.
-            part = str(1 + max((int(k) for k in node if k.isdigit()), default=-1))
+            part = str(1 + max((int(k) for k in node if k.isascii() and k.isdigit()), default=-1))
         if last:
             node[part] = value
         else:

@@ -190,15 +190,15 @@ def _document_operation(operation: dict[str, Any], method: str) -> None:
         ok = operation["responses"].get("200", {}).get("content", {}).get("application/json")
         if ok is not None:
             ok["example"] = {"data": _ENTRY_EXAMPLE}
-    for status, text in _ERRORS.items():
-        operation["responses"].setdefault(
-            status,
-            {
-                "description": text,
-                "content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}},
-            },
-        )
+    _error_responses(operation)
     operation["security"] = [{"bearer": []}, {"basic": []}, {"tokenQuery": []}]
+
+
+def _error_responses(operation: dict[str, Any]) -> None:
+    """Every error status answers the one error shape (Litestar documents its own 400)."""
+    error = {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}}
+    for status, text in _ERRORS.items():
+        operation["responses"][status] = {"description": text, "content": error}
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
@@ -220,10 +220,13 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
         "tokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
     }
     for path, item in schema.get("paths", {}).items():
-        if re.match(r"^/api(/v[01])?/", path):
-            for method, operation in item.items():
-                if isinstance(operation, dict) and "responses" in operation:
-                    _document_operation(operation, method)
+        for method, operation in item.items():
+            if not (isinstance(operation, dict) and "responses" in operation):
+                continue
+            if re.match(r"^/api(/v[01])?/", path):
+                _document_operation(operation, method)
+            else:
+                _error_responses(operation)
     schema[_DONE] = True
     return schema
 
