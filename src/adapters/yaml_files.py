@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -16,6 +15,7 @@ import msgspec
 
 from adapters.atomic import fsync_dir, write_atomic
 from adapters.file_cache import ParsedFileCache
+from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from adapters.yaml_codec import dump as _dump
 from adapters.yaml_codec import load_front_matter as _load_front_matter
@@ -76,7 +76,8 @@ class YamlFilesEntryStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._lock = threading.RLock()
+        # Workers of one project serialise their read-change-writes through this file.
+        self._lock = ProcessLock(root / ".lock")
         self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
         self._root_text = str(root)
 
@@ -113,7 +114,7 @@ class YamlFilesEntryStore:
         return object()
 
     def create(self, entries: Mapping[str, Fields]) -> None:
-        with self._lock:
+        with self._lock.held():
             taken = [entry_id for entry_id in entries if self.exists(entry_id)]
             if taken:
                 raise Conflict(f"Entry '{taken[0]}' already exists.")
@@ -133,7 +134,7 @@ class YamlFilesEntryStore:
                 raise
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
-        with self._lock:
+        with self._lock.held():
             current = self._read(entry_id)
             if current is None:
                 raise EntryNotFound(entry_id)
@@ -150,7 +151,7 @@ class YamlFilesEntryStore:
             return Entry(id=entry_id, fields=stored)
 
     def move(self, entry_id: str, new_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             if not self.exists(entry_id):
                 raise EntryNotFound(entry_id)
             if self.exists(new_id) or self.has_descendants(new_id):
@@ -168,7 +169,7 @@ class YamlFilesEntryStore:
                 self._prune(source.parent)
 
     def delete(self, entry_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             if not self.exists(entry_id) and not self.has_descendants(entry_id):
                 raise EntryNotFound(entry_id)
             with _storage_errors(_entry(entry_id), "deleted"):

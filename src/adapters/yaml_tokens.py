@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -12,6 +11,7 @@ import msgspec
 
 from adapters.atomic import fsync_dir, write_atomic
 from adapters.file_cache import ParsedFileCache
+from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from adapters.yaml_codec import dump as _dump
 from adapters.yaml_codec import load_mapping as _load_mapping
@@ -60,7 +60,8 @@ class YamlFilesTokenStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._lock = threading.RLock()
+        # Workers of one project serialise their read-change-writes through this file.
+        self._lock = ProcessLock(root / ".lock")
         self._parsed: ParsedFileCache[Token] = ParsedFileCache()
         self._root_text = str(root)
 
@@ -91,19 +92,19 @@ class YamlFilesTokenStore:
         return tokens
 
     def create(self, token: Token) -> None:
-        with self._lock:
+        with self._lock.held():
             if self._path(token.token).exists():
                 raise Conflict(f"Token '{token.token}' already exists.")
             self._write(token.token, token)
 
     def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
-        with self._lock:
+        with self._lock.held():
             changed = change(self.get(token_id))
             self._write(token_id, changed)
             return changed
 
     def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
-        with self._lock:
+        with self._lock.held():
             token = self.get(token_id)
             if self._path(new_id).exists():
                 raise Conflict(f"Token '{new_id}' already exists.")
@@ -116,7 +117,7 @@ class YamlFilesTokenStore:
             return moved
 
     def delete(self, token_id: str) -> None:
-        with self._lock, _storage_errors(_token(token_id), "deleted"):
+        with self._lock.held(), _storage_errors(_token(token_id), "deleted"):
             try:
                 self._path(token_id).unlink()
             except FileNotFoundError:
@@ -125,7 +126,7 @@ class YamlFilesTokenStore:
 
     def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
         failure: StorageError | None = None
-        with self._lock:
+        with self._lock.held():
             for token_id, count in calls.items():
                 try:
                     token = self._read(token_id)

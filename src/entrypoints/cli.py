@@ -296,7 +296,10 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
         "--port", type=_bounded_int(0, 65535), default=8000, help="0 picks a free port"
     )
     serve.add_argument(
-        "--workers", type=_bounded_int(1, 1024), default=1, help="processes (only 1 for now)"
+        "--workers",
+        type=_bounded_int(1, 1024),
+        default=1,
+        help="worker processes sharing the project",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)

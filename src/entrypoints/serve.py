@@ -14,6 +14,7 @@ from typing import TextIO
 
 import uvicorn
 from litestar.types import ASGIApp
+from uvicorn.supervisors import Multiprocess
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
@@ -81,17 +82,18 @@ def serve(
 
     Raises:
         SettingsError: the project folder is missing, or a setting is unknown or wrong.
-        ServeError: ``workers`` is not 1, the address cannot be bound, or the app's
+        ServeError: ``workers`` is below 1, the address cannot be bound, or the app's
             shutdown failed (token call counts may not have been written).
     """
-    if workers != 1:
-        raise ServeError(
-            "--workers N > 1 is not supported yet (token call counters are kept per "
-            "process); run one server, or several on different ports behind a proxy"
-        )
+    if workers < 1:
+        raise ServeError("--workers must be 1 or more")
     if not project.is_dir():
         raise SettingsError(f"no project folder at {project}; create one with: flextype init")
     container = build_container(project, os.environ if environ is None else environ)
+    if workers > 1:
+        container.shutdown_resources()  # the settings are valid; each worker opens its own
+        _serve_workers(project, host, port, workers, access_log=access_log, out=out)
+        return
     try:
         app = create_app(container)
         with closing(bind(host, port)) as sock:
@@ -109,6 +111,33 @@ def serve(
         container.shutdown_resources()
     if getattr(getattr(server, "lifespan", None), "shutdown_failed", False):
         raise ServeError("the app's shutdown failed (see above); token call counts may be lost")
+
+
+def _serve_workers(
+    project: Path, host: str, port: int, workers: int, *, access_log: bool, out: TextIO | None
+) -> None:
+    """Run ``workers`` processes on one socket, each with its own app over the project.
+
+    The workers share the project through the file system only: writes are serialised
+    by file locks, the YAML index follows other workers' writes through its journal, and
+    each worker adds its token call counts to the stored ones when it flushes.
+    """
+    os.environ["FLEXTYPE_PROJECT"] = str(project.resolve())
+    config = uvicorn.Config(
+        "entrypoints.http.app:create_app",
+        factory=True,
+        workers=workers,
+        lifespan="on",
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    with closing(bind(host, port)) as sock:
+        stream = sys.stdout if out is None else out
+        url = url_for(host, sock)
+        stream.write(f"Serving on {url}\nAPI docs: {url}/docs\n")
+        stream.flush()
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def make_server(app: ASGIApp, *, access_log: bool = False) -> uvicorn.Server:

@@ -15,6 +15,11 @@ from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import Token
 
 
+def visible(folder: Path) -> list[str]:
+    """The names in ``folder`` a person sees: hidden lock, journal and temp files left out."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 @pytest.fixture
 def entries_root(tmp_path: Path) -> Path:
     return tmp_path / "project" / "entries"
@@ -256,7 +261,7 @@ def test_a_failed_create_removes_what_it_had_written(
 
     assert "'blocker/two'" in str(caught.value)
     assert not store.exists("first/one")
-    assert sorted(p.name for p in entries_root.iterdir()) == ["blocker"]
+    assert visible(entries_root) == ["blocker"]
 
 
 def test_moving_prunes_the_empty_folders_it_leaves(
@@ -266,7 +271,7 @@ def test_moving_prunes_the_empty_folders_it_leaves(
 
     store.move("old/deep/er/page", "new/place")
 
-    assert sorted(p.name for p in entries_root.iterdir()) == ["new"]
+    assert visible(entries_root) == ["new"]
     assert (entries_root / "new" / "place" / "child" / "entry.yaml").is_file()
     assert [e.id for e in store.descendants("", None)] == ["new/place", "new/place/child"]
 
@@ -291,7 +296,7 @@ def test_deleting_prunes_empty_parents_but_keeps_the_root(
     store.delete("a/b/c")
 
     assert entries_root.is_dir()
-    assert list(entries_root.iterdir()) == []
+    assert visible(entries_root) == []
 
 
 def test_deleting_a_folder_that_is_no_entry_deletes_its_descendants(
@@ -329,7 +334,7 @@ def test_a_token_is_one_yaml_file_named_by_its_id_without_the_id_inside(
     tokens.create(token)
 
     path = tokens_root / f"{token.token}.yaml"
-    assert sorted(p.name for p in tokens_root.iterdir()) == [path.name]
+    assert visible(tokens_root) == [path.name]
     stored = yaml.safe_load(path.read_text("utf-8"))
     assert "token" not in stored
     assert stored["apis"] == ["entries", "media"]
@@ -415,7 +420,7 @@ def test_moving_a_token_renames_its_file(tokens: YamlFilesTokenStore, tokens_roo
 
     moved = tokens.move("a" * 32, "b" * 32, modified_at=1_800_000_000)
 
-    assert sorted(p.name for p in tokens_root.iterdir()) == [f"{'b' * 32}.yaml"]
+    assert visible(tokens_root) == [f"{'b' * 32}.yaml"]
     assert tokens.get("b" * 32) == moved
     assert moved.modified_at == 1_800_000_000
 
