@@ -57,6 +57,16 @@ _ENTRY_PARSERS = (
 )
 
 
+def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
+    """The id under which all of several new entries lie, if its folder is still free."""
+    if len(documents) < 2:
+        return None
+    root = min(documents, key=len)
+    if not all(ids.is_within(entry_id, root) for entry_id in documents):
+        return None
+    return None if (base / root).exists() else root
+
+
 def _is_entry_id(candidate: str) -> bool:
     try:
         ids.parse_entry_id(candidate)
@@ -123,6 +133,10 @@ class YamlFilesEntryStore:
             for entry_id, fields in entries.items():
                 with _storage_errors(_entry(entry_id), "written"):
                     documents[entry_id] = _dump(fields)
+            root = _new_subtree_root(documents, self._root)
+            if root is not None:
+                self._create_subtree(root, documents)
+                return
             written: list[str] = []
             try:
                 for entry_id, data in documents.items():
@@ -132,6 +146,26 @@ class YamlFilesEntryStore:
             except BaseException:
                 self._undo_create(written)
                 raise
+
+    def _create_subtree(self, root: str, documents: Mapping[str, bytes]) -> None:
+        """Write a whole new subtree (a copy) in a hidden staging folder, then rename it in.
+
+        A crash leaves either no subtree or all of it: the rename is the one step that
+        makes it appear. A crashed staging folder is hidden, so never read as entries.
+        """
+        stage = self._root / f".staging-{uuid.uuid4().hex}"
+        staged = stage / root.rsplit("/", 1)[-1]
+        with _storage_errors(_entry(root), "written"):
+            try:
+                for entry_id, data in documents.items():
+                    relative = entry_id[len(root) :].lstrip("/")
+                    write_atomic(staged / relative / ENTRY_FILE, data)
+                target = self._root / root
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staged.rename(target)
+                fsync_dir(target.parent)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
         with self._lock.held():
