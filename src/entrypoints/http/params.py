@@ -12,7 +12,10 @@ from litestar import Request
 from entrypoints.http.brackets import parse_brackets
 from flextype_core.errors import BadRequest, UnsupportedMediaType
 
-__all__ = ["RequestParams", "is_truthy", "read_params"]
+__all__ = ["MAX_JSON_DEPTH", "RequestParams", "is_truthy", "read_params"]
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of maps and lists accepted in a JSON body (stored entries are YAML)."""
 
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FORM = "application/x-www-form-urlencoded"
@@ -106,12 +109,34 @@ def _body_values(content_type: str, body: bytes) -> dict[str, Any]:
             decoded = _JSON_DECODER.decode(body)
         except msgspec.DecodeError as exc:
             raise BadRequest(f"The body is not valid JSON: {exc}.") from exc
+        except RecursionError as exc:
+            raise _too_deep() from exc
         if not isinstance(decoded, dict):
             raise BadRequest("The JSON body must be an object.")
+        if _depth(decoded) > MAX_JSON_DEPTH:
+            raise _too_deep()
         return decoded
     raise UnsupportedMediaType(
         f"Bodies of type '{media_type[:60]}' are not accepted; send JSON or a form."
     )
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _depth(value: Any) -> int:
+    """How deep maps and lists nest in ``value`` (without recursion: input is hostile)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:  # deeper is refused anyway: stop looking
+                children = node.values() if isinstance(node, dict) else node
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _credential(value: Any) -> str | None:
