@@ -167,3 +167,40 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_through(api: Api) 
     for thread in threads:
         thread.join()
     assert sorted(results) == [200] + [412] * 9
+
+
+def test_tokens_media_files_and_folders_carry_etags_and_answer_304(api: Api) -> None:
+    for path, params in (
+        ("/api/tokens", {"id": api.token}),
+        ("/api/media/files", {"id": "demo/flextype.png"}),
+        ("/api/media/files", {"id": "demo", "options[collection]": "true"}),
+        ("/api/media/folders", {"id": "demo"}),
+    ):
+        first = api.client.get(path, params={**params, "token": api.token})
+        assert first.status_code == 200, (path, first.text)
+        etag = first.headers["etag"]
+        if path != "/api/tokens":  # a token's own call count changes with every request
+            again = api.client.get(
+                path, params={**params, "token": api.token}, headers={"If-None-Match": etag}
+            )
+            assert again.status_code == 304, path
+
+
+def test_a_stale_if_match_on_a_media_file_write_is_412_and_changes_nothing(api: Api) -> None:
+    auth = {"token": api.token, "access_token": api.access_token}
+    before = api.get("/api/media/files", id="demo/flextype.png").json()["data"]
+    stale = api.client.patch(
+        "/api/media/files/meta",
+        json={"id": "demo/flextype.png", "field": "title", "value": "New", **auth},
+        headers={"If-Match": '"stale"'},
+    )
+    assert stale.status_code == 412
+    assert api.get("/api/media/files", id="demo/flextype.png").json()["data"] == before
+    etag = api.get("/api/media/files", id="demo/flextype.png").headers["etag"]
+    current = api.client.patch(
+        "/api/media/files/meta",
+        json={"id": "demo/flextype.png", "field": "title", "value": "New", **auth},
+        headers={"If-Match": etag},
+    )
+    assert current.status_code == 200
+    assert current.json()["data"]["title"] == "New"

@@ -17,7 +17,8 @@ from entrypoints.http.deps import ApiCall
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
 from entrypoints.http.uploads import receive_multipart
-from flextype_core.errors import BadRequest
+from flextype_core.errors import BadRequest, shown
+from flextype_core.etags import check_if_match, entity_tag
 
 __all__ = ["MediaContentController", "MediaFilesController", "MediaFoldersController"]
 
@@ -29,14 +30,16 @@ class MediaFilesController(Controller):
     tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", sync_to_thread=True, summary="Fetch a file's metadata, or the files of a folder")
-    def fetch_file(self, call: NamedDependency[ApiCall]) -> Data:
+    def fetch_file(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")):
             folder = call.params.text("id", required=False) or ""
             page = call.media.collection(folder, options)
-            return Data(data=page.data, meta=page.meta)
-        return Data(data=call.media.fetch(call.params.text("id")))
+            payload = Data(data=page.data, meta=page.meta)
+            return call.respond(payload, entity_tag(payload))
+        meta = call.media.fetch(call.params.text("id"))
+        return call.respond(Data(data=meta), entity_tag(meta))
 
     @post("/", status_code=200, summary="Upload a file (multipart: folder, file)")
     async def upload_file(
@@ -63,35 +66,42 @@ class MediaFilesController(Controller):
     def move_file(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
+        _check_file(call, body.id)
         return Data(data=call.media.move(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
     def copy_file(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
+        _check_file(call, body.id)
         return Data(data=call.media.copy(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
     def delete_file(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
-        call.media.delete(call.read(MediaDelete).id)
+        file_id = call.read(MediaDelete).id
+        _check_file(call, file_id)
+        call.media.delete(file_id)
 
     @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
     def add_meta(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
+        _check_file(call, body.id)
         return Data(data=call.media.add_meta(body.id, body.field, body.value))
 
     @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
     def update_meta(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
+        _check_file(call, body.id)
         return Data(data=call.media.update_meta(body.id, body.field, body.value))
 
     @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
+        _check_file(call, body.id)
         return Data(data=call.media.delete_meta(body.id, body.field))
 
 
@@ -100,12 +110,14 @@ class MediaFoldersController(Controller):
     tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", sync_to_thread=True, summary="Fetch a folder, or its subfolders")
-    def fetch_folder(self, call: NamedDependency[ApiCall]) -> Data:
+    def fetch_folder(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize(_API, write=False)
         folder = call.params.text("id", required=False) or ""
         if is_truthy(call.params.options().get("collection")):
-            return Data(data=call.media.folders(folder))
-        return Data(data=call.media.folder(folder))
+            folders = call.media.folders(folder)
+            return call.respond(Data(data=folders), entity_tag(folders))
+        one = call.media.folder(folder)
+        return call.respond(Data(data=one), entity_tag(one))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create a folder")
     def create_folder(self, call: NamedDependency[ApiCall]) -> Data:
@@ -128,6 +140,12 @@ class MediaFoldersController(Controller):
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
         call.media.delete_folder(call.read(MediaDelete).id)
+
+
+def _check_file(call: ApiCall, file_id: str) -> None:
+    """Honour ``If-Match`` on a file write: the metadata GET answered must be current."""
+    if call.if_match is not None:
+        check_if_match(call.if_match, call.media.fetch(file_id), f"File {shown(file_id)}")
 
 
 def _upload_dir(call: ApiCall) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post, put
+from typing import Any
+
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from entrypoints.http.bodies import (
@@ -18,6 +20,7 @@ from entrypoints.http.deps import ApiCall
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
 from entrypoints.views import issued_token, public_token
+from flextype_core.etags import entity_tag
 
 __all__ = ["TokenAliasesController", "TokensController"]
 
@@ -41,11 +44,13 @@ class TokensController(Controller):
     tags = ["Tokens"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", sync_to_thread=True, summary="Fetch a token, or the list of tokens")
-    def fetch_token(self, call: NamedDependency[ApiCall]) -> Data:
+    def fetch_token(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize(_API, write=False)
         if is_truthy(call.params.options().get("collection")):
-            return Data(data=[public_token(t) for t in call.tokens.list()])
-        return Data(data=public_token(call.tokens.fetch(call.params.text("id"))))
+            listed = [public_token(t) for t in call.tokens.list()]
+            return call.respond(Data(data=listed), entity_tag(listed))
+        token = public_token(call.tokens.fetch(call.params.text("id")))
+        return call.respond(Data(data=token), entity_tag(token))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create a token")
     def create_token(self, call: NamedDependency[ApiCall]) -> Data:
