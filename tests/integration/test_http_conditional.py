@@ -204,3 +204,24 @@ def test_a_stale_if_match_on_a_media_file_write_is_412_and_changes_nothing(api: 
     )
     assert current.status_code == 200
     assert current.json()["data"]["title"] == "New"
+
+
+def test_a_stale_if_match_on_token_and_folder_writes_is_412(api: Api) -> None:
+    auth = {"token": api.token, "access_token": api.access_token}
+    stale = {"If-Match": '"stale"'}
+    token = api.client.patch(
+        "/api/tokens", json={"id": api.token, "data": {"title": "x"}, **auth}, headers=stale
+    )
+    assert token.status_code == 412
+    folder = api.client.request(
+        "DELETE", "/api/media/folders", json={"id": "demo", **auth}, headers=stale
+    )
+    assert folder.status_code == 412
+    assert api.get("/api/media/folders", id="demo").status_code == 200
+    etag = api.get("/api/media/folders", id="demo").headers["etag"]
+    moved = api.client.put(
+        "/api/media/folders",
+        json={"id": "demo", "new_id": "demo2", **auth},
+        headers={"If-Match": etag},
+    )
+    assert moved.status_code == 200

@@ -128,24 +128,34 @@ class MediaFoldersController(Controller):
     def move_folder(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
+        _check_folder(call, body.id)
         return Data(data=call.media.move_folder(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a folder")
     def copy_folder(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
+        _check_folder(call, body.id)
         return Data(data=call.media.copy_folder(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
-        call.media.delete_folder(call.read(MediaDelete).id)
+        folder_id = call.read(MediaDelete).id
+        _check_folder(call, folder_id)
+        call.media.delete_folder(folder_id)
 
 
 def _check_file(call: ApiCall, file_id: str) -> None:
     """Honour ``If-Match`` on a file write: the metadata GET answered must be current."""
     if call.if_match is not None:
         check_if_match(call.if_match, call.media.fetch(file_id), f"File {shown(file_id)}")
+
+
+def _check_folder(call: ApiCall, folder_id: str) -> None:
+    """Honour ``If-Match`` on a folder write: the folder GET answered must be current."""
+    if call.if_match is not None:
+        check_if_match(call.if_match, call.media.folder(folder_id), f"Folder {shown(folder_id)}")
 
 
 def _upload_dir(call: ApiCall) -> Path:

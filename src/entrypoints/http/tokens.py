@@ -20,11 +20,19 @@ from entrypoints.http.deps import ApiCall
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
 from entrypoints.views import issued_token, public_token
-from flextype_core.etags import entity_tag
+from flextype_core.errors import shown
+from flextype_core.etags import check_if_match, entity_tag
 
 __all__ = ["TokenAliasesController", "TokensController"]
 
 _API = "tokens"
+
+
+def _check_token(call: ApiCall, token_id: str) -> None:
+    """Honour ``If-Match`` on a token write: the token GET answered must be current."""
+    if call.if_match is not None:
+        current = public_token(call.tokens.fetch(token_id))
+        check_if_match(call.if_match, current, f"Token {shown(token_id)}")
 
 
 def _generate_hash(call: ApiCall) -> Data:
@@ -62,24 +70,29 @@ class TokensController(Controller):
     def update_token(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(TokenUpdate)
+        _check_token(call, body.id)
         return Data(data=public_token(call.tokens.update(body.id, body.data)))
 
     @put("/", sync_to_thread=True, summary="Move a token to a new public id")
     def move_token(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
+        _check_token(call, body.id)
         return Data(data=public_token(call.tokens.move(body.id, body.new_id)))
 
     @put("/copy", sync_to_thread=True, summary="Copy a token, with a new access token")
     def copy_token(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
+        _check_token(call, body.id)
         return Data(data=issued_token(call.tokens.copy(body.id, body.new_id)))
 
     @delete("/", sync_to_thread=True, summary="Delete a token")
     def delete_token(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
-        call.tokens.delete(call.read(TokenDelete).id)
+        token_id = call.read(TokenDelete).id
+        _check_token(call, token_id)
+        call.tokens.delete(token_id)
 
     @post("/generate", status_code=200, sync_to_thread=True, summary="Generate a token")
     def generate_token(self, call: NamedDependency[ApiCall]) -> Data:
