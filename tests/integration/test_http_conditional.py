@@ -225,3 +225,38 @@ def test_a_stale_if_match_on_token_and_folder_writes_is_412(api: Api) -> None:
         headers={"If-Match": etag},
     )
     assert moved.status_code == 200
+
+
+def test_token_and_media_writes_answer_the_etag_a_later_get_gives(api: Api) -> None:
+    auth = {"token": api.token, "access_token": api.access_token}
+    token = api.client.patch("/api/tokens", json={"id": api.token, "data": {"title": "t"}, **auth})
+    assert token.status_code == 200 and token.headers["etag"].startswith('"')
+    meta = api.client.post(
+        "/api/media/files/meta",
+        json={"id": "demo/flextype.png", "field": "alt", "value": "A gradient", **auth},
+    )
+    later = api.get("/api/media/files", id="demo/flextype.png")
+    assert meta.headers["etag"] == later.headers["etag"]
+    folder = api.client.post("/api/media/folders", json={"id": "posters", **auth})
+    assert folder.headers["etag"] == api.get("/api/media/folders", id="posters").headers["etag"]
+
+
+def test_if_none_match_star_on_an_upload_refuses_an_existing_file(api: Api) -> None:
+    png = api.client.get("/media/demo/flextype.png").content
+    fields = {"folder": "demo", "token": api.token, "access_token": api.access_token}
+    files = {"file": ("flextype.png", png, "image/png")}
+    again = api.client.post(
+        "/api/media/files", data=fields, files=files, headers={"If-None-Match": "*"}
+    )
+    assert again.status_code == 412
+    fresh = api.client.post(
+        "/api/media/files",
+        data={**fields, "folder": "fresh"},
+        files=files,
+        headers={"If-None-Match": "*"},
+    )
+    assert fresh.status_code == 200
+    assert (
+        fresh.headers["etag"]
+        == api.get("/api/media/files", id="fresh/flextype.png").headers["etag"]
+    )

@@ -17,7 +17,7 @@ from entrypoints.http.deps import ApiCall
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
 from entrypoints.http.uploads import receive_multipart
-from flextype_core.errors import BadRequest, shown
+from flextype_core.errors import BadRequest, Conflict, PreconditionFailed, shown
 from flextype_core.etags import check_if_match, entity_tag
 
 __all__ = ["MediaContentController", "MediaFilesController", "MediaFoldersController"]
@@ -44,7 +44,7 @@ class MediaFilesController(Controller):
     @post("/", status_code=200, summary="Upload a file (multipart: folder, file)")
     async def upload_file(
         self, request: Request[Any, Any, Any], call: NamedDependency[ApiCall]
-    ) -> Data:
+    ) -> Response[Data]:
         media = call.media
         form = await receive_multipart(request, _upload_dir(call), media.max_file_size)
         try:
@@ -54,27 +54,33 @@ class MediaFilesController(Controller):
                 raise BadRequest("The upload has no file part named 'file'.")
             upload = TempUpload(form.file_path, form.file_size)
             folder = params.text("folder", required=False) or ""
-            replace = is_truthy(params.values.get("replace"))
-            created = await to_thread.run_sync(
-                partial(media.upload, folder, form.file_name, upload, replace=replace)
-            )
+            # If-None-Match: * asks for create-if-absent: never a replace.
+            replace = is_truthy(params.values.get("replace")) and call.if_none_match is None
+            try:
+                created = await to_thread.run_sync(
+                    partial(media.upload, folder, form.file_name, upload, replace=replace)
+                )
+            except Conflict as exc:
+                if call.if_none_match is None:
+                    raise
+                raise PreconditionFailed(f"{exc.message} (If-None-Match: *)") from exc
         finally:
             form.discard()
-        return Data(data=created)
+        return _with_etag(created)
 
     @put("/", sync_to_thread=True, summary="Move a file with its metadata")
-    def move_file(self, call: NamedDependency[ApiCall]) -> Data:
+    def move_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_file(call, body.id)
-        return Data(data=call.media.move(body.id, body.new_id))
+        return _with_etag(call.media.move(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
-    def copy_file(self, call: NamedDependency[ApiCall]) -> Data:
+    def copy_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_file(call, body.id)
-        return Data(data=call.media.copy(body.id, body.new_id))
+        return _with_etag(call.media.copy(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
     def delete_file(self, call: NamedDependency[ApiCall]) -> None:
@@ -84,25 +90,25 @@ class MediaFilesController(Controller):
         call.media.delete(file_id)
 
     @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
-    def add_meta(self, call: NamedDependency[ApiCall]) -> Data:
+    def add_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return Data(data=call.media.add_meta(body.id, body.field, body.value))
+        return _with_etag(call.media.add_meta(body.id, body.field, body.value))
 
     @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
-    def update_meta(self, call: NamedDependency[ApiCall]) -> Data:
+    def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return Data(data=call.media.update_meta(body.id, body.field, body.value))
+        return _with_etag(call.media.update_meta(body.id, body.field, body.value))
 
     @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
-    def delete_meta(self, call: NamedDependency[ApiCall]) -> Data:
+    def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return Data(data=call.media.delete_meta(body.id, body.field))
+        return _with_etag(call.media.delete_meta(body.id, body.field))
 
 
 class MediaFoldersController(Controller):
@@ -120,23 +126,23 @@ class MediaFoldersController(Controller):
         return call.respond(Data(data=one), entity_tag(one))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create a folder")
-    def create_folder(self, call: NamedDependency[ApiCall]) -> Data:
+    def create_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
-        return Data(data=call.media.create_folder(call.read(FolderCreate).id))
+        return _with_etag(call.media.create_folder(call.read(FolderCreate).id))
 
     @put("/", sync_to_thread=True, summary="Rename (move) a folder")
-    def move_folder(self, call: NamedDependency[ApiCall]) -> Data:
+    def move_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_folder(call, body.id)
-        return Data(data=call.media.move_folder(body.id, body.new_id))
+        return _with_etag(call.media.move_folder(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a folder")
-    def copy_folder(self, call: NamedDependency[ApiCall]) -> Data:
+    def copy_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_folder(call, body.id)
-        return Data(data=call.media.copy_folder(body.id, body.new_id))
+        return _with_etag(call.media.copy_folder(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
@@ -144,6 +150,11 @@ class MediaFoldersController(Controller):
         folder_id = call.read(MediaDelete).id
         _check_folder(call, folder_id)
         call.media.delete_folder(folder_id)
+
+
+def _with_etag(view: Any) -> Response[Data]:
+    """A written resource, with the ETag a later GET of it answers."""
+    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
 
 
 def _check_file(call: ApiCall, file_id: str) -> None:

@@ -28,6 +28,11 @@ __all__ = ["TokenAliasesController", "TokensController"]
 _API = "tokens"
 
 
+def _with_etag(view: Any) -> Response[Data]:
+    """A written resource, with the ETag a later GET of it answers."""
+    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
+
+
 def _check_token(call: ApiCall, token_id: str) -> None:
     """Honour ``If-Match`` on a token write: the token GET answered must be current."""
     if call.if_match is not None:
@@ -67,18 +72,18 @@ class TokensController(Controller):
         return Data(data=issued_token(call.tokens.create(body.data, body.id)))
 
     @patch("/", sync_to_thread=True, summary="Update a token")
-    def update_token(self, call: NamedDependency[ApiCall]) -> Data:
+    def update_token(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(TokenUpdate)
         _check_token(call, body.id)
-        return Data(data=public_token(call.tokens.update(body.id, body.data)))
+        return _with_etag(public_token(call.tokens.update(body.id, body.data)))
 
     @put("/", sync_to_thread=True, summary="Move a token to a new public id")
-    def move_token(self, call: NamedDependency[ApiCall]) -> Data:
+    def move_token(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
         _check_token(call, body.id)
-        return Data(data=public_token(call.tokens.move(body.id, body.new_id)))
+        return _with_etag(public_token(call.tokens.move(body.id, body.new_id)))
 
     @put("/copy", sync_to_thread=True, summary="Copy a token, with a new access token")
     def copy_token(self, call: NamedDependency[ApiCall]) -> Data:
