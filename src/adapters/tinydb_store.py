@@ -30,7 +30,6 @@ import contextlib
 import copy
 import json
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -43,12 +42,10 @@ from tinydb.storages import Storage
 
 from adapters.atomic import write_atomic
 from adapters.entry_index import EntryIndex, next_generation
+from adapters.file_lock import ProcessLock
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
 from flextype_core.model import Entry, Token
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
@@ -88,8 +85,7 @@ class AtomicJSONStorage(Storage):
         self.lock = threading.RLock()
         """Serialises every operation on this database within the process."""
         self._cache: tuple[tuple[int, int, int], Tables] | None = None
-        self._depth = 0
-        self._lock_fd: int | None = None
+        self._file_lock = ProcessLock(path.with_name(f".{path.name}.lock"))
 
     def read(self) -> Tables | None:
         """Return the database (shared: callers must not change it), None if empty.
@@ -137,31 +133,8 @@ class AtomicJSONStorage(Storage):
 
         Re-entrant: nested transactions of one thread take the file lock only once.
         """
-        with self.lock:
-            if self._depth == 0:
-                self._lock_fd = self._lock_file()
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._lock_fd is not None:
-                    os.close(self._lock_fd)  # closing releases the flock
-                    self._lock_fd = None
-
-    def _lock_file(self) -> int | None:
-        if sys.platform == "win32":
-            return None
-        lock_path = self.path.with_name(f".{self.path.name}.lock")
-        with _storage_errors(f"The database {self.path.name} cannot be locked"):
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-            return fd
+        with self.lock, self._file_lock.held():
+            yield
 
 
 def _signature(stat: os.stat_result) -> tuple[int, int, int]:
