@@ -14,11 +14,11 @@ from entrypoints.http.bodies import read
 from entrypoints.http.params import RequestParams, read_params
 from entrypoints.http.responses import Data
 from flextype_core import EntriesService, Registry, Token, TokensService
-from flextype_core.etags import matches_any
+from flextype_core.etags import entity_tag, matches_any
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 
-__all__ = ["ApiCall", "provide_call"]
+__all__ = ["ApiCall", "provide_call", "written"]
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -99,6 +99,11 @@ class ApiCall:
     def read(self, model: type[T]) -> T:
         """Check the parameters against ``model`` (see ``bodies.read``)."""
         return read(self.params, model)
+
+
+def written(view: Any) -> Response[Data]:
+    """A written resource, with the ETag a later GET of it answers."""
+    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
 
 
 def provide_call(container: Container) -> Provide:

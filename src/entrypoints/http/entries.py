@@ -10,7 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
-from entrypoints.http.deps import ApiCall
+from entrypoints.http.deps import ApiCall, written
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
 from flextype_core.etags import entity_tag
@@ -18,11 +18,6 @@ from flextype_core.etags import entity_tag
 __all__ = ["EntriesController"]
 
 _API = "entries"
-
-
-def _with_etag(entry: dict[str, Any]) -> Response[Data]:
-    """A written entry, with the ETag a later GET of it answers."""
-    return Response(Data(data=entry), headers={"ETag": entity_tag(entry)})
 
 
 class EntriesController(Controller):
@@ -51,25 +46,25 @@ class EntriesController(Controller):
         call.authorize(_API, write=True)
         body = call.read(EntryCreate)
         entry = call.entries.create(body.id, body.data, if_none_match=call.if_none_match)
-        return _with_etag(entry)
+        return written(entry)
 
     @patch("/", sync_to_thread=True, summary="Update an entry (shallow merge of data)")
     def update_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryUpdate)
-        return _with_etag(call.entries.update(body.id, body.data, if_match=call.if_match))
+        return written(call.entries.update(body.id, body.data, if_match=call.if_match))
 
     @put("/", sync_to_thread=True, summary="Move an entry and its children")
     def move_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
-        return _with_etag(call.entries.move(body.id, body.new_id, if_match=call.if_match))
+        return written(call.entries.move(body.id, body.new_id, if_match=call.if_match))
 
     @put("/copy", sync_to_thread=True, summary="Copy an entry and its children")
     def copy_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
-        return _with_etag(call.entries.copy(body.id, body.new_id, if_match=call.if_match))
+        return written(call.entries.copy(body.id, body.new_id, if_match=call.if_match))
 
     @delete("/", sync_to_thread=True, summary="Delete an entry and its children")
     def delete_entry(self, call: NamedDependency[ApiCall]) -> None:

@@ -13,7 +13,7 @@ from litestar.params import FromPath
 
 from adapters.local_media import TempUpload
 from entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
-from entrypoints.http.deps import ApiCall
+from entrypoints.http.deps import ApiCall, written
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
 from entrypoints.http.uploads import receive_multipart
@@ -66,21 +66,21 @@ class MediaFilesController(Controller):
                 raise PreconditionFailed(f"{exc.message} (If-None-Match: *)") from exc
         finally:
             form.discard()
-        return _with_etag(created)
+        return written(created)
 
     @put("/", sync_to_thread=True, summary="Move a file with its metadata")
     def move_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_file(call, body.id)
-        return _with_etag(call.media.move(body.id, body.new_id))
+        return written(call.media.move(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
     def copy_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_file(call, body.id)
-        return _with_etag(call.media.copy(body.id, body.new_id))
+        return written(call.media.copy(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
     def delete_file(self, call: NamedDependency[ApiCall]) -> None:
@@ -94,21 +94,21 @@ class MediaFilesController(Controller):
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return _with_etag(call.media.add_meta(body.id, body.field, body.value))
+        return written(call.media.add_meta(body.id, body.field, body.value))
 
     @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
     def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return _with_etag(call.media.update_meta(body.id, body.field, body.value))
+        return written(call.media.update_meta(body.id, body.field, body.value))
 
     @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         _check_file(call, body.id)
-        return _with_etag(call.media.delete_meta(body.id, body.field))
+        return written(call.media.delete_meta(body.id, body.field))
 
 
 class MediaFoldersController(Controller):
@@ -128,21 +128,21 @@ class MediaFoldersController(Controller):
     @post("/", status_code=200, sync_to_thread=True, summary="Create a folder")
     def create_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
-        return _with_etag(call.media.create_folder(call.read(FolderCreate).id))
+        return written(call.media.create_folder(call.read(FolderCreate).id))
 
     @put("/", sync_to_thread=True, summary="Rename (move) a folder")
     def move_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_folder(call, body.id)
-        return _with_etag(call.media.move_folder(body.id, body.new_id))
+        return written(call.media.move_folder(body.id, body.new_id))
 
     @put("/copy", sync_to_thread=True, summary="Copy a folder")
     def copy_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         _check_folder(call, body.id)
-        return _with_etag(call.media.copy_folder(body.id, body.new_id))
+        return written(call.media.copy_folder(body.id, body.new_id))
 
     @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
@@ -150,11 +150,6 @@ class MediaFoldersController(Controller):
         folder_id = call.read(MediaDelete).id
         _check_folder(call, folder_id)
         call.media.delete_folder(folder_id)
-
-
-def _with_etag(view: Any) -> Response[Data]:
-    """A written resource, with the ETag a later GET of it answers."""
-    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
 
 
 def _check_file(call: ApiCall, file_id: str) -> None:

@@ -16,7 +16,7 @@ from entrypoints.http.bodies import (
     TokenMove,
     TokenUpdate,
 )
-from entrypoints.http.deps import ApiCall
+from entrypoints.http.deps import ApiCall, written
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
 from entrypoints.views import issued_token, public_token
@@ -26,11 +26,6 @@ from flextype_core.etags import check_if_match, entity_tag
 __all__ = ["TokenAliasesController", "TokensController"]
 
 _API = "tokens"
-
-
-def _with_etag(view: Any) -> Response[Data]:
-    """A written resource, with the ETag a later GET of it answers."""
-    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
 
 
 def _check_token(call: ApiCall, token_id: str) -> None:
@@ -76,14 +71,14 @@ class TokensController(Controller):
         call.authorize(_API, write=True)
         body = call.read(TokenUpdate)
         _check_token(call, body.id)
-        return _with_etag(public_token(call.tokens.update(body.id, body.data)))
+        return written(public_token(call.tokens.update(body.id, body.data)))
 
     @put("/", sync_to_thread=True, summary="Move a token to a new public id")
     def move_token(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
         _check_token(call, body.id)
-        return _with_etag(public_token(call.tokens.move(body.id, body.new_id)))
+        return written(public_token(call.tokens.move(body.id, body.new_id)))
 
     @put("/copy", sync_to_thread=True, summary="Copy a token, with a new access token")
     def copy_token(self, call: NamedDependency[ApiCall]) -> Data:
