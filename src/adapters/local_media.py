@@ -38,6 +38,7 @@ import msgspec
 
 from adapters.atomic import fsync_dir, write_atomic
 from adapters.file_cache import ParsedFileCache
+from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import dump as _dump
 from adapters.yaml_codec import load_mapping as _load_mapping
 from adapters.yaml_codec import storage_errors as _storage_errors
@@ -117,8 +118,8 @@ class LocalMediaStore:
     """MediaStore over ``<project>/media`` (see the module docstring for the layout).
 
     Every call reads the disk, so files added by hand with a sidecar are seen at once;
-    sidecars are parsed once per version of the file. Writes by this process are
-    serialised by one lock.
+    sidecars are parsed once per version of the file. Writes are serialised by one
+    ``ProcessLock`` on ``media/.lock``: across threads, and across server workers.
 
     Args:
         root: the media directory; created on the first write.
@@ -126,7 +127,7 @@ class LocalMediaStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._lock = threading.RLock()
+        self._lock = ProcessLock(root / ".lock")
         self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
         self._hashes: OrderedDict[str, tuple[_Identity, str]] = OrderedDict()
         self._hash_lock = threading.Lock()
@@ -239,7 +240,7 @@ class LocalMediaStore:
         self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
         path = self._root / file_id
-        with self._lock, _storage_errors(_file(file_id), "written"):
+        with self._lock.held(), _storage_errors(_file(file_id), "written"):
             if os.path.lexists(path):
                 if not replace or not path.is_file():
                     raise Conflict(f"{_file(file_id)} already exists.")
@@ -286,7 +287,7 @@ class LocalMediaStore:
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> MediaFile:
-        with self._lock:
+        with self._lock.held():
             current = self._meta(file_id)
             if current is None:
                 raise MediaFileNotFound(file_id)
@@ -299,7 +300,7 @@ class LocalMediaStore:
             return MediaFile(id=file_id, meta=stored)
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
-        with self._lock:
+        with self._lock.held():
             source, target, meta = self._transfer_start(file_id, new_id)
             with _storage_errors(_file(file_id), "moved"):
                 source.replace(target)
@@ -309,7 +310,7 @@ class LocalMediaStore:
             return MediaFile(id=new_id, meta=meta)
 
     def copy_file(self, file_id: str, new_id: str) -> MediaFile:
-        with self._lock:
+        with self._lock.held():
             source, target, meta = self._transfer_start(file_id, new_id)
             with _storage_errors(_file(file_id), "copied"):
                 self._copy_into_place(source, target)
@@ -329,7 +330,7 @@ class LocalMediaStore:
         return source, target, meta
 
     def delete_file(self, file_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             path = self._require(file_id)
             with _storage_errors(_file(file_id), "deleted"):
                 path.unlink()
@@ -340,7 +341,7 @@ class LocalMediaStore:
 
     def create_folder(self, folder_id: str) -> None:
         folder = self._root / folder_id
-        with self._lock, _storage_errors(_folder(folder_id), "created"):
+        with self._lock.held(), _storage_errors(_folder(folder_id), "created"):
             try:
                 folder.mkdir(parents=True)
             except FileExistsError:
@@ -348,7 +349,7 @@ class LocalMediaStore:
             fsync_dir(folder.parent)
 
     def move_folder(self, folder_id: str, new_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             source, target = self._folder_transfer_start(folder_id, new_id)
             with _storage_errors(_folder(folder_id), "moved"):
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +358,7 @@ class LocalMediaStore:
                 fsync_dir(source.parent)
 
     def copy_folder(self, folder_id: str, new_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             source, target = self._folder_transfer_start(folder_id, new_id)
             with _storage_errors(_folder(folder_id), "copied"):
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +380,7 @@ class LocalMediaStore:
         return source, target
 
     def delete_folder(self, folder_id: str) -> None:
-        with self._lock:
+        with self._lock.held():
             if not self.folder_exists(folder_id):
                 raise MediaFolderNotFound(folder_id)
             folder = self._root / folder_id

@@ -125,7 +125,9 @@ def api(project: Project) -> Iterator[ApiClient]:
 
 def media_files(project: Project) -> dict[str, bytes]:
     folder = project.path / "media"
-    return files_of(folder) if folder.exists() else {}
+    found = files_of(folder) if folder.exists() else {}
+    found.pop(".lock", None)  # the writers' lock file, empty; created by the first write
+    return found
 
 
 def new_token(api: ApiClient, apis: list[str]) -> tuple[str, str]:

@@ -53,7 +53,12 @@ def sidecar(root: Path, file_id: str) -> Path:
 
 
 def visible_tree(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".uploads" not in p.parts)
+    """Every path under the media root but the upload area and the writers' lock file."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if ".uploads" not in p.parts and p != root / ".lock"
+    )
 
 
 # -- layout ---------------------------------------------------------------------
@@ -239,7 +244,7 @@ def test_folders_are_created_moved_copied_and_deleted(store: LocalMediaStore, ro
     assert store.read("e/d/b/x.txt") == b"hello"
     store.delete_folder("c")
     assert store.folders("") == ["e"]
-    assert [p.name for p in root.iterdir() if p.name != ".uploads"] == ["e"]
+    assert [p.name for p in root.iterdir() if p.name not in {".uploads", ".lock"}] == ["e"]
 
 
 def test_a_folder_move_onto_an_existing_name_is_a_conflict(
