@@ -61,7 +61,6 @@ def test_twenty_concurrent_patches_over_two_workers_lose_no_field(
     assert {f"field_{n}": n for n in range(20)}.items() <= entry.items()
 
 
-
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_twenty_concurrent_metadata_adds_over_two_workers_lose_no_field(
     tmp_path: Path, driver: str
@@ -81,12 +80,13 @@ def test_twenty_concurrent_metadata_adds_over_two_workers_lose_no_field(
 
             with ThreadPoolExecutor(max_workers=20) as pool:
                 statuses = list(pool.map(add, range(20)))
-            meta = client.get(
-                "/api/media/files", params={"id": file_id, "token": auth[0]}
-            ).json()["data"]
+            meta = client.get("/api/media/files", params={"id": file_id, "token": auth[0]}).json()[
+                "data"
+            ]
         _stop(proc, signal.SIGTERM)
     assert statuses == [200] * 20
     assert {f"field_{n}": n for n in range(20)}.items() <= meta.items()
+
 
 def test_a_write_through_one_worker_is_seen_by_the_other_in_collections(tmp_path: Path) -> None:
     project = tmp_path / "site"
