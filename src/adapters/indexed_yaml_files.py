@@ -90,6 +90,12 @@ class IndexedYamlFilesEntryStore:
 
     # -- writes --------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        # In _write's order: this index's lock, then the files' process lock.
+        with self._lock, self._files.exclusive():
+            yield
+
     def create(self, entries: Mapping[str, Fields]) -> None:
         self._write(list(entries), lambda: self._files.create(entries))
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.atomic import fsync_dir, write_atomic
+from adapters.atomic import fsync_dir, fsync_tree, write_atomic
 from adapters.file_cache import ParsedFileCache
 from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import dump as _dump
@@ -236,6 +236,9 @@ class LocalMediaStore:
 
     # -- writing files ---------------------------------------------------------------
 
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        return self._lock.held()
+
     def add_file(
         self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
@@ -365,6 +368,7 @@ class LocalMediaStore:
                 temporary = _hidden_twin(target, "tmp")
                 try:
                     shutil.copytree(source, temporary, symlinks=True)
+                    fsync_tree(temporary)
                     temporary.replace(target)
                 except BaseException:
                     shutil.rmtree(temporary, ignore_errors=True)

@@ -193,6 +193,10 @@ class _Table:
         self._generation = next_generation()
         """Changes whenever the table is read anew or written: the table's version."""
 
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        """Hold off every other writer of the database (both tables, every process)."""
+        return self._transaction()
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         if isinstance(self._storage, AtomicJSONStorage):

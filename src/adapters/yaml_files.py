@@ -123,6 +123,9 @@ class YamlFilesEntryStore:
         # Telling would need a stat of every file: each call is a new version.
         return object()
 
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        return self._lock.held()
+
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._lock.held():
             taken = [entry_id for entry_id in entries if self.exists(entry_id)]

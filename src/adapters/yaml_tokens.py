@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -90,6 +91,9 @@ class YamlFilesTokenStore:
             if token is not None:  # None: deleted since the listing
                 tokens.append(token)
         return tokens
+
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        return self._lock.held()
 
     def create(self, token: Token) -> None:
         with self._lock.held():

@@ -16,7 +16,6 @@ from entrypoints.project import Project, open_project
 from entrypoints.scaffold import ProjectExistsError, create_project
 from entrypoints.serve import ServeError, serve
 from entrypoints.settings import SettingsError
-from entrypoints.views import issued_token, public_token
 from flextype_core import BadRequest, FlextypeError, ids, images
 
 __all__ = ["main"]
@@ -98,26 +97,26 @@ def _tokens_create(args: argparse.Namespace) -> int:
             {"token": issued.token.token, "access_token": issued.access_token}, compact=True
         )
     else:
-        _print_json(issued_token(issued))
+        _print_json(issued.to_public())
     return 0
 
 
 def _tokens_list(args: argparse.Namespace) -> int:
     with _open(args) as project:
-        _print_json([public_token(t) for t in project.tokens.list()])
+        _print_json([t.to_public() for t in project.tokens.list()])
     return 0
 
 
 def _tokens_show(args: argparse.Namespace) -> int:
     with _open(args) as project:
-        _print_json(public_token(project.tokens.fetch(args.token)))
+        _print_json(project.tokens.fetch(args.token).to_public())
     return 0
 
 
 def _tokens_state(state: str) -> Handler:
     def change(args: argparse.Namespace) -> int:
         with _open(args) as project:
-            _print_json(public_token(project.tokens.update(args.token, {"state": state})))
+            _print_json(project.tokens.update(args.token, {"state": state}).to_public())
         return 0
 
     return change

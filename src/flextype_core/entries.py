@@ -226,8 +226,6 @@ class EntriesService:
         entry_id = ids.parse_entry_id(entry_id)
         fields = _checked_data(data)
         asked_absent = if_none_match is not None and if_none_match.strip() == "*"
-        if asked_absent and self._store.exists(entry_id):
-            raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
         now = self._clock.now()
         fields.setdefault("published_at", now)
         fields.setdefault("published_by", "")
@@ -235,7 +233,10 @@ class EntriesService:
         fields.setdefault("routable", True)
         fields.setdefault("visibility", DEFAULT_VISIBILITY)
         fields.update(uuid=self._ids.uuid(), created_at=now, modified_at=now)
-        self._store.create({entry_id: fields})
+        with self._store.exclusive():
+            if asked_absent and self._store.exists(entry_id):
+                raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
+            self._store.create({entry_id: fields})
         return Entry(id=entry_id, fields=fields).to_public()
 
     def update(
@@ -276,10 +277,11 @@ class EntriesService:
             Conflict: ``new_id`` holds an entry or has descendants.
             PreconditionFailed: ``if_match`` does not name the current entry.
         """
-        source, target = self._source_and_target(entry_id, new_id, "move")
-        self._check_if_match(source, if_match)
-        self._store.move(source, target)
-        return self._store.get(target).to_public()
+        with self._store.exclusive():
+            source, target = self._source_and_target(entry_id, new_id, "move")
+            self._check_if_match(source, if_match)
+            self._store.move(source, target)
+            return self._store.get(target).to_public()
 
     def copy(
         self, entry_id: object, new_id: object, *, if_match: str | None = None
@@ -292,15 +294,16 @@ class EntriesService:
         Raises:
             As ``move``.
         """
-        source, target = self._source_and_target(entry_id, new_id, "copy")
-        self._check_if_match(source, if_match)
-        root = self._store.get(source)
         now = self._clock.now()
-        copies: dict[str, dict[str, Any]] = {}
-        for entry in [root, *self._store.descendants(source, None)]:
-            fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}
-            copies[ids.rebase(entry.id, source, target)] = fields
-        self._store.create(copies)
+        with self._store.exclusive():
+            source, target = self._source_and_target(entry_id, new_id, "copy")
+            self._check_if_match(source, if_match)
+            root = self._store.get(source)
+            copies: dict[str, dict[str, Any]] = {}
+            for entry in [root, *self._store.descendants(source, None)]:
+                fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}
+                copies[ids.rebase(entry.id, source, target)] = fields
+            self._store.create(copies)
         return Entry(id=target, fields=copies[target]).to_public()
 
     def delete(self, entry_id: object, *, if_match: str | None = None) -> None:
@@ -312,19 +315,19 @@ class EntriesService:
             PreconditionFailed: ``if_match`` does not name the current entry.
         """
         entry_id = ids.parse_entry_id(entry_id)
-        self._check_if_match(entry_id, if_match)
-        self._store.delete(entry_id)
+        with self._store.exclusive():
+            self._check_if_match(entry_id, if_match)
+            self._store.delete(entry_id)
 
     def _check_if_match(self, entry_id: str, if_match: str | None) -> None:
-        if if_match is None:
-            return
-        try:
+        """Check ``If-Match``: call it in the same ``exclusive`` block as the write.
+
+        A missing entry stays a 404 (``EntryNotFound``): RFC 9110 section 13.2.1 lets an
+        error the request would get anyway win over its preconditions.
+        """
+        if if_match is not None:
             current = self._store.get(entry_id).to_public()
-        except EntryNotFound:
-            raise PreconditionFailed(
-                f"Entry {shown(entry_id)} does not exist (If-Match: {shown(if_match)})."
-            ) from None
-        check_if_match(if_match, current, f"Entry {shown(entry_id)}")
+            check_if_match(if_match, current, f"Entry {shown(entry_id)}")
 
     def _source_and_target(self, entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
         source = ids.parse_entry_id(entry_id)

@@ -9,13 +9,14 @@ from flextype_core import ids, sniff
 from flextype_core.errors import (
     BadRequest,
     Conflict,
-    MediaFolderNotFound,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
     shown,
 )
+from flextype_core.etags import check_if_match
+from flextype_core.media_folders import MEDIA_URL, MediaFolders, file_url
 from flextype_core.model import MediaFile, Page, PageMeta
 from flextype_core.ports import Clock, ImageProcessor, MediaStore, Upload
 from flextype_core.query import IndexedItems, parse_options, select_from, shape
@@ -25,9 +26,6 @@ __all__ = ["HEAD_BYTES", "MANAGED_META", "MEDIA_URL", "MediaService", "file_url"
 MANAGED_META = frozenset({"id", "url", "type", "filesize", "uploaded_on", "width", "height"})
 """Metadata only the server sets: the meta API cannot add, change or delete them."""
 
-MEDIA_URL = "/media"
-"""Where the web server serves ``<project>/media``: URLs are relative to the site."""
-
 HEAD_BYTES = 256 * 1024
 """How much of an upload is read to check its type and its image size (a JPEG's size
 comes after its EXIF and ICC segments, which may be large)."""
@@ -35,18 +33,9 @@ comes after its EXIF and ICC segments, which may be large)."""
 Meta = dict[str, Any]
 
 
-def file_url(media_id: str) -> str:
-    """Return the site-relative URL of a media file or folder (never a path on disk)."""
-    return f"{MEDIA_URL}/{media_id}" if media_id else MEDIA_URL
-
-
 def public_file(file: MediaFile) -> dict[str, Any]:
     """Return a file as the API shows it: its metadata plus ``id`` and ``url``."""
     return {**file.meta, "id": file.id, "url": file_url(file.id)}
-
-
-def _public_folder(folder_id: str) -> dict[str, Any]:
-    return {"id": folder_id, "url": file_url(folder_id)}
 
 
 def _join(folder_id: str, name: str) -> str:
@@ -69,7 +58,7 @@ def _meta_field(field: object) -> str:
     return field
 
 
-class MediaService:
+class MediaService(MediaFolders):
     """Upload, fetch, list, move, copy and delete media files; edit metadata; manage folders.
 
     Args:
@@ -90,7 +79,7 @@ class MediaService:
         accept_file_types: Sequence[str],
         max_file_size: int,
     ) -> None:
-        self._store = store
+        super().__init__(store)
         self._clock = clock
         self._images = images
         self._accepted = frozenset(
@@ -218,8 +207,13 @@ class MediaService:
             meta["width"], meta["height"] = size
         return public_file(self._store.add_file(file_id, upload, meta, replace=replace))
 
-    def move(self, file_id: object, new_id: object) -> dict[str, Any]:
+    def move(
+        self, file_id: object, new_id: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Move a file and its metadata to ``new_id`` (its folder is created if missing).
+
+        ``if_match`` (an ``If-Match`` header) is checked against the file as ``fetch``
+        shows it, in the same step as the write; so for every file and folder write.
 
         Raises:
             InvalidId: either id is not a valid file id.
@@ -227,27 +221,42 @@ class MediaService:
                 against the old one).
             MediaFileNotFound: there is no file ``file_id``.
             Conflict: ``new_id`` is taken.
+            PreconditionFailed: ``if_match`` does not name the current file.
         """
         source, target = self._source_and_target(file_id, new_id)
-        return public_file(self._store.move_file(source, target))
+        with self._store.exclusive():
+            self._check_file(source, if_match)
+            return public_file(self._store.move_file(source, target))
 
-    def copy(self, file_id: object, new_id: object) -> dict[str, Any]:
+    def copy(
+        self, file_id: object, new_id: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Copy a file and its metadata to ``new_id``; return the copy.
 
         Raises:
             As ``move``.
         """
         source, target = self._source_and_target(file_id, new_id)
-        return public_file(self._store.copy_file(source, target))
+        with self._store.exclusive():
+            self._check_file(source, if_match)
+            return public_file(self._store.copy_file(source, target))
 
-    def delete(self, file_id: object) -> None:
+    def delete(self, file_id: object, *, if_match: str | None = None) -> None:
         """Delete a file and its metadata.
 
         Raises:
             InvalidId: ``file_id`` is not a valid file id.
             MediaFileNotFound: there is no such file.
+            PreconditionFailed: as for ``move``.
         """
-        self._store.delete_file(ids.parse_file_id(file_id))
+        media_id = ids.parse_file_id(file_id)
+        with self._store.exclusive():
+            self._check_file(media_id, if_match)
+            self._store.delete_file(media_id)
+
+    def _check_file(self, file_id: str, if_match: str | None) -> None:
+        if if_match is not None:
+            _check_meta(if_match, self._store.file(file_id))
 
     def _source_and_target(self, file_id: object, new_id: object) -> tuple[str, str]:
         source = ids.parse_file_id(file_id)
@@ -261,7 +270,9 @@ class MediaService:
 
     # -- metadata -------------------------------------------------------------------
 
-    def add_meta(self, file_id: object, field: object, value: Any) -> dict[str, Any]:
+    def add_meta(
+        self, file_id: object, field: object, value: Any, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Add a metadata field; return the file.
 
         Raises:
@@ -269,6 +280,7 @@ class MediaService:
             ValidationFailed: ``field`` is empty, not a string, or managed by the server.
             MediaFileNotFound: there is no such file.
             Conflict: the field exists (``update_meta`` changes it).
+            PreconditionFailed: as for ``move``.
         """
         name = _meta_field(field)
 
@@ -277,14 +289,17 @@ class MediaService:
                 raise Conflict(f"Field {shown(name)} already exists; change it instead.")
             return {**meta, name: value}
 
-        return self._change_meta(file_id, add)
+        return self._change_meta(file_id, add, if_match)
 
-    def update_meta(self, file_id: object, field: object, value: Any) -> dict[str, Any]:
+    def update_meta(
+        self, file_id: object, field: object, value: Any, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Change an existing metadata field; return the file.
 
         Raises:
             InvalidId, ValidationFailed, MediaFileNotFound: as for ``add_meta``.
             NotFound: the file has no such field (``add_meta`` adds it).
+            PreconditionFailed: as for ``move``.
         """
         name = _meta_field(field)
 
@@ -292,9 +307,11 @@ class MediaService:
             _require_field(meta, name, file_id)
             return {**meta, name: value}
 
-        return self._change_meta(file_id, update)
+        return self._change_meta(file_id, update, if_match)
 
-    def delete_meta(self, file_id: object, field: object) -> dict[str, Any]:
+    def delete_meta(
+        self, file_id: object, field: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Remove a metadata field; return the file.
 
         Raises:
@@ -306,93 +323,23 @@ class MediaService:
             _require_field(meta, name, file_id)
             return {k: v for k, v in meta.items() if k != name}
 
-        return self._change_meta(file_id, delete)
+        return self._change_meta(file_id, delete, if_match)
 
-    def _change_meta(self, file_id: object, change: Callable[[Meta], Meta]) -> dict[str, Any]:
-        return public_file(self._store.update_meta(ids.parse_file_id(file_id), change))
+    def _change_meta(
+        self, file_id: object, change: Callable[[Meta], Meta], if_match: str | None
+    ) -> dict[str, Any]:
+        media_id = ids.parse_file_id(file_id)
 
-    # -- folders --------------------------------------------------------------------
+        def checked(meta: Meta) -> Meta:
+            if if_match is not None:
+                _check_meta(if_match, MediaFile(id=media_id, meta=meta))
+            return change(meta)
 
-    def folder(self, folder_id: object) -> dict[str, Any]:
-        """Return a folder as ``{"id", "url"}``.
+        return public_file(self._store.update_meta(media_id, checked))
 
-        Raises:
-            InvalidId: ``folder_id`` is not a valid folder id.
-            MediaFolderNotFound: there is no such folder (the root always exists).
-        """
-        folder = ids.parse_folder_id(folder_id)
-        if not self._store.folder_exists(folder):
-            raise MediaFolderNotFound(folder)
-        return _public_folder(folder)
 
-    def folders(self, folder_id: object) -> list[dict[str, Any]]:
-        """Return the folders directly in a folder, in id order.
-
-        Raises:
-            As ``folder``.
-        """
-        folder = ids.parse_folder_id(folder_id)
-        return [_public_folder(child) for child in self._store.folders(folder)]
-
-    def create_folder(self, folder_id: object) -> dict[str, Any]:
-        """Create a folder (and its missing parents); return it.
-
-        Raises:
-            InvalidId: ``folder_id`` is not a valid folder id.
-            Conflict: it exists (the root always does).
-        """
-        folder = ids.parse_folder_id(folder_id)
-        if folder == ids.ROOT:
-            raise Conflict("The root folder already exists.")
-        self._store.create_folder(folder)
-        return _public_folder(folder)
-
-    def move_folder(self, folder_id: object, new_id: object) -> dict[str, Any]:
-        """Move (rename) a folder and everything in it; return it at its new id.
-
-        Raises:
-            InvalidId: either id is not a valid folder id.
-            BadRequest: either is the root, or ``new_id`` lies inside the folder.
-            MediaFolderNotFound: there is no folder ``folder_id``.
-            Conflict: ``new_id`` exists.
-        """
-        source, target = self._folder_source_and_target(folder_id, new_id, "move")
-        self._store.move_folder(source, target)
-        return _public_folder(target)
-
-    def copy_folder(self, folder_id: object, new_id: object) -> dict[str, Any]:
-        """Copy a folder and everything in it; return the copy.
-
-        Raises:
-            As ``move_folder``.
-        """
-        source, target = self._folder_source_and_target(folder_id, new_id, "copy")
-        self._store.copy_folder(source, target)
-        return _public_folder(target)
-
-    def delete_folder(self, folder_id: object) -> None:
-        """Delete a folder and everything in it.
-
-        Raises:
-            InvalidId: ``folder_id`` is not a valid folder id.
-            BadRequest: it is the root.
-            MediaFolderNotFound: there is no such folder.
-        """
-        folder = ids.parse_folder_id(folder_id)
-        if folder == ids.ROOT:
-            raise BadRequest("The root folder cannot be deleted.")
-        self._store.delete_folder(folder)
-
-    def _folder_source_and_target(
-        self, folder_id: object, new_id: object, verb: str
-    ) -> tuple[str, str]:
-        source = ids.parse_folder_id(folder_id)
-        target = ids.parse_folder_id(new_id)
-        if ids.ROOT in (source, target):
-            raise BadRequest(f"The root folder cannot be the source or target of a {verb}.")
-        if ids.is_within(target, source):
-            raise BadRequest(f"Cannot {verb} folder {shown(source)} into itself ({shown(target)}).")
-        return source, target
+def _check_meta(if_match: str, file: MediaFile) -> None:
+    check_if_match(if_match, public_file(file), f"File {shown(file.id)}")
 
 
 def _require_field(meta: Meta, name: str, file_id: object) -> None:

@@ -85,6 +85,12 @@ class Token(Model, frozen=True, kw_only=True):
         """Tell whether this token is scoped to ``api``."""
         return "*" in self.apis or api in self.apis
 
+    def to_public(self) -> dict[str, Any]:
+        """Return the token as the API shows it: every field but the access token's hash."""
+        shown: dict[str, Any] = msgspec.to_builtins(self)
+        del shown["hashed_access_token"]
+        return shown
+
 
 class PageMeta(Model, frozen=True, kw_only=True):
     """How a collection answer relates to the whole collection."""

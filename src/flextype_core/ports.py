@@ -8,6 +8,7 @@ and the domain errors it raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from flextype_core.model import Entry, MediaFile, Token
@@ -111,6 +112,15 @@ class EntryStore(Protocol):
         """
         ...
 
+    def exclusive(self) -> AbstractContextManager[object]:
+        """Hold off every other writer of the entries for a ``with`` block.
+
+        Other threads and processes wait; the store's own calls inside the block go on
+        (the lock is re-entrant). The core wraps a check and the write it guards in one
+        block (``If-Match``, then the move), so no other write comes in between.
+        """
+        ...
+
 
 class TokenStore(Protocol):
     """Persistent tokens, addressed by validated token ids."""
@@ -168,6 +178,15 @@ class TokenStore(Protocol):
 
         Counts are added to what is stored, never written over it, so several processes
         may flush their counts. Tokens that no longer exist are skipped.
+        """
+        ...
+
+    def exclusive(self) -> AbstractContextManager[object]:
+        """Hold off every other writer of the tokens for a ``with`` block.
+
+        Other threads and processes wait; the store's own calls inside the block go on
+        (the lock is re-entrant). The core wraps a check and the write it guards in one
+        block (``If-Match``, then the move), so no other write comes in between.
         """
         ...
 
@@ -347,6 +366,15 @@ class MediaStore(Protocol):
 
         Raises:
             MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def exclusive(self) -> AbstractContextManager[object]:
+        """Hold off every other writer of the media files and folders for a ``with`` block.
+
+        Other threads and processes wait; the store's own calls inside the block go on
+        (the lock is re-entrant). The core wraps a check and the write it guards in one
+        block (``If-Match``, then the move), so no other write comes in between.
         """
         ...
 

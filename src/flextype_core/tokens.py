@@ -19,6 +19,7 @@ from flextype_core.errors import (
     ValidationFailed,
     shown,
 )
+from flextype_core.etags import check_if_match
 from flextype_core.model import API_NAMES, Token, TokenState
 from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
 
@@ -42,6 +43,10 @@ class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
 
     token: Token
     access_token: str
+
+    def to_public(self) -> dict[str, Any]:
+        """Return the token as the API shows it, with its access token (this once only)."""
+        return {**self.token.to_public(), "access_token": self.access_token}
 
 
 def _changes(data: object) -> dict[str, Any]:
@@ -166,65 +171,80 @@ class TokensService:
         self._store.create(token)
         return IssuedToken(token=token, access_token=access_token)
 
-    def update(self, token_id: object, data: object) -> Token:
+    def update(self, token_id: object, data: object, *, if_match: str | None = None) -> Token:
         """Change the given fields of a token and return it.
+
+        ``if_match`` (an ``If-Match`` header) is checked against the token as ``fetch``
+        shows it, in the same step as the write; so for ``move``, ``copy`` and ``delete``.
 
         Raises:
             InvalidId, TokenNotFound: as for ``fetch``.
             ValidationFailed: as for ``create``.
+            PreconditionFailed: ``if_match`` does not name the current token.
         """
+        token_id = ids.parse_token_id(token_id)
         changes = _changes(data)
         now = self._clock.now()
         self._check_expiry(changes, now)
-        updated = self._store.update(
-            ids.parse_token_id(token_id),
-            lambda t: msgspec.structs.replace(t, **changes, modified_at=now),
-        )
-        return self._with_pending(updated)
 
-    def move(self, token_id: object, new_id: object) -> Token:
+        def change(token: Token) -> Token:
+            self._check_if_match(token, if_match)
+            return msgspec.structs.replace(token, **changes, modified_at=now)
+
+        return self._with_pending(self._store.update(token_id, change))
+
+    def move(self, token_id: object, new_id: object, *, if_match: str | None = None) -> Token:
         """Give a token a new public id (rotation); its access token stays valid.
 
         Raises:
             InvalidId: either id is not a valid token id.
             TokenNotFound: there is no token ``token_id``.
             Conflict: a token ``new_id`` exists.
+            PreconditionFailed: as for ``update``.
         """
         source, target = ids.parse_token_id(token_id), ids.parse_token_id(new_id)
         self.flush()  # pending calls belong to the old id
-        return self._store.move(source, target, self._clock.now())
+        with self._store.exclusive():
+            self._check_if_match(self._store.get(source), if_match)
+            return self._store.move(source, target, self._clock.now())
 
-    def copy(self, token_id: object, new_id: object) -> IssuedToken:
+    def copy(self, token_id: object, new_id: object, *, if_match: str | None = None) -> IssuedToken:
         """Copy a token's settings to ``new_id`` with a new access token and no calls.
 
         Raises:
             As ``move``.
         """
-        source = self._store.get(ids.parse_token_id(token_id))
-        target = ids.parse_token_id(new_id)
-        now = self._clock.now()
+        source_id, target = ids.parse_token_id(token_id), ids.parse_token_id(new_id)
         access_token = self._ids.token()
-        copy = msgspec.structs.replace(
-            source,
-            token=target,
-            hashed_access_token=self._hasher.hash(access_token),
-            uuid=self._ids.uuid(),
-            calls=0,
-            last_used_at=None,
-            created_at=now,
-            modified_at=now,
-        )
-        self._store.create(copy)
+        hashed = self._hasher.hash(access_token)  # slow by design: not under the lock
+        now = self._clock.now()
+        with self._store.exclusive():
+            source = self._store.get(source_id)
+            self._check_if_match(source, if_match)
+            copy = msgspec.structs.replace(
+                source,
+                token=target,
+                hashed_access_token=hashed,
+                uuid=self._ids.uuid(),
+                calls=0,
+                last_used_at=None,
+                created_at=now,
+                modified_at=now,
+            )
+            self._store.create(copy)
         return IssuedToken(token=copy, access_token=access_token)
 
-    def delete(self, token_id: object) -> None:
+    def delete(self, token_id: object, *, if_match: str | None = None) -> None:
         """Delete a token.
 
         Raises:
             InvalidId, TokenNotFound: as for ``fetch``.
+            PreconditionFailed: as for ``update``.
         """
         token_id = ids.parse_token_id(token_id)
-        self._store.delete(token_id)
+        with self._store.exclusive():
+            self._check_if_match(self._store.get(token_id), if_match)
+            self._store.delete(token_id)
         with self._lock:
             self._pending.pop(token_id, None)
 
@@ -346,6 +366,11 @@ class TokensService:
             return False
         self._verified.add(proof)
         return True
+
+    def _check_if_match(self, stored: Token, if_match: str | None) -> None:
+        if if_match is not None:
+            shown_now = self._with_pending(stored).to_public()
+            check_if_match(if_match, shown_now, f"Token {shown(stored.token)}")
 
     def _with_pending(self, token: Token) -> Token:
         with self._lock:

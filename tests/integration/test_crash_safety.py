@@ -85,3 +85,172 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_state(
             writer.wait(20)
         seen.update(_check(project, driver))
     assert len(seen) > 3  # the writer got far enough to make several subtrees
+
+
+# -- media: files, sidecars and folders ----------------------------------------------
+
+SEED_FILES = ("a.txt", "b.txt", "c.txt", "d.txt")
+"""The files of every copied folder; each is large enough that a copy takes a while."""
+
+MEDIA_WRITER = r"""
+import os, random, sys, tempfile
+from pathlib import Path
+from adapters.local_media import TempUpload
+from entrypoints.project import open_project
+
+project = open_project(sys.argv[1], environ={})
+media = project.media
+rng = random.Random(int(sys.argv[2]))
+uploads = Path(sys.argv[1]) / "media" / ".uploads"
+uploads.mkdir(parents=True, exist_ok=True)
+
+def upload(name):
+    size = rng.randrange(1, 200_000)
+    fd, path = tempfile.mkstemp(dir=uploads)
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(bytes(65 + i % 26 for i in range(size)))
+    media.upload("up", name, TempUpload(Path(path), size), replace=True)
+
+print("ready", flush=True)
+while True:
+    k = rng.randrange(6)
+    op = rng.choice(["copy", "copy", "move", "delete", "meta", "upload", "upload", "file"])
+    try:
+        if op == "copy":
+            media.copy_folder("seed", f"t{k}")
+        elif op == "move":
+            media.move_folder(f"t{k}", f"u{k}")
+        elif op == "delete":
+            media.delete_folder(rng.choice([f"t{k}", f"u{k}"]))
+        elif op == "meta":
+            media.add_meta(f"t{k}/a.txt", f"n{rng.randrange(1000)}", rng.random())
+        elif op == "upload":
+            upload(f"n{k}.txt")
+        else:
+            verb = rng.choice([media.move, media.copy])
+            verb(f"up/n{k}.txt", f"up/m{rng.randrange(99)}.txt")
+    except Exception as exc:  # missing sources and taken targets are expected here
+        if exc.__class__.__name__ not in (
+            "MediaFolderNotFound", "MediaFileNotFound", "Conflict", "NotFound"
+        ):
+            raise
+"""
+
+
+def _seed_content(name: str) -> bytes:
+    return name.encode() * 40_000
+
+
+def _check_media(project: Path) -> set[str]:
+    """Check every media invariant as a new process would; return the folders seen."""
+    with open_project(project, environ={}) as opened:
+        media = opened.media
+        folders = {f["id"] for f in media.folders("")}
+        for folder in folders - {"up"}:
+            files = media.collection(folder, {})
+            names = sorted(f["id"].rsplit("/", 1)[1] for f in files.data)
+            assert names == list(SEED_FILES), (folder, names)
+            for name in SEED_FILES:
+                content, _ = media.content(f"{folder}/{name}")
+                assert content == _seed_content(name), f"{folder}/{name}"
+        if "up" in folders:
+            for meta in media.collection("up", {}).data:
+                content, _ = media.content(meta["id"])
+                assert len(content) == meta["filesize"], meta["id"]
+                assert content == bytes(65 + i % 26 for i in range(len(content))), meta["id"]
+    return folders
+
+
+def test_a_media_writer_killed_at_random_moments_leaves_files_and_folders_whole(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "p"
+    with open_project(project, environ={}) as opened:
+        opened.media.create_folder("seed")
+        for name in SEED_FILES:
+            (project / "media" / "seed" / name).write_bytes(_seed_content(name))
+            (project / "media" / "seed" / f".{name}.meta.yaml").write_text(
+                f"title: {name}\ntype: text/plain\nfilesize: {len(_seed_content(name))}\n"
+            )
+    rng = random.Random(20261125)
+    seen: set[str] = set()
+    for iteration in range(12):
+        with subprocess.Popen(
+            [sys.executable, "-c", MEDIA_WRITER, str(project), str(iteration)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.05, 0.4))
+            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(20)
+        seen.update(_check_media(project))
+    assert len(seen - {"seed", "up"}) > 3  # the writer copied several folders
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+TOKEN_WRITER = r"""
+import random, sys
+from entrypoints.project import open_project
+
+project = open_project(sys.argv[1], driver=sys.argv[2], environ={})
+tokens = project.tokens
+rng = random.Random(int(sys.argv[3]))
+print("ready", flush=True)
+while True:
+    k = rng.randrange(6)
+    op = rng.choice(["create", "update", "move", "copy", "delete", "count"])
+    name = f"token-{k:02d}-crash-test"
+    try:
+        if op == "create":
+            tokens.create({"title": name}, name)
+        elif op == "update":
+            tokens.update(name, {"title": f"{name} {rng.random()}"})
+        elif op == "move":
+            tokens.move(name, f"moved-{k:02d}-crash-test")
+        elif op == "copy":
+            tokens.copy(name, f"copied-{rng.randrange(99):02d}-crash-test")
+        elif op == "delete":
+            tokens.delete(rng.choice([name, f"moved-{k:02d}-crash-test"]))
+        else:
+            tokens.verify(name, None, "entries", write=False)
+            tokens.flush()
+    except Exception as exc:  # missing tokens and taken ids are expected here
+        if exc.__class__.__name__ not in ("TokenNotFound", "Conflict", "AccessTokenInvalid"):
+            raise
+"""
+
+
+@pytest.mark.parametrize("driver", ["yaml", "tinydb"])
+def test_a_token_writer_killed_at_random_moments_leaves_every_token_readable(
+    tmp_path: Path, driver: str
+) -> None:
+    project = tmp_path / "p"
+    with open_project(project, driver=driver, environ={}) as opened:
+        opened.tokens.create({"title": "first"})
+    rng = random.Random(20261125)
+    seen: set[str] = set()
+    for iteration in range(10):
+        with subprocess.Popen(
+            [sys.executable, "-c", TOKEN_WRITER, str(project), driver, str(iteration)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.05, 0.4))
+            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(20)
+        with open_project(project, driver=driver, environ={}) as opened:
+            listed = opened.tokens.list()
+            for token in listed:
+                assert opened.tokens.fetch(token.token) == token
+                assert token.calls >= 0 and token.title
+            seen.update(t.token for t in listed)
+    assert len(seen) > 4  # the writer created, moved and copied several tokens

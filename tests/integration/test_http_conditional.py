@@ -260,3 +260,56 @@ def test_if_none_match_star_on_an_upload_refuses_an_existing_file(api: Api) -> N
         fresh.headers["etag"]
         == api.get("/api/media/files", id="fresh/flextype.png").headers["etag"]
     )
+
+
+def race(count: int, send: Any) -> list[int]:
+    """Run ``send(n)`` for n in range(count) on as many threads; return the statuses, sorted."""
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(send(n))) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(results)
+
+
+def test_concurrent_metadata_writes_with_one_if_match_let_exactly_one_through(api: Api) -> None:
+    auth = {"token": api.token, "access_token": api.access_token}
+    etag = api.get("/api/media/files", id="demo/flextype.png").headers["etag"]
+
+    def add(n: int) -> int:
+        body = {"id": "demo/flextype.png", "field": f"field_{n}", "value": n, **auth}
+        response = api.client.post("/api/media/files/meta", json=body, headers={"If-Match": etag})
+        return int(response.status_code)
+
+    assert race(10, add) == [200] + [412] * 9
+    meta = api.get("/api/media/files", id="demo/flextype.png").json()["data"]
+    assert len([k for k in meta if k.startswith("field_")]) == 1
+
+
+def test_concurrent_token_updates_with_one_if_match_let_exactly_one_through(api: Api) -> None:
+    auth = {"token": api.token, "access_token": api.access_token}
+    created = api.client.post("/api/tokens", json={"data": {"title": "Other"}, **auth})
+    other = created.json()["data"]["token"]
+    etag = api.get("/api/tokens", id=other).headers["etag"]
+
+    def update(n: int) -> int:
+        body = {"id": other, "data": {"title": f"Title {n}"}, **auth}
+        response = api.client.patch("/api/tokens", json=body, headers={"If-Match": etag})
+        return int(response.status_code)
+
+    assert race(10, update) == [200] + [412] * 9
+
+
+def test_if_match_on_a_missing_resource_answers_as_without_it(api: Api) -> None:
+    # RFC 9110 section 13.2.1: the 404 the request gets anyway wins over the precondition.
+    auth = {"token": api.token, "access_token": api.access_token}
+    stale = {"If-Match": '"stale"'}
+    for path, body in (
+        ("/api/entries", {"id": "movies/none"}),
+        ("/api/media/files", {"id": "demo/none.png"}),
+        ("/api/media/folders", {"id": "none"}),
+        ("/api/tokens", {"id": "none-such-token-0001"}),
+    ):
+        response = api.client.request("DELETE", path, json={**body, **auth}, headers=stale)
+        assert response.status_code == 404, (path, response.text)

@@ -22,8 +22,11 @@ class FakeEntryStore:
 
     def __init__(self) -> None:
         self._entries: dict[str, Fields] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._version = 0
+
+    def exclusive(self) -> threading.RLock:
+        return self._lock
 
     def get(self, entry_id: str) -> Entry:
         try:
@@ -91,7 +94,10 @@ class FakeTokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def exclusive(self) -> threading.RLock:
+        return self._lock
 
     def get(self, token_id: str) -> Token:
         try:

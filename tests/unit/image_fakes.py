@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Mapping
@@ -35,6 +36,9 @@ class FakeImageStore:
 
     def files(self, folder_id: str) -> list[MediaFile]:
         raise NotImplementedError
+
+    def exclusive(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # nothing here writes
 
     def folders(self, folder_id: str) -> list[str]:
         raise NotImplementedError

@@ -57,6 +57,9 @@ class FakeMediaStore:
         self.folder_ids: set[str] = set()
         self._lock = threading.RLock()
 
+    def exclusive(self) -> threading.RLock:
+        return self._lock
+
     def file(self, file_id: str) -> MediaFile:
         if file_id not in self.metas:
             raise MediaFileNotFound(file_id)

@@ -17,8 +17,8 @@ from entrypoints.http.deps import ApiCall, written
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data
 from entrypoints.http.uploads import receive_multipart
-from flextype_core.errors import BadRequest, Conflict, PreconditionFailed, shown
-from flextype_core.etags import check_if_match, entity_tag
+from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
+from flextype_core.etags import entity_tag
 
 __all__ = ["MediaContentController", "MediaFilesController", "MediaFoldersController"]
 
@@ -72,43 +72,39 @@ class MediaFilesController(Controller):
     def move_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
-        _check_file(call, body.id)
-        return written(call.media.move(body.id, body.new_id))
+        return written(call.media.move(body.id, body.new_id, if_match=call.if_match))
 
     @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
     def copy_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
-        _check_file(call, body.id)
-        return written(call.media.copy(body.id, body.new_id))
+        return written(call.media.copy(body.id, body.new_id, if_match=call.if_match))
 
     @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
     def delete_file(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
         file_id = call.read(MediaDelete).id
-        _check_file(call, file_id)
-        call.media.delete(file_id)
+        call.media.delete(file_id, if_match=call.if_match)
 
     @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
     def add_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
-        _check_file(call, body.id)
-        return written(call.media.add_meta(body.id, body.field, body.value))
+        return written(call.media.add_meta(body.id, body.field, body.value, if_match=call.if_match))
 
     @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
     def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
-        _check_file(call, body.id)
-        return written(call.media.update_meta(body.id, body.field, body.value))
+        return written(
+            call.media.update_meta(body.id, body.field, body.value, if_match=call.if_match)
+        )
 
     @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
-        _check_file(call, body.id)
-        return written(call.media.delete_meta(body.id, body.field))
+        return written(call.media.delete_meta(body.id, body.field, if_match=call.if_match))
 
 
 class MediaFoldersController(Controller):
@@ -134,34 +130,19 @@ class MediaFoldersController(Controller):
     def move_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
-        _check_folder(call, body.id)
-        return written(call.media.move_folder(body.id, body.new_id))
+        return written(call.media.move_folder(body.id, body.new_id, if_match=call.if_match))
 
     @put("/copy", sync_to_thread=True, summary="Copy a folder")
     def copy_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
-        _check_folder(call, body.id)
-        return written(call.media.copy_folder(body.id, body.new_id))
+        return written(call.media.copy_folder(body.id, body.new_id, if_match=call.if_match))
 
     @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
         folder_id = call.read(MediaDelete).id
-        _check_folder(call, folder_id)
-        call.media.delete_folder(folder_id)
-
-
-def _check_file(call: ApiCall, file_id: str) -> None:
-    """Honour ``If-Match`` on a file write: the metadata GET answered must be current."""
-    if call.if_match is not None:
-        check_if_match(call.if_match, call.media.fetch(file_id), f"File {shown(file_id)}")
-
-
-def _check_folder(call: ApiCall, folder_id: str) -> None:
-    """Honour ``If-Match`` on a folder write: the folder GET answered must be current."""
-    if call.if_match is not None:
-        check_if_match(call.if_match, call.media.folder(folder_id), f"Folder {shown(folder_id)}")
+        call.media.delete_folder(folder_id, if_match=call.if_match)
 
 
 def _upload_dir(call: ApiCall) -> Path:

@@ -19,20 +19,11 @@ from entrypoints.http.bodies import (
 from entrypoints.http.deps import ApiCall, written
 from entrypoints.http.params import is_truthy
 from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
-from entrypoints.views import issued_token, public_token
-from flextype_core.errors import shown
-from flextype_core.etags import check_if_match, entity_tag
+from flextype_core.etags import entity_tag
 
 __all__ = ["TokenAliasesController", "TokensController"]
 
 _API = "tokens"
-
-
-def _check_token(call: ApiCall, token_id: str) -> None:
-    """Honour ``If-Match`` on a token write: the token GET answered must be current."""
-    if call.if_match is not None:
-        current = public_token(call.tokens.fetch(token_id))
-        check_if_match(call.if_match, current, f"Token {shown(token_id)}")
 
 
 def _generate_hash(call: ApiCall) -> Data:
@@ -55,44 +46,42 @@ class TokensController(Controller):
     def fetch_token(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize(_API, write=False)
         if is_truthy(call.params.options().get("collection")):
-            listed = [public_token(t) for t in call.tokens.list()]
+            listed = [t.to_public() for t in call.tokens.list()]
             return call.respond(Data(data=listed), entity_tag(listed))
-        token = public_token(call.tokens.fetch(call.params.text("id")))
+        token = call.tokens.fetch(call.params.text("id")).to_public()
         return call.respond(Data(data=token), entity_tag(token))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create a token")
     def create_token(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(TokenCreate)
-        return Data(data=issued_token(call.tokens.create(body.data, body.id)))
+        return Data(data=call.tokens.create(body.data, body.id).to_public())
 
     @patch("/", sync_to_thread=True, summary="Update a token")
     def update_token(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(TokenUpdate)
-        _check_token(call, body.id)
-        return written(public_token(call.tokens.update(body.id, body.data)))
+        return written(call.tokens.update(body.id, body.data, if_match=call.if_match).to_public())
 
     @put("/", sync_to_thread=True, summary="Move a token to a new public id")
     def move_token(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
-        _check_token(call, body.id)
-        return written(public_token(call.tokens.move(body.id, body.new_id)))
+        moved = call.tokens.move(body.id, body.new_id, if_match=call.if_match)
+        return written(moved.to_public())
 
     @put("/copy", sync_to_thread=True, summary="Copy a token, with a new access token")
     def copy_token(self, call: NamedDependency[ApiCall]) -> Data:
         call.authorize(_API, write=True)
         body = call.read(TokenMove)
-        _check_token(call, body.id)
-        return Data(data=issued_token(call.tokens.copy(body.id, body.new_id)))
+        copied = call.tokens.copy(body.id, body.new_id, if_match=call.if_match)
+        return Data(data=copied.to_public())
 
     @delete("/", sync_to_thread=True, summary="Delete a token")
     def delete_token(self, call: NamedDependency[ApiCall]) -> None:
         call.authorize(_API, write=True)
         token_id = call.read(TokenDelete).id
-        _check_token(call, token_id)
-        call.tokens.delete(token_id)
+        call.tokens.delete(token_id, if_match=call.if_match)
 
     @post("/generate", status_code=200, sync_to_thread=True, summary="Generate a token")
     def generate_token(self, call: NamedDependency[ApiCall]) -> Data:
