@@ -242,3 +242,18 @@ def test_a_version_a_store_can_tell_stays_equal_while_nothing_changes(store: Ent
     store.get("a")
     store.descendants("a", None)
     assert store.version() == first
+
+
+def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
+    store: EntryStore,
+) -> None:
+    _seed(store, "a")
+    with store.exclusive():
+        store.update("a", lambda f: {**f, "n": 1})  # the block's own write: re-entrant
+        other = threading.Thread(target=lambda: store.update("a", lambda f: {**f, "n": 2}))
+        other.start()
+        other.join(0.3)
+        assert other.is_alive()  # waiting for the block to end
+        assert store.get("a").fields["n"] == 1
+    other.join(10)
+    assert store.get("a").fields["n"] == 2

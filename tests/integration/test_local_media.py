@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,20 @@ def test_both_stores_answer_a_folder_walk_alike(kind: str, tmp_path: Path) -> No
     assert store.folders("a") == ["a/c"]
     assert [f.id for f in store.files("a")] == ["a/x.txt"]
     assert store.folder_exists("a/c") and not store.folder_exists("a/x.txt")
+
+
+@pytest.mark.parametrize("kind", ["fake", "local"])
+def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
+    kind: str, tmp_path: Path
+) -> None:
+    store: MediaStore = FakeMediaStore() if kind == "fake" else LocalMediaStore(tmp_path / "m")
+    store.add_file("a.txt", FakeUpload(b"x"), {"n": 0}, replace=False)
+    with store.exclusive():
+        store.update_meta("a.txt", lambda m: {**m, "n": 1})
+        other = threading.Thread(target=lambda: store.update_meta("a.txt", lambda m: {**m, "n": 2}))
+        other.start()
+        other.join(0.3)
+        assert other.is_alive()  # waiting for the block to end
+        assert store.file("a.txt").meta["n"] == 1
+    other.join(10)
+    assert store.file("a.txt").meta["n"] == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import msgspec
 import pytest
 
@@ -97,3 +99,22 @@ def test_call_counts_are_added_and_vanished_tokens_skipped(tokens: TokenStore) -
     assert (second.calls, second.last_used_at) == (1, 1_700_000_100)
     with pytest.raises(TokenNotFound):
         tokens.get("z" * 32)
+
+
+def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
+    tokens: TokenStore,
+) -> None:
+    tokens.create(_token("a" * 16))
+    with tokens.exclusive():
+        tokens.update("a" * 16, lambda t: msgspec.structs.replace(t, title="mine"))
+        other = threading.Thread(
+            target=lambda: tokens.update(
+                "a" * 16, lambda t: msgspec.structs.replace(t, title="other")
+            )
+        )
+        other.start()
+        other.join(0.3)
+        assert other.is_alive()  # waiting for the block to end
+        assert tokens.get("a" * 16).title == "mine"
+    other.join(10)
+    assert tokens.get("a" * 16).title == "other"
