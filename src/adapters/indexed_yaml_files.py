@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from adapters.atomic import write_atomic
 from adapters.entry_index import EntryIndex
 from adapters.yaml_files import ENTRY_FILE, LEGACY_ENTRY_FILE, YamlFilesEntryStore
 from flextype_core import ids
@@ -204,9 +205,7 @@ class IndexedYamlFilesEntryStore:
             if size > _JOURNAL_LIMIT:
                 # A new journal starts with a line of its own (``#`` is never an id):
                 # inode numbers are reused, so only this tells readers it is new.
-                fresh = self._journal.with_name(f"{JOURNAL_FILE}.{uuid.uuid4().hex}.new")
-                fresh.write_bytes(f"#{uuid.uuid4().hex}\n".encode())
-                fresh.replace(self._journal)
+                write_atomic(self._journal, f"#{uuid.uuid4().hex}\n".encode())
 
     def _journal_state(self) -> _Cursor:
         """Return (inode, first line if it is a ``#`` header, size) of the journal."""
