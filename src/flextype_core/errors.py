@@ -42,6 +42,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "QueryTooLong",
     "RegistryKeyNotFound",
     "ServiceUnavailable",
     "StorageError",
@@ -151,6 +152,12 @@ class PayloadTooLarge(FlextypeError):
     """A body or upload over the configured limit."""
 
     code = "PayloadTooLarge"
+
+
+class QueryTooLong(FlextypeError):
+    """A query string over the limit: the request line is too long to read."""
+
+    code = "URITooLong"
 
 
 class UnsupportedMediaType(FlextypeError):

@@ -145,6 +145,7 @@ _ERRORS = {
     "404": "NotFound",
     "409": "Conflict: the id is taken",
     "413": "PayloadTooLarge",
+    "414": "URITooLong: the query string is over 32 KiB",
     "415": "UnsupportedMediaType: send JSON or a form",
     "422": "ValidationFailed: invalid data; `details` lists the fields",
     "429": "CallLimitExceeded: the token's limit_calls is used up",

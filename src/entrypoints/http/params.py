@@ -10,10 +10,12 @@ import msgspec
 from litestar import Request
 
 from entrypoints.http.brackets import parse_brackets
-from flextype_core.errors import BadRequest, UnsupportedMediaType
+from flextype_core.errors import BadRequest, QueryTooLong, UnsupportedMediaType
 
-__all__ = ["MAX_JSON_DEPTH", "RequestParams", "is_truthy", "read_params"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_QUERY_BYTES", "RequestParams", "is_truthy", "read_params"]
 
+MAX_QUERY_BYTES = 32 * 1024
+"""The longest query string read; uvicorn refuses lines much longer in plain text itself."""
 MAX_JSON_DEPTH = 64
 """Deepest nesting of maps and lists accepted in a JSON body (stored entries are YAML)."""
 
@@ -80,9 +82,16 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
 
     Raises:
         BadRequest: malformed JSON, a JSON body that is not an object, bad brackets.
+        QueryTooLong: a query string over ``MAX_QUERY_BYTES``.
         UnsupportedMediaType: a body of another type.
     """
-    values = parse_brackets(request.scope.get("query_string", b""))
+    query: bytes = request.scope.get("query_string", b"")
+    if len(query) > MAX_QUERY_BYTES:
+        raise QueryTooLong(
+            f"The query string is {len(query)} bytes; at most {MAX_QUERY_BYTES} are read. "
+            "Send long parameters in a JSON body."
+        )
+    values = parse_brackets(query)
     headers = request.headers
     # Most reads carry no body; not awaiting one spares a trip through the ASGI receive.
     content_type = headers.get("content-type", "")
