@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 from adapters.atomic import write_atomic
+from adapters.debris import remove_debris
 
 __all__ = ["DiskDerivativeCache"]
 
 _KEY = re.compile(r"[0-9a-f]{64}")
+_STALE_SECONDS = 3600.0
 
 
 class DiskDerivativeCache:
@@ -39,3 +41,7 @@ class DiskDerivativeCache:
 
     def put(self, key: str, data: bytes) -> None:
         write_atomic(self._path(key), data)
+
+    def remove_debris(self) -> int:
+        """Remove temporary files of interrupted writes (idle an hour: writers take no lock)."""
+        return remove_debris(self._root, min_age=_STALE_SECONDS)

@@ -91,6 +91,10 @@ class IndexedYamlFilesEntryStore:
 
     # -- writes --------------------------------------------------------------------
 
+    def remove_debris(self) -> int:
+        """Remove what interrupted writes left (see ``adapters.debris``); return how many."""
+        return self._files.remove_debris()
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         # In _write's order: this index's lock, then the files' process lock.

@@ -37,6 +37,7 @@ from typing import Any
 import msgspec
 
 from adapters.atomic import fsync_dir, fsync_tree, write_atomic
+from adapters.debris import remove_debris
 from adapters.file_cache import ParsedFileCache
 from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import dump as _dump
@@ -55,6 +56,7 @@ SIDECAR_SUFFIX = ".meta.yaml"
 """File ``b.png``'s metadata is ``.b.png.meta.yaml`` beside it."""
 _META_DECODER = msgspec.json.Decoder(dict[str, Any])
 _HASHES_KEPT = 10_000
+_STALE_UPLOAD_SECONDS = 3600.0
 _Identity = tuple[int, int, int, int]
 
 
@@ -238,6 +240,15 @@ class LocalMediaStore:
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()
+
+    def remove_debris(self) -> int:
+        """Remove what interrupted writes left (see ``adapters.debris``); return how many.
+
+        Uploads are received without the lock: only those idle for an hour are removed.
+        """
+        with self._lock.held():
+            removed = remove_debris(self._root)
+        return removed + remove_debris(self._root / ".uploads", min_age=_STALE_UPLOAD_SECONDS)
 
     def add_file(
         self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool

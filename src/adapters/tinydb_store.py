@@ -41,6 +41,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from adapters.atomic import write_atomic
+from adapters.debris import remove_debris
 from adapters.entry_index import EntryIndex, next_generation
 from adapters.file_lock import ProcessLock
 from flextype_core import ids
@@ -196,6 +197,13 @@ class _Table:
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         """Hold off every other writer of the database (both tables, every process)."""
         return self._transaction()
+
+    def remove_debris(self) -> int:
+        """Remove the temporary files interrupted writes of the database file left."""
+        if not isinstance(self._storage, AtomicJSONStorage):
+            return 0
+        with self._transaction():
+            return remove_debris(self._storage.path.parent, recursive=False)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

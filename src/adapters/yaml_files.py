@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from adapters.atomic import fsync_dir, write_atomic
+from adapters.debris import remove_debris
 from adapters.file_cache import ParsedFileCache
 from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
@@ -125,6 +126,11 @@ class YamlFilesEntryStore:
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()
+
+    def remove_debris(self) -> int:
+        """Remove what interrupted writes left (see ``adapters.debris``); return how many."""
+        with self._lock.held():
+            return remove_debris(self._root)
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._lock.held():

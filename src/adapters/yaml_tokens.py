@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from adapters.atomic import fsync_dir, write_atomic
+from adapters.debris import remove_debris
 from adapters.file_cache import ParsedFileCache
 from adapters.file_lock import ProcessLock
 from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
@@ -94,6 +95,11 @@ class YamlFilesTokenStore:
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()
+
+    def remove_debris(self) -> int:
+        """Remove what interrupted writes left (see ``adapters.debris``); return how many."""
+        with self._lock.held():
+            return remove_debris(self._root)
 
     def create(self, token: Token) -> None:
         with self._lock.held():

@@ -6,13 +6,19 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.media import MediaService
 
-__all__ = ["Project", "open_project"]
+__all__ = ["Project", "open_project", "remove_debris"]
+
+
+@runtime_checkable
+class _LeavesDebris(Protocol):
+    def remove_debris(self) -> int: ...
 
 
 class Project:
@@ -48,6 +54,15 @@ class Project:
     def registry(self) -> Registry:
         """The read-only registry (manifest and settings, without secrets)."""
         return self.container.registry()
+
+    def remove_debris(self) -> int:
+        """Remove what writes interrupted by a crash left behind; return how many.
+
+        Such leftovers are hidden and never read (every write is atomic), but they hold
+        disk space. Safe while other processes use the project: each store removes them
+        under its writers' lock. ``flextype serve`` calls it at start.
+        """
+        return remove_debris(self.container)
 
     def close(self) -> None:
         """Flush token call counts and close storage; the object is unusable afterwards."""
@@ -92,3 +107,14 @@ def open_project(
         env["FLEXTYPE_STORAGE__DRIVER"] = driver
     settings = load_settings(folder, env)
     return Project(folder, build_container(folder, env, settings=settings), settings)
+
+
+def remove_debris(container: Container) -> int:
+    """Remove the leftovers of interrupted writes from every store of ``container``."""
+    stores = (
+        container.entry_store(),
+        container.token_store(),
+        container.media_store(),
+        container.derivative_cache(),
+    )
+    return sum(s.remove_debris() for s in stores if isinstance(s, _LeavesDebris))

@@ -18,6 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
+from entrypoints.project import remove_debris
 from entrypoints.settings import SettingsError
 
 __all__ = [
@@ -90,6 +91,9 @@ def serve(
     if not project.is_dir():
         raise SettingsError(f"no project folder at {project}; create one with: flextype init")
     container = build_container(project, os.environ if environ is None else environ)
+    removed = remove_debris(container)
+    if removed:
+        sys.stderr.write(f"Removed {removed} leftovers of interrupted writes.\n")
     if workers > 1:
         container.shutdown_resources()  # the settings are valid; each worker opens its own
         _serve_workers(project, host, port, workers, access_log=access_log, out=out)

@@ -11,13 +11,27 @@ from pathlib import Path
 
 import pytest
 
+from adapters.debris import DEBRIS_NAME
 from entrypoints.project import open_project
+
+
+def _debris(project: Path) -> list[Path]:
+    return [p for p in project.rglob("*") if DEBRIS_NAME.fullmatch(p.name)]
+
+
+def _remove_debris(project: Path, driver: str = "yaml") -> None:
+    """Remove the leftovers the kills made, as ``flextype serve`` does at start."""
+    with open_project(project, driver=driver, environ={}) as opened:
+        opened.remove_debris()
+    assert _debris(project) == []
+
 
 SUBTREE = 6
 """Entries in every subtree: a root and five children; each write keeps subtrees whole."""
 
 WRITER = r"""
 import random, sys
+from adapters.debris import DEBRIS_NAME
 from entrypoints.project import open_project
 
 project = open_project(sys.argv[1], driver=sys.argv[2], environ={})
@@ -85,6 +99,8 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_state(
             writer.wait(20)
         seen.update(_check(project, driver))
     assert len(seen) > 3  # the writer got far enough to make several subtrees
+    _remove_debris(project, driver)
+    assert set(_check(project, driver)) <= seen
 
 
 # -- media: files, sidecars and folders ----------------------------------------------
@@ -96,6 +112,7 @@ MEDIA_WRITER = r"""
 import os, random, sys, tempfile
 from pathlib import Path
 from adapters.local_media import TempUpload
+from adapters.debris import DEBRIS_NAME
 from entrypoints.project import open_project
 
 project = open_project(sys.argv[1], environ={})
@@ -189,12 +206,15 @@ def test_a_media_writer_killed_at_random_moments_leaves_files_and_folders_whole(
             writer.wait(20)
         seen.update(_check_media(project))
     assert len(seen - {"seed", "up"}) > 3  # the writer copied several folders
+    _remove_debris(project)
+    assert _check_media(project) <= seen
 
 
 # -- tokens ---------------------------------------------------------------------------
 
 TOKEN_WRITER = r"""
 import random, sys
+from adapters.debris import DEBRIS_NAME
 from entrypoints.project import open_project
 
 project = open_project(sys.argv[1], driver=sys.argv[2], environ={})
@@ -254,3 +274,4 @@ def test_a_token_writer_killed_at_random_moments_leaves_every_token_readable(
                 assert token.calls >= 0 and token.title
             seen.update(t.token for t in listed)
     assert len(seen) > 4  # the writer created, moved and copied several tokens
+    _remove_debris(project, driver)

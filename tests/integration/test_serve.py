@@ -147,3 +147,23 @@ def test_serve_reports_a_port_in_use_in_one_line(
     assert code == 1
     assert err.startswith(f"flextype: error: cannot listen on 127.0.0.1:{port}: ")
     assert err.count("\n") == 1
+
+
+def test_serve_removes_the_leftovers_of_interrupted_writes_at_start(tmp_path: Path) -> None:
+    project = tmp_path / "site"
+    token = create_project(project).token.token
+    leftovers = [
+        project / "entries" / ".staging-0123456789abcdef0123456789abcdef" / "x" / "entry.yaml",
+        project / "entries" / "movies" / "dune" / ".entry.yaml.abcd1234.tmp",
+        project / "media" / "demo" / ".flextype.png.0123456789ab.tmp",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half written")
+    with _server(project) as (proc, url):
+        params = {"id": "movies/dune", "token": token}
+        assert httpx.get(f"{url}/api/entries", params=params).is_success
+        _, _, err = _stop(proc, signal.SIGTERM)
+    assert "Removed 3 leftovers of interrupted writes." in err
+    assert not any(path.exists() for path in leftovers)
+    assert not leftovers[0].parent.parent.exists()
