@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,32 @@ def _remove_debris(project: Path, driver: str = "yaml") -> None:
     with open_project(project, driver=driver, environ={}) as opened:
         opened.remove_debris()
     assert _debris(project) == []
+
+
+def _kill_repeatedly(
+    script: str, args: list[str], iterations: int, check: Callable[[], Iterable[str]]
+) -> set[str]:
+    """Start the writer ``script`` and SIGKILL it at a random moment, ``iterations`` times.
+
+    ``check`` runs after every kill and returns the names it saw; return them all.
+    """
+    rng = random.Random(20261125)
+    seen: set[str] = set()
+    for iteration in range(iterations):
+        with subprocess.Popen(
+            [sys.executable, "-c", script, *args, str(iteration)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.05, 0.4))
+            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(20)
+        seen.update(check())
+    return seen
 
 
 SUBTREE = 6
@@ -82,22 +109,7 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_state(
 ) -> None:
     project = tmp_path / "p"
     _seed(project, driver)
-    rng = random.Random(20261125)
-    seen: set[str] = set()
-    for iteration in range(12):
-        with subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(project), driver, str(iteration)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as writer:
-            assert writer.stdout is not None
-            assert writer.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.05, 0.4))
-            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
-            writer.send_signal(signal.SIGKILL)
-            writer.wait(20)
-        seen.update(_check(project, driver))
+    seen = _kill_repeatedly(WRITER, [str(project), driver], 12, lambda: _check(project, driver))
     assert len(seen) > 3  # the writer got far enough to make several subtrees
     _remove_debris(project, driver)
     assert set(_check(project, driver)) <= seen
@@ -189,22 +201,7 @@ def test_a_media_writer_killed_at_random_moments_leaves_files_and_folders_whole(
             (project / "media" / "seed" / f".{name}.meta.yaml").write_text(
                 f"title: {name}\ntype: text/plain\nfilesize: {len(_seed_content(name))}\n"
             )
-    rng = random.Random(20261125)
-    seen: set[str] = set()
-    for iteration in range(12):
-        with subprocess.Popen(
-            [sys.executable, "-c", MEDIA_WRITER, str(project), str(iteration)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as writer:
-            assert writer.stdout is not None
-            assert writer.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.05, 0.4))
-            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
-            writer.send_signal(signal.SIGKILL)
-            writer.wait(20)
-        seen.update(_check_media(project))
+    seen = _kill_repeatedly(MEDIA_WRITER, [str(project)], 12, lambda: _check_media(project))
     assert len(seen - {"seed", "up"}) > 3  # the writer copied several folders
     _remove_debris(project)
     assert _check_media(project) <= seen
@@ -252,26 +249,15 @@ def test_a_token_writer_killed_at_random_moments_leaves_every_token_readable(
     project = tmp_path / "p"
     with open_project(project, driver=driver, environ={}) as opened:
         opened.tokens.create({"title": "first"})
-    rng = random.Random(20261125)
-    seen: set[str] = set()
-    for iteration in range(10):
-        with subprocess.Popen(
-            [sys.executable, "-c", TOKEN_WRITER, str(project), driver, str(iteration)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as writer:
-            assert writer.stdout is not None
-            assert writer.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.05, 0.4))
-            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
-            writer.send_signal(signal.SIGKILL)
-            writer.wait(20)
+
+    def check() -> list[str]:
         with open_project(project, driver=driver, environ={}) as opened:
             listed = opened.tokens.list()
             for token in listed:
                 assert opened.tokens.fetch(token.token) == token
                 assert token.calls >= 0 and token.title
-            seen.update(t.token for t in listed)
+            return [t.token for t in listed]
+
+    seen = _kill_repeatedly(TOKEN_WRITER, [str(project), driver], 10, check)
     assert len(seen) > 4  # the writer created, moved and copied several tokens
     _remove_debris(project, driver)

@@ -256,24 +256,22 @@ META_WRITES: dict[str, MediaWrite] = {
 }
 
 
-@pytest.mark.parametrize("verb", FILE_WRITES)
-def test_a_file_write_checks_if_match_in_its_own_exclusive_block(
-    media: tuple[MediaService, Recorded], verb: str
+@pytest.mark.parametrize(
+    ("writes", "verb"),
+    [*(("file", v) for v in FILE_WRITES), *(("folder", v) for v in FOLDER_WRITES)],
+)
+def test_a_file_or_folder_write_checks_if_match_in_its_own_exclusive_block(
+    media: tuple[MediaService, Recorded], writes: str, verb: str
 ) -> None:
     service, store = media
-    write, store_call = FILE_WRITES[verb]
-    write(service, entity_tag(service.fetch("docs/a.txt")))
-    assert in_one_block(store.log, "file", store_call), store.log
-
-
-@pytest.mark.parametrize("verb", FOLDER_WRITES)
-def test_a_folder_write_checks_if_match_in_its_own_exclusive_block(
-    media: tuple[MediaService, Recorded], verb: str
-) -> None:
-    service, store = media
-    write, store_call = FOLDER_WRITES[verb]
-    write(service, entity_tag(service.folder("docs")))
-    assert in_one_block(store.log, "folder_exists", store_call), store.log
+    if writes == "file":
+        write, store_call = FILE_WRITES[verb]
+        tag, check_call = entity_tag(service.fetch("docs/a.txt")), "file"
+    else:
+        write, store_call = FOLDER_WRITES[verb]
+        tag, check_call = entity_tag(service.folder("docs")), "folder_exists"
+    write(service, tag)
+    assert in_one_block(store.log, check_call, store_call), store.log
 
 
 @pytest.mark.parametrize("verb", META_WRITES)
