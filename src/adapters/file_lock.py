@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-if sys.platform != "win32":
-    import fcntl
+import portalocker
 
 __all__ = ["ProcessLock"]
 
 
 class ProcessLock:
-    """Re-entrant: a thread lock, plus an exclusive ``flock`` on ``path`` while held.
+    """Re-entrant: a thread lock, plus an exclusive OS file lock on ``path`` while held.
 
-    Several server workers over one project serialise their read-change-writes with it
-    (on POSIX; on Windows only the thread lock holds). The lock file is created when
+    Several server workers over one project serialise their read-change-writes with it.
+    The file lock is portalocker's (``flock`` on POSIX, the Windows API on Windows), taken
+    blocking: the kernel wakes the next writer at once, where a polling lock (``filelock``)
+    would sleep between tries. The thread lock comes first, so threads of one process
+    queue on it and only one of them holds a descriptor. The lock file is created when
     first needed and never removed: removing it would let two processes lock two files.
     """
 
@@ -41,16 +42,14 @@ class ProcessLock:
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self._fd is not None:
-                    os.close(self._fd)  # closing the descriptor releases the flock
+                    os.close(self._fd)  # closing the descriptor releases the file lock
                     self._fd = None
 
-    def _acquire(self) -> int | None:
-        if sys.platform == "win32":
-            return None
+    def _acquire(self) -> int:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE)
         except BaseException:
             os.close(fd)
             raise

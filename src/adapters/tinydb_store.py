@@ -21,7 +21,7 @@ every writer here does, always gets a new inode.)
 Concurrency: all operations of the stores sharing one database run under one
 ``threading.RLock`` (TinyDB itself is not thread-safe). Every read-change-write also
 holds an exclusive ``flock`` on ``.db.json.lock`` next to the file, so several server
-processes never lose one another's writes (on POSIX; Windows has the thread lock only).
+processes never lose one another's writes.
 """
 
 from __future__ import annotations

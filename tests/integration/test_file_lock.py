@@ -1,0 +1,78 @@
+"""ProcessLock: one holder at a time across processes and threads; re-entrant in a thread."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from adapters.file_lock import ProcessLock
+
+HOLDER = r"""
+import sys, time
+from pathlib import Path
+from adapters.file_lock import ProcessLock
+
+with ProcessLock(Path(sys.argv[1])).held():
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    print("releasing", flush=True)
+"""
+
+
+def test_another_process_waits_until_the_holder_releases(tmp_path: Path) -> None:
+    path = tmp_path / "locks" / ".lock"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), "0.6"], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with ProcessLock(path).held():
+            waited = time.monotonic() - started
+            # The holder said it releases before we got in: we never held it together.
+            assert holder.stdout.readline() == "releasing\n"
+        holder.wait(10)
+    assert waited > 0.3
+
+
+def test_threads_of_one_process_hold_it_one_at_a_time(tmp_path: Path) -> None:
+    lock = ProcessLock(tmp_path / ".lock")
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        for _ in range(50):
+            with lock.held():
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.0005)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+
+
+def test_a_thread_may_take_it_again_while_holding_it(tmp_path: Path) -> None:
+    lock = ProcessLock(tmp_path / ".lock")
+    done = threading.Event()
+
+    def nested() -> None:
+        with lock.held(), lock.held():
+            pass
+        with lock.held():  # released once the outer block ended: free to take again
+            done.set()
+
+    # In a thread, so that a lock that is not re-entrant fails the test instead of hanging.
+    threading.Thread(target=nested, daemon=True).start()
+    assert done.wait(5)
