@@ -30,7 +30,9 @@ DEBRIS_NAME = re.compile(
 """The names our writers give to work in progress (and nothing else they write)."""
 
 
-def remove_debris(folder: Path, *, recursive: bool = True, min_age: float = 0.0) -> int:
+def remove_debris(
+    folder: Path, *, recursive: bool = True, min_age: float = 0.0, prefix: str = ""
+) -> int:
     """Remove every file or folder under ``folder`` whose name is ``DEBRIS_NAME``.
 
     Args:
@@ -38,6 +40,7 @@ def remove_debris(folder: Path, *, recursive: bool = True, min_age: float = 0.0)
         recursive: look in subfolders too, but never in hidden ones (``.git``,
             ``media/.uploads``): our writers leave debris only beside what they write.
         min_age: leave what was modified less than this many seconds ago.
+        prefix: remove only names that start with it as well.
 
     Returns:
         How many files and folders were removed.
@@ -53,7 +56,7 @@ def remove_debris(folder: Path, *, recursive: bool = True, min_age: float = 0.0)
             continue
         for entry in listing:
             is_dir = entry.is_dir(follow_symlinks=False)
-            if DEBRIS_NAME.fullmatch(entry.name):
+            if entry.name.startswith(prefix) and DEBRIS_NAME.fullmatch(entry.name):
                 if min_age and now - entry.stat(follow_symlinks=False).st_mtime < min_age:
                     continue
                 if is_dir:

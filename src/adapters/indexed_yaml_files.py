@@ -116,7 +116,9 @@ class IndexedYamlFilesEntryStore:
         self._write([entry_id], lambda: self._files.delete(entry_id))
 
     def _write(self, touched: list[str], write: Callable[[], object]) -> None:
-        with self._lock:
+        # The journal line goes out under the writers' lock too: in the order of the
+        # writes, and never while another process removes debris (a rotation's temp file).
+        with self._lock, self._files.exclusive():
             try:
                 write()
             except BaseException:

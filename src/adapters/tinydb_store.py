@@ -46,7 +46,7 @@ from adapters.entry_index import EntryIndex, next_generation
 from adapters.file_lock import ProcessLock
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
-from flextype_core.model import Entry, Token
+from flextype_core.model import CallCount, Entry, Token
 
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
@@ -199,11 +199,16 @@ class _Table:
         return self._transaction()
 
     def remove_debris(self) -> int:
-        """Remove the temporary files interrupted writes of the database file left."""
+        """Remove the temporary files interrupted writes of the database file left.
+
+        Only the database's own (``.db.json.<8>.tmp``): its folder is the project's,
+        where other tools may keep temporary files of theirs.
+        """
         if not isinstance(self._storage, AtomicJSONStorage):
             return 0
+        path = self._storage.path
         with self._transaction():
-            return remove_debris(self._storage.path.parent, recursive=False)
+            return remove_debris(path.parent, recursive=False, prefix=f".{path.name}.")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -403,20 +408,16 @@ class TinyDBTokenStore(_Table):
             doc_id = docs[token_id][0]
             self._write({k: d for k, d in self._table().items() if k != doc_id})
 
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         with self._transaction():
             docs = self._docs()
             table = dict(self._table())
-            for token_id, n in calls.items():
+            for token_id, count in counts.items():
                 if token_id in docs:
                     doc_id, doc = docs[token_id]
                     token = self._decode(token_id, doc)
-                    table[doc_id] = msgspec.to_builtins(
-                        msgspec.structs.replace(
-                            token, calls=token.calls + n, last_used_at=last_used_at
-                        )
-                    )
-            if any(token_id in docs for token_id in calls):
+                    table[doc_id] = msgspec.to_builtins(token.counted(count))
+            if any(token_id in docs for token_id in counts):
                 self._write(table)
 
     def _put(self, token_id: str, token: Token) -> None:

@@ -27,7 +27,7 @@ from flextype_core.errors import (
     TokenNotFound,
     shown,
 )
-from flextype_core.model import Token
+from flextype_core.model import CallCount, Token
 
 __all__ = ["YamlFilesTokenStore"]
 
@@ -134,18 +134,15 @@ class YamlFilesTokenStore:
                 raise TokenNotFound(token_id) from None
             fsync_dir(self._root)
 
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         failure: StorageError | None = None
         with self._lock.held():
-            for token_id, count in calls.items():
+            for token_id, count in counts.items():
                 try:
                     token = self._read(token_id)
                     if token is None:  # deleted meanwhile: nothing to count
                         continue
-                    counted = msgspec.structs.replace(
-                        token, calls=token.calls + count, last_used_at=last_used_at
-                    )
-                    self._write(token_id, counted)
+                    self._write(token_id, token.counted(count))
                 except StorageError as exc:
                     failure = failure or exc
         if failure is not None:

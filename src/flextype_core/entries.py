@@ -325,9 +325,19 @@ class EntriesService:
         A missing entry stays a 404 (``EntryNotFound``): RFC 9110 section 13.2.1 lets an
         error the request would get anyway win over its preconditions.
         """
-        if if_match is not None:
+        if if_match is None:
+            return
+        try:
             current = self._store.get(entry_id).to_public()
-            check_if_match(if_match, current, f"Entry {shown(entry_id)}")
+        except EntryNotFound:
+            if not self._store.has_descendants(entry_id):
+                raise
+            # Only children: the delete would go on without the header, but If-Match
+            # names a representation, and there is none.
+            raise PreconditionFailed(
+                f"Entry {shown(entry_id)} does not exist (If-Match: {shown(if_match)})."
+            ) from None
+        check_if_match(if_match, current, f"Entry {shown(entry_id)}")
 
     def _source_and_target(self, entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
         source = ids.parse_entry_id(entry_id)

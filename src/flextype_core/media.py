@@ -9,8 +9,10 @@ from flextype_core import ids, sniff
 from flextype_core.errors import (
     BadRequest,
     Conflict,
+    MediaFileNotFound,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     UnsupportedMediaType,
     ValidationFailed,
     shown,
@@ -156,7 +158,13 @@ class MediaService(MediaFolders):
         return found
 
     def upload(
-        self, folder_id: object, file_name: object, upload: Upload, *, replace: bool = False
+        self,
+        folder_id: object,
+        file_name: object,
+        upload: Upload,
+        *,
+        replace: bool = False,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         """Store an upload in a folder (created if missing) and return the new file.
 
@@ -164,14 +172,16 @@ class MediaService(MediaFolders):
         one. The metadata holds ``title`` (the name without its extension),
         ``description`` (""), ``type`` (MIME), ``filesize``, ``uploaded_on`` and, for an
         image whose size can be read, ``width`` and ``height``. Replacing a file gives it
-        fresh metadata.
+        fresh metadata. ``if_match`` (an ``If-Match`` header) asks to replace the file
+        whose metadata it names, checked in the same step as the write.
 
         Raises:
             InvalidId: ``folder_id`` is not a valid folder id, or no safe name is left.
             UnsupportedMediaType: the extension is not accepted, or the content is not
                 what the extension says.
             PayloadTooLarge: the upload is larger than ``max_file_size``.
-            Conflict: the file exists and ``replace`` is false.
+            Conflict: the file exists and ``replace`` is false (and no ``if_match``).
+            PreconditionFailed: ``if_match`` names no current file at that id.
         """
         folder = ids.parse_folder_id(folder_id)
         if not isinstance(file_name, str):
@@ -205,7 +215,19 @@ class MediaService(MediaFolders):
         size = self._images.probe(head) if self._images and mime.startswith("image/") else None
         if size is not None:
             meta["width"], meta["height"] = size
-        return public_file(self._store.add_file(file_id, upload, meta, replace=replace))
+        with self._store.exclusive():
+            if if_match is not None:
+                try:
+                    current = self._store.file(file_id)
+                except MediaFileNotFound:
+                    raise PreconditionFailed(
+                        f"File {shown(file_id)} does not exist (If-Match: {shown(if_match)})."
+                    ) from None
+                _check_meta(if_match, current)
+            added = self._store.add_file(
+                file_id, upload, meta, replace=replace or if_match is not None
+            )
+        return public_file(added)
 
     def move(
         self, file_id: object, new_id: object, *, if_match: str | None = None

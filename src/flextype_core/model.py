@@ -10,6 +10,7 @@ import msgspec
 __all__ = [
     "API_NAMES",
     "DEFAULT_TOKEN_APIS",
+    "CallCount",
     "Entry",
     "MediaFile",
     "Model",
@@ -85,11 +86,26 @@ class Token(Model, frozen=True, kw_only=True):
         """Tell whether this token is scoped to ``api``."""
         return "*" in self.apis or api in self.apis
 
+    def counted(self, count: CallCount) -> Token:
+        """Return this token with ``count`` added: calls summed, ``last_used_at`` the later."""
+        last = count.last_used_at
+        if self.last_used_at is not None:
+            last = max(last, self.last_used_at)
+        return msgspec.structs.replace(self, calls=self.calls + count.calls, last_used_at=last)
+
     def to_public(self) -> dict[str, Any]:
         """Return the token as the API shows it: every field but the access token's hash."""
         shown: dict[str, Any] = msgspec.to_builtins(self)
         del shown["hashed_access_token"]
         return shown
+
+
+class CallCount(Model, frozen=True, kw_only=True):
+    """The calls one process counted for a token since its last flush."""
+
+    calls: int
+    last_used_at: int
+    """Unix time of the latest of them."""
 
 
 class PageMeta(Model, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from flextype_core.model import Entry, MediaFile, Token
+from flextype_core.model import CallCount, Entry, MediaFile, Token
 
 __all__ = [
     "Clock",
@@ -173,11 +173,12 @@ class TokenStore(Protocol):
         """
         ...
 
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
-        """Add ``calls[token_id]`` to each token's ``calls`` and set its ``last_used_at``.
+    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
+        """Add each ``counts[token_id].calls`` to the token's ``calls``, as one step.
 
         Counts are added to what is stored, never written over it, so several processes
-        may flush their counts. Tokens that no longer exist are skipped.
+        may flush their counts; ``last_used_at`` becomes the later of the stored one and
+        the count's. Tokens that no longer exist are skipped.
         """
         ...
 

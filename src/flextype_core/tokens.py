@@ -20,7 +20,7 @@ from flextype_core.errors import (
     shown,
 )
 from flextype_core.etags import check_if_match
-from flextype_core.model import API_NAMES, Token, TokenState
+from flextype_core.model import API_NAMES, CallCount, Token, TokenState
 from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
 
 __all__ = ["IssuedToken", "TokenChanges", "TokensService"]
@@ -112,12 +112,15 @@ class TokensService:
         self._flush_every = flush_every
         self._flush_interval = flush_interval
         self._autoflush = autoflush
-        # Reentrant: verify re-reads the token under the lock, and a store may flush then.
-        self._lock = threading.RLock()
-        # Flushes reach the store one at a time, without holding ``_lock`` while writing.
+        # Guards the counts below. Taken last and never held across a store call, so code
+        # holding a store's lock (an If-Match check inside ``exclusive``) may take it.
+        self._lock = threading.Lock()
+        # Flushes reach the store one at a time; taken before any store lock.
         self._flush_lock = threading.RLock()
         self._pending: dict[str, int] = {}
+        self._pending_last: dict[str, int] = {}
         self._inflight: dict[str, int] = {}
+        self._inflight_last: dict[str, int] = {}
         self._last_flush = clock.now()
         self._flushes = 0
         # bcrypt is slow by design; remember (hash, sha256 of secret) pairs already proven.
@@ -247,6 +250,7 @@ class TokensService:
             self._store.delete(token_id)
         with self._lock:
             self._pending.pop(token_id, None)
+            self._pending_last.pop(token_id, None)
 
     # -- verifying and counting --------------------------------------------------------
 
@@ -279,21 +283,41 @@ class TokensService:
             raise AccessTokenInvalid(f"Token {shown(token.token)} may not use the {api} API.")
         if write and not self._access_token_matches(token, access_token):
             raise AccessTokenInvalid("The access token is missing or wrong.")
-        with self._lock:
-            if self._flushes != flushes_before_read:
-                # A flush moved pending calls into the store after our read: read again,
-                # or the limit check would miss the calls it just wrote.
+        counted = self._count_call(token, flushes_before_read, now)
+        while counted is None:
+            # A flush moved pending calls into the store after our read: read again, or
+            # the limit check would miss what it wrote. Rare, so flushes wait meanwhile.
+            with self._flush_lock:
+                flushes_before_read = self._flushes
                 token = self._known_token(token.token)
-            pending = self._pending.get(token.token, 0) + self._inflight.get(token.token, 0)
-            if token.limit_calls and token.calls + pending >= token.limit_calls:
-                raise CallLimitExceeded(
-                    f"Token {shown(token.token)} has used all {token.limit_calls} of its calls."
-                )
-            self._pending[token.token] = self._pending.get(token.token, 0) + 1
-            due = self._autoflush and self._due(now)
+                counted = self._count_call(token, flushes_before_read, now)
+        pending, due = counted
         if due:
             self.flush()
         return msgspec.structs.replace(token, calls=token.calls + pending + 1, last_used_at=now)
+
+    def _count_call(self, token: Token, flushes_seen: int, now: int) -> tuple[int, bool] | None:
+        """Count a call of ``token``, read when ``flushes_seen`` flushes had stored counts.
+
+        Returns:
+            The calls pending before this one, and whether a flush is due; None, counting
+            nothing, if a flush stored counts since the read.
+
+        Raises:
+            CallLimitExceeded: the token's calls are used up.
+        """
+        name = token.token
+        with self._lock:
+            if self._flushes != flushes_seen:
+                return None
+            pending = self._pending.get(name, 0) + self._inflight.get(name, 0)
+            if token.limit_calls and token.calls + pending >= token.limit_calls:
+                raise CallLimitExceeded(
+                    f"Token {shown(name)} has used all {token.limit_calls} of its calls."
+                )
+            self._pending[name] = self._pending.get(name, 0) + 1
+            self._pending_last[name] = now
+            return pending, self._autoflush and self._due(now)
 
     def flush_due(self) -> bool:
         """Tell whether pending counts should be written now (by count or by age)."""
@@ -309,20 +333,29 @@ class TokensService:
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, {}
-                self._inflight = batch
-                self._last_flush = now = self._clock.now()
+                last, self._pending_last = self._pending_last, {}
+                self._inflight, self._inflight_last = batch, last
+                self._last_flush = self._clock.now()
+            if not batch:
+                return  # nothing stored: a token read before is still current
+            counts = {t: CallCount(calls=n, last_used_at=last[t]) for t, n in batch.items()}
             try:
-                if batch:
-                    self._store.add_calls(batch, now)
+                # The counts leave ``_inflight`` in the same locked step as they enter the
+                # store: a token read under the store's lock is never counted twice.
+                with self._store.exclusive():
+                    self._store.add_calls(counts)
+                    with self._lock:
+                        self._inflight, self._inflight_last = {}, {}
+                        self._flushes += 1
             except BaseException:
                 with self._lock:
                     for token_id, calls in batch.items():
                         self._pending[token_id] = self._pending.get(token_id, 0) + calls
-                    self._inflight = {}
+                        self._pending_last[token_id] = max(
+                            last[token_id], self._pending_last.get(token_id, 0)
+                        )
+                    self._inflight, self._inflight_last = {}, {}
                 raise
-            with self._lock:
-                self._inflight = {}
-                self._flushes += 1
 
     def _due(self, now: int) -> bool:
         if not self._pending:
@@ -373,9 +406,16 @@ class TokensService:
             check_if_match(if_match, shown_now, f"Token {shown(stored.token)}")
 
     def _with_pending(self, token: Token) -> Token:
+        """The token as stored plus the calls counted here and not yet in the store.
+
+        ``last_used_at`` is that of the latest call, so a flush (which stores exactly
+        these values) does not change what a client sees, nor the token's ETag.
+        """
+        name = token.token
         with self._lock:
-            pending = self._pending.get(token.token, 0)
-        return msgspec.structs.replace(token, calls=token.calls + pending) if pending else token
+            calls = self._pending.get(name, 0) + self._inflight.get(name, 0)
+            last = max(self._pending_last.get(name, 0), self._inflight_last.get(name, 0))
+        return token.counted(CallCount(calls=calls, last_used_at=last)) if calls else token
 
     def _check_expiry(self, changes: Mapping[str, Any], now: int) -> None:
         expires_at = changes.get("expires_at")

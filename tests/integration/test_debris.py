@@ -58,6 +58,12 @@ def test_a_flat_sweep_leaves_subfolders_alone(tmp_path: Path) -> None:
     assert _tree(tmp_path) == {"entries/.x.abcd1234.tmp"}
 
 
+def test_a_prefix_limits_the_sweep_to_one_file_s_temporaries(tmp_path: Path) -> None:
+    _make(tmp_path, [".db.json.abcd1234.tmp", ".env.k2j3h4g5.tmp"])
+    assert remove_debris(tmp_path, recursive=False, prefix=".db.json.") == 1
+    assert _tree(tmp_path) == {".env.k2j3h4g5.tmp"}  # another tool's, in the project root
+
+
 def test_a_missing_folder_has_no_debris(tmp_path: Path) -> None:
     assert remove_debris(tmp_path / "none") == 0
 

@@ -313,3 +313,20 @@ def test_if_match_on_a_missing_resource_answers_as_without_it(api: Api) -> None:
     ):
         response = api.client.request("DELETE", path, json={**body, **auth}, headers=stale)
         assert response.status_code == 404, (path, response.text)
+
+
+def test_an_upload_over_a_file_honours_if_match(api: Api) -> None:
+    png = api.client.get("/media/demo/flextype.png").content
+    fields = {"folder": "demo", "token": api.token, "access_token": api.access_token}
+    files = {"file": ("flextype.png", png, "image/png")}
+    stale = api.client.post(
+        "/api/media/files", data=fields, files=files, headers={"If-Match": '"stale"'}
+    )
+    assert stale.status_code == 412
+    etag = api.get("/api/media/files", id="demo/flextype.png").headers["etag"]
+    replaced = api.client.post(
+        "/api/media/files", data=fields, files=files, headers={"If-Match": etag}
+    )
+    assert replaced.status_code == 200
+    later = api.get("/api/media/files", id="demo/flextype.png").headers["etag"]
+    assert replaced.headers["etag"] == later

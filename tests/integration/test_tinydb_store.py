@@ -21,7 +21,7 @@ from adapters.tinydb_store import (
     open_tinydb,
 )
 from flextype_core.errors import StorageError
-from flextype_core.model import Token
+from flextype_core.model import CallCount, Token
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -90,7 +90,7 @@ def test_the_file_is_valid_json_in_the_documented_shape_after_every_operation(
         lambda: entries.update("movies/a", lambda f: {**f, "n": 2}),
         lambda: entries.move("movies", "films"),
         lambda: tokens.create(_token("a" * 32)),
-        lambda: tokens.add_calls({"a" * 32: 3}, last_used_at=1_700_000_100),
+        lambda: tokens.add_calls({"a" * 32: CallCount(calls=3, last_used_at=1_700_000_100)}),
         lambda: tokens.move("a" * 32, "b" * 32, modified_at=1_700_000_200),
         lambda: entries.delete("films/a"),
     ]
@@ -236,10 +236,12 @@ def test_flushing_call_counts_of_many_tokens_writes_once_and_skips_vanished_ones
     for i in range(5):
         tokens.create(_token(f"{i}" * 32))
     before = storage.writes
-    tokens.add_calls({f"{i}" * 32: i for i in range(8)}, last_used_at=1_700_000_500)
+    tokens.add_calls(
+        {f"{i}" * 32: CallCount(calls=i, last_used_at=1_700_000_500) for i in range(8)}
+    )
     assert storage.writes == before + 1
     assert [t.calls for t in tokens.list()] == [0, 1, 2, 3, 4]
-    tokens.add_calls({"f" * 32: 1}, last_used_at=1_700_000_600)
+    tokens.add_calls({"f" * 32: CallCount(calls=1, last_used_at=1_700_000_600)})
     assert storage.writes == before + 1
 
 
@@ -318,9 +320,10 @@ _WORKER = textwrap.dedent(
     import sys
     from pathlib import Path
     from adapters.tinydb_store import TinyDBTokenStore, open_tinydb
+    from flextype_core.model import CallCount
     tokens = TinyDBTokenStore(open_tinydb(Path(sys.argv[1])))
     for _ in range(40):
-        tokens.add_calls({sys.argv[2]: 1}, last_used_at=1)
+        tokens.add_calls({sys.argv[2]: CallCount(calls=1, last_used_at=1)})
     """
 )
 
@@ -334,6 +337,6 @@ def test_processes_flushing_counts_at_once_lose_no_call(db: TinyDB, path: Path) 
         for _ in range(3)
     ]
     for _ in range(40):
-        tokens.add_calls({"a" * 32: 1}, last_used_at=1)
+        tokens.add_calls({"a" * 32: CallCount(calls=1, last_used_at=1)})
     assert [w.wait(timeout=60) for w in workers] == [0, 0, 0]
     assert tokens.get("a" * 32).calls == 160

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from flextype_core import Conflict, Token, TokenNotFound
+from flextype_core.model import CallCount
 from flextype_core.ports import TokenStore
 
 
@@ -92,8 +93,15 @@ def test_delete_removes_the_token(tokens: TokenStore) -> None:
 def test_call_counts_are_added_and_vanished_tokens_skipped(tokens: TokenStore) -> None:
     tokens.create(_token("a" * 32, calls=5))
     tokens.create(_token("b" * 32))
-    tokens.add_calls({"a" * 32: 3, "b" * 32: 1, "z" * 32: 9}, 1_700_000_100)
-    tokens.add_calls({"a" * 32: 2}, 1_700_000_200)
+    at_100, at_200 = 1_700_000_100, 1_700_000_200
+    tokens.add_calls(
+        {
+            "a" * 32: CallCount(calls=3, last_used_at=at_100),
+            "b" * 32: CallCount(calls=1, last_used_at=at_100),
+            "z" * 32: CallCount(calls=9, last_used_at=at_100),
+        }
+    )
+    tokens.add_calls({"a" * 32: CallCount(calls=2, last_used_at=at_200)})
     first, second = tokens.list()
     assert (first.calls, first.last_used_at) == (10, 1_700_000_200)
     assert (second.calls, second.last_used_at) == (1, 1_700_000_100)

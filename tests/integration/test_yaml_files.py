@@ -12,7 +12,7 @@ import yaml
 from adapters.yaml_files import YamlFilesEntryStore
 from adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core.errors import EntryNotFound, StorageError
-from flextype_core.model import Token
+from flextype_core.model import CallCount, Token
 
 
 def visible(folder: Path) -> list[str]:
@@ -408,7 +408,13 @@ def test_added_calls_add_to_what_another_process_stored(
     # Another process flushed its own counts meanwhile.
     path.write_text(path.read_text("utf-8").replace("calls: 5", "calls: 12"), "utf-8")
 
-    tokens.add_calls({token.token: 3, "gone" * 8: 4}, last_used_at=1_800_000_000)
+    at = 1_800_000_000
+    tokens.add_calls(
+        {
+            token.token: CallCount(calls=3, last_used_at=at),
+            "gone" * 8: CallCount(calls=4, last_used_at=at),
+        }
+    )
 
     stored = tokens.get(token.token)
     assert (stored.calls, stored.last_used_at) == (15, 1_800_000_000)

@@ -12,7 +12,7 @@ import msgspec
 
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, TokenNotFound
-from flextype_core.model import Entry, Token
+from flextype_core.model import CallCount, Entry, Token
 
 Fields = dict[str, Any]
 
@@ -134,14 +134,11 @@ class FakeTokenStore:
             self.get(token_id)
             del self._tokens[token_id]
 
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         with self._lock:
-            for token_id, n in calls.items():
+            for token_id, count in counts.items():
                 if token_id in self._tokens:
-                    token = self._tokens[token_id]
-                    self._tokens[token_id] = msgspec.structs.replace(
-                        token, calls=token.calls + n, last_used_at=last_used_at
-                    )
+                    self._tokens[token_id] = self._tokens[token_id].counted(count)
 
 
 class FixedClock:

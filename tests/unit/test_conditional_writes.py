@@ -312,3 +312,31 @@ def test_if_match_on_missing_media_is_not_found_as_without_it(
         service.delete("docs/none.txt", if_match=STALE)
     with pytest.raises(MediaFolderNotFound):
         service.delete_folder("none", if_match=STALE)
+
+
+def test_deleting_children_only_with_if_match_fails_the_precondition(
+    entries: tuple[EntriesService, Recorded],
+) -> None:
+    # Without the header the delete would remove the children; with it, there is no
+    # representation of "movies/2020" to match.
+    service, _ = entries
+    service.create("movies/2020/one", {"title": "One"})
+    with pytest.raises(PreconditionFailed):
+        service.delete("movies/2020", if_match="*")
+    assert service.fetch("movies/2020/one")["title"] == "One"
+
+
+def test_an_upload_with_if_match_replaces_only_the_file_it_names(
+    media: tuple[MediaService, Recorded],
+) -> None:
+    service, store = media
+    tag = entity_tag(service.fetch("docs/a.txt"))
+    with pytest.raises(PreconditionFailed):
+        service.upload("docs", "a.txt", FakeUpload(b"stale"), if_match=STALE)
+    with pytest.raises(PreconditionFailed):
+        service.upload("docs", "new.txt", FakeUpload(b"none"), if_match=tag)
+    assert store.contents == {"docs/a.txt": b"hello"}
+    store.log.clear()
+    replaced = service.upload("docs", "a.txt", FakeUpload(b"fresh"), if_match=tag)
+    assert replaced["filesize"] == 5 and store.contents["docs/a.txt"] == b"fresh"
+    assert in_one_block(store.log, "file", "add_file"), store.log

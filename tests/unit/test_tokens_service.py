@@ -16,7 +16,7 @@ from flextype_core.errors import (
     TokenNotFound,
     ValidationFailed,
 )
-from flextype_core.model import DEFAULT_TOKEN_APIS, Token
+from flextype_core.model import DEFAULT_TOKEN_APIS, CallCount, Token
 from flextype_core.tokens import IssuedToken, TokensService
 from tests.unit.fakes import FakeHasher, FakeTokenStore, FixedClock, SequenceIdFactory
 
@@ -48,10 +48,10 @@ class CountingTokenStore(FakeTokenStore):
         self.writes += 1
         super().delete(token_id)
 
-    def add_calls(self, calls: Mapping[str, int], last_used_at: int) -> None:
+    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         self.writes += 1
-        self.flushes.append(dict(calls))
-        super().add_calls(calls, last_used_at)
+        self.flushes.append({token_id: count.calls for token_id, count in counts.items()})
+        super().add_calls(counts)
 
 
 class World:
@@ -324,7 +324,9 @@ def test_flushing_writes_the_pending_counts_once(world: World) -> None:
 
 def test_a_flush_adds_to_the_stored_count_rather_than_overwriting_it(world: World) -> None:
     token_id = world.issue().token.token
-    world.store.add_calls({token_id: 40}, T0)  # another process flushed its own count
+    world.store.add_calls(
+        {token_id: CallCount(calls=40, last_used_at=T0)}
+    )  # another process flushed its own count
     world.service.verify(token_id, None, "entries", write=False)
     world.service.flush()
     assert world.store.get(token_id).calls == 41

@@ -58,7 +58,14 @@ class MediaFilesController(Controller):
             replace = is_truthy(params.values.get("replace")) and call.if_none_match is None
             try:
                 created = await to_thread.run_sync(
-                    partial(media.upload, folder, form.file_name, upload, replace=replace)
+                    partial(
+                        media.upload,
+                        folder,
+                        form.file_name,
+                        upload,
+                        replace=replace,
+                        if_match=call.if_match,
+                    )
                 )
             except Conflict as exc:
                 if call.if_none_match is None:
