@@ -10,7 +10,7 @@ import re
 import warnings
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flextype_core.query import parse_options, run, select, shape
@@ -190,7 +190,10 @@ ITEMS = st.lists(st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, VALUES
 )
 KEYS = st.sampled_from(["a", "b", "c", "c.x", "a.0", "c.y.1"])
 QUERY_VALUES = st.one_of(
-    SCALARS, st.sampled_from(["1", "-2", "1.5", "0", "true", "FALSE", "a", "é", ""])
+    SCALARS,
+    st.sampled_from(
+        ["1", "-2", "1.5", "1.", ".5", "+3", "1e1", "0", "true", "FALSE", "a", "é", ""]
+    ),
 )
 SCALAR_OPS = ["eq", "neq", "lt", "gt", "lte", "gte", "contains", "ncontains"]
 SCALAR_OPS += ["starts_with", "ends_with"]
@@ -233,9 +236,11 @@ def ref_coerce(stored: Any, value: Any) -> Any:
             return None
         if not isinstance(value, str):
             return value
-        if re.fullmatch(r"-?[0-9]+", value):
+        # Decimals as JSON or YAML write them: 1, -2, 1.5, 1., .5, +3, 1e3.
+        if re.fullmatch(r"[+-]?[0-9]+", value):
             return int(value)
-        return float(value) if re.fullmatch(r"-?[0-9]+\.[0-9]+", value) else None
+        decimal = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        return float(value) if re.fullmatch(decimal, value) else None
     return None
 
 
@@ -309,6 +314,7 @@ def test_and_of_clauses_is_commutative(
 
 
 @given(ITEMS, KEYS, QUERY_VALUES)
+@example(items=[{"c": 0, "id": "e0"}], key="c", value="1.")  # "1." is the number 1.0
 def test_neq_is_the_complement_of_eq_among_comparable_fields(
     items: list[dict[str, Any]], key: str, value: Any
 ) -> None:
