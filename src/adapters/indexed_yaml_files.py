@@ -11,6 +11,10 @@ read or parse per entry. The index stays true to the files three ways:
   size, mtime) with the indexed one. A query starts it in the background when the last
   one is older than ``sweep_interval`` seconds, so a hand edit is seen within about
   that time, while ``get`` sees it at once.
+
+The index is built on the first query, from the snapshot of the last build
+(``adapters.index_snapshot``) for every file whose identity did not change since, by
+parsing the others.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from adapters.atomic import write_atomic
 from adapters.entry_index import EntryIndex
-from adapters.yaml_files import ENTRY_FILE, LEGACY_ENTRY_FILE, YamlFilesEntryStore
+from adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
+from adapters.yaml_files import YamlFilesEntryStore, entry_file_identity
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
@@ -40,6 +47,7 @@ _HEADER_SIZE = 64
 
 JOURNAL_FILE = ".changes"
 """In ``entries/``: one id per line, appended by every write of every process."""
+_FIELDS = msgspec.json.Decoder(dict[str, Any])
 _JOURNAL_LIMIT = 1_000_000
 """Past this size the journal is replaced by an empty one; readers then rebuild."""
 
@@ -56,6 +64,7 @@ class IndexedYamlFilesEntryStore:
         self._files = YamlFilesEntryStore(root)
         self._root = root
         self._journal = root / JOURNAL_FILE
+        self._snapshot = root / SNAPSHOT_FILE
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
         self._index: EntryIndex | None = None
@@ -149,12 +158,28 @@ class IndexedYamlFilesEntryStore:
             return index
 
     def _build(self) -> EntryIndex:
+        """Index every entry: from the snapshot where its file is unchanged, else parsed."""
         self._cursor = self._journal_state()
         self._identities = {}
         self._broken = set()
         index = EntryIndex()
+        snapshot = load_snapshot(self._snapshot)
+        kept: Snapshot = {}
+        parsed = 0
         for entry_id, identity in self._scan(ids.ROOT):
+            known = snapshot.get(entry_id)
+            if known is not None and known[0] == identity:
+                index.put(Entry(id=entry_id, fields=_FIELDS.decode(known[1])))
+                self._identities[entry_id] = identity
+                kept[entry_id] = known
+                continue
             self._load(index, entry_id, identity)
+            entry = index.get(entry_id)
+            if entry is not None:
+                kept[entry_id] = (identity, msgspec.json.encode(entry.fields))
+                parsed += 1
+        if parsed or len(kept) != len(snapshot):
+            save_snapshot(self._snapshot, kept)
         return index
 
     def _load(self, index: EntryIndex, entry_id: str, identity: _Identity | None) -> None:
@@ -178,7 +203,8 @@ class IndexedYamlFilesEntryStore:
             self._identities[entry_id] = identity
 
     def _reload_one(self, index: EntryIndex, entry_id: str) -> None:
-        self._load(index, entry_id, _identity_of(self._root / entry_id))
+        folder = os.path.join(self._root, entry_id)  # noqa: PTH118 - the walk's text paths
+        self._load(index, entry_id, entry_file_identity(folder))
 
     def _reload_subtree(self, index: EntryIndex, entry_id: str) -> None:
         if entry_id != ids.ROOT:
@@ -191,10 +217,7 @@ class IndexedYamlFilesEntryStore:
 
     def _scan(self, entry_id: str) -> Iterator[tuple[str, _Identity]]:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
-        for child_id in self._files.ids_below(entry_id, None):
-            identity = _identity_of(self._root / child_id)
-            if identity is not None:  # None: deleted since the walk saw it
-                yield child_id, identity
+        yield from self._files.entry_files_below(entry_id, None)
 
     # -- the journal of other processes' writes ------------------------------------
 
@@ -283,16 +306,6 @@ class IndexedYamlFilesEntryStore:
             known = dict(self._identities)
         self._sweeping = True
         self._sweep(known)
-
-
-def _identity_of(folder: Path) -> _Identity | None:
-    for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
-        try:
-            stat = (folder / name).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    return None
 
 
 def _valid(entry_id: str) -> bool:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import msgspec
@@ -32,7 +33,13 @@ from flextype_core.errors import (
 )
 from flextype_core.model import Entry
 
-__all__ = ["ENTRY_FILE", "LEGACY_ENTRY_FILE", "YamlFilesEntryStore"]
+__all__ = [
+    "ENTRY_FILE",
+    "LEGACY_ENTRY_FILE",
+    "FileIdentity",
+    "YamlFilesEntryStore",
+    "entry_file_identity",
+]
 
 Fields = dict[str, Any]
 
@@ -66,6 +73,22 @@ def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
     if not all(ids.is_within(entry_id, root) for entry_id in documents):
         return None
     return None if (base / root).exists() else root
+
+
+FileIdentity = tuple[int, int, int]
+"""(inode, size, mtime in ns) of an entry file."""
+
+
+def entry_file_identity(folder: str) -> FileIdentity | None:
+    """Return the identity of the entry file in ``folder``; None if it holds none."""
+    for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
+        try:
+            stat = os.stat(os.path.join(folder, name))  # noqa: PTH116, PTH118
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if S_ISREG(stat.st_mode):
+            return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return None
 
 
 def _is_entry_id(candidate: str) -> bool:
@@ -244,10 +267,21 @@ class YamlFilesEntryStore:
 
     def ids_below(self, entry_id: str, depth: int | None) -> Iterator[str]:
         """Yield the ids of entries strictly below ``entry_id``, unordered, from the disk."""
+        return (child_id for child_id, _ in self.entry_files_below(entry_id, depth))
+
+    def entry_files_below(
+        self, entry_id: str, depth: int | None
+    ) -> Iterator[tuple[str, FileIdentity]]:
+        """Yield (id, identity of its entry file) for each entry below ``entry_id``, unordered.
+
+        The identity is (inode, size, mtime in ns): a file replaced or edited has another.
+        Text paths and one ``stat`` per folder: a 100k-entry walk spends its time here.
+        """
         if depth is not None and depth < 1:
             return
+        base = os.path.join(self._root, entry_id)  # noqa: PTH118
         try:
-            with os.scandir(self._root / entry_id) as listing:
+            with os.scandir(base) as listing:
                 names = [e.name for e in listing if not e.name.startswith(".") and e.is_dir()]
         except (FileNotFoundError, NotADirectoryError):
             return
@@ -257,9 +291,10 @@ class YamlFilesEntryStore:
             # (this also bounds a walk through a symlink loop).
             if not _is_entry_id(child_id):
                 continue
-            if self.exists(child_id):
-                yield child_id
-            yield from self.ids_below(child_id, None if depth is None else depth - 1)
+            identity = entry_file_identity(os.path.join(base, name))  # noqa: PTH118
+            if identity is not None:
+                yield child_id, identity
+            yield from self.entry_files_below(child_id, None if depth is None else depth - 1)
 
     def _remove_tree(self, folder: Path) -> None:
         # Renamed to a hidden name first, readers see the whole subtree vanish at once,

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from adapters import indexed_yaml_files
+from adapters.index_snapshot import SNAPSHOT_FILE
 from adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
 from adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.errors import StorageError
@@ -713,3 +714,62 @@ def test_descendants_called_twice_return_equal_entries_shared_with_the_index(
     assert snapshot(first) == snapshot(second)
     assert all(x is y for x, y in zip(first, second, strict=True))  # shared, not copied
     assert first is not second  # the list itself is the caller's
+
+
+# -- the snapshot a restart starts from --------------------------------------------------
+
+
+def _seed_blog(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    store = a_store(root)
+    store.create({"blog": {"title": "Blog"}})
+    store.create({f"blog/post-{n}": {"n": n, "tags": ["a", n], "at": 1.5 * n} for n in range(5)})
+    return snapshot(store.descendants("", None))
+
+
+def test_a_restart_answers_the_same_from_the_snapshot(root: Path) -> None:
+    before = _seed_blog(root)
+    assert (root / SNAPSHOT_FILE).is_file()
+    assert snapshot(a_store(root).descendants("", None)) == before
+
+
+def test_a_file_whose_identity_is_unchanged_is_taken_from_the_snapshot_unread(
+    root: Path,
+) -> None:
+    _seed_blog(root)
+    path = root / "blog" / "post-1" / ENTRY_FILE
+    stat = path.stat()
+    with path.open("r+b") as stream:  # the same inode, size and mtime: the same identity
+        stream.write(b"#" * stat.st_size)
+    set_mtime(path, stat.st_mtime_ns)
+    restarted = a_store(root).descendants("blog", None)
+    assert restarted[1].fields["n"] == 1  # from the snapshot: the file was not parsed
+
+
+def test_files_changed_added_or_removed_while_stopped_are_read_at_restart(root: Path) -> None:
+    _seed_blog(root)
+    write_by_hand(root, "blog/post-1", "n: 100\nedited: true\n")
+    write_by_hand(root, "blog/post-9", "n: 9\n")
+    shutil.rmtree(root / "blog" / "post-2")
+    restarted = a_store(root)
+    got = {entry.id: entry.fields for entry in restarted.descendants("blog", None)}
+    assert sorted(got) == [
+        "blog/post-0",
+        "blog/post-1",
+        "blog/post-3",
+        "blog/post-4",
+        "blog/post-9",
+    ]
+    assert got["blog/post-1"] == {"n": 100, "edited": True}
+    assert got["blog/post-9"] == {"n": 9}
+    # The snapshot was written anew with the new state: a second restart agrees.
+    assert snapshot(a_store(root).descendants("blog", None)) == sorted(got.items())
+
+
+@pytest.mark.parametrize("content", [b"", b"not msgpack \xff", b"\x92\x02\x80"])
+def test_a_broken_or_foreign_snapshot_is_ignored_and_written_anew(
+    root: Path, content: bytes
+) -> None:
+    before = _seed_blog(root)
+    (root / SNAPSHOT_FILE).write_bytes(content)
+    assert snapshot(a_store(root).descendants("", None)) == before
+    assert (root / SNAPSHOT_FILE).read_bytes() != content

@@ -1,0 +1,56 @@
+"""A snapshot of the YAML entry index on disk, so that a start parses only changed files.
+
+Building the index parses every entry file (about 150 us each with libyaml: 15 s for
+100k entries). The snapshot keeps, per entry, the identity of its file (inode, size,
+mtime in ns) and its fields as JSON; a build takes the fields of every file whose
+identity is unchanged from it and parses the rest. It is a cache: written whole and
+atomically after a build, never read for anything but that, and ignored (then written
+anew) when missing, unreadable or of another format version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from adapters.atomic import write_atomic
+
+__all__ = ["SNAPSHOT_FILE", "Identity", "Snapshot", "load_snapshot", "save_snapshot"]
+
+SNAPSHOT_FILE = ".index"
+"""In ``entries/``, hidden like the journal, so never taken for an entry."""
+
+Identity = tuple[int, int, int]
+"""(inode, size, mtime in ns) of an entry file."""
+
+Snapshot = dict[str, tuple[Identity, bytes]]
+"""Entry id -> (identity of its file, its fields as JSON)."""
+
+_VERSION = 1
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    version: int
+    entries: dict[str, tuple[tuple[int, int, int], bytes]]
+
+
+_DECODER = msgspec.msgpack.Decoder(_Stored)
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    """Return the snapshot at ``path``; empty if there is none or it cannot be used."""
+    try:
+        stored = _DECODER.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return {}
+    return stored.entries if stored.version == _VERSION else {}
+
+
+def save_snapshot(path: Path, entries: Mapping[str, tuple[Identity, bytes]]) -> None:
+    """Write the snapshot atomically; on failure leave things as they are (it is a cache)."""
+    with contextlib.suppress(OSError):
+        write_atomic(path, _ENCODER.encode(_Stored(version=_VERSION, entries=dict(entries))))
