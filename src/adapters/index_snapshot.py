@@ -5,7 +5,8 @@ Building the index parses every entry file (about 150 us each with libyaml: 15 s
 mtime in ns) and its fields as JSON; a build takes the fields of every file whose
 identity is unchanged from it and parses the rest. It is a cache: written whole and
 atomically after a build, never read for anything but that, and ignored (then written
-anew) when missing, unreadable or of another format version.
+anew) when missing, unreadable, of another format version, or parsed by other rules
+(``yaml_codec.PARSE_RULES``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from adapters.atomic import write_atomic
+from adapters.yaml_codec import PARSE_RULES
 
 __all__ = ["SNAPSHOT_FILE", "Identity", "Snapshot", "load_snapshot", "save_snapshot"]
 
@@ -29,11 +31,12 @@ Identity = tuple[int, int, int]
 Snapshot = dict[str, tuple[Identity, bytes]]
 """Entry id -> (identity of its file, its fields as JSON)."""
 
-_VERSION = 1
+_VERSION = f"1/{PARSE_RULES}"
+"""The layout of the file, and the rules the fields were parsed by: both must match."""
 
 
 class _Stored(msgspec.Struct, array_like=True):
-    version: int
+    version: str
     entries: dict[str, tuple[tuple[int, int, int], bytes]]
 
 

@@ -168,8 +168,9 @@ class IndexedYamlFilesEntryStore:
         parsed = 0
         for entry_id, identity in self._scan(ids.ROOT):
             known = snapshot.get(entry_id)
-            if known is not None and known[0] == identity:
-                index.put(Entry(id=entry_id, fields=_FIELDS.decode(known[1])))
+            fields = _decoded(known[1]) if known is not None and known[0] == identity else None
+            if known is not None and fields is not None:
+                index.put(Entry(id=entry_id, fields=fields))
                 self._identities[entry_id] = identity
                 kept[entry_id] = known
                 continue
@@ -306,6 +307,14 @@ class IndexedYamlFilesEntryStore:
             known = dict(self._identities)
         self._sweeping = True
         self._sweep(known)
+
+
+def _decoded(fields: bytes) -> Fields | None:
+    """A snapshot's fields of one entry; None if damaged (the file is parsed instead)."""
+    try:
+        return _FIELDS.decode(fields)
+    except msgspec.DecodeError:
+        return None
 
 
 def _valid(entry_id: str) -> bool:

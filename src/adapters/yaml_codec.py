@@ -13,6 +13,7 @@ import yaml
 from flextype_core.errors import StorageError
 
 __all__ = [
+    "PARSE_RULES",
     "STORAGE_FAILURES",
     "MalformedFileError",
     "dump",
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 Fields = dict[str, Any]
+
+PARSE_RULES = 1
+"""Bump when a file would now be read into other values (scalar rules, front matter...):
+what was kept of files read under the old rules (the index snapshot) is then dropped."""
 
 try:
     from yaml import CSafeDumper as _BaseDumper

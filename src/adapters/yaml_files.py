@@ -80,14 +80,21 @@ FileIdentity = tuple[int, int, int]
 
 
 def entry_file_identity(folder: str) -> FileIdentity | None:
-    """Return the identity of the entry file in ``folder``; None if it holds none."""
+    """Return the identity of the entry file in ``folder``; None if it holds no entry.
+
+    That of the file ``get`` reads first (``entry.yaml``, else ``entry.md``), even when
+    it is no regular file (``get`` then fails), provided one of them is one (``exists``).
+    """
+    first: FileIdentity | None = None
     for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
         try:
             stat = os.stat(os.path.join(folder, name))  # noqa: PTH116, PTH118
         except (FileNotFoundError, NotADirectoryError):
             continue
+        if first is None:
+            first = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if S_ISREG(stat.st_mode):
-            return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            return first
     return None
 
 

@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from adapters import indexed_yaml_files
-from adapters.index_snapshot import SNAPSHOT_FILE
+from adapters.index_snapshot import SNAPSHOT_FILE, load_snapshot, save_snapshot
 from adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
+from adapters.yaml_codec import PARSE_RULES
 from adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.errors import StorageError
 from flextype_core.model import Entry
@@ -773,3 +775,41 @@ def test_a_broken_or_foreign_snapshot_is_ignored_and_written_anew(
     (root / SNAPSHOT_FILE).write_bytes(content)
     assert snapshot(a_store(root).descendants("", None)) == before
     assert (root / SNAPSHOT_FILE).read_bytes() != content
+
+
+def _snapshot_entries(root: Path) -> dict[str, Any]:
+    return load_snapshot(root / SNAPSHOT_FILE)
+
+
+def test_damaged_fields_in_a_snapshot_are_parsed_from_the_file_instead(root: Path) -> None:
+    before = _seed_blog(root)
+    known = _snapshot_entries(root)
+    identity, _ = known["blog/post-1"]
+    save_snapshot(root / SNAPSHOT_FILE, {**known, "blog/post-1": (identity, b"[1, 2")})
+    assert snapshot(a_store(root).descendants("", None)) == before
+
+
+def test_a_snapshot_of_fields_parsed_by_other_rules_is_dropped(root: Path) -> None:
+    # As if written by an earlier version that read `yes` as true (YAML 1.1).
+    write_by_hand(root, "a", "answer: yes\n")
+    path = root / "a" / ENTRY_FILE
+    stat = path.stat()
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    version = f"1/{PARSE_RULES - 1}"  # the snapshot layout 1, the rules before these
+    older = msgspec.msgpack.encode([version, {"a": [identity, b'{"answer": true}']}])
+    (root / SNAPSHOT_FILE).write_bytes(older)
+    assert snapshot(a_store(root).descendants("", None)) == [("a", {"answer": "yes"})]
+
+
+def test_a_folder_named_entry_yaml_beside_an_entry_md_breaks_the_entry_after_a_restart(
+    root: Path,
+) -> None:
+    folder = root / "a"
+    folder.mkdir(parents=True)
+    (folder / "entry.md").write_text("---\nt: 1\n---\nbody\n")
+    assert ids_of(a_store(root).descendants("", None)) == ["a"]
+    (folder / ENTRY_FILE).mkdir()  # ``get`` reads entry.yaml first, and fails
+    restarted = a_store(root)
+    with pytest.raises(StorageError):
+        restarted.get("a")
+    assert restarted.descendants("", None) == []  # as a build without the snapshot
