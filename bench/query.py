@@ -32,9 +32,6 @@ import math
 import os
 import pstats
 import random
-import re
-import select
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +39,6 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +47,14 @@ from urllib.parse import urlencode
 import httpx
 import yaml
 
+# bench/ is not a package: import the HTTP harness from beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import http_get_entry as harness
+
 from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from adapters.system import RandomIdFactory, SystemClock
+from adapters.yaml_codec import dump
 from entrypoints.project import open_project
 from entrypoints.scaffold import create_project
 from flextype_core import EntriesService
@@ -115,10 +117,8 @@ DIRECTORS = tuple(f"{first} {last}" for first in _FIRST for last in _LAST)  # 20
 _WORDS = ("the", "last", "night", "city", "river", "ghost", "summer", "red", "silent", "war")
 
 try:
-    from yaml import CSafeDumper as _Dumper
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML without libyaml
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
@@ -155,17 +155,6 @@ def generate(n: int, seed: int = 2024) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def _dump(fields: Mapping[str, Any]) -> bytes:
-    return yaml.dump(
-        dict(fields),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        encoding="utf-8",
-    )
-
-
 def make_yaml_project(path: Path, entries: Mapping[str, Mapping[str, Any]]) -> str:
     """Create a YAML project at ``path``, write ``entries`` as files; return the token id."""
     token = create_project(path, driver="yaml", demo=False).token.token
@@ -173,7 +162,7 @@ def make_yaml_project(path: Path, entries: Mapping[str, Mapping[str, Any]]) -> s
     for entry_id, fields in {PARENT: {"title": "Movies"}, **entries}.items():
         folder = root / entry_id
         folder.mkdir(parents=True)
-        (folder / "entry.yaml").write_bytes(_dump(fields))
+        (folder / "entry.yaml").write_bytes(dump(fields))
     return token
 
 
@@ -283,29 +272,6 @@ def query_path(token: str) -> str:
     return "/api/entries?" + urlencode(pairs)
 
 
-@contextmanager
-def _server(project: Path) -> Iterator[str]:
-    """Run ``flextype serve --port 0`` on ``project``; yield its URL, then SIGTERM it."""
-    argv = [str(BIN / "flextype"), "serve", "--project", str(project), "--port", "0"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as proc:  # noqa: S603
-        try:
-            assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 60)
-            line = proc.stdout.readline() if ready else ""
-            found = re.fullmatch(r"Serving on (\S+)\n", line)
-            if found is None:
-                raise RuntimeError(f"server did not announce itself: {line!r}")
-            yield found[1]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
-
-
 # -- memory -----------------------------------------------------------------------
 
 
@@ -399,7 +365,8 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
         )
     gc.collect()
 
-    with _server(yaml_project) as url, httpx.Client(base_url=url, timeout=1800) as client:
+    flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
+    with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
         path = query_path(token)
 
         def over_http() -> list[str]:
