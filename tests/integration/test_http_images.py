@@ -28,16 +28,8 @@ from tests.http_client import (
     files_of,
     serve,
 )
-from tests.integration.test_http_media import (
-    GPS_IFD,
-    ORIENTATION,
-    encode,
-    exif_jpeg,
-    gradient,
-    halves,
-    upload,
-    uploaded,
-)
+from tests.images import GPS_IFD, ORIENTATION, encode, exif_jpeg, gradient, halves
+from tests.integration.test_http_media import upload, uploaded
 
 SOURCES: dict[str, bytes] = {
     "img/photo.png": encode(gradient((200, 100), "RGBA"), "PNG"),

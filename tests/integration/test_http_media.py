@@ -26,44 +26,9 @@ from tests.http_client import (
     files_of,
     serve,
 )
+from tests.images import encode, gradient
 
-GPS_IFD = 0x8825
-ORIENTATION = 0x0112
-
-
-# -- generated images (also used by test_http_images) ------------------------------------------
-
-
-def encode(img: Image.Image, fmt: str, **options: Any) -> bytes:
-    out = io.BytesIO()
-    img.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def gradient(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
-    """Red grows to the right, green downwards."""
-    down = Image.linear_gradient("L").resize(size)
-    across = down.transpose(Image.Transpose.ROTATE_90).resize(size)
-    img = Image.merge("RGB", (across, down, Image.new("L", size, 60)))
-    if mode == "RGBA":
-        img.putalpha(down)
-    return img.convert(mode)
-
-
-def halves(size: tuple[int, int] = (200, 100)) -> Image.Image:
-    """Red on the left half, blue on the right half."""
-    img = Image.new("RGB", size, "red")
-    img.paste(Image.new("RGB", (size[0] - size[0] // 2, size[1]), "blue"), (size[0] // 2, 0))
-    return img
-
-
-def exif_jpeg() -> bytes:
-    """A 200x100 JPEG (red left, blue right) with EXIF orientation 6 and a GPS position."""
-    exif = Image.Exif()
-    exif[ORIENTATION] = 6
-    exif.get_ifd(GPS_IFD)[2] = (48.0, 51.0, 24.0)  # GPSLatitude
-    return encode(halves(), "JPEG", quality=95, exif=exif.tobytes())
-
+# -- generated files -----------------------------------------------------------------------
 
 PNG = encode(gradient((40, 30), "RGBA"), "PNG")
 JPEG = encode(gradient((64, 48)), "JPEG", quality=90)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -14,26 +13,9 @@ from adapters.derivative_cache import DiskDerivativeCache
 from adapters.pillow_images import PillowImageProcessor
 from flextype_core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from flextype_core.images import parse_params
+from tests.images import GPS_IFD, ORIENTATION, encode, gradient
 
 LIMITS = {"max_width": 2000, "max_height": 2000, "max_source_pixels": 20_000_000}
-GPS_IFD = 0x8825
-ORIENTATION = 0x0112
-
-
-def encode(img: Image.Image, fmt: str, **options: Any) -> bytes:
-    out = io.BytesIO()
-    img.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def gradient(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
-    """Red grows to the right, green downwards: no flip or filter leaves it as it was."""
-    down = Image.linear_gradient("L").resize(size)
-    across = down.transpose(Image.Transpose.ROTATE_90).resize(size)
-    img = Image.merge("RGB", (across, down, Image.new("L", size, 60)))
-    if mode == "RGBA":
-        img.putalpha(down)
-    return img.convert(mode)
 
 
 @pytest.fixture(scope="module")
