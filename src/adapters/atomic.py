@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["fsync_dir", "fsync_tree", "write_atomic"]
+__all__ = ["fsync_dir", "fsync_file", "fsync_tree", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -33,6 +33,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's contents to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a directory's entries (renames, creations, deletions) to disk."""
     fd = os.open(directory, os.O_RDONLY)
@@ -52,9 +61,5 @@ def fsync_tree(root: Path) -> None:
         for name in names:
             path = Path(folder, name)
             if not path.is_symlink():
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_file(path)
         fsync_dir(Path(folder))

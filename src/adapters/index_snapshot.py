@@ -19,16 +19,14 @@ import msgspec
 
 from adapters.atomic import write_atomic
 from adapters.yaml_codec import PARSE_RULES
+from adapters.yaml_files import FileIdentity
 
-__all__ = ["SNAPSHOT_FILE", "Identity", "Snapshot", "load_snapshot", "save_snapshot"]
+__all__ = ["SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot"]
 
 SNAPSHOT_FILE = ".index"
 """In ``entries/``, hidden like the journal, so never taken for an entry."""
 
-Identity = tuple[int, int, int]
-"""(inode, size, mtime in ns) of an entry file."""
-
-Snapshot = dict[str, tuple[Identity, bytes]]
+Snapshot = dict[str, tuple[FileIdentity, bytes]]
 """Entry id -> (identity of its file, its fields as JSON)."""
 
 _VERSION = f"1/{PARSE_RULES}"
@@ -37,7 +35,7 @@ _VERSION = f"1/{PARSE_RULES}"
 
 class _Stored(msgspec.Struct, array_like=True):
     version: str
-    entries: dict[str, tuple[tuple[int, int, int], bytes]]
+    entries: Snapshot
 
 
 _DECODER = msgspec.msgpack.Decoder(_Stored)
@@ -53,7 +51,7 @@ def load_snapshot(path: Path) -> Snapshot:
     return stored.entries if stored.version == _VERSION else {}
 
 
-def save_snapshot(path: Path, entries: Mapping[str, tuple[Identity, bytes]]) -> None:
+def save_snapshot(path: Path, entries: Mapping[str, tuple[FileIdentity, bytes]]) -> None:
     """Write the snapshot atomically; on failure leave things as they are (it is a cache)."""
     with contextlib.suppress(OSError):
         write_atomic(path, _ENCODER.encode(_Stored(version=_VERSION, entries=dict(entries))))

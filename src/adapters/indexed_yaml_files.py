@@ -33,7 +33,7 @@ import msgspec
 from adapters.atomic import write_atomic
 from adapters.entry_index import EntryIndex
 from adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
-from adapters.yaml_files import YamlFilesEntryStore, entry_file_identity
+from adapters.yaml_files import FileIdentity, YamlFilesEntryStore, entry_file_identity
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
@@ -41,7 +41,6 @@ from flextype_core.model import Entry
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
-_Identity = tuple[int, int, int]
 _Cursor = tuple[int, bytes, int]
 _HEADER_SIZE = 64
 
@@ -68,7 +67,7 @@ class IndexedYamlFilesEntryStore:
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
         self._index: EntryIndex | None = None
-        self._identities: dict[str, _Identity] = {}
+        self._identities: dict[str, FileIdentity] = {}
         self._cursor: _Cursor = (0, b"", 0)  # the journal's inode, header, offset read
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
@@ -183,7 +182,7 @@ class IndexedYamlFilesEntryStore:
             save_snapshot(self._snapshot, kept)
         return index
 
-    def _load(self, index: EntryIndex, entry_id: str, identity: _Identity | None) -> None:
+    def _load(self, index: EntryIndex, entry_id: str, identity: FileIdentity | None) -> None:
         try:
             entry = self._files.get(entry_id)
         except (EntryNotFound, StorageError) as exc:
@@ -216,7 +215,7 @@ class IndexedYamlFilesEntryStore:
         for child_id, identity in self._scan(entry_id):
             self._load(index, child_id, identity)
 
-    def _scan(self, entry_id: str) -> Iterator[tuple[str, _Identity]]:
+    def _scan(self, entry_id: str) -> Iterator[tuple[str, FileIdentity]]:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
         yield from self._files.entry_files_below(entry_id, None)
 
@@ -287,7 +286,7 @@ class IndexedYamlFilesEntryStore:
         known = dict(self._identities)
         threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
 
-    def _sweep(self, known: dict[str, _Identity]) -> None:
+    def _sweep(self, known: dict[str, FileIdentity]) -> None:
         started = time.monotonic()
         try:
             seen = dict(self._scan(ids.ROOT))

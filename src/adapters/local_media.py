@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.atomic import fsync_dir, fsync_tree, write_atomic
+from adapters.atomic import fsync_dir, fsync_file, fsync_tree, write_atomic
 from adapters.debris import remove_debris
 from adapters.file_cache import ParsedFileCache
 from adapters.file_lock import ProcessLock
@@ -109,11 +109,6 @@ def _valid(parse: Callable[[object], str], candidate: str) -> bool:
 
 def _hidden_twin(path: Path, purpose: str) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.{purpose}")
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as stream:
-        os.fsync(stream.fileno())
 
 
 class LocalMediaStore:
@@ -268,7 +263,7 @@ class LocalMediaStore:
 
     def _place_upload(self, upload: Upload, path: Path) -> None:
         if isinstance(upload, TempUpload):
-            _fsync_file(upload.path)
+            fsync_file(upload.path)
             try:
                 upload.path.replace(path)
             except OSError as exc:
@@ -284,7 +279,7 @@ class LocalMediaStore:
         temporary = _hidden_twin(target, "tmp")
         try:
             shutil.copyfile(source, temporary)
-            _fsync_file(temporary)
+            fsync_file(temporary)
             temporary.replace(target)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -131,8 +131,7 @@ class YamlFilesEntryStore:
     def exists(self, entry_id: str) -> bool:
         if entry_id == ids.ROOT:
             return False
-        folder = self._root / entry_id
-        return (folder / ENTRY_FILE).is_file() or (folder / LEGACY_ENTRY_FILE).is_file()
+        return entry_file_identity(os.path.join(self._root, entry_id)) is not None  # noqa: PTH118
 
     def has_descendants(self, entry_id: str) -> bool:
         with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
