@@ -15,7 +15,7 @@ install: $(BIN)/flextype ## create the venv and install the package with test an
 lint: install ## ruff, ruff format --check, mypy --strict, import-linter
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
-	$(BIN)/mypy
+	$(BIN)/python -m tests.typecheck
 	$(BIN)/lint-imports
 
 test: install ## the whole test suite (it runs the linters too)

@@ -1,6 +1,6 @@
 """Requests/s and p50/p99 of GET one entry through ``flextype serve`` against a bare Litestar app.
 
-Both targets run under the same uvicorn settings (``entrypoints.serve.make_server``) in the
+Both targets run under the same uvicorn settings (``flextype_entrypoints.serve.make_server``) in the
 same run, the server pinned to one core and ``wrk`` to another. The bare app has one route
 answering the same pre-encoded JSON bytes, so the ratio ours/bare is what the Flextype
 stack (token check, entry read, encoding, counting) costs on top of Litestar + uvicorn.
@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 from litestar import Litestar, Response, get
 
-from entrypoints.scaffold import create_project
-from entrypoints.serve import bind, make_server, url_for
+from flextype_entrypoints.scaffold import create_project
+from flextype_entrypoints.serve import bind, make_server, url_for
 
 __all__ = ["Result", "main"]
 

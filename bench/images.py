@@ -39,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import http_get_entry as harness
 
-from adapters.local_media import TempUpload
-from adapters.pillow_images import PillowImageProcessor
-from entrypoints.project import open_project
-from entrypoints.scaffold import create_project
-from entrypoints.serve import bind, make_server, url_for
-from entrypoints.settings import ImagesSettings
+from flextype_adapters.local_media import TempUpload
+from flextype_adapters.pillow_images import PillowImageProcessor
 from flextype_core.images import parse_params
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import create_project
+from flextype_entrypoints.serve import bind, make_server, url_for
+from flextype_entrypoints.settings import ImagesSettings
 
 __all__ = ["main"]
 

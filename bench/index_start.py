@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.query import generate, make_yaml_project
 
-from adapters.index_snapshot import SNAPSHOT_FILE
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.index_snapshot import SNAPSHOT_FILE
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 
 
 def _build_seconds(root: Path) -> float:

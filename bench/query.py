@@ -52,12 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import http_get_entry as harness
 
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from adapters.system import RandomIdFactory, SystemClock
-from adapters.yaml_codec import dump
-from entrypoints.project import open_project
-from entrypoints.scaffold import create_project
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.system import RandomIdFactory, SystemClock
+from flextype_adapters.yaml_codec import dump
 from flextype_core import EntriesService
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import create_project
 
 __all__ = ["OPTIONS", "Timing", "main", "naive_query"]
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from entrypoints.project import open_project
+from flextype_entrypoints.project import open_project
 
 
 def measure(driver: str, writes: int, entries_before: int) -> tuple[float, float]:

@@ -21,9 +21,9 @@ import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from entrypoints.container import Container, build_container
-from entrypoints.http.app import create_app
-from entrypoints.scaffold import create_project
+from flextype_entrypoints.container import Container, build_container
+from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.scaffold import create_project
 
 __all__ = [
     "DRIVERS",

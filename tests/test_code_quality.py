@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 CHECKS = {
     "ruff check": ["ruff", "check", "--no-cache"],
     "ruff format": ["ruff", "format", "--check", "--no-cache"],
-    "mypy --strict": ["mypy"],
+    "mypy --strict": ["python", "-m", "tests.typecheck"],
     "import layers": ["lint-imports", "--no-cache"],
 }
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adapters.atomic import write_atomic
-from adapters.debris import remove_debris
+from flextype_adapters.atomic import write_atomic
+from flextype_adapters.debris import remove_debris
 
 __all__ = ["DiskDerivativeCache"]
 

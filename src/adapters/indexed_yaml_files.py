@@ -13,7 +13,7 @@ read or parse per entry. The index stays true to the files three ways:
   that time, while ``get`` sees it at once.
 
 The index is built on the first query, from the snapshot of the last build
-(``adapters.index_snapshot``) for every file whose identity did not change since, by
+(``flextype_adapters.index_snapshot``) for every file whose identity did not change since, by
 parsing the others.
 """
 
@@ -30,10 +30,10 @@ from typing import Any
 
 import msgspec
 
-from adapters.atomic import write_atomic
-from adapters.entry_index import EntryIndex
-from adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
-from adapters.yaml_files import FileIdentity, YamlFilesEntryStore, entry_file_identity
+from flextype_adapters.atomic import write_atomic
+from flextype_adapters.entry_index import EntryIndex
+from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
+from flextype_adapters.yaml_files import FileIdentity, YamlFilesEntryStore, entry_file_identity
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
@@ -100,7 +100,7 @@ class IndexedYamlFilesEntryStore:
     # -- writes --------------------------------------------------------------------
 
     def remove_debris(self) -> int:
-        """Remove what interrupted writes left (see ``adapters.debris``); return how many."""
+        """Remove what interrupted writes left (``flextype_adapters.debris``); return how many."""
         return self._files.remove_debris()
 
     @contextlib.contextmanager

@@ -36,13 +36,13 @@ from typing import Any
 
 import msgspec
 
-from adapters.atomic import fsync_dir, fsync_file, fsync_tree, write_atomic
-from adapters.debris import remove_debris
-from adapters.file_cache import ParsedFileCache
-from adapters.file_lock import ProcessLock
-from adapters.yaml_codec import dump as _dump
-from adapters.yaml_codec import load_mapping as _load_mapping
-from adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_adapters.atomic import fsync_dir, fsync_file, fsync_tree, write_atomic
+from flextype_adapters.debris import remove_debris
+from flextype_adapters.file_cache import ParsedFileCache
+from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.yaml_codec import dump as _dump
+from flextype_adapters.yaml_codec import load_mapping as _load_mapping
+from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import Conflict, InvalidId, MediaFileNotFound, MediaFolderNotFound, shown
 from flextype_core.model import MediaFile
@@ -237,7 +237,7 @@ class LocalMediaStore:
         return self._lock.held()
 
     def remove_debris(self) -> int:
-        """Remove what interrupted writes left (see ``adapters.debris``); return how many.
+        """Remove what interrupted writes left (see ``flextype_adapters.debris``); return how many.
 
         Uploads are received without the lock: only those idle for an hour are removed.
         """

@@ -2,7 +2,7 @@
 
 Durability: every write is a full rewrite of the file. The whole database is serialised to
 JSON, written to a temporary file in the same directory, fsync'd, renamed over
-``db.json``, and the directory is fsync'd (``adapters.atomic.write_atomic``). When a call
+``db.json``, and the directory is fsync'd (``flextype_adapters.atomic.write_atomic``). When a call
 returns, its change survives a kill -9 or a power cut, and a crash at any moment leaves
 either the old file or the new one, never a half-written one. TinyDB's
 ``CachingMiddleware`` is deliberately not used: it would acknowledge writes it has not
@@ -40,10 +40,10 @@ import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from adapters.atomic import write_atomic
-from adapters.debris import remove_debris
-from adapters.entry_index import EntryIndex, next_generation
-from adapters.file_lock import ProcessLock
+from flextype_adapters.atomic import write_atomic
+from flextype_adapters.debris import remove_debris
+from flextype_adapters.entry_index import EntryIndex, next_generation
+from flextype_adapters.file_lock import ProcessLock
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
 from flextype_core.model import CallCount, Entry, Token

@@ -14,16 +14,16 @@ from typing import Any
 
 import msgspec
 
-from adapters.atomic import fsync_dir, write_atomic
-from adapters.debris import remove_debris
-from adapters.file_cache import ParsedFileCache
-from adapters.file_lock import ProcessLock
-from adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
-from adapters.yaml_codec import dump as _dump
-from adapters.yaml_codec import load_front_matter as _load_front_matter
-from adapters.yaml_codec import load_mapping as _load_mapping
-from adapters.yaml_codec import storage_error as _storage_error
-from adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_adapters.atomic import fsync_dir, write_atomic
+from flextype_adapters.debris import remove_debris
+from flextype_adapters.file_cache import ParsedFileCache
+from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
+from flextype_adapters.yaml_codec import dump as _dump
+from flextype_adapters.yaml_codec import load_front_matter as _load_front_matter
+from flextype_adapters.yaml_codec import load_mapping as _load_mapping
+from flextype_adapters.yaml_codec import storage_error as _storage_error
+from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import (
     Conflict,
@@ -157,7 +157,7 @@ class YamlFilesEntryStore:
         return self._lock.held()
 
     def remove_debris(self) -> int:
-        """Remove what interrupted writes left (see ``adapters.debris``); return how many."""
+        """Remove what interrupted writes left (``flextype_adapters.debris``); return how many."""
         with self._lock.held():
             return remove_debris(self._root)
 

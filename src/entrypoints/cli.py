@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
-from entrypoints.project import Project, open_project
-from entrypoints.scaffold import ProjectExistsError, create_project
-from entrypoints.serve import ServeError, serve
-from entrypoints.settings import SettingsError
 from flextype_core import BadRequest, FlextypeError, ids, images
+from flextype_entrypoints.project import Project, open_project
+from flextype_entrypoints.scaffold import ProjectExistsError, create_project
+from flextype_entrypoints.serve import ServeError, serve
+from flextype_entrypoints.settings import SettingsError
 
 __all__ = ["main"]
 

@@ -11,19 +11,19 @@ from dependency_injector import containers, providers
 from tinydb import TinyDB
 
 import flextype_core
-from adapters.bcrypt_hasher import BcryptHasher
-from adapters.derivative_cache import DiskDerivativeCache
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from adapters.local_media import LocalMediaStore
-from adapters.pillow_images import PillowImageProcessor
-from adapters.system import RandomIdFactory, SystemClock
-from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
-from adapters.yaml_tokens import YamlFilesTokenStore
-from entrypoints.settings import Settings, load_settings
+from flextype_adapters.bcrypt_hasher import BcryptHasher
+from flextype_adapters.derivative_cache import DiskDerivativeCache
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.local_media import LocalMediaStore
+from flextype_adapters.pillow_images import PillowImageProcessor
+from flextype_adapters.system import RandomIdFactory, SystemClock
+from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import EntryStore, TokenStore
+from flextype_entrypoints.settings import Settings, load_settings
 
 __all__ = ["MANIFEST", "Container", "build_container"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from entrypoints.container import Container, build_container
-from entrypoints.settings import Settings, load_settings
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.media import MediaService
+from flextype_entrypoints.container import Container, build_container
+from flextype_entrypoints.settings import Settings, load_settings
 
 __all__ = ["Project", "open_project", "remove_debris"]
 

@@ -12,11 +12,11 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from adapters.atomic import write_atomic
-from adapters.local_media import TempUpload
-from entrypoints.project import Project, open_project
-from entrypoints.settings import SETTINGS_FILE
+from flextype_adapters.atomic import write_atomic
+from flextype_adapters.local_media import TempUpload
 from flextype_core import IssuedToken
+from flextype_entrypoints.project import Project, open_project
+from flextype_entrypoints.settings import SETTINGS_FILE
 
 __all__ = ["DEMO_ENTRIES", "ProjectExistsError", "create_project"]
 

@@ -16,10 +16,10 @@ import uvicorn
 from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
-from entrypoints.container import build_container
-from entrypoints.http.app import create_app
-from entrypoints.project import remove_debris
-from entrypoints.settings import SettingsError
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.project import remove_debris
+from flextype_entrypoints.settings import SettingsError
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_SECONDS",
@@ -128,7 +128,7 @@ def _serve_workers(
     """
     os.environ["FLEXTYPE_PROJECT"] = str(project.resolve())
     config = uvicorn.Config(
-        "entrypoints.http.app:create_app",
+        "flextype_entrypoints.http.app:create_app",
         factory=True,
         workers=workers,
         lifespan="on",

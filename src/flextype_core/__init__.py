@@ -1,7 +1,7 @@
 """flextype_core: the domain core of flextype-py, usable as a library.
 
 Pure Python over ports: storage, clock, ids and hashing come in through constructors.
-Concrete adapters live in the ``adapters`` package; ``entrypoints.project.open_project``
+Concrete adapters live in ``flextype_adapters``; ``flextype_py.open_project``
 wires them from a project's settings.
 """
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
-from adapters.yaml_files import YamlFilesEntryStore
-from adapters.yaml_tokens import YamlFilesTokenStore
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
+from flextype_adapters.yaml_files import YamlFilesEntryStore
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
 
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from entrypoints.cli import main
-from entrypoints.project import open_project
-from entrypoints.scaffold import DEMO_ENTRIES
 from flextype_core.images import verify_signature
+from flextype_entrypoints.cli import main
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import DEMO_ENTRIES
 
 DRIVERS = ["yaml", "tinydb"]
 

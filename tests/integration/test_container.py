@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore
-from adapters.yaml_tokens import YamlFilesTokenStore
-from entrypoints.container import build_container
-from entrypoints.project import open_project
-from entrypoints.settings import SettingsError
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import RegistryKeyNotFound
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.settings import SettingsError
 
 
 def test_the_yaml_driver_is_the_default_and_never_opens_a_database(tmp_path: Path) -> None:

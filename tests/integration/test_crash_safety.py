@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.debris import DEBRIS_NAME
-from entrypoints.project import open_project
+from flextype_adapters.debris import DEBRIS_NAME
+from flextype_entrypoints.project import open_project
 
 
 def _debris(project: Path) -> list[Path]:
@@ -58,8 +58,8 @@ SUBTREE = 6
 
 WRITER = r"""
 import random, sys
-from adapters.debris import DEBRIS_NAME
-from entrypoints.project import open_project
+from flextype_adapters.debris import DEBRIS_NAME
+from flextype_entrypoints.project import open_project
 
 project = open_project(sys.argv[1], driver=sys.argv[2], environ={})
 entries = project.entries
@@ -123,9 +123,9 @@ SEED_FILES = ("a.txt", "b.txt", "c.txt", "d.txt")
 MEDIA_WRITER = r"""
 import os, random, sys, tempfile
 from pathlib import Path
-from adapters.local_media import TempUpload
-from adapters.debris import DEBRIS_NAME
-from entrypoints.project import open_project
+from flextype_adapters.local_media import TempUpload
+from flextype_adapters.debris import DEBRIS_NAME
+from flextype_entrypoints.project import open_project
 
 project = open_project(sys.argv[1], environ={})
 media = project.media
@@ -211,8 +211,8 @@ def test_a_media_writer_killed_at_random_moments_leaves_files_and_folders_whole(
 
 TOKEN_WRITER = r"""
 import random, sys
-from adapters.debris import DEBRIS_NAME
-from entrypoints.project import open_project
+from flextype_adapters.debris import DEBRIS_NAME
+from flextype_entrypoints.project import open_project
 
 project = open_project(sys.argv[1], driver=sys.argv[2], environ={})
 tokens = project.tokens

@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from adapters.debris import remove_debris
-from entrypoints.project import open_project
+from flextype_adapters.debris import remove_debris
+from flextype_entrypoints.project import open_project
 
 DEBRIS = [
     ".staging-0123456789abcdef0123456789abcdef/movies/entry.yaml",  # a YAML subtree copy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.file_cache import ParsedFileCache
+from flextype_adapters.file_cache import ParsedFileCache
 
 
 class CountingParser:

@@ -8,12 +8,12 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.file_lock import ProcessLock
+from flextype_adapters.file_lock import ProcessLock
 
 HOLDER = r"""
 import sys, time
 from pathlib import Path
-from adapters.file_lock import ProcessLock
+from flextype_adapters.file_lock import ProcessLock
 
 with ProcessLock(Path(sys.argv[1])).held():
     print("held", flush=True)

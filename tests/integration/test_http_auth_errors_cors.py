@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
-from entrypoints.container import build_container
+from flextype_entrypoints.container import build_container
 from tests.http_client import (
     DRIVERS,
     ApiClient,

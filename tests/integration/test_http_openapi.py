@@ -10,9 +10,9 @@ import pytest
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
-from entrypoints.container import build_container
-from entrypoints.http.app import create_app
-from entrypoints.scaffold import create_project
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.scaffold import create_project
 
 
 @pytest.fixture(scope="module")

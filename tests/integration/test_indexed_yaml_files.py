@@ -21,11 +21,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from adapters import indexed_yaml_files
-from adapters.index_snapshot import SNAPSHOT_FILE, load_snapshot, save_snapshot
-from adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
-from adapters.yaml_codec import PARSE_RULES
-from adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
+from flextype_adapters import indexed_yaml_files
+from flextype_adapters.index_snapshot import SNAPSHOT_FILE, load_snapshot, save_snapshot
+from flextype_adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
+from flextype_adapters.yaml_codec import PARSE_RULES
+from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.errors import StorageError
 from flextype_core.model import Entry
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.local_media import LocalMediaStore, TempUpload
+from flextype_adapters.local_media import LocalMediaStore, TempUpload
 from flextype_core.errors import (
     Conflict,
     InvalidId,

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 from PIL import Image
 
-from adapters.derivative_cache import DiskDerivativeCache
-from adapters.pillow_images import PillowImageProcessor
+from flextype_adapters.derivative_cache import DiskDerivativeCache
+from flextype_adapters.pillow_images import PillowImageProcessor
 from flextype_core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from flextype_core.images import parse_params
 from tests.images import GPS_IFD, ORIENTATION, encode, gradient

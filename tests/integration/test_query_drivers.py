@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from adapters.tinydb_store import TinyDBEntryStore, open_tinydb
-from adapters.yaml_files import YamlFilesEntryStore
+from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.tinydb_store import TinyDBEntryStore, open_tinydb
+from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core.entries import EntriesService
 from flextype_core.errors import BadRequest, EntryNotFound
 from flextype_core.ports import EntryStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.scaffold import create_project
+from flextype_entrypoints.scaffold import create_project
 from tests.integration.test_serve import _server, _stop
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")

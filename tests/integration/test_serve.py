@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.cli import main
-from entrypoints.project import open_project
-from entrypoints.scaffold import create_project
+from flextype_entrypoints.cli import main
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import create_project
 
 __all__: list[str] = []
 

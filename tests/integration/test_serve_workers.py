@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from entrypoints.project import open_project
-from entrypoints.scaffold import create_project
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import create_project
 from tests.integration.test_serve import _server, _stop
 
 DRIVERS = ["yaml", "tinydb"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.settings import Settings, SettingsError, load_settings
+from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 
 def _write(project: Path, text: str) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from adapters.tinydb_store import (
+from flextype_adapters.tinydb_store import (
     AtomicJSONStorage,
     TinyDBEntryStore,
     TinyDBTokenStore,
@@ -319,7 +319,7 @@ _WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from adapters.tinydb_store import TinyDBTokenStore, open_tinydb
+    from flextype_adapters.tinydb_store import TinyDBTokenStore, open_tinydb
     from flextype_core.model import CallCount
     tokens = TinyDBTokenStore(open_tinydb(Path(sys.argv[1])))
     for _ in range(40):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from litestar.testing import TestClient
 
-from adapters.tinydb_store import TinyDBTokenStore, open_tinydb
-from entrypoints.container import build_container
-from entrypoints.http.app import create_app
-from entrypoints.scaffold import create_project
+from flextype_adapters.tinydb_store import TinyDBTokenStore, open_tinydb
 from flextype_core.etags import entity_tag
 from flextype_core.model import Token
 from flextype_core.tokens import TokensService
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.scaffold import create_project
 from tests.unit.fakes import FakeHasher, FixedClock, SequenceIdFactory
 
 

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 import yaml
 
-from adapters.yaml_files import YamlFilesEntryStore
-from adapters.yaml_tokens import YamlFilesTokenStore
+from flextype_adapters.yaml_files import YamlFilesEntryStore
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import CallCount, Token
 

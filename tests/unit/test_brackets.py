@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoints.http.brackets import MAX_DEPTH, MAX_FIELDS, _pairs, encode_brackets, parse_brackets
 from flextype_core.errors import BadRequest
+from flextype_entrypoints.http.brackets import (
+    MAX_DEPTH,
+    MAX_FIELDS,
+    _pairs,
+    encode_brackets,
+    parse_brackets,
+)
 
 
 def test_the_seed_filter_query_nests_into_options() -> None:

@@ -12,21 +12,21 @@ from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 
 import flextype_core
-from entrypoints.container import Container, build_container
-from entrypoints.http.cors import CorsMiddleware
-from entrypoints.http.deps import provide_call
-from entrypoints.http.entries import EntriesController
-from entrypoints.http.errors import EXCEPTION_HANDLERS
-from entrypoints.http.flusher import flush_token_calls
-from entrypoints.http.images import ImagesController
-from entrypoints.http.media import (
+from flextype_entrypoints.container import Container, build_container
+from flextype_entrypoints.http.cors import CorsMiddleware
+from flextype_entrypoints.http.deps import provide_call
+from flextype_entrypoints.http.entries import EntriesController
+from flextype_entrypoints.http.errors import EXCEPTION_HANDLERS
+from flextype_entrypoints.http.flusher import flush_token_calls
+from flextype_entrypoints.http.images import ImagesController
+from flextype_entrypoints.http.media import (
     MediaContentController,
     MediaFilesController,
     MediaFoldersController,
 )
-from entrypoints.http.openapi import render_plugins
-from entrypoints.http.registry import RegistryController
-from entrypoints.http.tokens import TokenAliasesController, TokensController
+from flextype_entrypoints.http.openapi import render_plugins
+from flextype_entrypoints.http.registry import RegistryController
+from flextype_entrypoints.http.tokens import TokenAliasesController, TokensController
 
 __all__ = ["API_PREFIXES", "create_app"]
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from entrypoints.http.params import RequestParams
 from flextype_core.errors import BadRequest, ValidationFailed
+from flextype_entrypoints.http.params import RequestParams
 
 __all__ = [
     "Credentials",

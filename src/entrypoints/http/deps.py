@@ -9,14 +9,14 @@ import msgspec
 from litestar import Request, Response
 from litestar.di import Provide
 
-from entrypoints.container import Container
-from entrypoints.http.bodies import read
-from entrypoints.http.params import RequestParams, read_params
-from entrypoints.http.responses import Data
 from flextype_core import EntriesService, Registry, Token, TokensService
 from flextype_core.etags import entity_tag, matches_any
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
+from flextype_entrypoints.container import Container
+from flextype_entrypoints.http.bodies import read
+from flextype_entrypoints.http.params import RequestParams, read_params
+from flextype_entrypoints.http.responses import Data
 
 __all__ = ["ApiCall", "provide_call", "written"]
 

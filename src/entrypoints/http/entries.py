@@ -9,11 +9,11 @@ from anyio import to_thread
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
-from entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
-from entrypoints.http.deps import ApiCall, written
-from entrypoints.http.params import is_truthy
-from entrypoints.http.responses import Data
 from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
+from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.params import is_truthy
+from flextype_entrypoints.http.responses import Data
 
 __all__ = ["EntriesController"]
 

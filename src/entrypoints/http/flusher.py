@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from anyio import to_thread
 from litestar import Litestar
 
-from entrypoints.container import Container
+from flextype_entrypoints.container import Container
 
 __all__ = ["POLL_SECONDS", "flush_token_calls"]
 

@@ -10,8 +10,8 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from entrypoints.http.deps import ApiCall
 from flextype_core.errors import AccessTokenInvalid
+from flextype_entrypoints.http.deps import ApiCall
 
 __all__ = ["ImagesController"]
 

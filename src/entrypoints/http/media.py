@@ -11,14 +11,14 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from adapters.local_media import TempUpload
-from entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
-from entrypoints.http.deps import ApiCall, written
-from entrypoints.http.params import is_truthy
-from entrypoints.http.responses import Data
-from entrypoints.http.uploads import receive_multipart
+from flextype_adapters.local_media import TempUpload
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
 from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
+from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.params import is_truthy
+from flextype_entrypoints.http.responses import Data
+from flextype_entrypoints.http.uploads import receive_multipart
 
 __all__ = ["MediaContentController", "MediaFilesController", "MediaFoldersController"]
 

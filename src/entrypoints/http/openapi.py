@@ -19,7 +19,7 @@ from litestar.openapi.plugins import (
     SwaggerRenderPlugin,
 )
 
-from entrypoints.http import bodies
+from flextype_entrypoints.http import bodies
 
 __all__ = ["render_plugins"]
 

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-from entrypoints.http.brackets import parse_brackets
 from flextype_core.errors import BadRequest, QueryTooLong, UnsupportedMediaType
+from flextype_entrypoints.http.brackets import parse_brackets
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_QUERY_BYTES", "RequestParams", "is_truthy", "read_params"]
 

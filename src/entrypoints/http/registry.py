@@ -7,10 +7,10 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
-from entrypoints.http.deps import ApiCall
-from entrypoints.http.responses import Data, RegistryItem
 from flextype_core.errors import BadRequest
 from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.deps import ApiCall
+from flextype_entrypoints.http.responses import Data, RegistryItem
 
 __all__ = ["RegistryController"]
 

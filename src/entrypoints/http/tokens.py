@@ -7,7 +7,8 @@ from typing import Any
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
-from entrypoints.http.bodies import (
+from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.bodies import (
     Credentials,
     HashCreate,
     HashVerify,
@@ -16,10 +17,9 @@ from entrypoints.http.bodies import (
     TokenMove,
     TokenUpdate,
 )
-from entrypoints.http.deps import ApiCall, written
-from entrypoints.http.params import is_truthy
-from entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
-from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.params import is_truthy
+from flextype_entrypoints.http.responses import Data, GeneratedHash, GeneratedToken, HashVerified
 
 __all__ = ["TokenAliasesController", "TokensController"]
 

@@ -1,0 +1,64 @@
+"""The package installs beside anything: its import names are taken by no other distribution."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_names() -> list[str]:
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(settings["tool"]["setuptools"]["package-dir"])
+
+
+def test_every_installed_import_name_is_ours() -> None:
+    # `adapters` and `entrypoints` are real distributions on the package index.
+    assert _import_names()
+    assert all(name.startswith("flextype_") for name in _import_names())
+
+
+def test_every_package_folder_is_installed() -> None:
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(settings["tool"]["setuptools"]["packages"])
+    found = set()
+    for name, folder in settings["tool"]["setuptools"]["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((name, *parts)))
+    assert found == listed
+
+
+def test_the_command_and_the_library_work_beside_packages_named_entrypoints_and_adapters(
+    tmp_path: Path,
+) -> None:
+    # What `pip install entrypoints` puts on the path: a module `entrypoints.py`.
+    (tmp_path / "entrypoints.py").write_text("VALUE = 'the other distribution'\n")
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "__init__.py").write_text("VALUE = 'another one'\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    code = (
+        "import entrypoints, adapters, flextype_py\n"
+        "from flextype_entrypoints.cli import main\n"
+        "print(entrypoints.VALUE, adapters.VALUE, flextype_py.open_project.__name__)\n"
+        "raise SystemExit(main(['--help']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("the other distribution another one open_project\n")
+    assert "usage: flextype" in done.stdout
+
+
+def test_the_public_name_opens_a_project(tmp_path: Path) -> None:
+    import flextype_py
+
+    with flextype_py.open_project(tmp_path / "p", driver="yaml", environ={}) as cms:
+        cms.entries.create("a", {"title": "A"})
+        assert cms.entries.fetch("a")["title"] == "A"
+    assert issubclass(flextype_py.EntryNotFound, flextype_py.FlextypeError)
