@@ -94,6 +94,8 @@ class _Flight:
         self.done = threading.Event()
         self.data: bytes | None = None
         self.error: BaseException | None = None
+        self.followers = 0
+        """Requests waiting for this render's outcome instead of rendering themselves."""
 
 
 class ImageService:
@@ -140,6 +142,12 @@ class ImageService:
         self._lock = threading.Lock()
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_bytes = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many requests are waiting for a render that another request is doing."""
+        with self._lock:
+            return sum(flight.followers for flight in self._flights.values())
 
     def render(self, path: str, query: Mapping[str, str], *, authorized: bool) -> RenderedImage:
         """Return the image at media ``path`` transformed by ``query``.
@@ -231,6 +239,8 @@ class ImageService:
             leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
+            else:
+                flight.followers += 1
         if not leader:
             flight.done.wait()
             if flight.error is not None:

@@ -6,7 +6,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -28,11 +27,15 @@ def _remove_debris(project: Path, driver: str = "yaml") -> None:
 
 
 def _kill_repeatedly(
-    script: str, args: list[str], iterations: int, check: Callable[[], Iterable[str]]
+    script: str, args: list[str], iterations: int, most_ops: int, check: Callable[[], Iterable[str]]
 ) -> set[str]:
-    """Start the writer ``script`` and SIGKILL it at a random moment, ``iterations`` times.
+    """Start the writer ``script`` and SIGKILL it mid-work, ``iterations`` times.
 
-    ``check`` runs after every kill and returns the names it saw; return them all.
+    The writer prints ``ready``, then a line after every operation it finished. Each time
+    the kill waits for a random number (1 to ``most_ops``) of those lines, so every run
+    does real work however loaded the machine is, and lands wherever the writer then is:
+    in the middle of the next operation, or between two. ``check`` runs after every kill
+    and returns the names it saw; return them all.
     """
     rng = random.Random(20261125)
     seen: set[str] = set()
@@ -45,10 +48,11 @@ def _kill_repeatedly(
         ) as writer:
             assert writer.stdout is not None
             assert writer.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.05, 0.4))
-            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            for _ in range(rng.randint(1, most_ops)):
+                line = writer.stdout.readline()
+                assert line == "done\n", writer.stderr.read() if writer.stderr else line
             writer.send_signal(signal.SIGKILL)
-            writer.wait(20)
+            writer.wait(60)
         seen.update(check())
     return seen
 
@@ -80,6 +84,7 @@ while True:
     except Exception as exc:  # NotFound and Conflict are expected here
         if exc.__class__.__name__ not in ("EntryNotFound", "Conflict"):
             raise
+    print("done", flush=True)
 """
 
 
@@ -109,7 +114,7 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_half_written_state(
 ) -> None:
     project = tmp_path / "p"
     _seed(project, driver)
-    seen = _kill_repeatedly(WRITER, [str(project), driver], 12, lambda: _check(project, driver))
+    seen = _kill_repeatedly(WRITER, [str(project), driver], 12, 40, lambda: _check(project, driver))
     assert len(seen) > 3  # the writer got far enough to make several subtrees
     _remove_debris(project, driver)
     assert set(_check(project, driver)) <= seen
@@ -163,6 +168,7 @@ while True:
             "MediaFolderNotFound", "MediaFileNotFound", "Conflict", "NotFound"
         ):
             raise
+    print("done", flush=True)
 """
 
 
@@ -201,7 +207,7 @@ def test_a_media_writer_killed_at_random_moments_leaves_files_and_folders_whole(
             (project / "media" / "seed" / f".{name}.meta.yaml").write_text(
                 f"title: {name}\ntype: text/plain\nfilesize: {len(_seed_content(name))}\n"
             )
-    seen = _kill_repeatedly(MEDIA_WRITER, [str(project)], 12, lambda: _check_media(project))
+    seen = _kill_repeatedly(MEDIA_WRITER, [str(project)], 12, 30, lambda: _check_media(project))
     assert len(seen - {"seed", "up"}) > 3  # the writer copied several folders
     _remove_debris(project)
     assert _check_media(project) <= seen
@@ -239,6 +245,7 @@ while True:
     except Exception as exc:  # missing tokens and taken ids are expected here
         if exc.__class__.__name__ not in ("TokenNotFound", "Conflict", "AccessTokenInvalid"):
             raise
+    print("done", flush=True)
 """
 
 
@@ -258,6 +265,6 @@ def test_a_token_writer_killed_at_random_moments_leaves_every_token_readable(
                 assert token.calls >= 0 and token.title
             return [t.token for t in listed]
 
-    seen = _kill_repeatedly(TOKEN_WRITER, [str(project), driver], 10, check)
+    seen = _kill_repeatedly(TOKEN_WRITER, [str(project), driver], 10, 40, check)
     assert len(seen) > 4  # the writer created, moved and copied several tokens
     _remove_debris(project, driver)

@@ -8,34 +8,63 @@ import threading
 import time
 from pathlib import Path
 
+import portalocker
+
 from flextype_adapters.file_lock import ProcessLock
 
 HOLDER = r"""
-import sys, time
+import sys
 from pathlib import Path
 from flextype_adapters.file_lock import ProcessLock
 
 with ProcessLock(Path(sys.argv[1])).held():
     print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # hold it until told to let go
     print("releasing", flush=True)
 """
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Tell whether another open file description holds an exclusive lock on ``path``."""
+    with path.open("rb") as probe:
+        try:
+            portalocker.lock(
+                probe, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+            )
+        except portalocker.LockException:
+            return True
+        portalocker.unlock(probe)
+        return False
 
 
 def test_another_process_waits_until_the_holder_releases(tmp_path: Path) -> None:
     path = tmp_path / "locks" / ".lock"
     with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), "0.6"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as holder:
-        assert holder.stdout is not None
+        assert holder.stdin is not None and holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        started = time.monotonic()
-        with ProcessLock(path).held():
-            waited = time.monotonic() - started
-            # The holder said it releases before we got in: we never held it together.
-            assert holder.stdout.readline() == "releasing\n"
-        holder.wait(10)
-    assert waited > 0.3
+        assert _locked_elsewhere(path)  # a real OS lock, seen from outside the holder
+        told_to_release = threading.Event()
+        got_in_after_release: list[bool] = []
+
+        def take() -> None:
+            with ProcessLock(path).held():
+                got_in_after_release.append(told_to_release.is_set())
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        told_to_release.set()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == "releasing\n"
+        taker.join(60)
+        holder.wait(60)
+    assert got_in_after_release == [True]
+    assert not _locked_elsewhere(path)
 
 
 def test_threads_of_one_process_hold_it_one_at_a_time(tmp_path: Path) -> None:

@@ -79,9 +79,14 @@ def append_to_journal(root: Path, data: bytes) -> None:
         journal.write(data)
 
 
-def eventually(check: Callable[[], bool], attempts: int = 200, pause: float = 0.01) -> bool:
-    """Poll ``check`` a bounded number of times; True as soon as it holds."""
-    for _ in range(attempts):
+def eventually(check: Callable[[], bool], within: float = 60.0, pause: float = 0.01) -> bool:
+    """Poll ``check`` until it holds (True) or ``within`` seconds pass (False).
+
+    The bound is generous on purpose: a loaded machine may take long to sweep, and a
+    test waits for what it observes, never for a time it guessed.
+    """
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         if check():
             return True
         time.sleep(pause)

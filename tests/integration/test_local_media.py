@@ -349,5 +349,5 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
         other.join(0.3)
         assert other.is_alive()  # waiting for the block to end
         assert store.file("a.txt").meta["n"] == 1
-    other.join(10)
+    other.join(60)
     assert store.file("a.txt").meta["n"] == 2

@@ -21,7 +21,7 @@ README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 FIRST_COMMAND = README.split("## Two commands", 1)[1].split("\n    ", 1)[1].split("\n", 1)[0]
 WALKTHROUGH = re.search(r"<!-- walkthrough -->\n```sh\n(.*?)```", README, re.S)
 README_URL = "http://127.0.0.1:8000"
-TIMEOUT = 30.0
+TIMEOUT = 60.0
 
 
 def _environ() -> dict[str, str]:

@@ -23,7 +23,7 @@ from flextype_entrypoints.scaffold import create_project
 __all__: list[str] = []
 
 FLEXTYPE = Path(sys.executable).with_name("flextype")
-TIMEOUT = 20.0
+TIMEOUT = 60.0
 URL_LINE = re.compile(r"Serving on (http://127\.0\.0\.1:(\d+))")
 
 

@@ -23,7 +23,7 @@ def test_two_workers_count_every_call_exactly(tmp_path: Path, driver: str) -> No
     issued = create_project(project, driver=driver)
     token = issued.token.token
     with _server(project, "--workers", "2") as (proc, url):
-        with httpx.Client(base_url=url, timeout=20) as client:
+        with httpx.Client(base_url=url, timeout=60) as client:
 
             def fetch(_: int) -> int:
                 params = {"id": "movies/dune", "token": token}
@@ -60,7 +60,7 @@ def test_twenty_concurrent_writes_of_distinct_fields_over_two_workers_lose_none(
     issued = create_project(project, driver=driver)
     auth = (issued.token.token, issued.access_token)
     with _server(project, "--workers", "2") as (proc, url):
-        with httpx.Client(base_url=url, timeout=20, auth=auth) as client:
+        with httpx.Client(base_url=url, timeout=60, auth=auth) as client:
 
             def write(n: int) -> int:
                 method, path, body = _field_write(resource, n)
@@ -82,7 +82,7 @@ def test_a_write_through_one_worker_is_seen_by_the_other_in_collections(tmp_path
     query = {"id": "movies", "options[collection]": "true", "token": auth[0]}
     with _server(project, "--workers", "2") as (proc, url):
         # Fresh connections land on either worker: after the create, every one must see it.
-        with httpx.Client(base_url=url, timeout=20, auth=auth) as client:
+        with httpx.Client(base_url=url, timeout=60, auth=auth) as client:
             assert client.get("/api/entries", params=query).status_code == 200
             created = client.post(
                 "/api/entries", json={"id": "movies/new-one", "data": {"title": "New"}}
@@ -90,7 +90,7 @@ def test_a_write_through_one_worker_is_seen_by_the_other_in_collections(tmp_path
             assert created.status_code == 200
         seen = []
         for _ in range(20):
-            with httpx.Client(base_url=url, timeout=20) as client:
+            with httpx.Client(base_url=url, timeout=60) as client:
                 ids = [e["id"] for e in client.get("/api/entries", params=query).json()["data"]]
                 seen.append("movies/new-one" in ids)
         _stop(proc, signal.SIGTERM)

@@ -42,10 +42,10 @@ class _LinedUpStore(TinyDBTokenStore):
                 self.service.flush()
                 return read
             self.verify_rereads.set()
-            self.update_holds_lock.wait(5)
+            self.update_holds_lock.wait(30)
         elif name == "update":
             self.update_holds_lock.set()
-            self.verify_rereads.wait(5)
+            self.verify_rereads.wait(30)
         return super().get(token_id)
 
 
@@ -76,7 +76,7 @@ def test_a_conditional_token_update_and_a_verify_after_a_flush_never_deadlock(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(15)
+        thread.join(120)
     assert not any(thread.is_alive() for thread in threads), "deadlock"
     assert service.fetch(token_id).title == "x"
 

@@ -124,5 +124,5 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
         other.join(0.3)
         assert other.is_alive()  # waiting for the block to end
         assert tokens.get("a" * 16).title == "mine"
-    other.join(10)
+    other.join(60)
     assert tokens.get("a" * 16).title == "other"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -136,11 +137,11 @@ def test_past_the_render_budget_the_service_is_unavailable() -> None:
     world.processor.gate = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(world.service.render, "a/b.jpg", {"w": "1"}, authorized=True)
-        assert world.processor.started.acquire(timeout=10)
+        assert world.processor.started.acquire(timeout=60)
         with pytest.raises(ServiceUnavailable) as caught:
             world.service.render("a/b.jpg", {"w": "2"}, authorized=True)
         world.processor.gate.set()
-        busy.result(timeout=10)
+        busy.result(timeout=60)
     assert caught.value.retry_after == 1
     world.service.render("a/b.jpg", {"w": "2"}, authorized=True)
     assert world.processor.renders == 2
@@ -152,10 +153,10 @@ def test_a_cache_hit_needs_no_render_slot() -> None:
     world.processor.gate = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(world.service.render, "a/b.jpg", {"w": "1"}, authorized=True)
-        assert world.processor.started.acquire(timeout=10)
+        assert world.processor.started.acquire(timeout=60)
         world.service.render("a/b.jpg", {"w": "2"}, authorized=True)
         world.processor.gate.set()
-        busy.result(timeout=10)
+        busy.result(timeout=60)
 
 
 def test_the_same_cold_render_requested_at_once_is_rendered_once() -> None:
@@ -163,28 +164,24 @@ def test_the_same_cold_render_requested_at_once_is_rendered_once() -> None:
     world.processor.gate = threading.Event()
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(world.service.render, "a/b.jpg", {"w": "9"}, authorized=True)
-        assert world.processor.started.acquire(timeout=10)
+        assert world.processor.started.acquire(timeout=60)
         others = [
             pool.submit(world.service.render, "a/b.jpg", {"w": "9"}, authorized=True)
             for _ in range(3)
         ]
-        _wait_for_lookups(world, 2 + 3)
+        _wait_for_followers(world, 3)
         world.processor.gate.set()
-        results = [f.result(timeout=10) for f in [first, *others]]
+        results = [f.result(timeout=60) for f in [first, *others]]
     assert world.processor.renders == 1
     assert len({r.data for r in results}) == 1
 
 
-def _wait_for_lookups(world: World, count: int) -> None:
-    """Wait until ``count`` cache lookups happened (the leader makes 2, a follower 1).
-
-    A follower joins the flight right after its lookup; the short pause covers that step.
-    """
-    for _ in range(1000):
-        if world.cache.lookups >= count:
-            break
-        threading.Event().wait(0.01)
-    threading.Event().wait(0.05)
+def _wait_for_followers(world: World, count: int) -> None:
+    """Wait until ``count`` requests wait for the render in progress instead of rendering."""
+    deadline = time.monotonic() + 60
+    while world.service.waiting < count:
+        assert time.monotonic() < deadline, f"{world.service.waiting} of {count} followers"
+        threading.Event().wait(0.001)
 
 
 def test_a_failed_render_fails_every_waiter_and_is_retried_later() -> None:
@@ -192,13 +189,13 @@ def test_a_failed_render_fails_every_waiter_and_is_retried_later() -> None:
     world.processor.gate = threading.Event()
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(world.service.render, "t.txt", {}, authorized=True)
-        assert world.processor.started.acquire(timeout=10)
+        assert world.processor.started.acquire(timeout=60)
         second = pool.submit(world.service.render, "t.txt", {}, authorized=True)
-        _wait_for_lookups(world, 2 + 1)
+        _wait_for_followers(world, 1)
         world.processor.gate.set()
         for future in (first, second):
             with pytest.raises(UnsupportedMediaType):
-                future.result(timeout=10)
+                future.result(timeout=60)
     assert world.processor.renders == 1
     world.processor.gate = None
     with pytest.raises(UnsupportedMediaType):
