@@ -268,6 +268,7 @@ def _token_views(models: dict[str, Any]) -> None:
         "access_token": {"type": "string", "description": "Shown in this answer only."},
     }
     created["description"] = "A new token, with its access token (shown once)."
+    created["title"] = "CreatedToken"
     models["CreatedToken"] = created
 
 
