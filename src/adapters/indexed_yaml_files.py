@@ -97,6 +97,9 @@ class IndexedYamlFilesEntryStore:
     def version(self) -> int:
         return self._fresh_index().generation
 
+    def check(self) -> None:
+        self._files.check()
+
     # -- writes --------------------------------------------------------------------
 
     def remove_debris(self) -> int:

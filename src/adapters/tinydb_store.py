@@ -198,6 +198,11 @@ class _Table:
         """Hold off every other writer of the database (both tables, every process)."""
         return self._transaction()
 
+    def check(self) -> None:
+        """Read the table: the file is read and parsed again only if it changed."""
+        with self._lock:
+            self._docs()
+
     def remove_debris(self) -> int:
         """Remove the temporary files interrupted writes of the database file left.
 

@@ -153,6 +153,10 @@ class YamlFilesEntryStore:
         # Telling would need a stat of every file: each call is a new version.
         return object()
 
+    def check(self) -> None:
+        with _storage_errors("The entries folder", "listed"), os.scandir(self._root):
+            pass
+
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -92,6 +93,10 @@ class YamlFilesTokenStore:
             if token is not None:  # None: deleted since the listing
                 tokens.append(token)
         return tokens
+
+    def check(self) -> None:
+        with _storage_errors("The tokens folder", "listed"), os.scandir(self._root):
+            pass
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()

@@ -112,6 +112,15 @@ class EntryStore(Protocol):
         """
         ...
 
+    def check(self) -> None:
+        """Read the medium once, as a health check does: return if it answers.
+
+        Raises:
+            StorageError: the medium cannot be read now (the entries folder is not a
+                folder or cannot be listed, the database file is not a database).
+        """
+        ...
+
     def exclusive(self) -> AbstractContextManager[object]:
         """Hold off every other writer of the entries for a ``with`` block.
 
@@ -179,6 +188,15 @@ class TokenStore(Protocol):
         Counts are added to what is stored, never written over it, so several processes
         may flush their counts; ``last_used_at`` becomes the later of the stored one and
         the count's. Tokens that no longer exist are skipped.
+        """
+        ...
+
+    def check(self) -> None:
+        """Read the medium once, as a health check does: return if it answers.
+
+        Raises:
+            StorageError: the medium cannot be read now (the tokens folder is not a
+                folder or cannot be listed, the database file is not a database).
         """
         ...
 

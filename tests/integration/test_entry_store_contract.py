@@ -257,3 +257,8 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
         assert store.get("a").fields["n"] == 1
     other.join(60)
     assert store.get("a").fields["n"] == 2
+
+
+def test_a_store_holding_entries_answers_its_health_check(store: EntryStore) -> None:
+    _seed(store, "a")
+    store.check()

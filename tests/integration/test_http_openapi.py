@@ -1,18 +1,30 @@
-"""The OpenAPI document and docs page describe the API from the models the handlers use."""
+"""The OpenAPI document and docs page describe the API from the models the handlers use.
+
+Most checks walk every operation, so a route added later cannot go undocumented.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
+from flextype_core import PageMeta
+from flextype_core.query.model import OPERATORS
+from flextype_core.query.parse import ALIASES
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.http.app import create_app
 from flextype_entrypoints.scaffold import create_project
+
+WRITES = ("post", "put", "patch", "delete")
+FAMILIES = ("entries", "registry", "tokens", "media/files", "media/folders", "images")
+Operation = tuple[str, str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +38,30 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         yield document
 
 
+def operations(schema: dict[str, Any]) -> list[Operation]:
+    found = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+    assert len(found) > 90
+    return found
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def answer_of(schema: dict[str, Any], path: str, method: str = "get") -> list[dict[str, Any]]:
+    """The 200 answer's JSON schema, as the list of its alternatives (resolved)."""
+    ok = schema["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+    top = ok["schema"]
+    return [resolve(schema, s) for s in top.get("anyOf", [top])]
+
+
 def test_the_document_is_valid_openapi_3_1(schema: dict[str, Any]) -> None:
     assert schema["openapi"].startswith("3.1")
     validate(schema)
@@ -33,40 +69,190 @@ def test_the_document_is_valid_openapi_3_1(schema: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("prefix", ["/api", "/api/v0", "/api/v1"])
 def test_every_family_is_documented_under_every_prefix(schema: dict[str, Any], prefix: str) -> None:
-    for path in ("/entries", "/entries/copy", "/registry", "/tokens", "/tokens/copy"):
+    for family in FAMILIES:
+        assert any(path.startswith(f"{prefix}/{family}") for path in schema["paths"]), family
+    for path in ("/entries/copy", "/tokens/copy", "/media/files/meta", "/media/folders/copy"):
         assert prefix + path in schema["paths"]
     assert set(schema["paths"][prefix + "/entries"]) == {"get", "post", "patch", "put", "delete"}
 
 
-def test_writes_document_json_and_form_bodies_from_the_handler_models(
+def test_the_api_description_names_all_six_families(schema: dict[str, Any]) -> None:
+    text = schema["info"]["description"]
+    for name in ("Entries", "Registry", "Tokens", "Media files", "Media folders", "Images"):
+        assert f"**{name}**" in text
+    for family in FAMILIES:
+        assert f"/api/{family}" in text
+
+
+def test_every_operation_has_a_summary_and_a_description(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        assert operation.get("summary"), (method, path)
+        assert len(operation.get("description", "")) > 20, (method, path)
+
+
+def test_every_write_documents_its_request_body(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        if method in WRITES:
+            body = operation.get("requestBody")
+            assert body is not None, (method, path)
+            ((media_type, content),) = body["content"].items()
+            assert media_type in {"application/json", "multipart/form-data"}, (method, path)
+            assert resolve(schema, content["schema"])["properties"], (method, path)
+
+
+def test_json_bodies_are_the_request_body_and_forms_are_named_in_the_description(
     schema: dict[str, Any],
 ) -> None:
-    create = schema["paths"]["/api/entries"]["post"]["requestBody"]["content"]
-    assert set(create) == {"application/json", "application/x-www-form-urlencoded"}
-    assert create["application/json"]["schema"] == {"$ref": "#/components/schemas/EntryCreate"}
-    model = schema["components"]["schemas"]["EntryCreate"]
-    assert set(model["required"]) == {"id", "data"}
-    example = create["application/json"]["examples"]["seed"]["value"]
-    assert example["id"] == "movies/platform"
+    # One content type per body: generated clients pick the form when two are listed.
+    for path, _method, operation in operations(schema):
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" in content:
+            assert "application/x-www-form-urlencoded" in operation["description"], path
+    create = schema["paths"]["/api/entries"]["post"]["requestBody"]
+    assert create["required"] is True
+    json_body = create["content"]["application/json"]
+    assert json_body["schema"] == {"$ref": "#/components/schemas/EntryCreate"}
+    assert set(schema["components"]["schemas"]["EntryCreate"]["required"]) == {"id", "data"}
+    assert json_body["examples"]["seed"]["value"]["id"] == "movies/platform"
     move = schema["paths"]["/api/entries"]["put"]["requestBody"]["content"]["application/json"]
-    assert set(schema["components"]["schemas"]["EntryMove"]["required"]) == {"id", "new_id"}
     assert move["schema"]["$ref"].endswith("/EntryMove")
+    assert set(schema["components"]["schemas"]["EntryMove"]["required"]) == {"id", "new_id"}
 
 
-def test_reads_document_their_query_parameters_and_errors(schema: dict[str, Any]) -> None:
-    fetch = schema["paths"]["/api/entries"]["get"]
-    assert [p["name"] for p in fetch["parameters"]] == ["id", "token", "options"]
-    assert fetch["responses"]["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"
+def test_the_upload_is_a_multipart_body_with_a_binary_file(schema: dict[str, Any]) -> None:
+    body = schema["paths"]["/api/media/files"]["post"]["requestBody"]["content"]
+    upload = resolve(schema, body["multipart/form-data"]["schema"])
+    assert upload["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "description": "The file.",
     }
-    registry = schema["paths"]["/api/registry"]["get"]
-    assert [p["name"] for p in registry["parameters"]] == ["id", "token"]
+    assert {"folder", "replace", "token", "access_token"} <= set(upload["properties"])
+    assert upload["required"] == ["file"]
 
 
-def test_the_docs_page_leads_to_a_rendered_reference(tmp_path: Path) -> None:
+def test_public_routes_answer_no_token_errors_and_api_routes_do(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        statuses = set(operation["responses"])
+        if path.startswith("/api/"):
+            assert {"401", "429"} <= statuses, (method, path)
+            assert operation["security"], (method, path)
+            assert "429" in statuses and "Retry-After" in operation["responses"]["429"]["headers"]
+        else:
+            assert not {"401", "429"} & statuses, (method, path)
+            assert not operation.get("security"), (method, path)
+
+
+def test_every_error_answers_the_one_error_shape(schema: dict[str, Any]) -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, _method, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert response["content"]["application/json"]["schema"] == error, (path, status)
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {
+        "success",
+        "errors",
+        "data",
+        "message",
+    }
+
+
+def test_conditional_requests_are_documented_where_they_apply(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if "304" in responses:
+            assert method == "get", path
+            assert "If-None-Match" in headers, path
+            assert "ETag" in responses["200"]["headers"], path
+        if "412" in responses:
+            assert headers & {"If-Match", "If-None-Match"}, (method, path)
+        if "If-Match" in headers:
+            assert "412" in responses, (method, path)
+    entries = schema["paths"]["/api/entries"]
+    assert "304" in entries["get"]["responses"]
+    for method in ("patch", "put", "delete"):
+        assert "412" in entries[method]["responses"]
+    assert "ETag" in entries["patch"]["responses"]["200"]["headers"]
+    assert "503" in schema["paths"]["/api/images/{image_path}"]["get"]["responses"]
+    assert "503" in schema["paths"]["/health"]["get"]["responses"]
+
+
+def test_reads_document_their_query_parameters(schema: dict[str, Any]) -> None:
+    def query(path: str) -> list[str]:
+        parameters = schema["paths"][path]["get"]["parameters"]
+        return [p["name"] for p in parameters if p["in"] == "query"]
+
+    assert query("/api/entries") == ["id", "options", "token"]
+    assert query("/api/registry") == ["id", "token"]
+    assert {"w", "h", "fit", "fm", "s", "expires", "token"} <= set(
+        query("/api/images/{image_path}")
+    )
+
+
+def test_the_main_reads_answer_their_schemas(schema: dict[str, Any]) -> None:
+    entry_answers = answer_of(schema, "/api/entries")
+    collection = next(a for a in entry_answers if "meta" in a["properties"])
+    assert set(collection["required"]) == {"data", "meta"}
+    assert collection["properties"]["meta"] == {"$ref": "#/components/schemas/PageMeta"}
+    one = next(a for a in entry_answers if a["properties"]["data"].get("$ref"))
+    entry = resolve(schema, one["properties"]["data"])
+    assert entry["required"] == ["id"]
+    assert {"slug", "uuid", "created_at", "modified_at", "visibility"} <= set(entry["properties"])
+    registry = answer_of(schema, "/api/registry")[0]["properties"]["data"]
+    assert set(resolve(schema, registry)["required"]) == {"key", "value"}
+    token = resolve(schema, answer_of(schema, "/api/tokens")[-1]["properties"]["data"])
+    assert "calls" in token["properties"]
+    assert "hashed_access_token" not in str(schema)
+    media = resolve(schema, answer_of(schema, "/api/media/files")[-1]["properties"]["data"])
+    assert set(media["required"]) == {"id", "url"}
+    created = resolve(schema, answer_of(schema, "/api/tokens", "post")[0]["properties"]["data"])
+    assert "access_token" in created["required"]
+
+
+def test_collection_meta_is_the_model_the_handlers_answer(schema: dict[str, Any]) -> None:
+    meta = schema["components"]["schemas"]["PageMeta"]
+    assert set(meta["properties"]) == {f.name for f in msgspec.structs.fields(PageMeta)}
+
+
+def test_the_operators_are_an_enum_with_a_line_each(schema: dict[str, Any]) -> None:
+    options = schema["components"]["schemas"]["CollectionOptions"]
+    where = options["properties"]["filter"]["properties"]["where"]["items"]
+    operator = resolve(schema, resolve(schema, where)["properties"]["operator"])
+    assert set(operator["enum"]) == set(OPERATORS) | set(ALIASES)
+    lines = [line for line in operator["description"].splitlines() if line.startswith("- ")]
+    assert [line.split("`")[1] for line in lines] == list(OPERATORS)
+    assert "- `neq` (`!=`, `<>`): " in operator["description"]
+
+
+def test_media_files_and_images_answer_bytes(schema: dict[str, Any]) -> None:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    content = schema["paths"]["/media/{file_path}"]["get"]["responses"]["200"]["content"]
+    assert content["application/octet-stream"] == binary
+    image = schema["paths"]["/api/images/{image_path}"]["get"]["responses"]["200"]["content"]
+    assert set(image) == {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+# -- /docs ------------------------------------------------------------------------------------
+
+_LINK = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def test_the_docs_page_and_every_asset_it_names_are_served_by_the_server(
+    tmp_path: Path,
+) -> None:
     create_project(tmp_path / "p", demo=False)
     with TestClient(create_app(build_container(tmp_path / "p", {}))) as client:
-        docs = client.get("/docs", follow_redirects=True)
-        assert docs.status_code == 200
-        assert "text/html" in docs.headers["content-type"]
-        assert "redoc" in docs.text.lower()
+        page = client.get("/docs", follow_redirects=True)
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        links = _LINK.findall(page.text)
+        assert len(links) >= 4  # the bundle, the preset, the stylesheet, the icon
+        kinds = {link.rsplit(".", 1)[-1] for link in links}
+        assert {"js", "css", "png"} <= kinds
+        for link in links:
+            assert link.startswith("/") and not link.startswith("//"), link
+            asset = client.get(link)
+            assert asset.status_code == 200, link
+            assert len(asset.content) > 500, link
+        assert "https://" not in page.text.split("SwaggerUIBundle({", 1)[0]

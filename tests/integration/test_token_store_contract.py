@@ -126,3 +126,8 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
         assert tokens.get("a" * 16).title == "mine"
     other.join(60)
     assert tokens.get("a" * 16).title == "other"
+
+
+def test_a_store_holding_tokens_answers_its_health_check(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    tokens.check()

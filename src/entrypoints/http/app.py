@@ -7,25 +7,25 @@ from functools import partial
 from pathlib import Path
 
 from litestar import Litestar, Router, get
-from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 
-import flextype_core
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.http.cors import CorsMiddleware
 from flextype_entrypoints.http.deps import provide_call
 from flextype_entrypoints.http.entries import EntriesController
 from flextype_entrypoints.http.errors import EXCEPTION_HANDLERS
 from flextype_entrypoints.http.flusher import flush_token_calls
+from flextype_entrypoints.http.head import HeadMiddleware
 from flextype_entrypoints.http.images import ImagesController
 from flextype_entrypoints.http.media import (
     MediaContentController,
     MediaFilesController,
     MediaFoldersController,
 )
-from flextype_entrypoints.http.openapi import render_plugins
+from flextype_entrypoints.http.openapi import SCHEMA_PATH, openapi_config
 from flextype_entrypoints.http.registry import RegistryController
+from flextype_entrypoints.http.service import health, index
 from flextype_entrypoints.http.tokens import TokenAliasesController, TokensController
 
 __all__ = ["API_PREFIXES", "create_app"]
@@ -36,7 +36,7 @@ API_PREFIXES = ("/api", "/api/v0", "/api/v1")
 
 @get("/docs", include_in_schema=False, sync_to_thread=False)
 def docs() -> Redirect:
-    return Redirect("/schema/redoc")
+    return Redirect(f"{SCHEMA_PATH}/swagger")
 
 
 def _families(container: Container) -> list[ControllerRouterHandler]:
@@ -74,21 +74,18 @@ def create_app(container: Container | None = None) -> Litestar:
     families = _families(container)
     app = Litestar(
         route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
-        + [docs, MediaContentController],
+        + [index, health, docs, MediaContentController],
         dependencies={"call": provide_call(container)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),
         lifespan=[partial(flush_token_calls, container)],
-        openapi_config=OpenAPIConfig(
-            title="flextype-py",
-            version=flextype_core.__version__,
-            description="The Flextype REST API: Entries, Registry and Tokens.",
-            path="/schema",
-            render_plugins=render_plugins(),
-        ),
+        openapi_config=openapi_config(),
     )
     app.state.container = container
     # Wrapped around the whole handler, as Litestar wraps its own CORS middleware, so
     # that router 404s and preflights of any path get the headers too.
-    app.asgi_handler = CorsMiddleware(app.asgi_handler, container.config.cors.allow_origins())
+    # HEAD is turned into GET before routing, for the same reason.
+    app.asgi_handler = CorsMiddleware(
+        HeadMiddleware(app.asgi_handler), container.config.cors.allow_origins()
+    )
     return app

@@ -26,6 +26,7 @@ __all__ = [
     "HashVerify",
     "MediaDelete",
     "MediaMove",
+    "MediaUpload",
     "MetaWrite",
     "TokenCreate",
     "TokenDelete",
@@ -168,3 +169,14 @@ class MetaWrite(Credentials, kw_only=True):
     """The metadata field, e.g. ``title`` or a field of your own."""
     value: Any = None
     """The value (not used when deleting)."""
+
+
+class MediaUpload(Credentials, kw_only=True):
+    """An upload, sent as ``multipart/form-data``: text fields and one file part."""
+
+    file: bytes
+    """The file; its part's file name, made safe, becomes the stored name."""
+    folder: str = ""
+    """The folder to upload into, created if missing; the root if absent."""
+    replace: bool = False
+    """Replace a file of the same name (fresh metadata); else a taken name is 409."""

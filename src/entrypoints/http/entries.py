@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
 from flextype_entrypoints.http.deps import ApiCall, written
 from flextype_entrypoints.http.params import is_truthy
@@ -24,8 +25,20 @@ class EntriesController(Controller):
     path = "/entries"
     tags = ["Entries"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", summary="Fetch an entry, or a collection of its children")
+    @get(
+        "/",
+        summary="Fetch an entry, or a collection of its children",
+        doc=ApiDoc(query=("id", "options"), answer="Entries", errors=(404,), etag=True),
+    )
     async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        """One entry by `id`; with `options[collection]=true`, the entries below `id`.
+
+        A collection takes `options[find][depth]` and `options[filter][...]` (where,
+        sort_by, offset, limit, return, group_by, only, except; see `CollectionOptions`)
+        and answers a list with `meta` (`total` before offset and limit). `id` empty or
+        absent is the root. `options[method]=NAME` runs a collection method registered in
+        Python.
+        """
         # On the event loop: a token check and one entry are in-memory lookups behind a
         # file's identity check, cheaper than a hop to a worker thread. A collection may
         # read many files, so it goes to a thread.
@@ -41,32 +54,74 @@ class EntriesController(Controller):
         entry = call.entries.fetch(call.params.text("id"))
         return call.respond(Data(data=entry), entity_tag(entry))
 
-    @post("/", status_code=200, sync_to_thread=True, summary="Create an entry")
+    @post(
+        "/",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Create an entry",
+        doc=ApiDoc(
+            body=EntryCreate, answer="Entry", errors=(409, 422), etag=True, if_none_match=True
+        ),
+    )
     def create_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Create the entry `id` from `data`; the folders above it need not exist.
+
+        The server sets `uuid`, `created_at` and `modified_at`, and fills `published_at`,
+        `published_by`, `created_by`, `routable` and `visibility` when `data` lacks them.
+        A managed field in `data` is 422; an existing `id` is 409 (412 with
+        `If-None-Match: *`).
+        """
         call.authorize(_API, write=True)
         body = call.read(EntryCreate)
         entry = call.entries.create(body.id, body.data, if_none_match=call.if_none_match)
         return written(entry)
 
-    @patch("/", sync_to_thread=True, summary="Update an entry (shallow merge of data)")
+    @patch(
+        "/",
+        sync_to_thread=True,
+        summary="Update an entry (shallow merge of data)",
+        doc=ApiDoc(body=EntryUpdate, answer="Entry", errors=(404, 422), etag=True, if_match=True),
+    )
     def update_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Set the fields of `data` on the entry `id`; other fields are kept."""
         call.authorize(_API, write=True)
         body = call.read(EntryUpdate)
         return written(call.entries.update(body.id, body.data, if_match=call.if_match))
 
-    @put("/", sync_to_thread=True, summary="Move an entry and its children")
+    @put(
+        "/",
+        sync_to_thread=True,
+        summary="Move an entry and its children",
+        doc=ApiDoc(body=EntryMove, answer="Entry", errors=(404, 409), etag=True, if_match=True),
+    )
     def move_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Move the entry `id`, with every entry below it, to `new_id`.
+
+        409 if `new_id` is taken; 400 if `new_id` lies inside the entry's own subtree.
+        """
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
         return written(call.entries.move(body.id, body.new_id, if_match=call.if_match))
 
-    @put("/copy", sync_to_thread=True, summary="Copy an entry and its children")
+    @put(
+        "/copy",
+        sync_to_thread=True,
+        summary="Copy an entry and its children",
+        doc=ApiDoc(body=EntryMove, answer="Entry", errors=(404, 409), etag=True, if_match=True),
+    )
     def copy_entry(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Copy the entry `id`, with every entry below it, to `new_id` (new uuids)."""
         call.authorize(_API, write=True)
         body = call.read(EntryMove)
         return written(call.entries.copy(body.id, body.new_id, if_match=call.if_match))
 
-    @delete("/", sync_to_thread=True, summary="Delete an entry and its children")
+    @delete(
+        "/",
+        sync_to_thread=True,
+        summary="Delete an entry and its children",
+        doc=ApiDoc(body=EntryDelete, errors=(404,), if_match=True),
+    )
     def delete_entry(self, call: NamedDependency[ApiCall]) -> None:
+        """Delete the entry `id` and every entry below it; 204 with no body."""
         call.authorize(_API, write=True)
         call.entries.delete(call.read(EntryDelete).id, if_match=call.if_match)

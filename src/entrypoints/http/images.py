@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from flextype_core.errors import AccessTokenInvalid
+from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.deps import ApiCall
 
 __all__ = ["ImagesController"]
@@ -23,13 +24,25 @@ class ImagesController(Controller):
     path = "/images"
     tags = ["Images"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{image_path:path}", summary="An image of the media, transformed", media_type="image/*")
+    @get(
+        "/{image_path:path}",
+        summary="An image of the media, transformed",
+        media_type="image/*",
+        doc=ApiDoc(image_query=True, answer="Image", errors=(404, 415, 503), etag=True),
+    )
     async def fetch_image(
         self,
         request: Request[Any, Any, Any],
         image_path: FromPath[str],
         call: NamedDependency[ApiCall],
     ) -> Response[bytes]:
+        """The image at `media/{image_path}`, transformed by Glide parameters.
+
+        Needs a token for `images`, or instead a signature `s` (with `expires`), so a page
+        can embed the URL without a token (`flextype images sign` makes one). A source
+        that is not an image is 415; when every render slot is busy, 503 with
+        `Retry-After`. Derivatives are cached: `Cache-Control` is a year, immutable.
+        """
         # A token for the images API, or else a signature (checked by the service).
         # Token checks and cache hits are in-memory work: they stay on the event loop,
         # and only a render (decode, transform, encode) goes to a worker thread.

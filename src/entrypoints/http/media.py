@@ -14,7 +14,14 @@ from litestar.params import FromPath
 from flextype_adapters.local_media import TempUpload
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
 from flextype_core.etags import entity_tag
-from flextype_entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
+from flextype_entrypoints.http.apidoc import ApiDoc
+from flextype_entrypoints.http.bodies import (
+    FolderCreate,
+    MediaDelete,
+    MediaMove,
+    MediaUpload,
+    MetaWrite,
+)
 from flextype_entrypoints.http.deps import ApiCall, written
 from flextype_entrypoints.http.params import is_truthy
 from flextype_entrypoints.http.responses import Data
@@ -29,8 +36,17 @@ class MediaFilesController(Controller):
     path = "/media/files"
     tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=True, summary="Fetch a file's metadata, or the files of a folder")
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Fetch a file's metadata, or the files of a folder",
+        doc=ApiDoc(query=("id", "options"), answer="MediaFiles", errors=(404,), etag=True),
+    )
     def fetch_file(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        """The metadata of the file `id`, with its `url`; or the files of the folder `id`.
+
+        With `options[collection]=true`, the files take the entries' filter options.
+        """
         call.authorize(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")):
@@ -41,10 +57,30 @@ class MediaFilesController(Controller):
         meta = call.media.fetch(call.params.text("id"))
         return call.respond(Data(data=meta), entity_tag(meta))
 
-    @post("/", status_code=200, summary="Upload a file (multipart: folder, file)")
+    @post(
+        "/",
+        status_code=200,
+        summary="Upload a file (multipart: folder, file)",
+        doc=ApiDoc(
+            body=MediaUpload,
+            multipart=True,
+            answer="MediaFile",
+            errors=(409,),
+            etag=True,
+            if_match=True,
+            if_none_match=True,
+        ),
+    )
     async def upload_file(
         self, request: Request[Any, Any, Any], call: NamedDependency[ApiCall]
     ) -> Response[Data]:
+        """Store the `file` part in `folder` (created if missing); the answer gives its id.
+
+        The name is made safe (lower case; other characters become `-`). The extension
+        must be allowed and match the content (else 415); a file over the size limit is
+        413; a taken name is 409 unless `replace=true`. `If-Match` replaces the file
+        the ETag names; `If-None-Match: *` never replaces.
+        """
         media = call.media
         form = await receive_multipart(request, _upload_dir(call), media.max_file_size)
         try:
@@ -75,40 +111,83 @@ class MediaFilesController(Controller):
             form.discard()
         return written(created)
 
-    @put("/", sync_to_thread=True, summary="Move a file with its metadata")
+    @put(
+        "/",
+        sync_to_thread=True,
+        summary="Move a file with its metadata",
+        doc=ApiDoc(body=MediaMove, answer="MediaFile", errors=(404, 409), etag=True, if_match=True),
+    )
     def move_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Move the file `id` to `new_id` (same extension, else 400)."""
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         return written(call.media.move(body.id, body.new_id, if_match=call.if_match))
 
-    @put("/copy", sync_to_thread=True, summary="Copy a file with its metadata")
+    @put(
+        "/copy",
+        sync_to_thread=True,
+        summary="Copy a file with its metadata",
+        doc=ApiDoc(body=MediaMove, answer="MediaFile", errors=(404, 409), etag=True, if_match=True),
+    )
     def copy_file(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Copy the file `id` to `new_id` (same extension, else 400)."""
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         return written(call.media.copy(body.id, body.new_id, if_match=call.if_match))
 
-    @delete("/", sync_to_thread=True, summary="Delete a file with its metadata")
+    @delete(
+        "/",
+        sync_to_thread=True,
+        summary="Delete a file with its metadata",
+        doc=ApiDoc(body=MediaDelete, errors=(404,), if_match=True),
+    )
     def delete_file(self, call: NamedDependency[ApiCall]) -> None:
+        """Delete the file `id` and its metadata; 204 with no body."""
         call.authorize(_API, write=True)
         file_id = call.read(MediaDelete).id
         call.media.delete(file_id, if_match=call.if_match)
 
-    @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
+    @post(
+        "/meta",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Add a metadata field",
+        doc=ApiDoc(
+            body=MetaWrite, answer="MediaFile", errors=(404, 409, 422), etag=True, if_match=True
+        ),
+    )
     def add_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Add `field` with `value` to the file's metadata; 409 if it is there already.
+
+        Managed fields (type, filesize, uploaded_on, width, height, id, url) are 422.
+        """
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         return written(call.media.add_meta(body.id, body.field, body.value, if_match=call.if_match))
 
-    @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
+    @patch(
+        "/meta",
+        sync_to_thread=True,
+        summary="Change a metadata field",
+        doc=ApiDoc(body=MetaWrite, answer="MediaFile", errors=(404, 422), etag=True, if_match=True),
+    )
     def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Set an existing metadata `field` to `value`; 404 if the field is missing."""
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         return written(
             call.media.update_meta(body.id, body.field, body.value, if_match=call.if_match)
         )
 
-    @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
+    @delete(
+        "/meta",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Remove a metadata field",
+        doc=ApiDoc(body=MetaWrite, answer="MediaFile", errors=(404, 422), etag=True, if_match=True),
+    )
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Remove the metadata `field` (no `value`); answers the file, 404 if it is missing."""
         call.authorize(_API, write=True)
         body = call.read(MetaWrite)
         return written(call.media.delete_meta(body.id, body.field, if_match=call.if_match))
@@ -118,8 +197,14 @@ class MediaFoldersController(Controller):
     path = "/media/folders"
     tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=True, summary="Fetch a folder, or its subfolders")
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Fetch a folder, or its subfolders",
+        doc=ApiDoc(query=("id", "options"), answer="Folders", errors=(404,), etag=True),
+    )
     def fetch_folder(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        """The folder `id`, or with `options[collection]=true` the folders in it."""
         call.authorize(_API, write=False)
         folder = call.params.text("id", required=False) or ""
         if is_truthy(call.params.options().get("collection")):
@@ -128,25 +213,50 @@ class MediaFoldersController(Controller):
         one = call.media.folder(folder)
         return call.respond(Data(data=one), entity_tag(one))
 
-    @post("/", status_code=200, sync_to_thread=True, summary="Create a folder")
+    @post(
+        "/",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Create a folder",
+        doc=ApiDoc(body=FolderCreate, answer="Folder", errors=(409,), etag=True),
+    )
     def create_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Create the folder `id` and any missing folders above it; 409 if it exists."""
         call.authorize(_API, write=True)
         return written(call.media.create_folder(call.read(FolderCreate).id))
 
-    @put("/", sync_to_thread=True, summary="Rename (move) a folder")
+    @put(
+        "/",
+        sync_to_thread=True,
+        summary="Rename (move) a folder",
+        doc=ApiDoc(body=MediaMove, answer="Folder", errors=(404, 409), etag=True, if_match=True),
+    )
     def move_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Move the folder `id`, with everything in it, to `new_id`."""
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         return written(call.media.move_folder(body.id, body.new_id, if_match=call.if_match))
 
-    @put("/copy", sync_to_thread=True, summary="Copy a folder")
+    @put(
+        "/copy",
+        sync_to_thread=True,
+        summary="Copy a folder",
+        doc=ApiDoc(body=MediaMove, answer="Folder", errors=(404, 409), etag=True, if_match=True),
+    )
     def copy_folder(self, call: NamedDependency[ApiCall]) -> Response[Data]:
+        """Copy the folder `id`, with everything in it, to `new_id`."""
         call.authorize(_API, write=True)
         body = call.read(MediaMove)
         return written(call.media.copy_folder(body.id, body.new_id, if_match=call.if_match))
 
-    @delete("/", sync_to_thread=True, summary="Delete a folder and everything in it")
+    @delete(
+        "/",
+        sync_to_thread=True,
+        summary="Delete a folder and everything in it",
+        doc=ApiDoc(body=MediaDelete, errors=(404,), if_match=True),
+    )
     def delete_folder(self, call: NamedDependency[ApiCall]) -> None:
+        """Delete the folder `id` with every file and folder in it; 204 with no body."""
         call.authorize(_API, write=True)
         folder_id = call.read(MediaDelete).id
         call.media.delete_folder(folder_id, if_match=call.if_match)
@@ -163,10 +273,20 @@ class MediaContentController(Controller):
     path = "/media"
     tags = ["Media"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{file_path:path}", sync_to_thread=True, summary="A media file's content")
+    @get(
+        "/{file_path:path}",
+        sync_to_thread=True,
+        summary="A media file's content",
+        doc=ApiDoc(answer="File", errors=(404,)),
+    )
     def fetch_content(
         self, file_path: FromPath[str], call: NamedDependency[ApiCall]
     ) -> Response[bytes]:
+        """The file at the `url` its metadata gives, with its own type; no token needed.
+
+        Served with `X-Content-Type-Options: nosniff` and a sandbox
+        `Content-Security-Policy`, as Flextype serves its uploads.
+        """
         data, media_type = call.media.content(file_path.lstrip("/"))
         return Response(
             data,

@@ -1,252 +1,284 @@
-"""The OpenAPI document: Litestar's, completed with the parameter models the handlers read.
+"""The OpenAPI document: Litestar's, completed from each route's ``ApiDoc`` and models.
 
 Handlers read their parameters through ``RequestParams`` (JSON, form or query, with
-bracket keys), which Litestar cannot see; so the models of ``bodies.py`` are added to the
-generated document as request bodies and query parameters, with the seed's examples.
+bracket keys) and answer ``Response[Any]``, which Litestar cannot see through; so each
+operation is completed here from the ``ApiDoc`` its decorator carries (``apidoc.py``):
+the JSON body (the models of ``bodies.py``), the query and conditional headers, the
+success answer (``openapi_schemas.py``) and exactly the errors it can answer.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
-from litestar import Request
-from litestar.openapi.plugins import (
-    JsonRenderPlugin,
-    OpenAPIRenderPlugin,
-    RedocRenderPlugin,
-    SwaggerRenderPlugin,
-)
+from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
+from litestar.routes import HTTPRoute
 
-from flextype_entrypoints.http import bodies
+import flextype_core
+from flextype_entrypoints.http.apidoc import ApiDoc, doc_of
+from flextype_entrypoints.http.docs_ui import SwaggerPage
+from flextype_entrypoints.http.openapi_examples import ENTRY_EXAMPLE, REQUEST_EXAMPLES
+from flextype_entrypoints.http.openapi_schemas import ANSWERS, components, ref
 
-__all__ = ["render_plugins"]
+__all__ = ["DESCRIPTION", "SCHEMA_PATH", "document", "openapi_config"]
 
-_REF = "#/components/schemas/{name}"
+SCHEMA_PATH = "/schema"
 _DONE = "x-flextype-documented"
 
-_WRITE_MODELS: dict[str, type[msgspec.Struct]] = {
-    "create_entry": bodies.EntryCreate,
-    "update_entry": bodies.EntryUpdate,
-    "move_entry": bodies.EntryMove,
-    "copy_entry": bodies.EntryMove,
-    "delete_entry": bodies.EntryDelete,
-    "create_token": bodies.TokenCreate,
-    "update_token": bodies.TokenUpdate,
-    "move_token": bodies.TokenMove,
-    "copy_token": bodies.TokenMove,
-    "delete_token": bodies.TokenDelete,
-    "generate_token": bodies.Credentials,
-    "generate_hash": bodies.HashCreate,
-    "generate_hash_alias": bodies.HashCreate,
-    "verify_hash": bodies.HashVerify,
-    "verify_hash_alias": bodies.HashVerify,
-}
+DESCRIPTION = """\
+A headless flat-file CMS: the Flextype REST API in Python. Six API families, each served
+identically under `/api`, `/api/v0` and `/api/v1`:
 
-_PLATFORM = (
-    "The Platform (Spanish: El hoyo, transl. The Hole) is a Spanish science fiction "
-    "horror-thriller film, directed by Galder Gaztelu-Urrutia and released in 2019."
+- **Entries** (`/api/entries`): content as a tree of entries, with collection queries.
+- **Registry** (`/api/registry`): the manifest and the settings, by dot path.
+- **Tokens** (`/api/tokens`): the tokens that open the API, and bcrypt helpers.
+- **Media files** (`/api/media/files`): uploads and their metadata; the files themselves
+  are public at `/media/{path}`.
+- **Media folders** (`/api/media/folders`): the folders of the media.
+- **Images** (`/api/images/{path}`): media images transformed by Glide parameters.
+
+**Tokens.** Every API call needs a token allowed for its family; writes also need the
+token's access token. Send them as `Authorization: Basic base64(token:access_token)`,
+`Authorization: Bearer <token>` (reads), `token`/`access_token` parameters in the query
+or the body.
+
+**Bodies.** Writes take JSON, or the same parameters as a form
+(`application/x-www-form-urlencoded`, with bracket keys: `data[title]=Platform`), or in
+the query string; uploads are `multipart/form-data`.
+
+**Caching and concurrency.** Reads answer a strong `ETag` and `304` to `If-None-Match`;
+writes honour `If-Match` (`412` when stale) and answer the new `ETag`.
+
+**Errors** are JSON in one shape: `{"success": false, "errors": [code], "data": null,
+"message": "..."}`. `HEAD` is answered wherever `GET` is, with the same headers.
+`GET /health` tells whether the storage answers.
+"""
+
+_FORM_NOTE = (
+    "\n\nThe parameters may also come as a form (`application/x-www-form-urlencoded`, "
+    "bracket keys such as `data[title]=Platform`) or in the query string."
 )
-_EXAMPLES: dict[str, dict[str, Any]] = {
-    "create_entry": {
-        "id": "movies/platform",
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-        "data": {"title": "Platform", "content": _PLATFORM},
-    },
-    "update_entry": {
-        "id": "movies/platform",
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-        "data": {"content": "A vertical prison with one cell per level."},
-    },
-    "move_entry": {
-        "id": "movies/platform",
-        "new_id": "movies/the-platform",
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-    },
-    "copy_entry": {
-        "id": "movies/2019/the-platform",
-        "new_id": "movies/horror/the-platform",
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-    },
-    "delete_entry": {
-        "id": "movies/horror/the-platform",
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-    },
-    "create_token": {
-        "token": "f3acf199a9ac120d3bfd604e1e382456",
-        "access_token": "bbc4417d171e38099bd129aeca279018",
-        "data": {"title": "Reader", "apis": ["entries", "registry"], "limit_calls": 1000},
-    },
-}
-
-_ENTRY_EXAMPLE = {
-    "title": "Platform",
-    "uuid": "7e724722-da2f-410f-abd2-f44fbea1f6f0",
-    "published_at": 1587118620,
-    "created_at": 1587118620,
-    "published_by": "",
-    "created_by": "",
-    "routable": True,
-    "visibility": "visible",
-    "content": _PLATFORM,
-    "modified_at": 1587118658,
-    "id": "movies/platform",
-    "slug": "movies/platform",
-}
 
 _QUERY: dict[str, dict[str, Any]] = {
-    "id": {"description": "The entry id, token id or registry dot path.", "example": "movies"},
+    "id": {
+        "description": "The entry, token, file or folder id, or the registry dot path.",
+        "schema": {"type": "string"},
+        "example": "movies",
+    },
     "token": {
-        "description": "The token (or send `Authorization: Bearer <token>`).",
-        "example": "6f047babd1894064fbf7662080a9a2f0",
+        "description": "The token (or send it in the Authorization header).",
+        "schema": {"type": "string"},
     },
     "options": {
-        "description": (
-            "Collection options as bracket keys: `options[collection]=true`, "
-            "`options[find][depth]=2`."
-        ),
+        "description": "Collection options as bracket keys: `options[collection]=true`, "
+        "`options[find][depth]=2`, `options[filter][where][0][key]=year`.",
         "style": "deepObject",
         "explode": True,
-        "schema": {"type": "object", "additionalProperties": True},
+        "schema": ref("CollectionOptions"),
     },
 }
-
 _IMAGE_QUERY = {
     "w": "Width in pixels.",
     "h": "Height in pixels.",
-    "fit": "contain, max, fill, stretch, crop or crop-<position>.",
-    "fm": "Output format: jpg, pjpg, png, gif, webp.",
+    "fit": "contain, max, fill, fill-max, stretch, crop, crop-<position> or crop-X-Y[-Z].",
+    "crop": "A crop rectangle: width,height,x,y.",
+    "dpr": "Device pixel ratio, 1-8.",
+    "or": "Orientation: auto, 0, 90, 180, 270.",
+    "flip": "v, h or both.",
+    "bri": "Brightness, -100 to 100.",
+    "con": "Contrast, -100 to 100.",
+    "gam": "Gamma, 0.1 to 9.99.",
+    "sharp": "Sharpen, 0-100.",
+    "blur": "Blur, 0-100.",
+    "pixel": "Pixelate, 0-1000.",
+    "filt": "greyscale or sepia.",
+    "bg": "Background colour: a name or hex.",
+    "border": "width,colour,method (overlay, shrink, expand).",
     "q": "Quality 0-100.",
+    "fm": "Output format: jpg, pjpg, png, gif, webp.",
     "s": "Signature: HMAC-SHA256 of '<path>?<sorted params>' (instead of a token).",
     "expires": "Unix time after which a signed URL is refused.",
 }
-_QUERY.update({name: {"description": text} for name, text in _IMAGE_QUERY.items()})
-
-_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["success", "errors", "data", "message"],
-    "properties": {
-        "success": {"type": "boolean", "const": False},
-        "errors": {"type": "array", "items": {"type": "string"}, "example": ["NotFound"]},
-        "data": {"type": "null"},
-        "message": {"type": "string", "example": "Entry 'movies/nope' was not found."},
-        "details": {"type": "array", "items": {"type": "string"}},
-    },
+_HEADERS = {
+    "If-Match": "Write only if the resource's current ETag is one of these (else 412).",
+    "If-None-Match": "On a read: 304 if the current ETag is one of these.",
 }
+_CREATE_IF_ABSENT = "`*`: create only if nothing is there (else 412), never replace."
 _ERRORS = {
-    "400": "BadRequest: a missing or malformed parameter, an invalid id",
-    "401": "AccessTokenInvalid: the token is missing, unknown, wrong or not allowed",
-    "404": "NotFound",
-    "409": "Conflict: the id is taken",
-    "413": "PayloadTooLarge",
-    "414": "URITooLong: the query string is over 32 KiB",
-    "415": "UnsupportedMediaType: send JSON or a form",
-    "422": "ValidationFailed: invalid data; `details` lists the fields",
-    "429": "CallLimitExceeded: the token's limit_calls is used up",
+    400: "BadRequest: a missing or malformed parameter, an invalid id",
+    401: "AccessTokenInvalid: the token is missing, unknown, wrong or not allowed",
+    404: "NotFound",
+    409: "Conflict: the id is taken",
+    412: "PreconditionFailed: If-Match does not name the current ETag "
+    "(or If-None-Match: * found something)",
+    413: "PayloadTooLarge: the body or the file is over its limit",
+    414: "URITooLong: the query string is over 32 KiB",
+    415: "UnsupportedMediaType: a body type (or file type) that is not accepted",
+    422: "ValidationFailed: invalid data; `details` lists the fields",
+    429: "CallLimitExceeded: the token's limit_calls is used up",
+    503: "ServiceUnavailable: try again after Retry-After seconds",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+_ETAG = {
+    "ETag": {"description": "The strong entity tag of the answer.", "schema": {"type": "string"}}
+}
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_SECURITY: list[dict[str, list[str]]] = [{"basic": []}, {"bearer": []}, {"tokenQuery": []}]
+_SECURITY_SCHEMES = {
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "base64(token:access_token): reads and writes.",
+    },
+    "bearer": {"type": "http", "scheme": "bearer", "description": "The token: reads."},
+    "tokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
 }
 
 
-def _camel(name: str) -> str:
-    return "".join(part.title() for part in name.split("_"))
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
-def _handler_name(operation_id: str) -> str | None:
-    for name in sorted(_WRITE_MODELS.keys() | {"fetch_entry", "fetch_token"}, key=len)[::-1]:
-        if operation_id.endswith(_camel(name)):
-            return name
-    return None
-
-
-def _document_operation(operation: dict[str, Any], method: str) -> None:
-    name = _handler_name(operation.get("operationId", ""))
-    if method == "get":
-        tags = operation.get("tags", [])
-        names = ["id", "token"] if "Registry" in tags else ["id", "token", "options"]
-        if "Images" in tags:
-            names = ["token", *_IMAGE_QUERY]
-        in_path = [p for p in operation.get("parameters", []) if p.get("in") == "path"]
-        operation["parameters"] = in_path + [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, **_QUERY[n]}
-            for n in names
+def _parameters(operation: dict[str, Any], doc: ApiDoc, *, api: bool, read: bool) -> None:
+    params = [p for p in operation.get("parameters", []) if p.get("in") == "path"]
+    names = list(doc.query) + (["token"] if api and read else [])
+    params += [{"name": n, "in": "query", "required": False, **_QUERY[n]} for n in names]
+    if doc.image_query:
+        params += [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            | {"description": text}
+            for n, text in _IMAGE_QUERY.items()
         ]
-    elif name in _WRITE_MODELS:
-        schema = {"$ref": _REF.format(name=_WRITE_MODELS[name].__name__)}
-        media: dict[str, Any] = {"schema": schema}
-        if name in _EXAMPLES:
+    if read and doc.etag:
+        params.append(_header("If-None-Match", _HEADERS["If-None-Match"]))
+    if doc.if_none_match:
+        params.append(_header("If-None-Match", _CREATE_IF_ABSENT))
+    if doc.if_match:
+        params.append(_header("If-Match", _HEADERS["If-Match"]))
+    operation["parameters"] = params
+
+
+def _request_body(operation: dict[str, Any], doc: ApiDoc, name: str) -> None:
+    if doc.body is None:
+        return
+    model = doc.body.__name__
+    required = any(field.required for field in msgspec.structs.fields(doc.body))
+    if doc.multipart:
+        content = {"multipart/form-data": {"schema": ref(model)}}
+    else:
+        media: dict[str, Any] = {"schema": ref(model)}
+        if name in REQUEST_EXAMPLES:
             media["examples"] = {
-                "seed": {"summary": "From the Flextype docs", "value": _EXAMPLES[name]}
+                "seed": {"summary": "From the Flextype docs", "value": REQUEST_EXAMPLES[name]}
             }
-        form = {"schema": schema}
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": media, "application/x-www-form-urlencoded": form},
-        }
-    if name in ("create_entry", "update_entry", "move_entry", "copy_entry"):
-        ok = operation["responses"].get("200", {}).get("content", {}).get("application/json")
-        if ok is not None:
-            ok["example"] = {"data": _ENTRY_EXAMPLE}
-    _error_responses(operation)
-    operation["security"] = [{"bearer": []}, {"basic": []}, {"tokenQuery": []}]
+        content = {"application/json": media}
+        operation["description"] = operation.get("description", "") + _FORM_NOTE
+    operation["requestBody"] = {"required": required, "content": content}
 
 
-def _error_responses(operation: dict[str, Any]) -> None:
-    """Every error status answers the one error shape (Litestar documents its own 400)."""
-    error = {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}}
-    for status, text in _ERRORS.items():
-        operation["responses"][status] = {"description": text, "content": error}
+def _success(operation: dict[str, Any], doc: ApiDoc, *, read: bool) -> None:
+    responses = operation["responses"]
+    if doc.answer is not None:
+        for status in [s for s in responses if s.startswith("2")]:
+            del responses[status]
+        content: dict[str, dict[str, Any]]
+        if doc.answer == "Image":
+            content = {t: _BINARY for t in _IMAGE_TYPES}
+        elif doc.answer == "File":
+            content = {"application/octet-stream": _BINARY, "*/*": _BINARY}
+        else:
+            content = {"application/json": {"schema": ANSWERS[doc.answer]}}
+        ok: dict[str, Any] = {"description": "OK", "content": content}
+        if doc.answer == "Entry":
+            content["application/json"]["example"] = {"data": ENTRY_EXAMPLE}
+        responses["200"] = ok
+    if doc.etag:
+        for status in [s for s in responses if s.startswith("2")]:
+            responses[status]["headers"] = _ETAG
+        if read:
+            responses["304"] = {
+                "description": "Not Modified: If-None-Match names the current ETag; no body.",
+                "headers": _ETAG,
+            }
 
 
-def document(schema: dict[str, Any]) -> dict[str, Any]:
+def _errors(operation: dict[str, Any], doc: ApiDoc, *, api: bool, reads_request: bool) -> None:
+    responses = operation["responses"]
+    for status in [s for s in responses if s.startswith(("4", "5"))]:
+        del responses[status]
+    statuses = set(doc.errors)
+    if reads_request:
+        statuses |= {400, 413, 414, 415}
+    if api:
+        statuses |= {401, 429}
+    if doc.if_match or doc.if_none_match:
+        statuses.add(412)
+    error = {"application/json": {"schema": ref("Error")}}
+    for status in sorted(statuses):
+        response: dict[str, Any] = {"description": _ERRORS[status], "content": error}
+        if status in (429, 503):
+            response["headers"] = _RETRY_AFTER
+        responses[str(status)] = response
+
+
+def _complete(operation: dict[str, Any], path: str, handler: HTTPRouteHandler) -> None:
+    doc = doc_of(handler.opt) or ApiDoc()
+    api = path.startswith("/api/")
+    read = "GET" in handler.http_methods
+    reads_request = "call" in handler.parsed_fn_signature.parameters
+    if reads_request or doc.query or doc.image_query:
+        _parameters(operation, doc, api=api, read=read)
+    _request_body(operation, doc, handler.handler_name)
+    _success(operation, doc, read=read)
+    _errors(operation, doc, api=api, reads_request=reads_request)
+    if api:
+        operation["security"] = _SECURITY
+
+
+def document(schema: dict[str, Any], app: Litestar) -> dict[str, Any]:
     """Complete Litestar's generated document in place (once) and return it."""
     if schema.get(_DONE):
         return schema
-    _, models = msgspec.json.schema_components(
-        sorted(set(_WRITE_MODELS.values()), key=lambda m: m.__name__), ref_template=_REF
-    )
-    components = schema.setdefault("components", {})
-    components.setdefault("schemas", {}).update({**models, "Error": _ERROR_SCHEMA})
-    components["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "The token, for reads."},
-        "basic": {
-            "type": "http",
-            "scheme": "basic",
-            "description": "base64(token:access_token), for writes.",
-        },
-        "tokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
-    }
-    for path, item in schema.get("paths", {}).items():
-        for method, operation in item.items():
-            if not (isinstance(operation, dict) and "responses" in operation):
-                continue
-            if re.match(r"^/api(/v[01])?/", path):
-                _document_operation(operation, method)
-            else:
-                _error_responses(operation)
+    found = schema.setdefault("components", {})
+    found.setdefault("schemas", {}).update(components())
+    found["schemas"].pop("Data", None)  # Litestar's view of the handlers' Response[Data]
+    found["securitySchemes"] = _SECURITY_SCHEMES
+    paths = schema.get("paths", {})
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format not in paths:
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            operation = paths[route.path_format].get(method.lower())
+            if isinstance(operation, dict) and "responses" in operation:
+                _complete(operation, route.path_format, handler)
     schema[_DONE] = True
     return schema
 
 
 class _Json(JsonRenderPlugin):
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, document(openapi_schema))
+        return super().render(request, document(openapi_schema, request.app))
 
 
-class _Redoc(RedocRenderPlugin):
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, document(openapi_schema))
-
-
-class _Swagger(SwaggerRenderPlugin):
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, document(openapi_schema))
-
-
-def render_plugins() -> list[OpenAPIRenderPlugin]:
-    """Routes under ``/schema``: ``openapi.json``, ``redoc`` and ``swagger``."""
-    return [_Json(), _Redoc(), _Swagger()]
+def openapi_config() -> OpenAPIConfig:
+    """``/schema/openapi.json`` (also at ``/schema``) and Swagger UI at ``/schema/swagger``."""
+    plugins: list[OpenAPIRenderPlugin] = [_Json(), SwaggerPage(SCHEMA_PATH, document)]
+    return OpenAPIConfig(
+        title="flextype-py",
+        version=flextype_core.__version__,
+        description=DESCRIPTION,
+        path=SCHEMA_PATH,
+        render_plugins=plugins,
+        use_handler_docstrings=True,
+    )

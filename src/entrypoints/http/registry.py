@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 
 from flextype_core.errors import BadRequest
 from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.deps import ApiCall
 from flextype_entrypoints.http.responses import Data, RegistryItem
 
@@ -19,8 +20,17 @@ class RegistryController(Controller):
     path = "/registry"
     tags = ["Registry"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=False, summary="Fetch a registry item by its dot path")
+    @get(
+        "/",
+        sync_to_thread=False,
+        summary="Fetch a registry item by its dot path",
+        doc=ApiDoc(query=("id",), answer="RegistryItem", errors=(404,), etag=True),
+    )
     def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        """The value at the dot path `id` (`flextype.manifest.version`), or the subtree.
+
+        The registry holds `flextype.manifest.*` and `flextype.settings.*`, never a secret.
+        """
         call.authorize("registry", write=False)
         key = call.params.text("id")
         if not isinstance(key, str) or not key:

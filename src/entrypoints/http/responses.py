@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from flextype_core import PageMeta
 
-__all__ = ["Data", "GeneratedHash", "GeneratedToken", "HashVerified", "RegistryItem"]
+__all__ = [
+    "Data",
+    "GeneratedHash",
+    "GeneratedToken",
+    "HashVerified",
+    "Health",
+    "RegistryItem",
+    "ServiceIndex",
+]
 
 
 class Data(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -38,3 +46,23 @@ class GeneratedHash(msgspec.Struct, kw_only=True):
 
 class HashVerified(msgspec.Struct, kw_only=True):
     verified: bool
+
+
+class ServiceIndex(msgspec.Struct, kw_only=True):
+    """Where the service's own pages are (``GET /``)."""
+
+    name: str
+    version: str
+    docs: str
+    """The API reference (Swagger UI)."""
+    openapi: str
+    """The OpenAPI 3.1 document."""
+    health: str
+    """The health check."""
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """The storage answers (``GET /health``)."""
+
+    status: Literal["ok"]
+    version: str
