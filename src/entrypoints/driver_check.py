@@ -10,7 +10,6 @@ __all__ = ["TINYDB_FILE", "driver_mismatch", "stored_kinds"]
 
 TINYDB_FILE = "db.json"
 _KINDS = ("entries", "tokens")
-_WHERE = {"yaml": "entries/ and tokens/", "tinydb": TINYDB_FILE}
 _MAX_PARSED = 1 << 20
 """A db.json larger than this holds content; smaller ones are parsed to see which."""
 
@@ -47,9 +46,10 @@ def driver_mismatch(project: Path, driver: str) -> str | None:
     if not missing:
         return None
     what = " and ".join(missing)
+    where = ", ".join(f"{k}/" for k in missing) if other == "yaml" else TINYDB_FILE
     return (
         f"storage.driver is {driver}, but the {what} are stored by the {other} driver "
-        f"({_WHERE[other]}), so none of them is served. Move them with: "
+        f"({where}), so none of them is served. Move them with: "
         f"flextype migrate --to {driver} (or set storage.driver back to {other})"
     )
 

@@ -338,3 +338,55 @@ def test_a_project_made_by_init_is_found_by_every_command(
     code, out, err = _run(capsys, "tokens", "list", "--project", str(tmp_path / "p"))
     assert (code, err) == (0, "")
     assert len(json.loads(out)) == 1
+
+
+# -- content left in the other storage driver ------------------------------------------
+
+
+def test_a_driver_switched_by_hand_warns_naming_flextype_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "yaml")
+    monkeypatch.setenv("FLEXTYPE_STORAGE__DRIVER", "tinydb")
+    code, out, err = _run(capsys, "entries", "list", "", "--project", str(project))
+    assert (code, json.loads(out)) == (0, [])
+    assert err == (
+        "flextype: warning: storage.driver is tinydb, but the entries and tokens are stored"
+        " by the yaml driver (entries/, tokens/), so none of them is served. Move them with:"
+        " flextype migrate --to tinydb (or set storage.driver back to yaml)\n"
+    )
+    # A token made since (to try the API) is in tinydb; the entries are still missing.
+    _run(capsys, "tokens", "create", "--project", str(project))
+    code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
+    assert code == 0
+    assert "but the entries are stored by the yaml driver (entries/)" in err
+
+
+def test_tinydb_content_under_the_yaml_driver_warns_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "tinydb")
+    settings = project / "flextype.yaml"
+    settings.write_text(settings.read_text().replace("driver: tinydb", "driver: yaml"))
+    code, _, err = _run(capsys, "images", "sign", "a.jpg", "--project", str(project))
+    assert code == 0
+    assert err.startswith(
+        "flextype: warning: storage.driver is yaml, but the entries and tokens are stored by"
+        " the tinydb driver (db.json), so none of them is served. Move them with:"
+        " flextype migrate --to yaml "
+    )
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_no_warning_when_the_selected_driver_holds_the_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: str
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, driver)
+    other = "tinydb" if driver == "yaml" else "yaml"
+    with open_project(project, driver=other) as copied:  # as a migration keeping its source
+        copied.entries.create("copied", {"title": "x"})
+    code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
+    assert (code, err) == (0, "")

@@ -234,3 +234,24 @@ def test_every_worker_logs_its_requests(tmp_path: Path, log_format: str) -> None
         queries = [line.split()[2].split("?", 1)[1] for line in lines]
     assert sorted(queries) == sorted(f"id=movies&token=***&n={n}" for n in range(20))
     assert token not in "\n".join(server.out.seen + server.err.seen)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_serve_warns_when_the_content_is_in_the_other_driver(
+    tmp_path: Path, log_format: str
+) -> None:
+    create_project(tmp_path / "site", driver="yaml")
+    env = {"FLEXTYPE_STORAGE__DRIVER": "tinydb"}
+    with running(tmp_path / "site", "--log-format", log_format, env=env) as server:
+        line = server.err.next()
+        server.stop()
+    message = (
+        "storage.driver is tinydb, but the entries and tokens are stored by the yaml driver"
+        " (entries/, tokens/), so none of them is served. Move them with:"
+        " flextype migrate --to tinydb (or set storage.driver back to yaml)"
+    )
+    if log_format == "json":
+        record = _json(line)
+        assert (record["level"], record["message"]) == ("warning", message)
+    else:
+        assert line == f"WARNING:  {message}"
