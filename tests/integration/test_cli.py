@@ -218,7 +218,10 @@ def test_a_bad_setting_stops_the_command_naming_the_key(
     (project / "flextype.yaml").write_text("storage:\n  drive: yaml\n", encoding="utf-8")
     code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
     assert code == 1
-    assert "`drive`" in err
+    assert err == (
+        f"flextype: error: {project / 'flextype.yaml'}: unknown setting `storage.drive`;"
+        " did you mean `storage.driver`?\n"
+    )
 
 
 def test_images_sign_prints_a_url_the_api_accepts(
