@@ -9,6 +9,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -184,6 +185,9 @@ def test_json_logs_are_one_object_per_line_on_both_streams(tmp_path: Path) -> No
         with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
             _requests(client, site)
         lines = server.out.until(lambda line: True, count=5)
+        with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as bad:
+            bad.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn itself logs a warning
+            server.err.until(lambda line: '"uvicorn.error"' in line)
         server.stop()
     records = [_json(line) for line in lines]
     assert {r["logger"] for r in records} == {"flextype.access"}
@@ -198,8 +202,9 @@ def test_json_logs_are_one_object_per_line_on_both_streams(tmp_path: Path) -> No
     )
     assert all(r["client"] == "127.0.0.1" and r["duration_ms"] >= 0 for r in records)
     errors = [_json(line) for line in server.err.seen]
-    assert [(r["level"], r["message"]) for r in errors] == [
-        ("info", "Removed 1 leftovers of interrupted writes.")
+    assert [(r["logger"], r["level"], r["message"]) for r in errors] == [
+        ("flextype.serve", "info", "Removed 1 leftovers of interrupted writes."),
+        ("uvicorn.error", "warning", "Invalid HTTP request received."),
     ]
 
 
