@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import traceback
@@ -12,24 +13,27 @@ from typing import Any
 
 import msgspec
 
+import flextype_core
 from flextype_core import BadRequest, FlextypeError, ids, images
-from flextype_entrypoints.project import Project, open_project
+from flextype_entrypoints.driver_check import driver_mismatch
+from flextype_entrypoints.logs import LOG_FORMATS, json_line
+from flextype_entrypoints.project import Project, open_project, require_project
 from flextype_entrypoints.scaffold import ProjectExistsError, create_project
 from flextype_entrypoints.serve import ServeError, serve
-from flextype_entrypoints.settings import SettingsError
+from flextype_entrypoints.settings import SettingsError, load_settings
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "needs_project"]
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 error, 2 usage)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (FlextypeError, SettingsError, ProjectExistsError, OSError) as exc:
+    except (FlextypeError, SettingsError, ProjectExistsError, ServeError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
         print(f"flextype: error: {_one_line(exc)}", file=sys.stderr)
@@ -51,6 +55,26 @@ def _print_json(value: Any, *, compact: bool = False) -> None:
 
 def _open(args: argparse.Namespace) -> Project:
     return open_project(args.project)
+
+
+def needs_project(handler: Handler) -> Handler:
+    """Run ``handler`` only on a project (``flextype.yaml`` at ``--project``), else exit 1.
+
+    Every subcommand but ``init`` needs one: ``open_project`` opens any folder, and a
+    mistyped ``--project`` must not become a new, empty project. Before the handler
+    runs, a warning names ``flextype migrate`` when the content is in the other storage
+    driver's files (``serve`` checks and warns itself, in its log format).
+    """
+
+    @functools.wraps(handler)
+    def checked(args: argparse.Namespace) -> int:
+        path = require_project(args.project)
+        warning = driver_mismatch(path, load_settings(path, os.environ).storage.driver)
+        if warning is not None:
+            print(f"flextype: warning: {warning}", file=sys.stderr)
+        return handler(args)
+
+    return checked
 
 
 # -- init ----------------------------------------------------------------------------
@@ -82,6 +106,7 @@ def _init(args: argparse.Namespace) -> int:
 # -- tokens --------------------------------------------------------------------------
 
 
+@needs_project
 def _tokens_create(args: argparse.Namespace) -> int:
     data: dict[str, Any] = {"title": args.title}
     if args.apis is not None:
@@ -101,12 +126,14 @@ def _tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs_project
 def _tokens_list(args: argparse.Namespace) -> int:
     with _open(args) as project:
         _print_json([t.to_public() for t in project.tokens.list()])
     return 0
 
 
+@needs_project
 def _tokens_show(args: argparse.Namespace) -> int:
     with _open(args) as project:
         _print_json(project.tokens.fetch(args.token).to_public())
@@ -114,6 +141,7 @@ def _tokens_show(args: argparse.Namespace) -> int:
 
 
 def _tokens_state(state: str) -> Handler:
+    @needs_project
     def change(args: argparse.Namespace) -> int:
         with _open(args) as project:
             _print_json(project.tokens.update(args.token, {"state": state}).to_public())
@@ -122,6 +150,7 @@ def _tokens_state(state: str) -> Handler:
     return change
 
 
+@needs_project
 def _tokens_delete(args: argparse.Namespace) -> int:
     with _open(args) as project:
         project.tokens.delete(args.token)
@@ -139,6 +168,7 @@ def _json_data(text: str) -> Any:
         raise BadRequest(f"--data is not valid JSON: {exc}") from exc
 
 
+@needs_project
 def _entries(args: argparse.Namespace) -> int:
     with _open(args) as project:
         entries = project.entries
@@ -166,6 +196,7 @@ def _entries(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Not ``needs_project``: serve() checks, and warns in the log format asked for.
     try:
         serve(
             Path(args.project),
@@ -173,11 +204,14 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             access_log=args.access_log,
+            log_format=args.log_format,
         )
-    except ServeError as exc:
+    except (ServeError, FlextypeError, SettingsError, OSError) as exc:
+        if args.log_format != "json":
+            raise  # main() prints it
         if args.debug:
             traceback.print_exc()
-        print(f"flextype: error: {_one_line(exc)}", file=sys.stderr)
+        print(json_line("error", "flextype.serve", _one_line(exc)), file=sys.stderr)
         return 1
     return 0
 
@@ -202,11 +236,14 @@ def _options(*, defaults: bool) -> argparse.ArgumentParser:
     return options
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flextype",
         description="A headless, flat-file CMS.",
         parents=[_options(defaults=True)],
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"flextype-py {flextype_core.__version__}"
     )
     common = _options(defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -300,7 +337,17 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
         default=1,
         help="worker processes sharing the project",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="print a line per request on stdout (credentials masked)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="json: every log line is one JSON object",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -308,6 +355,7 @@ _GLIDE: tuple[str, ...] = ("w", "h", "fit", "crop", "dpr", "or", "flip", "bri", 
 _GLIDE += ("sharp", "blur", "pixel", "filt", "bg", "border", "q", "fm", "expires")
 
 
+@needs_project
 def _images_sign(args: argparse.Namespace) -> int:
     query = {name: str(getattr(args, f"p_{name}")) for name in _GLIDE}
     query = {name: value for name, value in query.items() if value != "None"}

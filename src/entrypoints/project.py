@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -11,9 +12,31 @@ from typing import Protocol, runtime_checkable
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.media import MediaService
 from flextype_entrypoints.container import Container, build_container
-from flextype_entrypoints.settings import Settings, load_settings
+from flextype_entrypoints.settings import SETTINGS_FILE, Settings, SettingsError, load_settings
 
-__all__ = ["Project", "open_project", "remove_debris"]
+__all__ = ["NoProjectError", "Project", "open_project", "remove_debris", "require_project"]
+
+
+class NoProjectError(SettingsError):
+    """The folder holds no ``flextype.yaml``: it is no project, and only ``init`` makes one."""
+
+
+def require_project(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` if it holds a project, that is a ``flextype.yaml``.
+
+    The command line and ``serve`` call it first, so that a mistyped ``--project`` is an
+    error rather than a new, empty project (``open_project`` opens any folder).
+
+    Raises:
+        NoProjectError: there is no ``flextype.yaml`` at ``path``.
+    """
+    folder = Path(path)
+    if not (folder / SETTINGS_FILE).is_file():
+        shown = os.fspath(path)
+        raise NoProjectError(
+            f"no flextype project at {shown} (run flextype init {shlex.quote(shown)})"
+        )
+    return folder
 
 
 @runtime_checkable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import signal
 import socket
@@ -17,9 +19,11 @@ from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from flextype_entrypoints.container import build_container
+from flextype_entrypoints.driver_check import driver_mismatch
+from flextype_entrypoints.http.access_log import AccessLog
 from flextype_entrypoints.http.app import create_app
-from flextype_entrypoints.project import remove_debris
-from flextype_entrypoints.settings import SettingsError
+from flextype_entrypoints.logs import LogFormat, configure_logging, json_line, log_config
+from flextype_entrypoints.project import remove_debris, require_project
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_SECONDS",
@@ -34,6 +38,14 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long a stop signal waits for requests in flight before cancelling them."""
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another program listens there: stop it, or choose another port with "
+    "--port (--port 0 picks a free one)",
+    errno.EACCES: "ports below 1024 need privileges: choose another with --port",
+    errno.EADDRNOTAVAIL: "this machine has no such address: check --host",
+}
+
+log = logging.getLogger("flextype.serve")
 
 
 class ServeError(Exception):
@@ -52,6 +64,11 @@ def bind(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         reason = exc.strerror or str(exc) or exc.__class__.__name__
+        if isinstance(exc, socket.gaierror):
+            hint = "check --host"
+        else:
+            hint = _BIND_HINTS.get(exc.errno or 0, "")
+        reason += f"; {hint}" if hint else ""
         raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
 
@@ -69,6 +86,7 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     access_log: bool = False,
+    log_format: LogFormat = "text",
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
 ) -> None:
@@ -76,38 +94,43 @@ def serve(
 
     The socket is bound here, before the server starts, so that ``port=0`` picks a free
     port and the first line written to ``out`` (stdout by default) is the real URL:
-    ``Serving on http://HOST:PORT``. Connections made after that line wait in the
+    ``Serving on http://HOST:PORT`` (with ``log_format="json"``, a JSON object with that
+    message and ``url``). Log lines follow (``logs.py``: request lines, with
+    ``access_log``, on stdout; the others on stderr). Connections made after it wait in the
     socket's backlog until the server accepts them. A stop signal lets requests in flight
     finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``), then runs the app's shutdown, which
     writes the pending token call counts; the function then returns normally.
 
     Raises:
-        SettingsError: the project folder is missing, or a setting is unknown or wrong.
+        SettingsError: ``project`` holds no project (``NoProjectError``), or a setting is
+            unknown or wrong.
         ServeError: ``workers`` is below 1, the address cannot be bound, or the app's
             shutdown failed (token call counts may not have been written).
     """
     if workers < 1:
         raise ServeError("--workers must be 1 or more")
-    if not project.is_dir():
-        raise SettingsError(f"no project folder at {project}; create one with: flextype init")
+    configure_logging(log_format, access_log=access_log)
+    require_project(project)
     container = build_container(project, os.environ if environ is None else environ)
+    warning = driver_mismatch(project, container.config.storage.driver())
+    if warning is not None:
+        log.warning(warning)
     removed = remove_debris(container)
     if removed:
-        sys.stderr.write(f"Removed {removed} leftovers of interrupted writes.\n")
+        log.info("Removed %d leftovers of interrupted writes.", removed)
     if workers > 1:
         container.shutdown_resources()  # the settings are valid; each worker opens its own
-        _serve_workers(project, host, port, workers, access_log=access_log, out=out)
+        _serve_workers(
+            project, host, port, workers, log_format=log_format, access_log=access_log, out=out
+        )
         return
     try:
         app = create_app(container)
         with closing(bind(host, port)) as sock:
-            server = make_server(app, access_log=access_log)
+            server = make_server(app, access_log=access_log, log_format=log_format)
             # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
             with _stop_signals(server):
-                stream = sys.stdout if out is None else out
-                url = url_for(host, sock)
-                stream.write(f"Serving on {url}\nAPI docs: {url}/docs\n")
-                stream.flush()
+                _announce(url_for(host, sock), log_format, out)
                 server.run(sockets=[sock])
         # A second Ctrl+C makes uvicorn skip the app's shutdown: write the counts anyway.
         container.tokens().flush()
@@ -117,8 +140,26 @@ def serve(
         raise ServeError("the app's shutdown failed (see above); token call counts may be lost")
 
 
+def _announce(url: str, log_format: LogFormat, out: TextIO | None) -> None:
+    """Write the server's URL and its docs' URL, the first output of ``serve``."""
+    stream = sys.stdout if out is None else out
+    if log_format == "json":
+        docs = f"{url}/docs"
+        stream.write(json_line("info", log.name, f"Serving on {url}", url=url, docs=docs) + "\n")
+    else:
+        stream.write(f"Serving on {url}\nAPI docs: {url}/docs\n")
+    stream.flush()
+
+
 def _serve_workers(
-    project: Path, host: str, port: int, workers: int, *, access_log: bool, out: TextIO | None
+    project: Path,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    log_format: LogFormat,
+    access_log: bool,
+    out: TextIO | None,
 ) -> None:
     """Run ``workers`` processes on one socket, each with its own app over the project.
 
@@ -127,31 +168,40 @@ def _serve_workers(
     each worker adds its token call counts to the stored ones when it flushes.
     """
     os.environ["FLEXTYPE_PROJECT"] = str(project.resolve())
+    # Each worker imports its app, and applies log_config before it does.
+    factory = "access_log:create_logged_app" if access_log else "app:create_app"
     config = uvicorn.Config(
-        "flextype_entrypoints.http.app:create_app",
+        f"flextype_entrypoints.http.{factory}",
         factory=True,
         workers=workers,
         lifespan="on",
         log_level="warning",
-        access_log=access_log,
+        log_config=log_config(log_format, access_log=access_log),
+        access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     with closing(bind(host, port)) as sock:
-        stream = sys.stdout if out is None else out
-        url = url_for(host, sock)
-        stream.write(f"Serving on {url}\nAPI docs: {url}/docs\n")
-        stream.flush()
+        _announce(url_for(host, sock), log_format, out)
         Multiprocess(config, sockets=[sock]).run()
 
 
-def make_server(app: ASGIApp, *, access_log: bool = False) -> uvicorn.Server:
-    """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too)."""
+def make_server(
+    app: ASGIApp, *, access_log: bool = False, log_format: LogFormat = "text"
+) -> uvicorn.Server:
+    """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too).
+
+    Args:
+        app: the ASGI app.
+        access_log: log one line per request (``http/access_log.py``).
+        log_format: ``text`` or ``json`` (one object per line) for every log line.
+    """
     return uvicorn.Server(
         uvicorn.Config(
-            app,
+            AccessLog(app) if access_log else app,
             lifespan="on",
             log_level="warning",
-            access_log=access_log,
+            log_config=log_config(log_format, access_log=access_log),
+            access_log=False,  # ours, above: uvicorn's shows the query's secrets
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     )

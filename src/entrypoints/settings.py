@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 import yaml
+
+from flextype_entrypoints.settings_check import Sources, explain_invalid, find_unknown_key
 
 __all__ = [
     "ENV_PREFIX",
@@ -22,7 +23,6 @@ __all__ = [
 SETTINGS_FILE = "flextype.yaml"
 ENV_PREFIX = "FLEXTYPE_"
 _NOT_SETTINGS = frozenset({"FLEXTYPE_PROJECT"})
-_AT_PATH = re.compile(r"`\$\.?([^`]*)`")
 
 
 class SettingsError(Exception):
@@ -104,17 +104,22 @@ def load_settings(project: Path, environ: Mapping[str, str]) -> Settings:
 
     Raises:
         SettingsError: the file is not YAML or not a mapping, a key is unknown, a value
-            has the wrong type, or a ``FLEXTYPE_*`` variable names no setting.
+            has the wrong type, or a ``FLEXTYPE_*`` variable names no setting. The
+            message names the file or the variable, and what would be right.
     """
     path = project / SETTINGS_FILE
     raw = _read_file(path)
+    variables = _variables(environ)
     for keys, value in env_overrides(environ).items():
-        _set_path(raw, keys, value)
+        _set_path(raw, keys, value, variables[keys])
+    sources = Sources(str(path), variables, ENV_PREFIX)
+    unknown = find_unknown_key(raw, Settings, sources)
+    if unknown is not None:
+        raise SettingsError(unknown)
     try:
         return msgspec.convert(raw, Settings)
     except msgspec.ValidationError as exc:
-        message = _AT_PATH.sub(lambda m: f"`{m.group(1) or '(top level)'}`", str(exc))
-        raise SettingsError(f"Invalid setting in {SETTINGS_FILE} or FLEXTYPE_*: {message}") from exc
+        raise SettingsError(explain_invalid(str(exc), raw, Settings, sources)) from exc
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], Any]:
@@ -124,16 +129,25 @@ def env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], Any]:
     a bool and ``[png, jpg]`` a list.
     """
     found: dict[tuple[str, ...], Any] = {}
-    for name, text in environ.items():
+    for keys, name in _variables(environ).items():
+        text = environ[name]
+        try:
+            found[keys] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            found[keys] = text
+    return found
+
+
+def _variables(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """The ``FLEXTYPE_*`` variables that are settings, by the path each sets."""
+    found: dict[tuple[str, ...], str] = {}
+    for name in environ:
         if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         keys = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         if not all(keys):
             raise SettingsError(f"Environment variable {name} names no setting.")
-        try:
-            found[keys] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            found[keys] = text
+        found[keys] = name
     return found
 
 
@@ -143,26 +157,28 @@ def _read_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"Cannot read {SETTINGS_FILE}: {exc.__class__.__name__}.") from exc
+        raise SettingsError(f"Cannot read {path}: {exc.__class__.__name__}.") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SettingsError(f"{SETTINGS_FILE} is not valid YAML{where}.") from exc
+        raise SettingsError(f"{path} is not valid YAML{where}.") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SettingsError(f"{SETTINGS_FILE} must hold a mapping of settings.")
+        raise SettingsError(f"{path} must hold a mapping of settings.")
     return data
 
 
-def _set_path(tree: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+def _set_path(tree: dict[str, Any], keys: tuple[str, ...], value: Any, variable: str) -> None:
     node = tree
     for depth, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
             joined = ".".join(keys[: depth + 1])
-            raise SettingsError(f"Setting `{joined}` is not a section; cannot set below it.")
+            raise SettingsError(
+                f"{variable}: setting `{joined}` is not a section; cannot set below it."
+            )
         node = child
     node[keys[-1]] = value

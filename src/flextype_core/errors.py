@@ -27,10 +27,11 @@ Messages name ids, never paths on disk.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 __all__ = [
     "AccessTokenInvalid",
+    "AuthFailure",
     "BadRequest",
     "CallLimitExceeded",
     "Conflict",
@@ -84,10 +85,24 @@ class InvalidId(BadRequest):
     """An id that is not a valid slug path (traversal, NUL, bad characters, too long)."""
 
 
+AuthFailure = Literal[
+    "missing", "invalid", "disabled", "expired", "scope", "access_token", "signature"
+]
+"""Why credentials were refused: no token, an unknown one, a disabled or expired one, one
+not allowed for the API, a write without its right access token, a bad image signature."""
+
+
 class AccessTokenInvalid(FlextypeError):
-    """Missing, unknown, wrong, disabled, expired or out-of-scope credentials."""
+    """Missing, unknown, wrong, disabled, expired or out-of-scope credentials.
+
+    ``reason`` tells which, so that an entrypoint can say how to put it right.
+    """
 
     code = "AccessTokenInvalid"
+
+    def __init__(self, message: str, *, reason: AuthFailure = "invalid") -> None:
+        super().__init__(message)
+        self.reason: AuthFailure = reason
 
 
 class NotFound(FlextypeError):

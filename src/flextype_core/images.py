@@ -197,7 +197,9 @@ class ImageService:
         if not authorized and not verify_signature(
             self._sign_key, file_id, query, self._clock.now()
         ):
-            raise AccessTokenInvalid("A token for the images API or a valid signature is needed.")
+            raise AccessTokenInvalid(
+                "A token for the images API or a valid signature is needed.", reason="signature"
+            )
         params = parse_params(query)
         for name, value, limit in (
             ("w", params.w, self._limits["max_width"]),

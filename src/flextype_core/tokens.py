@@ -276,13 +276,15 @@ class TokensService:
         token = self._known_token(token_id)
         now = self._clock.now()
         if token.state != "enabled":
-            raise AccessTokenInvalid(f"Token {shown(token.token)} is disabled.")
+            raise AccessTokenInvalid(f"Token {shown(token.token)} is disabled.", reason="disabled")
         if token.expires_at is not None and now >= token.expires_at:
-            raise AccessTokenInvalid(f"Token {shown(token.token)} has expired.")
+            raise AccessTokenInvalid(f"Token {shown(token.token)} has expired.", reason="expired")
         if not token.allows(api):
-            raise AccessTokenInvalid(f"Token {shown(token.token)} may not use the {api} API.")
+            raise AccessTokenInvalid(
+                f"Token {shown(token.token)} may not use the {api} API.", reason="scope"
+            )
         if write and not self._access_token_matches(token, access_token):
-            raise AccessTokenInvalid("The access token is missing or wrong.")
+            raise AccessTokenInvalid("The access token is missing or wrong.", reason="access_token")
         counted = self._count_call(token, flushes_before_read, now)
         while counted is None:
             # A flush moved pending calls into the store after our read: read again, or
@@ -383,7 +385,7 @@ class TokensService:
 
     def _known_token(self, token_id: object) -> Token:
         if token_id is None or token_id == "":
-            raise AccessTokenInvalid("A token is required.")
+            raise AccessTokenInvalid("A token is required.", reason="missing")
         try:
             return self._store.get(ids.parse_token_id(token_id))
         except (TokenNotFound, InvalidId) as exc:

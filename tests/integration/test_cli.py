@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from flextype_core.images import verify_signature
-from flextype_entrypoints.cli import main
+from flextype_entrypoints.cli import build_parser, main
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import DEMO_ENTRIES
 
@@ -216,7 +218,10 @@ def test_a_bad_setting_stops_the_command_naming_the_key(
     (project / "flextype.yaml").write_text("storage:\n  drive: yaml\n", encoding="utf-8")
     code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
     assert code == 1
-    assert "`drive`" in err
+    assert err == (
+        f"flextype: error: {project / 'flextype.yaml'}: unknown setting `storage.drive`;"
+        " did you mean `storage.driver`?\n"
+    )
 
 
 def test_images_sign_prints_a_url_the_api_accepts(
@@ -258,3 +263,133 @@ def test_images_sign_refuses_a_bad_parameter_or_path(
     assert code == 1 and "w" in err
     code, _, err = _run(capsys, "images", "sign", "../a.jpg", "--project", str(project))
     assert code == 1 and "Invalid file id" in err
+
+
+# -- a project is required -------------------------------------------------------------
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command of ``parser`` with placeholder arguments: the positionals and options
+    it requires, each ``x`` (or its first choice, or ``{}`` for a JSON option)."""
+    found: list[list[str]] = []
+    argv = list(path)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaf_commands(sub, (*path, name))
+            return found
+        choice = next(iter(action.choices)) if action.choices else None
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            argv.append(choice or "x")
+        elif action.option_strings and action.required:
+            argv += [action.option_strings[0], choice or "{}"]
+    return [argv]
+
+
+COMMANDS = [argv for argv in _leaf_commands(build_parser()) if argv[0] != "init"]
+
+
+def test_the_commands_found_are_every_subcommand_but_init() -> None:
+    names = {" ".join(a for a in argv if a.isalpha() and a != "x") for argv in COMMANDS}
+    assert {"tokens create", "tokens list", "entries get", "images sign", "serve"} <= names
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("where", ["default", "empty", "missing"])
+def test_every_command_but_init_refuses_a_folder_without_a_project_and_writes_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    where: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLEXTYPE_PROJECT", raising=False)
+    if where == "empty":
+        (tmp_path / "my site").mkdir()
+    given = [] if where == "default" else ["--project", "my site"]
+    shown = "project" if where == "default" else "my site"
+    code, out, err = _run(capsys, *argv, *given)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"flextype: error: no flextype project at {shown} "
+        f"(run flextype init {shlex.quote(shown)})\n"
+    )
+    assert [p.name for p in tmp_path.rglob("*")] == (["my site"] if where == "empty" else [])
+
+
+def test_serve_refuses_an_empty_folder_as_a_program_and_leaves_it_empty(tmp_path: Path) -> None:
+    flextype = Path(sys.executable).with_name("flextype")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
+    done = subprocess.run(
+        [str(flextype), "serve", "--project", str(tmp_path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"flextype: error: no flextype project at {tmp_path} ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_made_by_init_is_found_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _init(capsys, tmp_path / "p", "yaml")
+    code, out, err = _run(capsys, "tokens", "list", "--project", str(tmp_path / "p"))
+    assert (code, err) == (0, "")
+    assert len(json.loads(out)) == 1
+
+
+# -- content left in the other storage driver ------------------------------------------
+
+
+def test_a_driver_switched_by_hand_warns_naming_flextype_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "yaml")
+    monkeypatch.setenv("FLEXTYPE_STORAGE__DRIVER", "tinydb")
+    code, out, err = _run(capsys, "entries", "list", "", "--project", str(project))
+    assert (code, json.loads(out)) == (0, [])
+    assert err == (
+        "flextype: warning: storage.driver is tinydb, but the entries and tokens are stored"
+        " by the yaml driver (entries/, tokens/), so none of them is served. Move them with:"
+        " flextype migrate --to tinydb (or set storage.driver back to yaml)\n"
+    )
+    # A token made since (to try the API) is in tinydb; the entries are still missing.
+    _run(capsys, "tokens", "create", "--project", str(project))
+    code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
+    assert code == 0
+    assert "but the entries are stored by the yaml driver (entries/)" in err
+
+
+def test_tinydb_content_under_the_yaml_driver_warns_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, "tinydb")
+    settings = project / "flextype.yaml"
+    settings.write_text(settings.read_text().replace("driver: tinydb", "driver: yaml"))
+    code, _, err = _run(capsys, "images", "sign", "a.jpg", "--project", str(project))
+    assert code == 0
+    assert err.startswith(
+        "flextype: warning: storage.driver is yaml, but the entries and tokens are stored by"
+        " the tinydb driver (db.json), so none of them is served. Move them with:"
+        " flextype migrate --to yaml "
+    )
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_no_warning_when_the_selected_driver_holds_the_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: str
+) -> None:
+    project = tmp_path / "p"
+    _init(capsys, project, driver)
+    other = "tinydb" if driver == "yaml" else "yaml"
+    with open_project(project, driver=other) as copied:  # as a migration keeping its source
+        copied.entries.create("copied", {"title": "x"})
+    code, _, err = _run(capsys, "tokens", "list", "--project", str(project))
+    assert (code, err) == (0, "")

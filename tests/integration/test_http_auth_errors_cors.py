@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dependency_injector import providers
 
@@ -224,6 +225,51 @@ def test_401_for_a_missing_token(api: ApiClient) -> None:
     assert_error(api.get("registry", {"id": "flextype"}, auth=False), 401, "AccessTokenInvalid")
 
 
+BEARER = 'Bearer realm="flextype"'
+INVALID = 'Bearer realm="flextype", error="invalid_token"'
+
+
+def _refused(response: httpx.Response, challenge: str) -> str:
+    message: str = assert_error(response, 401, "AccessTokenInvalid")["message"]
+    assert response.headers["www-authenticate"] == challenge
+    return message
+
+
+def test_401_without_a_token_says_how_to_send_one_and_get_one(api: ApiClient) -> None:
+    for response in (
+        api.get("registry", {"id": "flextype"}, auth=False),
+        api.send("POST", "entries", {"id": "x", "data": {}}, auth=False),
+        api.request("GET", "/api/images/demo/flextype.png", params={"w": "10"}),
+    ):
+        assert _refused(response, BEARER) == (
+            "A token is required. Send it as the 'token' parameter or an 'Authorization:"
+            " Bearer TOKEN' header; `flextype tokens create` prints a new one."
+        )
+
+
+def test_401_for_refused_credentials_says_what_to_do(api: ApiClient) -> None:
+    disabled, _ = new_token(api, {"state": "disabled"})
+    registry_only, _ = new_token(api, {"apis": ["registry"]})
+    cases = [
+        (api.as_token("0" * 32).fetch("movies"), "Check it, or create one with `flextype"),
+        (api.as_token(disabled).fetch("movies"), "Enable it with `flextype tokens enable"),
+        (api.as_token(registry_only).fetch("movies"), "Add this API to the token's apis"),
+        (
+            api.as_token(api.token, "f" * 32).send(
+                "PATCH", "entries", {"id": "movies", "data": {}}
+            ),
+            "Writes need the token and its access token: Basic authorization (curl -u",
+        ),
+    ]
+    for response, hint in cases:
+        assert hint in _refused(response, INVALID)
+
+
+def test_401_for_a_bad_image_signature_names_the_signing_command(api: ApiClient) -> None:
+    response = api.request("GET", "/api/images/demo/flextype.png", params={"w": "10", "s": "0"})
+    assert "`flextype images sign`" in _refused(response, BEARER)
+
+
 def test_404_for_a_missing_entry_names_it(api: ApiClient) -> None:
     body = assert_error(api.fetch("movies/nope"), 404, "NotFound")
     assert body["message"] == "Entry 'movies/nope' was not found."
@@ -264,6 +310,49 @@ def test_415_for_a_text_body(api: ApiClient) -> None:
         headers={"content-type": "text/plain"},
     )
     assert_error(response, 415, "UnsupportedMediaType")
+
+
+JSON_BODY = b'{"id": "hinted", "data": {"title": "t"}}'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "code"),
+    [
+        ("application/x-www-form-urlencoded", 400, "BadRequest"),  # what curl -d sends
+        ("text/plain;charset=UTF-8", 415, "UnsupportedMediaType"),  # what fetch() sends
+    ],
+)
+def test_json_sent_as_another_type_gets_a_hint_naming_the_header(
+    api: ApiClient, content_type: str, status: int, code: str
+) -> None:
+    response = api.request(
+        "POST",
+        "/api/entries",
+        params={"token": api.token, "access_token": api.access_token},
+        content=JSON_BODY,
+        headers={"content-type": content_type},
+    )
+    message = assert_error(response, status, code)["message"]
+    media_type = content_type.split(";")[0]
+    assert message == (
+        f"The body looks like JSON but was sent as {media_type}:"
+        " add the header 'Content-Type: application/json'."
+    )
+    assert_error(api.fetch("hinted"), 404, "NotFound")
+
+
+def test_a_form_sent_without_a_type_gets_a_hint_naming_the_header(api: ApiClient) -> None:
+    response = api.request(
+        "POST",
+        "/api/entries",
+        content=f"id=hinted&token={api.token}&access_token={api.access_token}".encode(),
+        headers={"content-type": ""},
+    )
+    message = assert_error(response, 400, "BadRequest")["message"]
+    assert message.startswith("The body is not valid JSON")
+    assert message.endswith(
+        "; it looks like a form: add the header 'Content-Type: application/x-www-form-urlencoded'."
+    )
 
 
 def test_422_lists_the_invalid_fields(api: ApiClient) -> None:

@@ -120,8 +120,9 @@ def test_serve_refuses_a_missing_project_folder(
 ) -> None:
     code, err = _error_line(capsys, "serve", "--project", str(tmp_path / "nope"), "--port", "0")
     assert code == 1
-    assert err.startswith("flextype: error: no project folder at ")
+    assert err.startswith(f"flextype: error: no flextype project at {tmp_path / 'nope'} ")
     assert err.count("\n") == 1
+    assert not (tmp_path / "nope").exists()
 
 
 def test_serve_names_a_bad_setting_before_listening(
@@ -146,6 +147,10 @@ def test_serve_reports_a_port_in_use_in_one_line(
         )
     assert code == 1
     assert err.startswith(f"flextype: error: cannot listen on 127.0.0.1:{port}: ")
+    assert err.endswith(
+        "; another program listens there: stop it, or choose another port with --port"
+        " (--port 0 picks a free one)\n"
+    )
     assert err.count("\n") == 1
 
 

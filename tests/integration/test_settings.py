@@ -53,25 +53,83 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
     assert settings.api.registry.enabled is False
 
 
+TOP = "unknown setting `{}`; the settings of the top level are: api, cors, "
+
+
 @pytest.mark.parametrize(
-    ("text", "environ", "named"),
+    ("text", "environ", "message"),
     [
-        ("storage:\n  titel: x\n", {}, "`titel`"),
-        ("storage:\n  driver: sqlite\n", {}, "`storage.driver`"),
-        ("media:\n  max_file_size: lots\n", {}, "`media.max_file_size`"),
-        ("colour: blue\n", {}, "`colour`"),
-        ("", {"FLEXTYPE_STORAGE__DRIVER": "sqlite"}, "`storage.driver`"),
-        ("", {"FLEXTYPE_NOPE": "1"}, "`nope`"),
-        ("", {"FLEXTYPE_IMAGES__MAX_WIDTH": "wide"}, "`images.max_width`"),
+        (
+            "storage:\n  drive: y\n",
+            {},
+            "F: unknown setting `storage.drive`; did you mean `storage.driver`?",
+        ),
+        (
+            "storage:\n  titel: x\n",
+            {},
+            "F: unknown setting `storage.titel`; the settings of `storage` are: driver.",
+        ),
+        (
+            "images:\n  max_widht: 9\n",
+            {},
+            "F: unknown setting `images.max_widht`; did you mean `images.max_width`?",
+        ),
+        ("colour: blue\n", {}, "F: " + TOP.format("colour")),
+        ("", {"FLEXTYPE_NOPE": "1"}, "FLEXTYPE_NOPE: " + TOP.format("nope")),
+        (
+            "",
+            {"FLEXTYPE_MEDIA__MAX_FILESIZE": "1"},
+            "FLEXTYPE_MEDIA__MAX_FILESIZE: unknown setting `media.max_filesize`;"
+            " did you mean FLEXTYPE_MEDIA__MAX_FILE_SIZE?",
+        ),
+        ("storage: yaml\n", {}, "F: `storage` is a section of settings, not 'yaml'."),
+        (
+            "storage:\n  driver: sqlite\n",
+            {},
+            "F: `storage.driver` must be one of: yaml, tinydb (got 'sqlite').",
+        ),
+        (
+            "storage:\n  driver: yaml\n",
+            {"FLEXTYPE_STORAGE__DRIVER": "sqlite"},
+            "FLEXTYPE_STORAGE__DRIVER: `storage.driver` must be one of: yaml, tinydb"
+            " (got 'sqlite').",
+        ),
+        (
+            "media:\n  max_file_size: lots\n",
+            {},
+            "F: `media.max_file_size` must be a whole number (got 'lots').",
+        ),
+        (
+            "",
+            {"FLEXTYPE_IMAGES__MAX_WIDTH": "wide"},
+            "FLEXTYPE_IMAGES__MAX_WIDTH: `images.max_width` must be a whole number (got 'wide').",
+        ),
+        (
+            "api:\n  tokens: {enabled: maybe}\n",
+            {},
+            "F: `api.tokens.enabled` must be true or false (got 'maybe').",
+        ),
+        (
+            "cors:\n  allow_origins: [a, 1]\n",
+            {},
+            "F: `cors.allow_origins.1` must be a string (got 1).",
+        ),
+        (
+            "cors:\n  allow_origins: a\n",
+            {"FLEXTYPE_CORS__X": "1"},
+            "FLEXTYPE_CORS__X: unknown setting `cors.x`",
+        ),
     ],
 )
-def test_an_unknown_key_or_wrong_type_is_an_error_naming_it(
-    tmp_path: Path, text: str, environ: dict[str, str], named: str
+def test_a_bad_setting_names_its_file_or_variable_and_what_would_do(
+    tmp_path: Path, text: str, environ: dict[str, str], message: str
 ) -> None:
     _write(tmp_path, text)
     with pytest.raises(SettingsError) as caught:
         load_settings(tmp_path, environ)
-    assert named in str(caught.value)
+    assert str(caught.value).startswith(
+        message.replace("F: ", f"{tmp_path / 'flextype.yaml'}: ", 1)
+    )
 
 
 def test_a_broken_settings_file_is_an_error_with_its_line(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from flextype_core.errors import BadRequest
 from flextype_core.query import parse_options
 from flextype_core.query.model import (
+    OPERATORS,
     Between,
     Contains,
     Eq,
@@ -29,6 +31,7 @@ from flextype_core.query.model import (
     SortKey,
     StartsWith,
 )
+from flextype_core.query.parse import ALIASES
 
 
 def where(*clauses: Any) -> dict[str, Any]:
@@ -238,3 +241,17 @@ def test_every_malformed_part_is_a_400_naming_it(options: dict[str, Any], start:
 
 def test_a_client_string_is_quoted_safely_in_the_message() -> None:
     assert "'e\\x00q'" in bad(where(clause("e\x00q")))
+
+
+def test_an_unknown_operator_suggests_the_nearest_and_lists_them_all_with_aliases() -> None:
+    assert bad(where(clause("eqq"))) == (
+        "options[filter][where][0][operator]: unknown operator 'eqq' (did you mean 'eq'?);"
+        " the operators are eq (=), neq (!=, <>), lt (<), gt (>), lte (<=), gte (>=), in, nin,"
+        " contains (like), ncontains (nlike), starts_with, ends_with, between, nbetween,"
+        " regexp, nregexp, newer, older."
+    )
+    assert "(did you mean 'starts_with'?)" in bad(where(clause("startswith")))
+    message = bad(where(clause("approximately")))
+    assert "did you mean" not in message
+    named = re.findall(r"[^ ,()]+", message.split("the operators are ", 1)[1].rstrip("."))
+    assert sorted(named) == sorted([*OPERATORS, *ALIASES])

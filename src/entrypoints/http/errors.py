@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException
 
 from flextype_core.errors import (
     AccessTokenInvalid,
+    AuthFailure,
     BadRequest,
     CallLimitExceeded,
     Conflict,
@@ -29,7 +30,7 @@ from flextype_core.errors import (
     ValidationFailed,
 )
 
-__all__ = ["EXCEPTION_HANDLERS", "STATUS", "error_response"]
+__all__ = ["CHALLENGE", "EXCEPTION_HANDLERS", "STATUS", "error_response"]
 
 log = logging.getLogger("flextype.http")
 
@@ -64,6 +65,26 @@ _HTTP_CODES = {
 }
 
 
+CHALLENGE = 'Bearer realm="flextype"'
+"""``WWW-Authenticate`` of every 401 (RFC 9110 section 11.6.1). Basic is accepted too (for
+writes: token and access token), but a Basic challenge makes browsers show a login
+prompt, for a page's image or script requests too; Bearer names the scheme without one."""
+
+_HOW_TO: dict[AuthFailure, str] = {
+    "missing": "Send it as the 'token' parameter or an 'Authorization: Bearer TOKEN' header;"
+    " `flextype tokens create` prints a new one.",
+    "invalid": "Check it, or create one with `flextype tokens create`.",
+    "disabled": "Enable it with `flextype tokens enable TOKEN` (or PATCH /api/tokens).",
+    "expired": "Move its expires_at later (PATCH /api/tokens), or create a new token with"
+    " `flextype tokens create`.",
+    "scope": "Add this API to the token's apis (PATCH /api/tokens), or use another token.",
+    "access_token": "Writes need the token and its access token: Basic authorization"
+    " (curl -u TOKEN:ACCESS_TOKEN) or 'token' and 'access_token' parameters. The access"
+    " token is shown once, when the token is created (`flextype tokens create`).",
+    "signature": "Sign the URL with `flextype images sign`, or send a token for the images API.",
+}
+
+
 def error_response(
     status: int,
     code: str,
@@ -94,9 +115,16 @@ def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
         log.error("storage or internal error: %s", exc.message, exc_info=exc)
         return error_response(500, "InternalError", exc.message)
     headers = None
+    message = exc.message
     if isinstance(exc, CallLimitExceeded | ServiceUnavailable) and exc.retry_after is not None:
         headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(status, exc.code, exc.message, details=exc.details, headers=headers)
+    if isinstance(exc, AccessTokenInvalid):
+        message = f"{message} {_HOW_TO[exc.reason]}"
+        # RFC 6750 section 3.1: no error code when the request carried no credentials.
+        given = exc.reason not in ("missing", "signature")  # a signature is no bearer token
+        error = ', error="invalid_token"' if given else ""
+        headers = {"WWW-Authenticate": CHALLENGE + error}
+    return error_response(status, exc.code, message, details=exc.details, headers=headers)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -112,6 +140,8 @@ def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     else:
         message = str(exc.detail)
     headers = dict(exc.headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", CHALLENGE)
     return error_response(status, code, message, headers=headers or None)
 
 

@@ -111,13 +111,20 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
 
 def _body_values(content_type: str, body: bytes) -> dict[str, Any]:
     media_type = content_type.split(";", 1)[0].strip().lower()
+    # curl -d sends a form type, and fetch() text/plain, unless told otherwise; read as
+    # they say, such JSON would be a missing 'id': say which header is missing instead.
+    looks_like_json = body.lstrip()[:1] in (b"{", b"[")
     if media_type == _FORM:
+        if looks_like_json:
+            raise BadRequest(_json_hint(media_type))
         return parse_brackets(body)
     if media_type in ("application/json", "") or media_type.endswith("+json"):
         try:
             decoded = _JSON_DECODER.decode(body)
         except msgspec.DecodeError as exc:
-            raise BadRequest(f"The body is not valid JSON: {exc}.") from exc
+            form = media_type == "" and not looks_like_json and b"=" in body
+            hint = f"; it looks like a form: add the header 'Content-Type: {_FORM}'" if form else ""
+            raise BadRequest(f"The body is not valid JSON: {exc}{hint}.") from exc
         except RecursionError as exc:
             raise _too_deep() from exc
         if not isinstance(decoded, dict):
@@ -125,8 +132,17 @@ def _body_values(content_type: str, body: bytes) -> dict[str, Any]:
         if _depth(decoded) > MAX_JSON_DEPTH:
             raise _too_deep()
         return decoded
+    if looks_like_json:
+        raise UnsupportedMediaType(_json_hint(media_type))
     raise UnsupportedMediaType(
         f"Bodies of type '{media_type[:60]}' are not accepted; send JSON or a form."
+    )
+
+
+def _json_hint(media_type: str) -> str:
+    return (
+        f"The body looks like JSON but was sent as {media_type[:60]}:"
+        " add the header 'Content-Type: application/json'."
     )
 
 

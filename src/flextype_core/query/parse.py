@@ -8,6 +8,7 @@ path, e.g. ``options[filter][where][2][operator]: unknown operator 'eqq'``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, cast, get_args
 
@@ -52,6 +53,17 @@ MAX_PATH = 256
 MAX_CLAUSES = 100
 """Most ``where`` clauses or ``sort_by`` keys one query may have."""
 
+
+def _operator_list() -> str:
+    """``eq (=), neq (!=, <>), ...``: every operator, with its aliases in brackets."""
+    shown_names = []
+    for name in OPERATORS:
+        aliases = [alias for alias, canonical in ALIASES.items() if canonical == name]
+        shown_names.append(f"{name} ({', '.join(aliases)})" if aliases else name)
+    return ", ".join(shown_names)
+
+
+_OPERATOR_LIST = _operator_list()
 _OPTIONS = ("collection", "find", "filter", "method")
 _FIND = ("depth",)
 _FILTER = ("where", "sort_by", "offset", "limit", "return", "group_by", "only", "except")
@@ -146,7 +158,11 @@ def _operator(value: object, name: str) -> type[Clause]:
     canonical = ALIASES.get(value.lower(), value.lower())
     found = OPERATORS.get(canonical)
     if found is None:
-        raise BadRequest(f"{name}: unknown operator {shown(value)}.")
+        near = difflib.get_close_matches(value.lower(), [*OPERATORS, *ALIASES], n=1)
+        hint = f" (did you mean {shown(near[0])}?)" if near else ""
+        raise BadRequest(
+            f"{name}: unknown operator {shown(value)}{hint}; the operators are {_OPERATOR_LIST}."
+        )
     return found
 
 
