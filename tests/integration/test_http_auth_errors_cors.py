@@ -432,7 +432,8 @@ def test_a_preflight_answers_204_with_the_allowed_headers_methods_and_max_age(
     assert response.content == b""
     assert response.headers["access-control-allow-origin"] == "https://site.example"
     assert response.headers["access-control-allow-headers"] == (
-        "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization"
+        "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization,"
+        " If-Match, If-None-Match"
     )
     assert (
         response.headers["access-control-allow-methods"] == "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -453,6 +454,20 @@ def test_cors_headers_are_on_not_found_and_error_responses(api: ApiClient) -> No
         assert response.headers["access-control-allow-origin"] == "https://site.example"
         assert "Origin" in response.headers["vary"]
     assert api.request("GET", "/api/nope").headers["access-control-allow-origin"] == "*"
+
+
+def test_a_page_on_another_origin_may_read_the_etag_and_the_reasons_of_an_answer(
+    api: ApiClient,
+) -> None:
+    origin = {"Origin": "https://site.example"}
+    for response in (
+        api.get("entries", {"id": "movies/dune"}, headers=origin),
+        api.get("entries", {"id": "movies"}, auth=False, headers=origin),
+    ):
+        exposed = {
+            h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+        }
+        assert {"etag", "www-authenticate", "retry-after", "location"} <= exposed
 
 
 def test_configured_origins_are_the_only_ones_allowed(project: Project) -> None:

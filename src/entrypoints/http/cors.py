@@ -21,9 +21,16 @@ from litestar.types import (
     Send,
 )
 
-__all__ = ["ALLOW_HEADERS", "ALLOW_METHODS", "MAX_AGE", "CorsMiddleware"]
+__all__ = ["ALLOW_HEADERS", "ALLOW_METHODS", "EXPOSE_HEADERS", "MAX_AGE", "CorsMiddleware"]
 
-ALLOW_HEADERS = "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization"
+# The contract's five, plus the conditional-request headers its section 9 asks clients to
+# send: without them a page on another origin could not send If-Match at all.
+ALLOW_HEADERS = (
+    "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization, If-Match, If-None-Match"
+)
+# A script on another origin reads only the headers listed here (and a few safe ones):
+# the ETag it must send back in If-Match, and why a request failed or where to go.
+EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After, Location"
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE = "300"
 
@@ -79,7 +86,11 @@ class CorsMiddleware:
         if origin is None:
             return [(b"access-control-allow-origin", b"*")] if self._any else []
         if self._any or origin in self._origins:
-            return [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+            return [
+                (b"access-control-allow-origin", origin.encode()),
+                (b"vary", b"Origin"),
+                (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
+            ]
         return [(b"vary", b"Origin")]
 
 
