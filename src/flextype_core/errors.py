@@ -4,7 +4,8 @@ The tree (``code`` in brackets)::
 
     FlextypeError                      [InternalError]
     ├── BadRequest                     [BadRequest]
-    │   └── InvalidId                  [BadRequest]
+    │   ├── InvalidId                  [BadRequest]
+    │   └── InvalidArchive             [BadRequest]         (a project archive refused)
     ├── AccessTokenInvalid             [AccessTokenInvalid]
     ├── NotFound                       [NotFound]
     │   ├── EntryNotFound
@@ -36,6 +37,7 @@ __all__ = [
     "Conflict",
     "EntryNotFound",
     "FlextypeError",
+    "InvalidArchive",
     "InvalidId",
     "MediaFileNotFound",
     "MediaFolderNotFound",
@@ -82,6 +84,10 @@ class BadRequest(FlextypeError):
 
 class InvalidId(BadRequest):
     """An id that is not a valid slug path (traversal, NUL, bad characters, too long)."""
+
+
+class InvalidArchive(BadRequest):
+    """A project archive that is truncated, tampered with, unsafe or of another format."""
 
 
 class AccessTokenInvalid(FlextypeError):
