@@ -13,6 +13,7 @@ import yaml
 __all__ = [
     "ENV_PREFIX",
     "SETTINGS_FILE",
+    "SETTINGS_HEADER",
     "Settings",
     "SettingsError",
     "env_overrides",
@@ -20,6 +21,8 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "flextype.yaml"
+SETTINGS_HEADER = "# flextype-py settings; every key is optional. See README.md, 'Settings'.\n"
+"""The first line of a settings file that flextype writes."""
 ENV_PREFIX = "FLEXTYPE_"
 _NOT_SETTINGS = frozenset({"FLEXTYPE_PROJECT"})
 _AT_PATH = re.compile(r"`\$\.?([^`]*)`")
