@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,19 +13,11 @@ from typing import Any
 import msgspec
 
 from flextype_core import BadRequest, FlextypeError, ids, images
-from flextype_core.archive import Counts
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.scaffold import ProjectExistsError, create_project
 from flextype_entrypoints.serve import ServeError, serve
 from flextype_entrypoints.settings import SettingsError
-from flextype_entrypoints.transfer import (
-    DRIVERS,
-    export_project,
-    export_to_path,
-    import_archive,
-    migrate_project,
-    progress_on,
-)
+from flextype_entrypoints.transfer.commands import add_transfer_commands
 
 __all__ = ["main"]
 
@@ -235,7 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_entries(commands, common)
     _add_images(commands, common)
     _add_serve(commands, common)
-    _add_transfer(commands, common)
+    add_transfer_commands(commands, common)
     return parser
 
 
@@ -347,107 +337,6 @@ def _add_images(commands: Any, common: argparse.ArgumentParser) -> None:
     for name in _GLIDE:
         sign.add_argument(f"--{name}", dest=f"p_{name}", metavar=name.upper())
     sign.set_defaults(handler=_images_sign)
-
-
-# -- export, import, migrate ---------------------------------------------------------
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
-def _counted(counts: Counts) -> str:
-    return (
-        f"{_plural(counts.entries, 'entry', 'entries')}, "
-        f"{_plural(counts.tokens, 'token', 'tokens')} and "
-        f"{_plural(counts.media_files, 'media file', 'media files')}"
-    )
-
-
-def _export(args: argparse.Namespace) -> int:
-    out = args.out or time.strftime("flextype-export-%Y%m%d-%H%M%S.tar.gz")
-    if out == "-" and sys.stdout.isatty():
-        raise BadRequest("Refusing to write an archive to a terminal: pipe it, or give --out FILE.")
-    with _open(args) as project, progress_on(sys.stderr) as bars:
-        if out == "-":
-            counts = export_project(project, sys.stdout.buffer, bars)
-            sys.stdout.buffer.flush()
-        else:
-            counts = export_to_path(project, Path(out), bars)
-    print(
-        f"Exported {_counted(counts)} to {'standard output' if out == '-' else out}.",
-        file=sys.stderr if out == "-" else sys.stdout,
-    )
-    return 0
-
-
-def _import(args: argparse.Namespace) -> int:
-    with contextlib.ExitStack() as stack:
-        if args.file == "-":
-            source = sys.stdin.buffer
-        else:
-            source = stack.enter_context(Path(args.file).open("rb"))
-        bars = stack.enter_context(progress_on(sys.stderr))
-        counts = import_archive(Path(args.project), source, replace=args.replace, bars=bars)
-    print(f"Imported {_counted(counts)} into {args.project}.")
-    return 0
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    if args.database_url is not None and args.to != "postgres":
-        raise BadRequest("--database-url goes with --to postgres only.")
-    with progress_on(sys.stderr) as bars:
-        done = migrate_project(
-            Path(args.project),
-            args.to,
-            replace=args.replace,
-            delete_source=args.delete_source,
-            bars=bars,
-        )
-    kept = "removed" if done.deleted_source else "kept (remove it, or use --delete-source)"
-    print(
-        f"Moved {_plural(done.entries, 'entry', 'entries')} and "
-        f"{_plural(done.tokens, 'token', 'tokens')} from {done.source} to {done.target}; "
-        f"storage.driver is now {done.target}. The {done.source} content is {kept}."
-    )
-    overridden = os.environ.get("FLEXTYPE_STORAGE__DRIVER")
-    if overridden is not None and overridden != done.target:
-        print(
-            f"flextype: note: FLEXTYPE_STORAGE__DRIVER={overridden} overrides flextype.yaml; "
-            "change or unset it.",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _add_transfer(commands: Any, common: argparse.ArgumentParser) -> None:
-    export = commands.add_parser(
-        "export", parents=[common], help="write the whole project to one .tar.gz archive"
-    )
-    export.add_argument(
-        "--out", help="the archive; - for standard output (default: flextype-export-DATE.tar.gz)"
-    )
-    export.set_defaults(handler=_export)
-    load = commands.add_parser(
-        "import", parents=[common], help="load an archive into the project, all or nothing"
-    )
-    load.add_argument("file", metavar="FILE", help="the archive; - for standard input")
-    load.add_argument(
-        "--replace", action="store_true", help="replace the content of a non-empty project"
-    )
-    load.set_defaults(handler=_import)
-    migrate = commands.add_parser(
-        "migrate", parents=[common], help="move entries and tokens to another storage driver"
-    )
-    migrate.add_argument("--to", required=True, choices=DRIVERS, help="the new driver")
-    migrate.add_argument("--database-url", help="with --to postgres (not available yet)")
-    migrate.add_argument(
-        "--delete-source", action="store_true", help="remove the old driver's content afterwards"
-    )
-    migrate.add_argument(
-        "--replace", action="store_true", help="overwrite content the new driver already has"
-    )
-    migrate.set_defaults(handler=_migrate)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
         )
         advance_entries = bars.task("entries", len(entries))
         advance_media = bars.task("media bytes", header.counts.media_bytes)
-        writer = ArchiveWriter(out, created_at=header.created_at)
+        writer = held.enter_context(ArchiveWriter(out, created_at=header.created_at))
         writer.add(HEADER, msgspec.json.encode(header))
         writer.add(SETTINGS, msgspec.json.encode(exported_settings(project.path)))
         writer.add(TOKENS, encode_lines(tokens))

@@ -6,9 +6,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
 __all__ = ["Advance", "Bars", "NoBars", "ProgressBars", "progress_on"]
 
 Advance = Callable[[int], None]
@@ -58,6 +55,16 @@ class Bars:
     """rich's progress bars on ``stream``: description, bar, percentage, time left."""
 
     def __init__(self, stream: TextIO) -> None:
+        # Imported here: every other command would pay for rich at start.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("{task.description:<14}"),
             BarColumn(),

@@ -13,11 +13,15 @@ import io
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, BinaryIO
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from flextype_core.archive import MANIFEST, Digest, member_kind
 from flextype_core.errors import InvalidArchive, shown
 from flextype_entrypoints.transfer.progress import Advance
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = ["MAX_JSON_MEMBER", "ArchiveReader", "ArchiveWriter", "Member"]
 
@@ -62,20 +66,45 @@ class _Hashing(io.RawIOBase):
         return Digest(size=self.count, sha256=self.hash.hexdigest())
 
 
-class ArchiveWriter:
-    """Write members one after another; ``finish`` writes the manifest and closes.
+class _Output(io.RawIOBase):
+    """Passes writes on to ``out`` until ``cut``, then drops them."""
 
-    ``out`` is left open: the caller owns it (a temporary file renamed into place, or
-    standard output).
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__()
+        self._target: BinaryIO | None = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        if self._target is None:
+            return memoryview(data).nbytes
+        return self._target.write(data)
+
+    def flush(self) -> None:
+        if self._target is not None:
+            self._target.flush()
+
+    def cut(self) -> None:
+        self._target = None
+
+
+class ArchiveWriter:
+    """Write members one after another; ``finish`` writes the manifest and ends the archive.
+
+    A context manager: leaving the block by an error abandons the archive (nothing more
+    is written). ``out`` is left open: the caller owns it (a temporary file renamed into
+    place, or standard output).
     """
 
     def __init__(self, out: BinaryIO, *, created_at: int) -> None:
+        self._out = _Output(out)
         self._gzip = gzip.GzipFile(
-            fileobj=out, mode="wb", compresslevel=_COMPRESS_LEVEL, mtime=created_at
+            fileobj=self._out, mode="wb", compresslevel=_COMPRESS_LEVEL, mtime=created_at
         )
-        self._tar = tarfile.open(  # noqa: SIM115 - closed by finish()
-            fileobj=self._gzip, mode="w|", format=tarfile.PAX_FORMAT
-        )
+        # "w", not "w|": tarfile writes front to back either way, and its "w|" stream
+        # object would try to finish the archive when collected after a failure.
+        self._tar = tarfile.open(fileobj=self._gzip, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self._created_at = created_at
         self.digests: dict[str, Digest] = {}
 
@@ -104,6 +133,20 @@ class ArchiveWriter:
         self.add(MANIFEST, manifest)
         self._tar.close()
         self._gzip.close()
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            # The output is thrown away: nothing more reaches it (when the gzip object
+            # is collected it writes its trailer, and the write that failed may fail again).
+            self._out.cut()
 
 
 class Member:
@@ -147,14 +190,17 @@ class ArchiveReader:
     """
 
     def __init__(self, source: BinaryIO) -> None:
+        # gzip's own reader, not tarfile's "r|gz": it checks the trailer's CRC and
+        # length, so even a cut in the last bytes is found (``members`` reads to the end).
+        self._gzip = gzip.GzipFile(fileobj=source, mode="rb")
         try:
             self._tar = tarfile.open(  # noqa: SIM115 - closed with the source by the caller
-                fileobj=source, mode="r|gz"
+                fileobj=self._gzip, mode="r|"
             )
         except _DAMAGE as exc:
             raise InvalidArchive(
-                "This is not a flextype-py archive (not a gzip-compressed tar file), or "
-                f"it is damaged ({exc})."
+                "The archive is not a gzip-compressed tar file, or it is truncated or "
+                f"damaged ({str(exc) or exc.__class__.__name__})."
             ) from exc
         self.digests: dict[str, Digest] = {}
 
@@ -171,6 +217,7 @@ class ArchiveReader:
             except _DAMAGE as exc:
                 raise _damaged(exc) from exc
             if info is None:
+                self._read_to_the_end()
                 return
             kind = member_kind(info.name)
             if not info.isreg():
@@ -185,3 +232,11 @@ class ArchiveReader:
             while stream.read(_CHUNK):  # what the reader left, for the digest
                 pass
             self.digests[info.name] = stream.digest()
+
+    def _read_to_the_end(self) -> None:
+        """Read past the tar's end blocks to the gzip trailer, which checks the whole."""
+        try:
+            while self._gzip.read(_CHUNK):
+                pass
+        except _DAMAGE as exc:
+            raise _damaged(exc) from exc
