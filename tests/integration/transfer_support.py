@@ -55,6 +55,10 @@ LEGACY_MD = """---
 title: A post from Flextype
 tags: [old, markdown]
 views: 12
+released: 2021-09-15
+budget: 165000000000000000000000
+ratio: 1e3
+answer: no
 ---
 # Hello
 
