@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["fsync_dir", "fsync_file", "fsync_tree", "write_atomic"]
+__all__ = ["fsync_dir", "fsync_file", "fsync_tree", "open_atomic", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -63,3 +65,27 @@ def fsync_tree(root: Path) -> None:
             if not path.is_symlink():
                 fsync_file(path)
         fsync_dir(Path(folder))
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` through a stream, with ``write_atomic``'s guarantee.
+
+    For content too large to hold in memory (a project archive). The stream is a
+    temporary file beside ``path`` (mode 0600, as ``tempfile`` makes it); when the block
+    ends without error it is fsync'd and renamed over ``path``; when it raises, it is
+    removed and ``path`` is left as it was. The folder must exist.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)

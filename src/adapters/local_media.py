@@ -32,7 +32,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -163,6 +163,14 @@ class LocalMediaStore:
         with _storage_errors(_file(file_id), "read"):
             try:
                 return path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                raise MediaFileNotFound(file_id) from None
+
+    def open(self, file_id: str) -> BinaryIO:
+        path = self._require(file_id)
+        with _storage_errors(_file(file_id), "read"):
+            try:
+                return path.open("rb")
             except (FileNotFoundError, NotADirectoryError):
                 raise MediaFileNotFound(file_id) from None
 

@@ -21,8 +21,9 @@ from flextype_entrypoints.project import Project, open_project, require_project
 from flextype_entrypoints.scaffold import ProjectExistsError, create_project
 from flextype_entrypoints.serve import ServeError, serve
 from flextype_entrypoints.settings import SettingsError, load_settings
+from flextype_entrypoints.transfer.commands import add_transfer_commands
 
-__all__ = ["build_parser", "main", "needs_project"]
+__all__ = ["build_parser", "main", "needs_project", "needs_project_quietly"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,24 +58,33 @@ def _open(args: argparse.Namespace) -> Project:
     return open_project(args.project)
 
 
-def needs_project(handler: Handler) -> Handler:
-    """Run ``handler`` only on a project (``flextype.yaml`` at ``--project``), else exit 1.
+def _project_check(*, warn: bool) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def checked(args: argparse.Namespace) -> int:
+            path = require_project(args.project)
+            if warn:
+                warning = driver_mismatch(path, load_settings(path, os.environ).storage.driver)
+                if warning is not None:
+                    print(f"flextype: warning: {warning}", file=sys.stderr)
+            return handler(args)
 
-    Every subcommand but ``init`` needs one: ``open_project`` opens any folder, and a
-    mistyped ``--project`` must not become a new, empty project. Before the handler
-    runs, a warning names ``flextype migrate`` when the content is in the other storage
-    driver's files (``serve`` checks and warns itself, in its log format).
-    """
+        return checked
 
-    @functools.wraps(handler)
-    def checked(args: argparse.Namespace) -> int:
-        path = require_project(args.project)
-        warning = driver_mismatch(path, load_settings(path, os.environ).storage.driver)
-        if warning is not None:
-            print(f"flextype: warning: {warning}", file=sys.stderr)
-        return handler(args)
+    return decorate
 
-    return checked
+
+needs_project = _project_check(warn=True)
+"""Run a handler only on a project (``flextype.yaml`` at ``--project``), else exit 1.
+
+Every subcommand but ``init`` needs one: ``open_project`` opens any folder, and a
+mistyped ``--project`` must not become a new, empty project. Before the handler runs, a
+warning names ``flextype migrate`` when the content is in the other storage driver's
+files (``serve`` checks and warns itself, in its log format).
+"""
+
+needs_project_quietly = _project_check(warn=False)
+"""``needs_project`` without the driver warning: for ``migrate``, which acts on it."""
 
 
 # -- init ----------------------------------------------------------------------------
@@ -261,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_entries(commands, common)
     _add_images(commands, common)
     _add_serve(commands, common)
+    add_transfer_commands(commands, common, needs_project, needs_project_quietly)
     return parser
 
 

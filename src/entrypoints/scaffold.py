@@ -16,7 +16,7 @@ from flextype_adapters.atomic import write_atomic
 from flextype_adapters.local_media import TempUpload
 from flextype_core import IssuedToken
 from flextype_entrypoints.project import Project, open_project
-from flextype_entrypoints.settings import SETTINGS_FILE
+from flextype_entrypoints.settings import SETTINGS_FILE, SETTINGS_HEADER
 
 __all__ = ["DEMO_ENTRIES", "ProjectExistsError", "create_project"]
 
@@ -94,8 +94,7 @@ def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> Is
         "storage": {"driver": driver},
         "images": {"sign_key": secrets.token_hex(32)},
     }
-    header = "# flextype-py settings; every key is optional. See README.md, 'Settings'.\n"
-    text = header + yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
+    text = SETTINGS_HEADER + yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
     # The driver is validated before anything is written, so a typo leaves no folder.
     with open_project(path, driver=driver) as project:
         folders = (

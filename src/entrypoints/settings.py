@@ -14,6 +14,7 @@ from flextype_entrypoints.settings_check import Sources, explain_invalid, find_u
 __all__ = [
     "ENV_PREFIX",
     "SETTINGS_FILE",
+    "SETTINGS_HEADER",
     "Settings",
     "SettingsError",
     "env_overrides",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "flextype.yaml"
+SETTINGS_HEADER = "# flextype-py settings; every key is optional. See README.md, 'Settings'.\n"
+"""The first line of a settings file that flextype writes."""
 ENV_PREFIX = "FLEXTYPE_"
 _NOT_SETTINGS = frozenset({"FLEXTYPE_PROJECT"})
 

@@ -4,7 +4,8 @@ The tree (``code`` in brackets)::
 
     FlextypeError                      [InternalError]
     ├── BadRequest                     [BadRequest]
-    │   └── InvalidId                  [BadRequest]
+    │   ├── InvalidId                  [BadRequest]
+    │   └── InvalidArchive             [BadRequest]         (a project archive refused)
     ├── AccessTokenInvalid             [AccessTokenInvalid]
     ├── NotFound                       [NotFound]
     │   ├── EntryNotFound
@@ -37,6 +38,7 @@ __all__ = [
     "Conflict",
     "EntryNotFound",
     "FlextypeError",
+    "InvalidArchive",
     "InvalidId",
     "MediaFileNotFound",
     "MediaFolderNotFound",
@@ -90,6 +92,10 @@ AuthFailure = Literal[
 ]
 """Why credentials were refused: no token, an unknown one, a disabled or expired one, one
 not allowed for the API, a write without its right access token, a bad image signature."""
+
+
+class InvalidArchive(BadRequest):
+    """A project archive that is truncated, tampered with, unsafe or of another format."""
 
 
 class AccessTokenInvalid(FlextypeError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from flextype_core.model import CallCount, Entry, MediaFile, Token
 
@@ -374,6 +374,16 @@ class MediaStore(Protocol):
 
     def read(self, file_id: str) -> bytes:
         """Return the file's content.
+
+        Raises:
+            MediaFileNotFound: there is no such file.
+        """
+        ...
+
+    def open(self, file_id: str) -> BinaryIO:
+        """Return the file's content as a binary stream from its start; the caller closes it.
+
+        For content too large to hold in memory: an export streams every file.
 
         Raises:
             MediaFileNotFound: there is no such file.

@@ -8,7 +8,7 @@ from typing import Any
 
 from flextype_core.errors import RegistryKeyNotFound
 
-__all__ = ["Registry", "is_secret_key"]
+__all__ = ["Registry", "is_secret_key", "without_secrets"]
 
 # A plural only counts after an underscore: ``api_keys`` is secret, the ``tokens`` section
 # (hash_rounds, flush_every) and the ``api.tokens.enabled`` switch are not.
@@ -21,15 +21,16 @@ def is_secret_key(name: str) -> bool:
     return bool(_SECRET.search(name))
 
 
-def _without_secrets(value: Any) -> Any:
+def without_secrets(value: Any) -> Any:
+    """Return a copy of nested settings without any key that names a secret."""
     if isinstance(value, Mapping):
         return {
-            k: _without_secrets(v)
+            k: without_secrets(v)
             for k, v in value.items()
             if not (isinstance(k, str) and is_secret_key(k))
         }
     if isinstance(value, list | tuple):
-        return [_without_secrets(v) for v in value]
+        return [without_secrets(v) for v in value]
     return value
 
 
@@ -44,8 +45,8 @@ class Registry:
     def __init__(self, manifest: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         self._tree: dict[str, Any] = {
             "flextype": {
-                "manifest": _without_secrets(manifest),
-                "settings": _without_secrets(settings),
+                "manifest": without_secrets(manifest),
+                "settings": without_secrets(settings),
             }
         }
 

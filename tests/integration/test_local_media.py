@@ -351,3 +351,15 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
         assert store.file("a.txt").meta["n"] == 1
     other.join(60)
     assert store.file("a.txt").meta["n"] == 2
+
+
+@pytest.mark.parametrize("kind", ["fake", "local"])
+def test_open_streams_the_content_read_returns(kind: str, tmp_path: Path) -> None:
+    store: MediaStore = FakeMediaStore() if kind == "fake" else LocalMediaStore(tmp_path / "m")
+    data = bytes(range(256)) * 5000
+    store.add_file("a/big.bin", FakeUpload(data), {"n": 1}, replace=False)
+    with store.open("a/big.bin") as stream:
+        assert stream.read(10) == data[:10]
+        assert stream.read() == data[10:]
+    with pytest.raises(MediaFileNotFound):
+        store.open("a/nope.bin")

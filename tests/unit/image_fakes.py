@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,9 @@ class FakeImageStore:
 
     def read(self, file_id: str) -> bytes:
         return self._content(file_id)
+
+    def open(self, file_id: str) -> io.BytesIO:
+        return io.BytesIO(self._content(file_id))
 
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self._content(file_id)).hexdigest()

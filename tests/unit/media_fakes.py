@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -152,6 +153,9 @@ class FakeMediaStore:
         if file_id not in self.contents:
             raise MediaFileNotFound(file_id)
         return self.contents[file_id]
+
+    def open(self, file_id: str) -> io.BytesIO:
+        return io.BytesIO(self.read(file_id))
 
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self.read(file_id)).hexdigest()

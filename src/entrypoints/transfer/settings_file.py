@@ -1,0 +1,140 @@
+"""The settings file as export, import and migrate read and rewrite it."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from flextype_core.errors import InvalidArchive
+from flextype_core.registry import is_secret_key, without_secrets
+from flextype_entrypoints.settings import SETTINGS_FILE, SETTINGS_HEADER, Settings, SettingsError
+
+__all__ = [
+    "exported_settings",
+    "imported_settings_text",
+    "read_settings_text",
+    "switched_driver_text",
+]
+
+Tree = dict[str, Any]
+
+
+def read_settings_text(project: Path) -> str:
+    """Return the project's settings file ("" if it has none)."""
+    try:
+        return (project / SETTINGS_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def _mapping(text: str) -> Tree:
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{SETTINGS_FILE} is not valid YAML.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{SETTINGS_FILE} must hold a mapping of settings.")
+    return data
+
+
+def exported_settings(project: Path) -> Tree:
+    """Return the project's settings file as a mapping, without its secrets.
+
+    The file, not the environment: ``FLEXTYPE_*`` variables belong to a deployment.
+    """
+    cleaned: Tree = without_secrets(_mapping(read_settings_text(project)))
+    return cleaned
+
+
+def _secret_leaves(
+    tree: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> Iterator[tuple[Any, ...]]:
+    for key, value in tree.items():
+        if isinstance(key, str) and is_secret_key(key):
+            yield (*path, key, value)
+        elif isinstance(value, Mapping):
+            yield from _secret_leaves(value, (*path, key))
+
+
+def imported_settings_text(project: Path, archived: Mapping[str, Any]) -> bytes:
+    """Return the settings file an import writes: the archive's, kept to this project.
+
+    The target keeps its own ``storage`` section (its driver) and its own secrets (its
+    ``images.sign_key``); secrets in the archive are ignored.
+
+    Raises:
+        InvalidArchive: the result is not valid settings for this version.
+    """
+    current = _mapping(read_settings_text(project))
+    merged: Tree = without_secrets(copy.deepcopy(dict(archived)))
+    merged.pop("storage", None)
+    if "storage" in current:
+        merged = {"storage": current["storage"], **merged}
+    for *path, key, value in _secret_leaves(current):
+        node = merged
+        for part in path:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[key] = value
+    try:
+        msgspec.convert(merged, Settings)
+    except msgspec.ValidationError as exc:
+        raise InvalidArchive(f"The archive's settings are not valid here: {exc}.") from exc
+    return _dump(merged)
+
+
+def _dump(tree: Mapping[str, Any]) -> bytes:
+    body = yaml.safe_dump(dict(tree), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return (SETTINGS_HEADER + body).encode("utf-8")
+
+
+def _value_node(mapping: yaml.Node, key: str) -> yaml.Node | None:
+    if not isinstance(mapping, yaml.MappingNode):
+        return None
+    for key_node, value_node in mapping.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            found: yaml.Node = value_node
+            return found
+    return None
+
+
+def switched_driver_text(text: str, driver: str) -> str:
+    """Return the settings file's text with ``storage.driver`` set to ``driver``.
+
+    Only the driver's value changes where the file has one (comments and layout stay);
+    a ``storage`` section is appended where it has none; otherwise (flow style, say) the
+    file is written anew from its values, without its comments.
+
+    Raises:
+        SettingsError: the file is not a YAML mapping.
+    """
+    values = _mapping(text)
+    wanted = {**values, "storage": {**(values.get("storage") or {}), "driver": driver}}
+    edited = _edited(text, driver)
+    if edited is not None and _mapping(edited) == wanted:
+        return edited
+    return _dump(wanted).decode("utf-8")
+
+
+def _edited(text: str, driver: str) -> str | None:
+    root = yaml.compose(text, Loader=yaml.SafeLoader) if text.strip() else None
+    if root is not None and (not isinstance(root, yaml.MappingNode) or root.flow_style):
+        return None
+    storage = None if root is None else _value_node(root, "storage")
+    if storage is None:
+        separator = "" if text.endswith("\n") or not text else "\n"
+        return f"{text}{separator}storage:\n  driver: {driver}\n"
+    node = _value_node(storage, "driver")
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    return text[: node.start_mark.index] + driver + text[node.end_mark.index :]

@@ -1,0 +1,170 @@
+"""The archive format's checks, without any file: names, values, header, manifest, tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from flextype_core import archive
+from flextype_core.errors import InvalidArchive
+from flextype_core.model import Token
+
+HASH = "$2b$10$" + "a" * 53
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("flextype-archive.json", "header"),
+        ("settings.json", "settings"),
+        ("tokens.jsonl", "tokens"),
+        ("entries/000001.jsonl", "entries"),
+        ("media/index.jsonl", "media-index"),
+        ("media/files/a/b/poster.final.png", "media-file"),
+        ("manifest.json", "manifest"),
+    ],
+)
+def test_member_names_name_their_kind(name: str, kind: str) -> None:
+    assert archive.member_kind(name) == kind
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x",
+        "/etc/passwd",
+        "a/../b",
+        "media/files/../x",
+        "./settings.json",
+        "a//b",
+        "a\\b",
+        "a\x00",
+    ],
+)
+def test_unsafe_member_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidArchive, match="unsafe name"):
+        archive.member_kind(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "entries/1.jsonl",
+        "entries/000001.json",
+        "notes.txt",
+        "media/files/.hidden",
+        "media/files/a b.png",
+    ],
+)
+def test_unknown_or_bad_member_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidArchive):
+        archive.member_kind(name)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1, "b": 2**80, "c": -0.5, "d": [True, None, "x", {}], "e": {"f": []}}, [], "", 0],
+)
+def test_json_values_are_exact(value: Any) -> None:
+    assert archive.inexact(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"a": float("nan")}, ".a: nan has no JSON form"),
+        ({"a": [1, float("inf")]}, ".a[1]: inf has no JSON form"),
+        ({"a": {1: "x"}}, ".a: the key 1 is not a string"),
+        ({"a": b"raw"}, ".a: a bytes value has no JSON form"),
+        ({"a": {"b": {1, 2}}}, ".a.b: a set value has no JSON form"),
+        ({"a": (1, 2)}, ".a: a tuple value has no JSON form"),
+    ],
+)
+def test_values_json_would_change_are_named_with_their_path(value: Any, why: str) -> None:
+    assert archive.inexact(value) == why
+
+
+def _header(**changes: Any) -> archive.Header:
+    fields: dict[str, Any] = {
+        "format": archive.FORMAT,
+        "format_version": archive.FORMAT_VERSION,
+        "flextype_py": "0.1.0",
+        "created_at": 1,
+        "source_driver": "yaml",
+        "counts": archive.Counts(entries=2),
+        **changes,
+    }
+    return archive.Header(**fields)
+
+
+def test_a_header_of_another_format_or_version_is_refused() -> None:
+    archive.check_header(_header())
+    with pytest.raises(InvalidArchive, match="not a flextype-py archive"):
+        archive.check_header(_header(format="zip"))
+    with pytest.raises(InvalidArchive, match=r"format version 2 .*flextype-py '9\.0'"):
+        archive.check_header(_header(format_version=2, flextype_py="9.0"))
+
+
+def test_the_manifest_must_name_every_member_with_its_digest() -> None:
+    header = _header()
+    one = archive.Digest(size=1, sha256="a" * 64)
+    other = archive.Digest(size=1, sha256="b" * 64)
+    fields = msgspec.structs.asdict(header)
+    manifest = archive.Manifest(**fields, members={"tokens.jsonl": one})
+    archive.check_manifest(header, manifest, {"tokens.jsonl": one, archive.MANIFEST: other})
+    with pytest.raises(InvalidArchive, match="does not match its digest"):
+        archive.check_manifest(header, manifest, {"tokens.jsonl": other})
+    with pytest.raises(InvalidArchive, match="lacks the member"):
+        archive.check_manifest(header, manifest, {})
+    with pytest.raises(InvalidArchive, match="manifest lacks"):
+        archive.check_manifest(header, manifest, {"tokens.jsonl": one, "settings.json": one})
+    with pytest.raises(InvalidArchive, match="does not match its header"):
+        archive.check_manifest(
+            _header(counts=archive.Counts(entries=3)), manifest, {"tokens.jsonl": one}
+        )
+
+
+def _token(**changes: Any) -> Token:
+    fields: dict[str, Any] = {
+        "token": "t" * 32,
+        "hashed_access_token": HASH,
+        "uuid": "u",
+        "created_at": 1,
+        "modified_at": 1,
+        **changes,
+    }
+    return Token(**fields)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"token": "../short"}, "bad id"),
+        ({"hashed_access_token": "plain"}, "no bcrypt hash"),
+        ({"apis": ("entries", "shell")}, "unknown APIs"),
+        ({"apis": ()}, "unknown APIs"),
+        ({"calls": -1}, "negative count"),
+    ],
+)
+def test_tokens_are_checked(changes: dict[str, Any], why: str) -> None:
+    archive.check_token(_token())
+    with pytest.raises(InvalidArchive, match=why):
+        archive.check_token(_token(**changes))
+
+
+def test_json_lines_name_the_bad_line() -> None:
+    data = archive.encode_lines([archive.EntryRecord(id="a", fields={})]) + b'{"id": 1}\n'
+    with pytest.raises(InvalidArchive, match=r"entries/000001\.jsonl, line 2"):
+        archive.decode_lines("entries/000001.jsonl", data, archive.EntryRecord)
+
+
+def test_media_records_are_checked() -> None:
+    archive.check_media(archive.MediaFileRecord(id="a/b.png", size=3, meta={}))
+    with pytest.raises(InvalidArchive, match="root folder"):
+        archive.check_media(archive.MediaFolderRecord(id="/"))
+    with pytest.raises(InvalidArchive, match="bad id"):
+        archive.check_media(archive.MediaFileRecord(id="a/.b.png", size=3, meta={}))
+    with pytest.raises(InvalidArchive, match="negative size"):
+        archive.check_media(archive.MediaFileRecord(id="a/b.png", size=-1, meta={}))
