@@ -182,6 +182,21 @@ class TokenStore(Protocol):
         """
         ...
 
+    def spend(self, token_id: str, at: int) -> Token:
+        """Count one call of the token if it has calls left, as one step; return the result.
+
+        Under the store's writers' lock (across processes) the stored token is read
+        afresh; if ``limit_calls`` is set and ``calls`` has reached it, nothing is
+        written, else ``calls`` grows by one and ``last_used_at`` becomes the later of
+        the stored one and ``at``. So N spends of a token limited to N pass, however
+        many threads and processes make them. ``limit_calls`` 0 (no limit) always passes.
+
+        Raises:
+            TokenNotFound: there is no such token.
+            CallLimitExceeded: the token's calls are used up; nothing was written.
+        """
+        ...
+
     def exclusive(self) -> AbstractContextManager[object]:
         """Hold off every other writer of the tokens for a ``with`` block.
 

@@ -140,6 +140,11 @@ class FakeTokenStore:
                 if token_id in self._tokens:
                     self._tokens[token_id] = self._tokens[token_id].counted(count)
 
+    def spend(self, token_id: str, at: int) -> Token:
+        with self._lock:
+            self._tokens[token_id] = self.get(token_id).spent(at)
+            return self._tokens[token_id]
+
 
 class FixedClock:
     """A clock that stands still until a test moves it."""

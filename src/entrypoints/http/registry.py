@@ -19,9 +19,9 @@ class RegistryController(Controller):
     path = "/registry"
     tags = ["Registry"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/", sync_to_thread=False, summary="Fetch a registry item by its dot path")
-    def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
-        call.authorize("registry", write=False)
+    @get("/", summary="Fetch a registry item by its dot path")
+    async def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        await call.authorize_on_loop("registry", write=False)
         key = call.params.text("id")
         if not isinstance(key, str) or not key:
             raise BadRequest("The parameter 'id' must be a dot path such as flextype.manifest.")
