@@ -235,7 +235,20 @@ class PasswordHasher(Protocol):
         ...
 
     def verify(self, secret: str, hashed: str) -> bool:
-        """Tell whether ``secret`` matches ``hashed``; False for a malformed hash."""
+        """Tell whether ``secret`` matches ``hashed``; False for a malformed hash.
+
+        Takes as long as ``hashed``'s cost says: check ``cost_of`` first for a hash a
+        client made.
+        """
+        ...
+
+    @property
+    def cost(self) -> int:
+        """The work factor of the hashes ``hash`` makes (bcrypt: log2 of its rounds)."""
+        ...
+
+    def cost_of(self, hashed: str) -> int | None:
+        """Return the work factor ``hashed`` was made with; None if it is malformed."""
         ...
 
 

@@ -13,6 +13,7 @@ import msgspec
 from flextype_core import ids
 from flextype_core.errors import (
     AccessTokenInvalid,
+    BadRequest,
     CallLimitExceeded,
     InvalidId,
     TokenNotFound,
@@ -23,7 +24,10 @@ from flextype_core.etags import check_if_match
 from flextype_core.model import API_NAMES, CallCount, Token, TokenState
 from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
 
-__all__ = ["IssuedToken", "TokenChanges", "TokensService"]
+__all__ = ["HASH_COST_MARGIN", "IssuedToken", "TokenChanges", "TokensService"]
+
+HASH_COST_MARGIN = 2
+"""How much costlier than its own hashes a client's hash may be (each step doubles)."""
 
 _AT_PATH = re.compile(r"at `\$(\S*)`")
 
@@ -432,7 +436,22 @@ class TokensService:
         return self._hasher.hash(secret)
 
     def verify_hash(self, secret: str, hashed: str) -> bool:
-        """Tell whether ``secret`` matches the bcrypt ``hashed`` (False if malformed)."""
+        """Tell whether ``secret`` matches the bcrypt ``hashed`` (False if malformed).
+
+        Raises:
+            BadRequest: ``hashed`` costs more than ``HASH_COST_MARGIN`` above the hashes
+                this service makes: checking it would take the server's time, not the
+                caller's (each step of cost doubles it; 31 takes days).
+        """
+        cost = self._hasher.cost_of(hashed)
+        if cost is None:
+            return False
+        most = self._hasher.cost + HASH_COST_MARGIN
+        if cost > most:
+            raise BadRequest(
+                f"The hash's cost {cost} is over {most}, the most checked here "
+                f"(hashes made here cost {self._hasher.cost})."
+            )
         return self._hasher.verify(secret, hashed)
 
     # -- private -----------------------------------------------------------------------

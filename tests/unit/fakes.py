@@ -175,6 +175,14 @@ class SequenceIdFactory:
 class FakeHasher:
     """A reversible 'hash' that keeps the bcrypt shape, so tests need no bcrypt cost."""
 
+    cost = 4
+
+    def cost_of(self, hashed: str) -> int | None:
+        prefix = hashed[:7]
+        if len(prefix) < 7 or prefix[:4] != "$2y$" or not prefix[4:6].isdecimal():
+            return None
+        return int(prefix[4:6])
+
     def hash(self, secret: str) -> str:
         return "$2y$04$fake" + secret
 

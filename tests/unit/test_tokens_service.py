@@ -10,6 +10,7 @@ import pytest
 
 from flextype_core.errors import (
     AccessTokenInvalid,
+    BadRequest,
     CallLimitExceeded,
     Conflict,
     InvalidId,
@@ -635,3 +636,10 @@ def test_a_generated_hash_verifies_its_secret_and_nothing_else(world: World) -> 
     assert world.service.verify_hash("s3cret", hashed)
     assert not world.service.verify_hash("other", hashed)
     assert not world.service.verify_hash("s3cret", "not a hash")
+
+
+def test_a_hash_costlier_than_ours_plus_the_margin_is_refused_unchecked(world: World) -> None:
+    # The fake hasher makes hashes of cost 4: 6 is still checked, 7 is refused.
+    assert not world.service.verify_hash("s3cret", "$2y$06$fakes3cret")
+    with pytest.raises(BadRequest, match="cost 7 is over 6"):
+        world.service.verify_hash("s3cret", "$2y$07$fakes3cret")
