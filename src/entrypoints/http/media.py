@@ -14,7 +14,13 @@ from litestar.params import FromPath
 from flextype_adapters.local_media import TempUpload
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
 from flextype_core.etags import entity_tag
-from flextype_entrypoints.http.bodies import FolderCreate, MediaDelete, MediaMove, MetaWrite
+from flextype_entrypoints.http.bodies import (
+    FolderCreate,
+    MediaDelete,
+    MediaMove,
+    MetaDelete,
+    meta_write,
+)
 from flextype_entrypoints.http.deps import ApiCall, written
 from flextype_entrypoints.http.params import is_truthy
 from flextype_entrypoints.http.responses import Data
@@ -96,13 +102,13 @@ class MediaFilesController(Controller):
     @post("/meta", status_code=200, sync_to_thread=True, summary="Add a metadata field")
     def add_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = meta_write(call.params)
         return written(call.media.add_meta(body.id, body.field, body.value, if_match=call.if_match))
 
     @patch("/meta", sync_to_thread=True, summary="Change a metadata field")
     def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = meta_write(call.params)
         return written(
             call.media.update_meta(body.id, body.field, body.value, if_match=call.if_match)
         )
@@ -110,7 +116,7 @@ class MediaFilesController(Controller):
     @delete("/meta", status_code=200, sync_to_thread=True, summary="Remove a metadata field")
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = call.read(MetaDelete)
         return written(call.media.delete_meta(body.id, body.field, if_match=call.if_match))
 
 
@@ -121,7 +127,7 @@ class MediaFoldersController(Controller):
     @get("/", sync_to_thread=True, summary="Fetch a folder, or its subfolders")
     def fetch_folder(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         call.authorize(_API, write=False)
-        folder = call.params.text("id", required=False) or ""
+        folder = call.params.text("id")  # required, as in Flextype: "" names the root
         if is_truthy(call.params.options().get("collection")):
             folders = call.media.folders(folder)
             return call.respond(Data(data=folders), entity_tag(folders))
