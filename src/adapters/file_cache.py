@@ -38,6 +38,14 @@ class ParsedFileCache(Generic[T]):
         Returns None if there is no file. Errors of ``parse`` and of reading propagate,
         and nothing is remembered for that file.
         """
+        return self.get_with_mtime(path, lambda data, _: parse(data))
+
+    def get_with_mtime(self, path: str, parse: Callable[[bytes, int], T]) -> T | None:
+        """As ``get``, for a value that depends on the file's modification time too.
+
+        ``parse`` gets the bytes and the ``st_mtime_ns`` they were read under; the time
+        is part of the file's identity, so a remembered value never outlives it.
+        """
         try:
             # Text paths and os calls: pathlib costs microseconds per call on this hot path.
             stat = os.stat(path)  # noqa: PTH116
@@ -58,7 +66,7 @@ class ParsedFileCache(Generic[T]):
         except (FileNotFoundError, NotADirectoryError):
             self.forget(path)
             return None
-        value = parse(data)
+        value = parse(data, stat.st_mtime_ns)
         with self._lock:
             self._values[path] = (identity, value)
             self._values.move_to_end(path)

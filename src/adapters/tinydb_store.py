@@ -128,6 +128,16 @@ class AtomicJSONStorage(Storage):
                 # writer of this file out until we are done.
                 self._cache = (_signature(self.path.stat()), data)
 
+    def forget(self) -> None:
+        """Make the next ``read`` parse the file, whatever its signature says.
+
+        For counts read under the file lock: a signature of (mtime, size, inode) can
+        repeat when another process's two quick writes reuse an inode within one tick
+        of the file system's clock.
+        """
+        with self.lock:
+            self._cache = None
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Hold the thread lock and an exclusive lock on the file for a read-change-write.
@@ -226,6 +236,11 @@ class _Table:
 
     def _table(self) -> dict[str, Any]:
         return (self._storage.read() or {}).get(self._name, {})
+
+    def _read_afresh(self) -> None:
+        """Parse the file on the next read (call it inside ``_transaction``)."""
+        if isinstance(self._storage, AtomicJSONStorage):
+            self._storage.forget()
 
     def _docs(self) -> dict[str, tuple[str, Any]]:
         """Return key -> (document id, raw document), rebuilt only when the table changed."""
@@ -413,8 +428,16 @@ class TinyDBTokenStore(_Table):
             doc_id = docs[token_id][0]
             self._write({k: d for k, d in self._table().items() if k != doc_id})
 
+    def spend(self, token_id: str, at: int) -> Token:
+        with self._transaction():
+            self._read_afresh()
+            spent = self.get(token_id).spent(at)
+            self._put(token_id, spent)
+            return spent
+
     def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         with self._transaction():
+            self._read_afresh()
             docs = self._docs()
             table = dict(self._table())
             for token_id, count in counts.items():

@@ -25,9 +25,10 @@ __all__ = [
 
 Fields = dict[str, Any]
 
-PARSE_RULES = 1
+PARSE_RULES = 2
 """Bump when a file would now be read into other values (scalar rules, front matter...):
-what was kept of files read under the old rules (the index snapshot) is then dropped."""
+what was kept of files read under the old rules (the index snapshot) is then dropped.
+2: entry.md dates are read as Flextype answered them (``flextype_dates``)."""
 
 try:
     from yaml import CSafeDumper as _BaseDumper

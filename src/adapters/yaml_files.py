@@ -7,7 +7,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -18,6 +17,7 @@ from flextype_adapters.atomic import fsync_dir, write_atomic
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.flextype_dates import with_flextype_dates
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_front_matter as _load_front_matter
@@ -54,14 +54,20 @@ def _entry(entry_id: str) -> str:
     return f"Entry {shown(entry_id)}"
 
 
-def _parse_fields(load: Callable[[str], Fields], data: bytes) -> bytes:
+def _parse_fields(data: bytes, _: int) -> bytes:
     """Parse an entry file; keep it as JSON, which decodes far faster than YAML parses."""
-    return msgspec.json.encode(load(data.decode("utf-8-sig")))
+    return msgspec.json.encode(_load_mapping(data.decode("utf-8-sig")))
+
+
+def _parse_flextype_fields(data: bytes, mtime_ns: int) -> bytes:
+    """Parse Flextype's entry.md as Flextype answered it: its dates in Unix seconds."""
+    fields = _load_front_matter(data.decode("utf-8-sig"))
+    return msgspec.json.encode(with_flextype_dates(fields, mtime_ns // 1_000_000_000))
 
 
 _ENTRY_PARSERS = (
-    (ENTRY_FILE, partial(_parse_fields, _load_mapping)),
-    (LEGACY_ENTRY_FILE, partial(_parse_fields, _load_front_matter)),
+    (ENTRY_FILE, _parse_fields),
+    (LEGACY_ENTRY_FILE, _parse_flextype_fields),
 )
 
 
@@ -266,7 +272,8 @@ class YamlFilesEntryStore:
         # built only on failure.
         try:
             for name, parse in _ENTRY_PARSERS:
-                encoded = self._parsed.get(f"{self._root_text}/{entry_id}/{name}", parse)
+                path = f"{self._root_text}/{entry_id}/{name}"
+                encoded = self._parsed.get_with_mtime(path, parse)
                 if encoded is not None:
                     # Decoded per call: every caller gets its own copy of nested values.
                     fields: Fields = _FIELDS_DECODER.decode(encoded)

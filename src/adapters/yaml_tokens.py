@@ -139,12 +139,21 @@ class YamlFilesTokenStore:
                 raise TokenNotFound(token_id) from None
             fsync_dir(self._root)
 
+    def spend(self, token_id: str, at: int) -> Token:
+        with self._lock.held():
+            token = self._read(token_id, fresh=True)
+            if token is None:
+                raise TokenNotFound(token_id)
+            spent = token.spent(at)
+            self._write(token_id, spent)
+            return spent
+
     def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         failure: StorageError | None = None
         with self._lock.held():
             for token_id, count in counts.items():
                 try:
-                    token = self._read(token_id)
+                    token = self._read(token_id, fresh=True)
                     if token is None:  # deleted meanwhile: nothing to count
                         continue
                     self._write(token_id, token.counted(count))
@@ -156,10 +165,18 @@ class YamlFilesTokenStore:
     def _path(self, token_id: str) -> Path:
         return self._root / f"{token_id}.yaml"
 
-    def _read(self, token_id: str) -> Token | None:
+    def _read(self, token_id: str, *, fresh: bool = False) -> Token | None:
+        """The stored token, or None; ``fresh``: from the file, never from memory.
+
+        Counting reads fresh under the lock: the cache knows a file by inode, size and
+        mtime, and another worker's two quick writes could reuse an inode within one
+        tick of the file system's clock with the same size, so a count would be lost.
+        """
+        path = f"{self._root_text}/{token_id}.yaml"
+        if fresh:
+            self._parsed.forget(path)
         try:
             # Tokens are frozen Structs, so one parsed value can be shared by every caller.
-            path = f"{self._root_text}/{token_id}.yaml"
             return self._parsed.get(path, partial(_parse_token, token_id))
         except _FAILURES as exc:
             raise _storage_error(_token(token_id), "read", exc) from exc

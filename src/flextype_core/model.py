@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from flextype_core.errors import CallLimitExceeded, shown
+
 __all__ = [
     "API_NAMES",
     "DEFAULT_TOKEN_APIS",
@@ -92,6 +94,18 @@ class Token(Model, frozen=True, kw_only=True):
         if self.last_used_at is not None:
             last = max(last, self.last_used_at)
         return msgspec.structs.replace(self, calls=self.calls + count.calls, last_used_at=last)
+
+    def spent(self, at: int) -> Token:
+        """Return this token with one more call at ``at``, if it has calls left.
+
+        Raises:
+            CallLimitExceeded: ``limit_calls`` is set and ``calls`` has reached it.
+        """
+        if self.limit_calls and self.calls >= self.limit_calls:
+            raise CallLimitExceeded(
+                f"Token {shown(self.token)} has used all {self.limit_calls} of its calls."
+            )
+        return self.counted(CallCount(calls=1, last_used_at=at))
 
     def to_public(self) -> dict[str, Any]:
         """Return the token as the API shows it: every field but the access token's hash."""

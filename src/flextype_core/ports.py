@@ -200,6 +200,21 @@ class TokenStore(Protocol):
         """
         ...
 
+    def spend(self, token_id: str, at: int) -> Token:
+        """Count one call of the token if it has calls left, as one step; return the result.
+
+        Under the store's writers' lock (across processes) the stored token is read
+        afresh; if ``limit_calls`` is set and ``calls`` has reached it, nothing is
+        written, else ``calls`` grows by one and ``last_used_at`` becomes the later of
+        the stored one and ``at``. So N spends of a token limited to N pass, however
+        many threads and processes make them. ``limit_calls`` 0 (no limit) always passes.
+
+        Raises:
+            TokenNotFound: there is no such token.
+            CallLimitExceeded: the token's calls are used up; nothing was written.
+        """
+        ...
+
     def exclusive(self) -> AbstractContextManager[object]:
         """Hold off every other writer of the tokens for a ``with`` block.
 
@@ -238,7 +253,20 @@ class PasswordHasher(Protocol):
         ...
 
     def verify(self, secret: str, hashed: str) -> bool:
-        """Tell whether ``secret`` matches ``hashed``; False for a malformed hash."""
+        """Tell whether ``secret`` matches ``hashed``; False for a malformed hash.
+
+        Takes as long as ``hashed``'s cost says: check ``cost_of`` first for a hash a
+        client made.
+        """
+        ...
+
+    @property
+    def cost(self) -> int:
+        """The work factor of the hashes ``hash`` makes (bcrypt: log2 of its rounds)."""
+        ...
+
+    def cost_of(self, hashed: str) -> int | None:
+        """Return the work factor ``hashed`` was made with; None if it is malformed."""
         ...
 
 

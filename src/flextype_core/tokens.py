@@ -13,6 +13,7 @@ import msgspec
 from flextype_core import ids
 from flextype_core.errors import (
     AccessTokenInvalid,
+    BadRequest,
     CallLimitExceeded,
     InvalidId,
     TokenNotFound,
@@ -23,7 +24,10 @@ from flextype_core.etags import check_if_match
 from flextype_core.model import API_NAMES, CallCount, Token, TokenState
 from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
 
-__all__ = ["IssuedToken", "TokenChanges", "TokensService"]
+__all__ = ["HASH_COST_MARGIN", "IssuedToken", "TokenChanges", "TokensService"]
+
+HASH_COST_MARGIN = 2
+"""How much costlier than its own hashes a client's hash may be (each step doubles)."""
 
 _AT_PATH = re.compile(r"at `\$(\S*)`")
 
@@ -75,11 +79,13 @@ def _changes(data: object) -> dict[str, Any]:
 
 
 class TokensService:
-    """Create, change and verify tokens; count calls in memory and flush them in batches.
+    """Create, change and verify tokens; count their calls.
 
-    Counting never writes the store per call: ``verify`` adds to an in-memory counter,
-    and the counts go to the store (added, not written over) when ``flush_every`` calls
-    are pending, when ``flush_interval`` seconds passed since the last flush, or when
+    A token with ``limit_calls`` is spent in the store at each call (``TokenStore.spend``:
+    the check and the count in one step under the store's lock), so its limit holds
+    across every worker of a project. Other tokens' calls are counted in memory and go
+    to the store in batches (added, not written over) when ``flush_every`` calls are
+    pending, when ``flush_interval`` seconds passed since the last flush, or when
     ``flush()`` is called (at shutdown).
 
     Args:
@@ -272,6 +278,36 @@ class TokensService:
             CallLimitExceeded: the token's ``limit_calls`` is used up; the call is not
                 counted.
         """
+        token, flushes_before_read, now = self._allowed(token_id, access_token, api, write)
+        if token.limit_calls:
+            return self._spend(token.token, now)
+        return self._count(token, flushes_before_read, now)
+
+    def verify_in_memory(
+        self, token_id: object, access_token: object, api: str, *, write: bool
+    ) -> Token | None:
+        """``verify``, for a caller that must not wait on the store (an event loop).
+
+        Returns:
+            As ``verify``; or None, counting nothing, when the call must be spent in the
+            store (a token with ``limit_calls``): call ``verify`` where waiting is fine.
+
+        Raises:
+            As ``verify``.
+        """
+        token, flushes_before_read, now = self._allowed(token_id, access_token, api, write)
+        if token.limit_calls:
+            return None
+        return self._count(token, flushes_before_read, now)
+
+    def _allowed(
+        self, token_id: object, access_token: object, api: str, write: bool
+    ) -> tuple[Token, int, int]:
+        """The token if it may make this call, the flushes seen before reading it, and now.
+
+        Raises:
+            AccessTokenInvalid: as ``verify``.
+        """
         flushes_before_read = self._flushes
         token = self._known_token(token_id)
         now = self._clock.now()
@@ -285,10 +321,14 @@ class TokensService:
             )
         if write and not self._access_token_matches(token, access_token):
             raise AccessTokenInvalid("The access token is missing or wrong.", reason="access_token")
+        return token, flushes_before_read, now
+
+    def _count(self, token: Token, flushes_before_read: int, now: int) -> Token:
+        """Count a call of an unlimited token in memory; return the token with it counted."""
         counted = self._count_call(token, flushes_before_read, now)
         while counted is None:
             # A flush moved pending calls into the store after our read: read again, or
-            # the limit check would miss what it wrote. Rare, so flushes wait meanwhile.
+            # the count shown would miss what it wrote. Rare, so flushes wait meanwhile.
             with self._flush_lock:
                 flushes_before_read = self._flushes
                 token = self._known_token(token.token)
@@ -297,6 +337,26 @@ class TokensService:
         if due:
             self.flush()
         return msgspec.structs.replace(token, calls=token.calls + pending + 1, last_used_at=now)
+
+    def _spend(self, token_id: str, now: int) -> Token:
+        """Count a call of a limited token in the store, in one step with the limit check.
+
+        Calls this process counted while the token had no limit go to the store first,
+        so that they count against it.
+
+        Raises:
+            CallLimitExceeded: the token's calls are used up.
+            AccessTokenInvalid: the token was deleted meanwhile.
+        """
+        with self._lock:
+            held = token_id in self._pending or token_id in self._inflight
+        if held:
+            self.flush()
+        try:
+            spent = self._store.spend(token_id, now)
+        except TokenNotFound as exc:
+            raise AccessTokenInvalid("The token is not valid.") from exc
+        return self._with_pending(spent)
 
     def _count_call(self, token: Token, flushes_seen: int, now: int) -> tuple[int, bool] | None:
         """Count a call of ``token``, read when ``flushes_seen`` flushes had stored counts.
@@ -378,7 +438,22 @@ class TokensService:
         return self._hasher.hash(secret)
 
     def verify_hash(self, secret: str, hashed: str) -> bool:
-        """Tell whether ``secret`` matches the bcrypt ``hashed`` (False if malformed)."""
+        """Tell whether ``secret`` matches the bcrypt ``hashed`` (False if malformed).
+
+        Raises:
+            BadRequest: ``hashed`` costs more than ``HASH_COST_MARGIN`` above the hashes
+                this service makes: checking it would take the server's time, not the
+                caller's (each step of cost doubles it; 31 takes days).
+        """
+        cost = self._hasher.cost_of(hashed)
+        if cost is None:
+            return False
+        most = self._hasher.cost + HASH_COST_MARGIN
+        if cost > most:
+            raise BadRequest(
+                f"The hash's cost {cost} is over {most}, the most checked here "
+                f"(hashes made here cost {self._hasher.cost})."
+            )
         return self._hasher.verify(secret, hashed)
 
     # -- private -----------------------------------------------------------------------

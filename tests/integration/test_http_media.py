@@ -332,6 +332,21 @@ def test_changing_or_removing_a_missing_field_is_not_found(api: ApiClient, metho
     assert_error(api.send(method, "media/files/meta", body), 404, "NotFound")
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize("value", [{}, {"value": None}], ids=["absent", "null"])
+def test_adding_or_changing_a_field_without_a_value_is_a_bad_request(
+    api: ApiClient, project: Project, method: str, value: dict[str, Any]
+) -> None:
+    # As Flextype (PHP's isset): a value is required; DELETE removes a field.
+    uploaded(api, "photo.png", PNG)
+    data_of(api.send("POST", "media/files/meta", {"id": "photo.png", "field": "alt", "value": "A"}))
+    before = sidecar(project.path, "photo.png").read_bytes()
+    body = {"id": "photo.png", "field": "alt" if method == "PATCH" else "new", **value}
+    answer = assert_error(api.send(method, "media/files/meta", body), 400, "BadRequest")
+    assert "'value'" in answer["message"]
+    assert sidecar(project.path, "photo.png").read_bytes() == before
+
+
 def test_metadata_of_a_missing_file_is_not_found(api: ApiClient) -> None:
     body = {"id": "nope.png", "field": "alt", "value": "x"}
     assert_error(api.send("POST", "media/files/meta", body), 404, "NotFound")
@@ -549,6 +564,15 @@ def test_a_folder_is_created_and_fetched(api: ApiClient, project: Project) -> No
 
 def test_a_missing_folder_is_not_found(api: ApiClient) -> None:
     assert_error(api.get("media/folders", {"id": "nowhere"}), 404, "NotFound")
+
+
+@pytest.mark.parametrize("options", [{}, {"options[collection]": "true"}], ids=["one", "list"])
+def test_a_folder_read_without_id_is_a_bad_request_and_an_empty_id_names_the_root(
+    api: ApiClient, options: dict[str, str]
+) -> None:
+    answer = assert_error(api.get("media/folders", options), 400, "BadRequest")
+    assert "'id'" in answer["message"]
+    assert api.get("media/folders", {"id": "", **options}).status_code == 200
 
 
 def test_a_folder_collection_lists_its_subfolders(api: ApiClient) -> None:

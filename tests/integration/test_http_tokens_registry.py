@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 
@@ -243,6 +244,67 @@ def test_a_malformed_hash_does_not_verify_and_does_not_fail(api: ApiClient) -> N
         assert data_of(api.send("POST", "tokens/verify-hash", check)) == {"verified": False}
     assert_error(api.send("POST", "tokens/verify-hash", {"string": "x"}), 400, "BadRequest")
     assert_error(api.send("POST", "tokens/generate-hash", {}), 400, "BadRequest")
+
+
+def _costly(cost: int) -> str:
+    """A well-formed bcrypt hash of cost ``cost`` (checking it would take 2**cost rounds)."""
+    return f"$2y${cost:02d}$" + PHP_HASHES[0][7:]
+
+
+@pytest.mark.parametrize("path", ["tokens/verify-hash", "tokens-verify-hash"])
+@pytest.mark.parametrize("cost", [13, 14, 31])
+def test_a_hash_costlier_than_ours_plus_two_is_refused_unchecked(
+    api: ApiClient, path: str, cost: int
+) -> None:
+    # Our hashes cost 10 (tokens.hash_rounds): 13 takes 8 times as long, 31 a day and more.
+    started = time.monotonic()
+    response = api.send("POST", path, {"string": "rasmuslerdorf", "hash": _costly(cost)})
+    body = assert_error(response, 400, "BadRequest")
+    assert f"cost {cost}" in body["message"] and "12" in body["message"]
+    assert time.monotonic() - started < 5
+
+
+def test_a_hash_of_our_cost_plus_two_is_still_checked(api: ApiClient) -> None:
+    hashed = "$2y$" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(12)).decode()[4:]
+    check = {"string": "s3cret", "hash": hashed}
+    assert data_of(api.send("POST", "tokens/verify-hash", check)) == {"verified": True}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "$2y$10$" + "!" * 53,  # characters outside bcrypt's alphabet
+        "$2y$10$" + "é" * 53,
+        PHP_HASHES[0] + "x",  # one character too many
+        PHP_HASHES[0][:-1],
+        "$2y$03$" + PHP_HASHES[0][7:],  # below bcrypt's least cost
+        "$2y$1a$" + PHP_HASHES[0][7:],
+        "$2x$10$" + PHP_HASHES[0][7:],
+        "$2y$10$" + "a" * 100_000,
+    ],
+)
+def test_a_malformed_bcrypt_hash_is_not_verified(api: ApiClient, bad: str) -> None:
+    check = {"string": "rasmuslerdorf", "hash": bad}
+    assert data_of(api.send("POST", "tokens/verify-hash", check)) == {"verified": False}
+    assert data_of(api.send("POST", "tokens-verify-hash", check)) == {"verified": False}
+
+
+@pytest.mark.parametrize("path", ["tokens/verify-hash", "tokens-verify-hash"])
+def test_a_hash_or_string_of_the_wrong_type_is_a_bad_request(api: ApiClient, path: str) -> None:
+    for body in ({"string": "x", "hash": 5}, {"string": ["x"], "hash": PHP_HASHES[0]}):
+        assert_error(api.send("POST", path, body), 400, "BadRequest")
+
+
+def test_secrets_over_bcrypts_72_bytes_hash_and_verify_as_php_does(api: ApiClient) -> None:
+    # PHP's password_hash uses the first 72 bytes; so do we, both ways.
+    secret = "é" * 50  # 100 bytes
+    hashed = data_of(api.send("POST", "tokens/generate-hash", {"string": secret}))
+    check = {"string": secret, "hash": hashed["hashed_token"]}
+    assert data_of(api.send("POST", "tokens/verify-hash", check)) == {"verified": True}
+    same_start = {"string": "é" * 36 + "other", "hash": hashed["hashed_token"]}
+    assert data_of(api.send("POST", "tokens/verify-hash", same_start)) == {"verified": True}
+    other = {"string": "é" * 35 + "x", "hash": hashed["hashed_token"]}
+    assert data_of(api.send("POST", "tokens/verify-hash", other)) == {"verified": False}
 
 
 def test_the_hash_helpers_need_a_token_for_the_tokens_api_and_its_access_token(

@@ -62,3 +62,11 @@ def test_the_public_name_opens_a_project(tmp_path: Path) -> None:
         cms.entries.create("a", {"title": "A"})
         assert cms.entries.fetch("a")["title"] == "A"
     assert issubclass(flextype_py.EntryNotFound, flextype_py.FlextypeError)
+
+
+def test_the_license_file_is_the_license_pyproject_declares() -> None:
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = settings["project"]["license"]["text"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == f"{declared} License"
+    assert "Permission is hereby granted, free of charge" in text  # the MIT terms

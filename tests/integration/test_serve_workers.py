@@ -95,3 +95,51 @@ def test_a_write_through_one_worker_is_seen_by_the_other_in_collections(tmp_path
                 seen.append("movies/new-one" in ids)
         _stop(proc, signal.SIGTERM)
     assert all(seen)
+
+
+def _limited_token(project: Path, limit: int) -> str:
+    with open_project(project) as opened:
+        issued = opened.tokens.create({"title": "limited", "limit_calls": limit})
+    return issued.token.token
+
+
+def _check_limit_answer(response: httpx.Response) -> None:
+    """A used-up token's answer: 429 in the one error shape, no Retry-After (it never passes)."""
+    assert response.status_code == 429
+    assert response.headers["content-type"].startswith("application/json")
+    assert "retry-after" not in response.headers
+    body = response.json()
+    assert body["success"] is False
+    assert body["errors"] == ["CallLimitExceeded"]
+    assert body["data"] is None
+    assert "5" in body["message"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_call_limit_holds_exactly_across_two_workers(tmp_path: Path, driver: str) -> None:
+    project = tmp_path / "site"
+    create_project(project, driver=driver)
+    sequential, concurrent = _limited_token(project, 5), _limited_token(project, 5)
+    params = {"id": "movies/dune"}
+    with _server(project, "--workers", "2") as (proc, url):
+        # A new connection per request, so that the requests spread over both workers.
+        answers = []
+        for _ in range(20):
+            with httpx.Client(base_url=url, timeout=20) as client:
+                answers.append(client.get("/api/entries", params={**params, "token": sequential}))
+
+        def fetch(_: int) -> httpx.Response:
+            with httpx.Client(base_url=url, timeout=20) as client:
+                return client.get("/api/entries", params={**params, "token": concurrent})
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            racing = list(pool.map(fetch, range(20)))
+        code, _, err = _stop(proc, signal.SIGTERM)
+    assert code == 0, err
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 15
+    assert sorted(a.status_code for a in racing) == [200] * 5 + [429] * 15
+    for answer in [*answers[5:], *(a for a in racing if a.status_code != 200)]:
+        _check_limit_answer(answer)
+    with open_project(project) as opened:
+        assert opened.tokens.fetch(sequential).calls == 5
+        assert opened.tokens.fetch(concurrent).calls == 5

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+from dependency_injector import providers
 from litestar.testing import TestClient
 
 from flextype_adapters.tinydb_store import TinyDBTokenStore, open_tinydb
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core.etags import entity_tag
 from flextype_core.model import Token
 from flextype_core.tokens import TokensService
@@ -115,3 +119,49 @@ def test_a_token_used_before_it_was_read_moves_with_the_etag_of_that_read(
         )
         assert moved.status_code == 200, moved.text
         assert moved.json()["data"]["calls"] == 1
+
+
+class _GatedSpends(YamlFilesTokenStore):
+    """Holds every ``spend`` until released, as a lock held by another worker would."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.spending = threading.Event()
+        self.release = threading.Event()
+
+    def spend(self, token_id: str, at: int) -> Token:
+        self.spending.set()
+        self.release.wait(30)
+        return super().spend(token_id, at)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/entries", {"id": "movies/dune"}),
+        ("/api/registry", {"id": "flextype.manifest.name"}),
+        ("/api/images/demo/flextype.png", {"w": "10"}),
+    ],
+    ids=["entries", "registry", "images"],
+)
+def test_a_limited_token_waiting_for_the_store_holds_up_no_other_request(
+    tmp_path: Path, path: str, params: dict[str, str]
+) -> None:
+    # These handlers run on the event loop; a limited token's spend waits for a lock
+    # the other workers share, so it must wait in a thread, not stall the loop.
+    project = tmp_path / "p"
+    issued = create_project(project, driver="yaml")
+    container = build_container(project, {})
+    store = _GatedSpends(project / "tokens")
+    container.token_store.override(providers.Object(store))
+    limited = container.tokens().create({"limit_calls": 5, "apis": ["*"]}).token.token
+    with TestClient(create_app(container)) as client, ThreadPoolExecutor(2) as pool:
+        waiting = pool.submit(client.get, path, params={**params, "token": limited})
+        assert store.spending.wait(20)
+        other = pool.submit(client.get, path, params={**params, "token": issued.token.token})
+        try:
+            assert other.result(timeout=20).status_code == 200
+        finally:
+            store.release.set()
+        assert waiting.result(timeout=20).status_code == 200
+    assert store.get(limited).calls == 1

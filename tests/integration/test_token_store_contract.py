@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier as BarrierType
+from pathlib import Path
 
 import msgspec
 import pytest
 
-from flextype_core import Conflict, Token, TokenNotFound
+from flextype_adapters.tinydb_store import TinyDBTokenStore, open_tinydb
+from flextype_adapters.yaml_tokens import YamlFilesTokenStore
+from flextype_core import CallLimitExceeded, Conflict, Token, TokenNotFound
 from flextype_core.model import CallCount
 from flextype_core.ports import TokenStore
 
@@ -131,3 +138,110 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
 def test_a_store_holding_tokens_answers_its_health_check(tokens: TokenStore) -> None:
     tokens.create(_token("a" * 32))
     tokens.check()
+
+
+# -- spending a limited token: one atomic step, exact across threads and processes -------
+
+
+def test_spend_adds_one_call_and_returns_the_token_as_stored(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32, limit_calls=3, calls=1, last_used_at=1_700_000_300))
+    spent = tokens.spend("a" * 32, 1_700_000_100)
+    # last_used_at stays the later of the stored one and the call's, as for add_calls.
+    assert (spent.calls, spent.last_used_at) == (2, 1_700_000_300)
+    assert tokens.get("a" * 32) == spent
+    assert tokens.spend("a" * 32, 1_700_000_400).last_used_at == 1_700_000_400
+
+
+def test_spend_refuses_a_used_up_token_and_writes_nothing(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32, limit_calls=2, calls=1))
+    tokens.spend("a" * 32, 1_700_000_100)
+    before = tokens.get("a" * 32)
+    with pytest.raises(CallLimitExceeded, match="2"):
+        tokens.spend("a" * 32, 1_700_000_200)
+    assert tokens.get("a" * 32) == before
+    # A token whose stored count is past its limit (the limit lowered) is refused too.
+    tokens.update("a" * 32, lambda t: msgspec.structs.replace(t, limit_calls=1))
+    with pytest.raises(CallLimitExceeded):
+        tokens.spend("a" * 32, 1_700_000_200)
+    assert tokens.get("a" * 32).calls == 2
+
+
+def test_spend_of_an_unlimited_token_adds_one_and_of_a_missing_one_is_not_found(
+    tokens: TokenStore,
+) -> None:
+    tokens.create(_token("a" * 32, calls=7))
+    assert tokens.spend("a" * 32, 1_700_000_100).calls == 8
+    with pytest.raises(TokenNotFound):
+        tokens.spend("b" * 32, 1_700_000_100)
+
+
+def test_concurrent_spends_from_threads_pass_the_limit_exactly(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32, limit_calls=30))
+    start = threading.Barrier(6)
+    passed: list[int] = []
+
+    def client() -> None:
+        start.wait()
+        ok = 0
+        for _ in range(10):
+            try:
+                tokens.spend("a" * 32, 1_700_000_100)
+                ok += 1
+            except CallLimitExceeded:
+                pass
+        passed.append(ok)
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(passed) == 30
+    assert tokens.get("a" * 32).calls == 30
+
+
+def _open_store(kind: str, path: Path) -> tuple[TokenStore, Callable[[], None]]:
+    """A store of ``kind`` over ``path`` (the ``tokens`` folder or ``db.json``), and its closer."""
+    if kind == "yaml":
+        return YamlFilesTokenStore(root=path), lambda: None
+    db = open_tinydb(path)
+    return TinyDBTokenStore(db), db.close
+
+
+def _spend_in_a_process(
+    kind: str, path: Path, start: BarrierType, times: int, passed: Queue[int]
+) -> None:
+    store, close = _open_store(kind, path)
+    ok = 0
+    start.wait()
+    for _ in range(times):
+        try:
+            store.spend("a" * 32, 1_700_000_100)
+            ok += 1
+        except CallLimitExceeded:
+            pass
+    close()
+    passed.put(ok)
+
+
+@pytest.mark.parametrize("kind", ["yaml", "tinydb"])
+def test_concurrent_spends_from_processes_pass_the_limit_exactly(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / ("tokens" if kind == "yaml" else "db.json")
+    store, close = _open_store(kind, path)
+    store.create(_token("a" * 32, limit_calls=25))
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(4)
+    passed: Queue[int] = context.Queue()
+    workers = [
+        context.Process(target=_spend_in_a_process, args=(kind, path, start, 15, passed))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [passed.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    assert sum(results) == 25
+    assert store.get("a" * 32).calls == 25
+    close()

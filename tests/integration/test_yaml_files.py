@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,84 @@ def a_token(token_id: str = "0123456789abcdef0123456789abcdef", **changes: Any) 
 # --- entries: reading Flextype's files -------------------------------------------------
 
 
+def file_dates(path: Path) -> dict[str, int]:
+    """The dates Flextype gave an entry.md without them: its modification time."""
+    seconds = path.stat().st_mtime_ns // 1_000_000_000
+    return dict.fromkeys(("published_at", "created_at", "modified_at"), seconds)
+
+
+def test_flextype_dates_in_an_entry_md_are_read_as_unix_seconds(
+    store: YamlFilesEntryStore, entries_root: Path
+) -> None:
+    path = entries_root / "blog" / "hello" / "entry.md"
+    text = (
+        "---\ntitle: Hello\npublished_at: '29-05-2018 09:46'\n"
+        "created_at: '2018-05-28T10:00:00+02:00'\nmodified_at: '2018-06-01'\n---\nbody\n"
+    )
+    write(path, text)
+
+    fields = store.get("blog/hello").fields
+
+    # Flextype's date_format d-m-Y H:i in UTC, then ISO 8601 (UTC without a zone).
+    assert fields["published_at"] == 1527587160  # 2018-05-29 09:46 UTC
+    assert fields["created_at"] == 1527494400  # 2018-05-28 08:00 UTC
+    assert fields["modified_at"] == 1527811200  # 2018-06-01 00:00 UTC
+    assert list(fields) == ["title", "published_at", "created_at", "modified_at", "content"]
+    assert path.read_text("utf-8") == text  # read, never rewritten
+
+
+@pytest.mark.parametrize("published", ["", "published_at: null\n"], ids=["absent", "null"])
+def test_an_entry_md_without_dates_has_its_modification_time(
+    store: YamlFilesEntryStore, entries_root: Path, published: str
+) -> None:
+    path = entries_root / "blog" / "hello" / "entry.md"
+    write(path, f"---\ntitle: Hello\n{published}created_at: 1500000000\n---\nbody\n")
+    os.utime(path, ns=(1_600_000_000_900_000_000, 1_600_000_000_900_000_000))
+
+    fields = store.get("blog/hello").fields
+
+    assert (fields["published_at"], fields["created_at"]) == (1_600_000_000, 1_500_000_000)
+    assert fields["modified_at"] == 1_600_000_000
+    os.utime(path, ns=(1_650_000_000_000_000_000, 1_650_000_000_000_000_000))
+    assert store.get("blog/hello").fields["modified_at"] == 1_650_000_000
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["'2018/05/29'", "'31-02-2018 09:46'", "'29-05-2018'", "'9-5-2018 09:46'", "yesterday",
+     "'1527587160'", "'20180529'", "true", "1.5", "[1]"],
+)  # fmt: skip
+def test_other_date_values_of_an_entry_md_stay_as_written(
+    store: YamlFilesEntryStore, entries_root: Path, value: str
+) -> None:
+    write(entries_root / "post" / "entry.md", f"---\npublished_at: {value}\n---\n")
+    assert store.get("post").fields["published_at"] == yaml.safe_load(value)
+
+
+def test_dates_in_an_entry_yaml_are_read_as_stored(
+    store: YamlFilesEntryStore, entries_root: Path
+) -> None:
+    # entry.yaml is what flextype-py writes: it holds integers and reads back exactly.
+    write(entries_root / "post" / "entry.yaml", "published_at: '29-05-2018 09:46'\n")
+    assert store.get("post").fields == {"published_at": "29-05-2018 09:46"}
+
+
+def test_an_update_of_an_entry_md_stores_its_dates_as_integers(
+    store: YamlFilesEntryStore, entries_root: Path
+) -> None:
+    folder = entries_root / "blog" / "hello"
+    write(folder / "entry.md", "---\ntitle: Hello\npublished_at: '29-05-2018 09:46'\n---\nbody\n")
+    created = file_dates(folder / "entry.md")["created_at"]
+
+    store.update("blog/hello", lambda fields: {**fields, "modified_at": 1_700_000_000})
+
+    stored = yaml.safe_load((folder / "entry.yaml").read_text("utf-8"))
+    assert stored["published_at"] == 1527587160
+    assert stored["created_at"] == created
+    assert stored["modified_at"] == 1_700_000_000
+    assert store.get("blog/hello").fields == stored
+
+
 def test_an_entry_md_is_read_with_its_body_as_the_content_field(
     store: YamlFilesEntryStore, entries_root: Path
 ) -> None:
@@ -74,6 +153,7 @@ def test_an_entry_md_is_read_with_its_body_as_the_content_field(
         "title": "Hello",
         "tags": ["a", "b"],
         "content": "# Hello\n\nSome *text*.\n\n---\n\nMore.",
+        **file_dates(entries_root / "blog" / "hello" / "entry.md"),
     }
     assert store.exists("blog/hello")
     assert [e.id for e in store.descendants("blog", None)] == ["blog/hello"]
@@ -84,7 +164,10 @@ def test_an_entry_md_without_front_matter_is_all_content(
 ) -> None:
     write(entries_root / "note" / "entry.md", "Just text.\n---\nnot: front matter\n---\n")
 
-    assert store.get("note").fields == {"content": "Just text.\n---\nnot: front matter\n---"}
+    assert store.get("note").fields == {
+        "content": "Just text.\n---\nnot: front matter\n---",
+        **file_dates(entries_root / "note" / "entry.md"),
+    }
 
 
 def test_entry_yaml_is_read_rather_than_entry_md_when_both_exist(
@@ -101,10 +184,11 @@ def test_updating_an_entry_md_writes_entry_yaml_and_removes_the_md(
 ) -> None:
     folder = entries_root / "page"
     write(folder / "entry.md", "---\ntitle: Old\n---\nbody\n")
+    dates = file_dates(folder / "entry.md")
 
     updated = store.update("page", lambda fields: {**fields, "title": "New"})
 
-    assert updated.fields == {"title": "New", "content": "body"}
+    assert updated.fields == {"title": "New", "content": "body", **dates}
     assert not (folder / "entry.md").exists()
     assert yaml.safe_load((folder / "entry.yaml").read_text("utf-8")) == updated.fields
 

@@ -146,6 +146,11 @@ class FakeTokenStore:
                 if token_id in self._tokens:
                     self._tokens[token_id] = self._tokens[token_id].counted(count)
 
+    def spend(self, token_id: str, at: int) -> Token:
+        with self._lock:
+            self._tokens[token_id] = self.get(token_id).spent(at)
+            return self._tokens[token_id]
+
 
 class FixedClock:
     """A clock that stands still until a test moves it."""
@@ -175,6 +180,14 @@ class SequenceIdFactory:
 
 class FakeHasher:
     """A reversible 'hash' that keeps the bcrypt shape, so tests need no bcrypt cost."""
+
+    cost = 4
+
+    def cost_of(self, hashed: str) -> int | None:
+        prefix = hashed[:7]
+        if len(prefix) < 7 or prefix[:4] != "$2y$" or not prefix[4:6].isdecimal():
+            return None
+        return int(prefix[4:6])
 
     def hash(self, secret: str) -> str:
         return "$2y$04$fake" + secret

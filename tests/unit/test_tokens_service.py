@@ -10,6 +10,7 @@ import pytest
 
 from flextype_core.errors import (
     AccessTokenInvalid,
+    BadRequest,
     CallLimitExceeded,
     Conflict,
     InvalidId,
@@ -47,6 +48,10 @@ class CountingTokenStore(FakeTokenStore):
     def delete(self, token_id: str) -> None:
         self.writes += 1
         super().delete(token_id)
+
+    def spend(self, token_id: str, at: int) -> Token:
+        self.writes += 1
+        return super().spend(token_id, at)
 
     def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         self.writes += 1
@@ -388,6 +393,67 @@ def test_concurrent_verifies_never_pass_the_call_limit() -> None:
     assert world.store.get(token_id).calls == 500
 
 
+def test_a_limited_token_is_spent_in_the_store_at_each_call(world: World) -> None:
+    token_id = world.issue(limit_calls=3).token.token
+    for n in (1, 2):
+        world.clock.advance(1)
+        assert world.service.verify(token_id, None, "entries", write=False).calls == n
+        stored = world.store.get(token_id)
+        assert (stored.calls, stored.last_used_at) == (n, world.clock.now())
+    assert world.store.flushes == []  # spent one by one, never batched
+
+
+def test_two_workers_over_one_store_share_a_limit_exactly() -> None:
+    # Two services over one store are two server workers: neither sees the other's
+    # memory, so only the store can keep the count.
+    store = FakeTokenStore()
+    workers = [
+        TokensService(store, FakeHasher(), FixedClock(T0), SequenceIdFactory(), flush_every=1000)
+        for _ in range(2)
+    ]
+    token_id = workers[0].create({"limit_calls": 5}).token.token
+    passed = 0
+    for n in range(20):
+        try:
+            workers[n % 2].verify(token_id, None, "entries", write=False)
+            passed += 1
+        except CallLimitExceeded:
+            pass
+    for worker in workers:
+        worker.flush()
+    assert passed == 5
+    assert store.get(token_id).calls == 5
+
+
+def test_calls_counted_before_a_limit_was_set_count_against_it(world: World) -> None:
+    token_id = world.issue().token.token
+    for _ in range(3):
+        world.service.verify(token_id, None, "entries", write=False)
+    assert world.store.get(token_id).calls == 0  # pending in memory
+    world.service.update(token_id, {"limit_calls": 5})
+    passed = 0
+    for _ in range(5):
+        try:
+            world.service.verify(token_id, None, "entries", write=False)
+            passed += 1
+        except CallLimitExceeded:
+            pass
+    assert passed == 2
+    world.service.flush()
+    assert world.service.fetch(token_id).calls == world.store.get(token_id).calls == 5
+
+
+def test_a_limit_lifted_goes_back_to_batched_counting(world: World) -> None:
+    token_id = world.issue(limit_calls=2).token.token
+    world.service.verify(token_id, None, "entries", write=False)
+    world.service.update(token_id, {"limit_calls": 0})
+    writes = world.store.writes
+    for _ in range(5):
+        world.service.verify(token_id, None, "entries", write=False)
+    assert world.store.writes == writes
+    assert world.service.fetch(token_id).calls == 6
+
+
 class FlushOnReadTokenStore(FakeTokenStore):
     """A FakeTokenStore where, after each read, another thread's flush lands (``on_read``)."""
 
@@ -570,3 +636,10 @@ def test_a_generated_hash_verifies_its_secret_and_nothing_else(world: World) -> 
     assert world.service.verify_hash("s3cret", hashed)
     assert not world.service.verify_hash("other", hashed)
     assert not world.service.verify_hash("s3cret", "not a hash")
+
+
+def test_a_hash_costlier_than_ours_plus_the_margin_is_refused_unchecked(world: World) -> None:
+    # The fake hasher makes hashes of cost 4: 6 is still checked, 7 is refused.
+    assert not world.service.verify_hash("s3cret", "$2y$06$fakes3cret")
+    with pytest.raises(BadRequest, match="cost 7 is over 6"):
+        world.service.verify_hash("s3cret", "$2y$07$fakes3cret")

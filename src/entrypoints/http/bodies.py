@@ -27,11 +27,13 @@ __all__ = [
     "MediaDelete",
     "MediaMove",
     "MediaUpload",
+    "MetaDelete",
     "MetaWrite",
     "TokenCreate",
     "TokenDelete",
     "TokenMove",
     "TokenUpdate",
+    "meta_write",
     "read",
 ]
 
@@ -162,13 +164,28 @@ class FolderCreate(Credentials, kw_only=True):
     """The new folder's id, e.g. ``movies/posters``."""
 
 
-class MetaWrite(Credentials, kw_only=True):
+class MetaDelete(Credentials, kw_only=True):
     id: str
     """The file whose metadata changes."""
     field: str
     """The metadata field, e.g. ``title`` or a field of your own."""
-    value: Any = None
-    """The value (not used when deleting)."""
+
+
+class MetaWrite(MetaDelete, kw_only=True):
+    value: Any
+    """The value; required and not null, as in Flextype (DELETE removes a field)."""
+
+
+def meta_write(params: RequestParams) -> MetaWrite:
+    """Read a metadata write: ``MetaWrite``, its ``value`` present and not null.
+
+    Raises:
+        BadRequest: as ``read``, or ``value`` is null.
+    """
+    body = read(params, MetaWrite)
+    if body.value is None:
+        raise BadRequest("The parameter 'value' is required (null is no value).")
+    return body
 
 
 class MediaUpload(Credentials, kw_only=True):

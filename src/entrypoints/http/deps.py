@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
+from anyio import to_thread
 from litestar import Request, Response
 from litestar.di import Provide
 
@@ -88,6 +90,20 @@ class ApiCall:
         """
         given = self.params if params is None else params
         return self.tokens.verify(given.token, given.access_token, api, write=write)
+
+    async def authorize_on_loop(self, api: str, *, write: bool) -> Token:
+        """``authorize`` from a handler on the event loop, which must never wait on a lock.
+
+        An unlimited token is checked and counted in memory, here; a token with
+        ``limit_calls`` is spent in the store (a write under a lock the other workers
+        share), so its check runs in a worker thread.
+        """
+        given = self.params
+        tokens = self.tokens
+        token = tokens.verify_in_memory(given.token, given.access_token, api, write=write)
+        if token is not None:
+            return token
+        return await to_thread.run_sync(partial(self.authorize, api, write=write))
 
     def respond(self, payload: Data, etag: str) -> Response[Any]:
         """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it."""

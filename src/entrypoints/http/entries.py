@@ -42,7 +42,7 @@ class EntriesController(Controller):
         # On the event loop: a token check and one entry are in-memory lookups behind a
         # file's identity check, cheaper than a hop to a worker thread. A collection may
         # read many files, so it goes to a thread.
-        call.authorize(_API, write=False)
+        await call.authorize_on_loop(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
             parent = call.params.text("id", required=False) or ""

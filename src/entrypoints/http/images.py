@@ -50,7 +50,7 @@ class ImagesController(Controller):
         authorized = False
         if call.params.token is not None or not signed:
             try:
-                call.authorize("images", write=False)
+                await call.authorize_on_loop("images", write=False)
                 authorized = True
             except AccessTokenInvalid:
                 if not signed:

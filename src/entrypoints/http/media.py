@@ -20,7 +20,9 @@ from flextype_entrypoints.http.bodies import (
     MediaDelete,
     MediaMove,
     MediaUpload,
+    MetaDelete,
     MetaWrite,
+    meta_write,
 )
 from flextype_entrypoints.http.deps import ApiCall, written
 from flextype_entrypoints.http.params import is_truthy
@@ -162,7 +164,7 @@ class MediaFilesController(Controller):
         Managed fields (type, filesize, uploaded_on, width, height, id, url) are 422.
         """
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = meta_write(call.params)
         return written(call.media.add_meta(body.id, body.field, body.value, if_match=call.if_match))
 
     @patch(
@@ -174,7 +176,7 @@ class MediaFilesController(Controller):
     def update_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         """Set an existing metadata `field` to `value`; 404 if the field is missing."""
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = meta_write(call.params)
         return written(
             call.media.update_meta(body.id, body.field, body.value, if_match=call.if_match)
         )
@@ -184,12 +186,14 @@ class MediaFilesController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Remove a metadata field",
-        doc=ApiDoc(body=MetaWrite, answer="MediaFile", errors=(404, 422), etag=True, if_match=True),
+        doc=ApiDoc(
+            body=MetaDelete, answer="MediaFile", errors=(404, 422), etag=True, if_match=True
+        ),
     )
     def delete_meta(self, call: NamedDependency[ApiCall]) -> Response[Data]:
         """Remove the metadata `field` (no `value`); answers the file, 404 if it is missing."""
         call.authorize(_API, write=True)
-        body = call.read(MetaWrite)
+        body = call.read(MetaDelete)
         return written(call.media.delete_meta(body.id, body.field, if_match=call.if_match))
 
 
@@ -206,7 +210,7 @@ class MediaFoldersController(Controller):
     def fetch_folder(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         """The folder `id`, or with `options[collection]=true` the folders in it."""
         call.authorize(_API, write=False)
-        folder = call.params.text("id", required=False) or ""
+        folder = call.params.text("id")  # required, as in Flextype: "" names the root
         if is_truthy(call.params.options().get("collection")):
             folders = call.media.folders(folder)
             return call.respond(Data(data=folders), entity_tag(folders))

@@ -39,6 +39,7 @@ _MODELS: tuple[type[msgspec.Struct], ...] = (
     bodies.MediaUpload,
     bodies.FolderCreate,
     bodies.MetaWrite,
+    bodies.MetaDelete,
     PageMeta,
     Token,
     responses.RegistryItem,

@@ -22,16 +22,15 @@ class RegistryController(Controller):
 
     @get(
         "/",
-        sync_to_thread=False,
         summary="Fetch a registry item by its dot path",
         doc=ApiDoc(query=("id",), answer="RegistryItem", errors=(404,), etag=True),
     )
-    def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+    async def fetch_registry_item(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         """The value at the dot path `id` (`flextype.manifest.version`), or the subtree.
 
         The registry holds `flextype.manifest.*` and `flextype.settings.*`, never a secret.
         """
-        call.authorize("registry", write=False)
+        await call.authorize_on_loop("registry", write=False)
         key = call.params.text("id")
         if not isinstance(key, str) or not key:
             raise BadRequest("The parameter 'id' must be a dot path such as flextype.manifest.")

@@ -3,7 +3,9 @@
 A missing or null field fails every clause. Otherwise the clause value is read by the
 stored field's type (:class:`~flextype_core.query.values.Operand`), and an operator that
 does not apply to that type (an order test on a bool, list or map; a substring test on
-a number) fails for that item only.
+a number) fails for that item only. ``neq`` and ``nin`` are the complements of ``eq``
+and ``in`` among present fields: a list, a map or a number never equals a word, so they
+match it, as Flextype answers.
 """
 
 from __future__ import annotations
@@ -61,11 +63,6 @@ def _coerced(operand: Operand, stored: object) -> object:
 def _equals(operand: Operand, stored: object) -> bool:
     value = _coerced(operand, stored)
     return value is not None and value == stored
-
-
-def _differs(operand: Operand, stored: object) -> bool:
-    value = _coerced(operand, stored)
-    return value is not None and value != stored
 
 
 def _order_keys(operand: Operand, stored: object) -> tuple[Any, Any] | None:
@@ -145,7 +142,7 @@ def _value_test(clause: Clause) -> _ValueTest:
             return lambda stored: _equals(operand, stored)
         case Neq(value=value):
             operand = Operand(value)
-            return lambda stored: _differs(operand, stored)
+            return lambda stored: not _equals(operand, stored)
         case Lt(value=value) | Gt(value=value) | Lte(value=value) | Gte(value=value):
             return _order_test(clause.op, Operand(value))
         case In(value=values):
@@ -153,7 +150,7 @@ def _value_test(clause: Clause) -> _ValueTest:
             return lambda stored: any(_equals(o, stored) for o in operands)
         case Nin(value=values):
             operands = [Operand(v) for v in values]
-            return lambda stored: all(_differs(o, stored) for o in operands)
+            return lambda stored: not any(_equals(o, stored) for o in operands)
         case Between(value=(low, high)) | NBetween(value=(low, high)):
             return _between_test(Operand(low), Operand(high), isinstance(clause, Between))
         case Newer(value=at) | Older(value=at):
