@@ -42,8 +42,9 @@ from tinydb.storages import Storage
 
 from flextype_adapters.atomic import write_atomic
 from flextype_adapters.debris import remove_debris
-from flextype_adapters.entry_index import EntryIndex, next_generation
+from flextype_adapters.entry_index import EntryIndex, ids_in_range, next_generation
 from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.log_limit import warn_limited
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
 from flextype_core.model import CallCount, Entry, Token
@@ -123,7 +124,8 @@ class AtomicJSONStorage(Storage):
             # returned before writing it, and a failed write must not leave that edit behind.
             self._cache = None
             with _storage_errors(f"The database {self.path.name} cannot be written"):
-                write_atomic(self.path, _serialise(data))
+                # Readable by its owner only: it holds the tokens' access token hashes.
+                write_atomic(self.path, _serialise(data), private=True)
                 # Safe to pair the new signature with ``data``: our flock keeps every other
                 # writer of this file out until we are done.
                 self._cache = (_signature(self.path.stat()), data)
@@ -219,6 +221,12 @@ class _Table:
             with self._lock:
                 yield
 
+    def _name_of_file(self) -> str:
+        """The database file, to tell apart warnings about several projects."""
+        if isinstance(self._storage, AtomicJSONStorage):
+            return str(self._storage.path)
+        return f"storage {id(self._storage)}"
+
     def _table(self) -> dict[str, Any]:
         return (self._storage.read() or {}).get(self._name, {})
 
@@ -266,7 +274,8 @@ class TinyDBEntryStore(_Table):
 
     def __init__(self, db: TinyDB) -> None:
         super().__init__(db, _ENTRIES, key="id", kind="entry")
-        self._entries: tuple[int, EntryIndex] | None = None
+        # Per version of the table: every readable entry, and the ids of the others.
+        self._entries: tuple[int, EntryIndex, list[str]] | None = None
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:
@@ -293,13 +302,34 @@ class TinyDBEntryStore(_Table):
         with self._lock:
             return self._entry_index().below(entry_id, depth)
 
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        with self._lock:
+            return ids_in_range(self._readable_and_broken()[1], entry_id, depth)
+
     def _entry_index(self) -> EntryIndex:
-        """Every entry decoded once per version of the table, ids sorted."""
+        return self._readable_and_broken()[0]
+
+    def _readable_and_broken(self) -> tuple[EntryIndex, list[str]]:
+        """Every readable entry decoded once per version of the table, ids sorted.
+
+        One that cannot be decoded is left out (``get`` names the problem), logged, and
+        its id listed second.
+        """
         docs = self._docs()
         if self._entries is None or self._entries[0] != self._generation:
-            entries = [self._decode(i, doc, copy_fields=False) for i, (_, doc) in docs.items()]
-            self._entries = (self._generation, EntryIndex(entries))
-        return self._entries[1]
+            entries, broken = [], []
+            for entry_id, (_, doc) in docs.items():
+                try:
+                    entries.append(self._decode(entry_id, doc, copy_fields=False))
+                except StorageError as exc:
+                    broken.append(entry_id)
+                    warn_limited(
+                        f"entry:{self._name_of_file()}:{entry_id}",
+                        "%s It is left out of collections.",
+                        exc.message,
+                    )
+            self._entries = (self._generation, EntryIndex(entries), sorted(broken))
+        return self._entries[1], self._entries[2]
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._transaction():
@@ -371,10 +401,31 @@ class TinyDBTokenStore(_Table):
                 raise TokenNotFound(token_id)
             return self._decode(token_id, docs[token_id][1])
 
+    def unreadable(self) -> list[str]:
+        with self._lock:
+            docs = self._docs()
+            found = []
+            for token_id in sorted(docs):
+                try:
+                    self._decode(token_id, docs[token_id][1])
+                except StorageError:
+                    found.append(token_id)
+            return found
+
     def list(self) -> list[Token]:
         with self._lock:
             docs = self._docs()
-            return [self._decode(i, docs[i][1]) for i in sorted(docs)]
+            tokens = []
+            for token_id in sorted(docs):
+                try:
+                    tokens.append(self._decode(token_id, docs[token_id][1]))
+                except StorageError as exc:
+                    warn_limited(
+                        f"token:{self._name_of_file()}:{token_id}",
+                        "%s It is left out of the token list.",
+                        exc.message,
+                    )
+            return tokens
 
     def create(self, token: Token) -> None:
         with self._transaction():
