@@ -232,7 +232,9 @@ class IndexedYamlFilesEntryStore:
         line = "".join(f"{entry_id}\n" for entry_id in touched).encode("utf-8")
         with contextlib.suppress(OSError):  # the sweep still finds what a lost line hides
             self._root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a journal that is a link (to a file outside) is never appended to.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self._journal, flags, 0o644)
             try:
                 os.write(fd, line)  # one small O_APPEND write: never interleaved
                 size = os.fstat(fd).st_size

@@ -157,11 +157,14 @@ def test_links_that_stay_inside_are_followed_and_deleting_one_removes_only_the_l
 ) -> None:
     root = yaml_project.path / "entries"
     (root / "alias").symlink_to("movies/dune")
+    (root / "films").symlink_to("movies")
     (root / "twin").mkdir()
     (root / "twin" / "entry.yaml").symlink_to("../movies/parasite/entry.yaml")
     with serve(yaml_project) as api:
         assert data_of(api.fetch("alias"))["title"] == "Dune"
         assert data_of(api.fetch("twin"))["title"] == "Parasite"
+        assert data_of(api.fetch("films/dune"))["title"] == "Dune"
+        assert "films/dune" in ids_of(api, "films", "1")
         assert {"alias", "twin"} <= set(ids_of(api, "", "1"))
         assert api.send("DELETE", "entries", {"id": "alias"}).status_code == 204
         assert not (root / "alias").is_symlink()
@@ -185,6 +188,17 @@ def test_the_entry_stores_refuse_a_linked_folder_and_log_it(
             store.create({"ext/y": {}})
     assert "ext" in caplog.text
     assert sorted(p.name for p in outside.iterdir()) == [".secret.png.meta.yaml", "secret.png", "x"]
+
+
+def test_a_journal_linked_outside_is_never_appended_to(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "entries"
+    root.mkdir()
+    (outside / "notes.txt").write_text("mine\n")
+    (root / ".changes").symlink_to(outside / "notes.txt")
+    store = IndexedYamlFilesEntryStore(root)
+    store.create({"a": {"n": 1}})
+    assert [e.id for e in store.descendants("", None)] == ["a"]
+    assert (outside / "notes.txt").read_text() == "mine\n"
 
 
 # -- media (both drivers share the media store) -------------------------------------------
