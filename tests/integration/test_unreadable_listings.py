@@ -197,3 +197,12 @@ def test_a_broken_token_is_left_out_of_the_token_list_and_logged_once(
         assert api.send("DELETE", "tokens", {"id": other}).status_code == 204
         assert "unreadable" not in meta_of(api.get("tokens", {"options[collection]": "true"}))
     assert len([m for m in warnings if other in m]) == 1, warnings
+
+
+def test_the_openapi_document_describes_meta_unreadable(project: Project) -> None:
+    with serve(project) as api:
+        document = api.request("GET", "/schema/openapi.json").json()
+    unreadable = document["components"]["schemas"]["PageMeta"]["properties"]["unreadable"]
+    assert unreadable["type"] == "array"
+    assert unreadable["items"] == {"type": "string"}
+    assert "absent when there are none" in unreadable["description"]

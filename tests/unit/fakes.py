@@ -152,8 +152,10 @@ class FakeTokenStore:
 
     def delete(self, token_id: str) -> None:
         with self._lock:
-            self.get(token_id)
+            if token_id not in self._tokens:  # no read: a damaged token can be deleted
+                raise TokenNotFound(token_id)
             del self._tokens[token_id]
+            self.damaged.discard(token_id)
 
     def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         with self._lock:
