@@ -14,6 +14,7 @@ from flextype_core.errors import (
     Conflict,
     EntryNotFound,
     PreconditionFailed,
+    StorageError,
     ValidationFailed,
     shown,
 )
@@ -303,12 +304,20 @@ class EntriesService:
 
         Raises:
             As ``move``.
+            StorageError: an entry of the subtree cannot be read; nothing is copied
+                (a copy without it would lose it silently).
         """
         now = self._clock.now()
         with self._store.exclusive():
             source, target = self._source_and_target(entry_id, new_id, "copy")
             self._check_if_match(source, if_match)
             root = self._store.get(source)
+            broken = self._store.unreadable(source, None)
+            if broken:
+                raise StorageError(
+                    f"Entry {shown(source)} cannot be copied: {len(broken)} entries below it "
+                    f"cannot be read, such as {shown(broken[0])}."
+                )
             copies: dict[str, dict[str, Any]] = {}
             for entry in [root, *self._store.descendants(source, None)]:
                 fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}

@@ -137,6 +137,15 @@ def test_a_broken_entry_fixed_or_deleted_leaves_meta_unreadable(project: Project
         assert "movies/dune" not in [e["id"] for e in data_of(page)]
 
 
+def test_a_subtree_holding_a_broken_entry_is_not_copied_without_it(project: Project) -> None:
+    break_entry(project, "movies/dune")
+    with serve(project) as api:
+        copied = api.send("PUT", "entries/copy", {"id": "movies", "new_id": "films"})
+        body = assert_error(copied, 500, "InternalError")
+        assert "'movies/dune'" in body["message"]
+        assert_error(api.fetch("films"), 404, "NotFound")
+
+
 def test_a_collection_of_only_broken_entries_is_no_404(project: Project) -> None:
     with serve(project) as api:
         data_of(api.send("POST", "entries", {"id": "drafts/one", "data": {}}))

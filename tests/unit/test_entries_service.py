@@ -18,6 +18,7 @@ from flextype_core.errors import (
     FlextypeError,
     InvalidId,
     NotFound,
+    StorageError,
     ValidationFailed,
 )
 from tests.unit.fakes import FakeEntryStore, FixedClock, SequenceIdFactory
@@ -535,6 +536,14 @@ def test_an_entry_damaged_after_a_query_is_named_by_the_next_one(movies: World) 
     page = movies.service.query("movies", {})
     assert [e["id"] for e in page.data] == ["movies/a"]
     assert page.meta is not None and page.meta.unreadable == ("movies/b",)
+
+
+def test_a_subtree_with_an_unreadable_entry_is_not_copied_without_it(movies: World) -> None:
+    movies.store.damage("movies/a/x")
+    with pytest.raises(StorageError, match="'movies/a/x'"):
+        movies.service.copy("movies", "films")
+    assert not movies.store.exists("films")
+    assert not movies.store.has_descendants("films")
 
 
 def test_a_parent_whose_only_children_are_unreadable_is_an_empty_collection(
