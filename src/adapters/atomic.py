@@ -4,24 +4,52 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["fsync_dir", "fsync_file", "fsync_tree", "open_atomic", "write_atomic"]
+__all__ = [
+    "PRIVATE_MODE",
+    "fsync_dir",
+    "fsync_file",
+    "fsync_tree",
+    "hidden_name",
+    "new_file_mode",
+    "open_atomic",
+    "write_atomic",
+]
+
+PRIVATE_MODE = 0o600
+"""Files holding secrets (settings, tokens): readable by their owner only."""
+_NAME_KEPT = 128
+"""Bytes of a name kept in the hidden names made from it: with our suffixes (at most
+22 characters) they stay far below the 255 bytes a file name may have, whatever the
+name's length, so whatever can be created can be deleted."""
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def hidden_name(name: str, suffix: str) -> str:
+    """Return ``.<name>.<suffix>``, ``name`` cut to 128 bytes: a hidden twin of ``name``.
+
+    ``suffix`` holds the randomness that keeps twins apart; the name is kept only to
+    tell a person whose twin it is. The cut falls between characters.
+    """
+    kept = name.encode("utf-8", "surrogateescape")[:_NAME_KEPT]
+    return f".{kept.decode('utf-8', 'ignore')}.{suffix}"
+
+
+def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one.
 
     The bytes go to a temporary file in the same directory (so the rename stays on one
     file system), are fsync'd, renamed over ``path``, and the directory is fsync'd so the
     rename itself survives a power cut. Parent directories are created as needed.
+
+    The new file gets the mode the umask gives (0644 under the usual 022), as any file
+    a program creates; ``private`` makes it 0600 (settings, tokens: they hold secrets).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _new_temporary(path, PRIVATE_MODE if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as tmp_file:
             tmp_file.write(data)
@@ -33,6 +61,43 @@ def write_atomic(path: Path, data: bytes) -> None:
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def _new_temporary(path: Path, mode: int) -> tuple[int, Path]:
+    """Create ``.<name>.<8 random>.tmp`` beside ``path`` (the kernel applies the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        # 8 hex characters, as the names tempfile.mkstemp gave (debris.DEBRIS_NAME).
+        tmp = path.with_name(hidden_name(path.name, f"{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, flags, mode), tmp
+        except FileExistsError:
+            continue
+
+
+def new_file_mode() -> int:
+    """Return the mode the process's umask gives a new file (0o644 under 022).
+
+    For files made by other means than ``open`` (an upload's temporary file, made
+    private while it was received, then moved into place).
+    """
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:
+        # Linux tells it without changing it (os.umask can only set it).
+        with open("/proc/self/status", encoding="ascii") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere: set and restore it. A file made by another thread in between gets
+    # the strictest mask, never a looser one.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def fsync_file(path: Path) -> None:
@@ -71,13 +136,12 @@ def fsync_tree(root: Path) -> None:
 def open_atomic(path: Path) -> Iterator[BinaryIO]:
     """Write ``path`` through a stream, with ``write_atomic``'s guarantee.
 
-    For content too large to hold in memory (a project archive). The stream is a
-    temporary file beside ``path`` (mode 0600, as ``tempfile`` makes it); when the block
-    ends without error it is fsync'd and renamed over ``path``; when it raises, it is
-    removed and ``path`` is left as it was. The folder must exist.
+    For content too large to hold in memory (a project archive, which holds token
+    hashes: the file is private, 0600). The stream is a temporary file beside ``path``;
+    when the block ends without error it is fsync'd and renamed over ``path``; when it
+    raises, it is removed and ``path`` is left as it was. The folder must exist.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _new_temporary(path, PRIVATE_MODE)
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from flextype_core import ids
 from flextype_core.model import Entry
 
-__all__ = ["EntryIndex", "next_generation"]
+__all__ = ["EntryIndex", "ids_in_range", "next_generation"]
 
 _GENERATIONS = itertools.count(1)
 
@@ -17,6 +17,17 @@ _GENERATIONS = itertools.count(1)
 def next_generation() -> int:
     """A number never handed out before in this process: a version of some data."""
     return next(_GENERATIONS)
+
+
+def ids_in_range(found: Iterable[str], entry_id: str, depth: int | None) -> list[str]:
+    """Return the ids of ``found`` strictly below ``entry_id``, at most ``depth`` down, sorted."""
+    return sorted(
+        i
+        for i in found
+        if i != entry_id
+        and ids.is_within(i, entry_id)
+        and (depth is None or ids.child_depth(i, entry_id) <= depth)
+    )
 
 
 class EntryIndex:

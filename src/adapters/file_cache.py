@@ -8,11 +8,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from flextype_adapters.confine import Confinement, Identity, identity_of
+
 __all__ = ["ParsedFileCache"]
 
 T = TypeVar("T")
-
-_Identity = tuple[int, int, int, int]
 
 
 class ParsedFileCache(Generic[T]):
@@ -25,18 +25,24 @@ class ParsedFileCache(Generic[T]):
 
     Args:
         max_items: how many files to remember.
+        confinement: if given, a file whose path leads out of its root through a
+            symbolic link counts as missing. Checked when the file is read, and the
+            verdict kept with its identity: a hit costs no more than without it.
     """
 
-    def __init__(self, max_items: int = 200_000) -> None:
+    def __init__(self, max_items: int = 200_000, *, confinement: Confinement | None = None) -> None:
         self._max_items = max_items
-        self._values: OrderedDict[str, tuple[_Identity, T]] = OrderedDict()
+        # None as a value: the path leads out of the confinement.
+        self._values: OrderedDict[str, tuple[Identity, T | None]] = OrderedDict()
         self._lock = threading.Lock()
+        self._confinement = confinement
 
     def get(self, path: str, parse: Callable[[bytes], T]) -> T | None:
         """Return ``parse(bytes of path)``, from memory if the file did not change.
 
-        Returns None if there is no file. Errors of ``parse`` and of reading propagate,
-        and nothing is remembered for that file.
+        Returns None if there is no file, or its path leads out of the confinement.
+        Errors of ``parse`` and of reading propagate, and nothing is remembered for that
+        file.
         """
         return self.get_with_mtime(path, lambda data, _: parse(data))
 
@@ -52,12 +58,15 @@ class ParsedFileCache(Generic[T]):
         except (FileNotFoundError, NotADirectoryError):
             self.forget(path)
             return None
-        identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        identity = identity_of(stat)
         with self._lock:
             known = self._values.get(path)
             if known is not None and known[0] == identity:
                 self._values.move_to_end(path)
                 return known[1]
+        if self._confinement is not None and not self._confinement.contains(path):
+            self._remember(path, identity, None)
+            return None
         try:
             # A file replaced between the stat and this read files newer bytes under the
             # older identity; the next call's stat differs and reads it again.
@@ -67,12 +76,15 @@ class ParsedFileCache(Generic[T]):
             self.forget(path)
             return None
         value = parse(data, stat.st_mtime_ns)
+        self._remember(path, identity, value)
+        return value
+
+    def _remember(self, path: str, identity: Identity, value: T | None) -> None:
         with self._lock:
             self._values[path] = (identity, value)
             self._values.move_to_end(path)
             while len(self._values) > self._max_items:
                 self._values.popitem(last=False)
-        return value
 
     def forget(self, path: str) -> None:
         """Drop what is remembered of ``path``."""

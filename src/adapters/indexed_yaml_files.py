@@ -24,16 +24,16 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from flextype_adapters.atomic import write_atomic
-from flextype_adapters.entry_index import EntryIndex
+from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
-from flextype_adapters.yaml_files import FileIdentity, YamlFilesEntryStore, entry_file_identity
+from flextype_adapters.yaml_files import FileIdentity, YamlFilesEntryStore, warn_unreadable
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
@@ -94,8 +94,15 @@ class IndexedYamlFilesEntryStore:
         """Entries below ``entry_id``, shared with the index: callers must not change them."""
         return self._fresh_index().below(entry_id, depth)
 
-    def version(self) -> int:
-        return self._fresh_index().generation
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        with self._lock:
+            self._fresh_index()
+            return ids_in_range(self._broken, entry_id, depth)
+
+    def version(self) -> Hashable:
+        with self._lock:
+            # The broken entries too: one fixed or deleted changes ``unreadable``.
+            return (self._fresh_index().generation, frozenset(self._broken))
 
     def check(self) -> None:
         self._files.check()
@@ -193,6 +200,7 @@ class IndexedYamlFilesEntryStore:
             # its identity is kept, so the sweep reads it again only once it changes.
             index.discard(entry_id)
             if isinstance(exc, StorageError):
+                warn_unreadable(str(self._root), entry_id, exc)
                 self._broken.add(entry_id)
                 if identity is not None:
                     self._identities[entry_id] = identity
@@ -206,8 +214,7 @@ class IndexedYamlFilesEntryStore:
             self._identities[entry_id] = identity
 
     def _reload_one(self, index: EntryIndex, entry_id: str) -> None:
-        folder = os.path.join(self._root, entry_id)  # noqa: PTH118 - the walk's text paths
-        self._load(index, entry_id, entry_file_identity(folder))
+        self._load(index, entry_id, self._files.file_identity(entry_id))
 
     def _reload_subtree(self, index: EntryIndex, entry_id: str) -> None:
         if entry_id != ids.ROOT:
@@ -228,7 +235,9 @@ class IndexedYamlFilesEntryStore:
         line = "".join(f"{entry_id}\n" for entry_id in touched).encode("utf-8")
         with contextlib.suppress(OSError):  # the sweep still finds what a lost line hides
             self._root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a journal that is a link (to a file outside) is never appended to.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self._journal, flags, 0o644)
             try:
                 os.write(fd, line)  # one small O_APPEND write: never interleaved
                 size = os.fstat(fd).st_size

@@ -18,6 +18,11 @@ metadata or a lost one:
 
 Names starting with ``.`` (sidecars, temporary files, trash, ``.uploads``) are never
 files or folders, and ids are validated before they get here, so no id reaches them.
+
+A symbolic link leading out of the media directory is never followed
+(``flextype_adapters.confine``): what lies behind it does not exist for reads, and a
+write there is a ``Conflict``. Links that stay inside are followed; deleting a linked
+folder removes the link only.
 """
 
 from __future__ import annotations
@@ -32,19 +37,36 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
 import msgspec
 
-from flextype_adapters.atomic import fsync_dir, fsync_file, fsync_tree, write_atomic
+from flextype_adapters.atomic import (
+    fsync_dir,
+    fsync_file,
+    fsync_tree,
+    hidden_name,
+    new_file_mode,
+    write_atomic,
+)
+from flextype_adapters.confine import Confinement, Identity, identity_of
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
-from flextype_core.errors import Conflict, InvalidId, MediaFileNotFound, MediaFolderNotFound, shown
+from flextype_core.errors import (
+    Conflict,
+    InvalidId,
+    MediaFileNotFound,
+    MediaFolderNotFound,
+    StorageError,
+    shown,
+)
 from flextype_core.model import MediaFile
 from flextype_core.ports import Upload
 
@@ -57,7 +79,6 @@ SIDECAR_SUFFIX = ".meta.yaml"
 _META_DECODER = msgspec.json.Decoder(dict[str, Any])
 _HASHES_KEPT = 10_000
 _STALE_UPLOAD_SECONDS = 3600.0
-_Identity = tuple[int, int, int, int]
 
 
 class TempUpload:
@@ -108,7 +129,13 @@ def _valid(parse: Callable[[object], str], candidate: str) -> bool:
 
 
 def _hidden_twin(path: Path, purpose: str) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.{purpose}")
+    return path.with_name(hidden_name(path.name, f"{uuid.uuid4().hex[:12]}.{purpose}"))
+
+
+def _outside(what: str) -> Conflict:
+    return Conflict(
+        f"{what} cannot be written: a symbolic link on its path leads out of the media folder."
+    )
 
 
 class LocalMediaStore:
@@ -125,8 +152,9 @@ class LocalMediaStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._lock = ProcessLock(root / ".lock")
-        self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
-        self._hashes: OrderedDict[str, tuple[_Identity, str]] = OrderedDict()
+        self._confinement = Confinement(root)
+        self._parsed: ParsedFileCache[bytes] = ParsedFileCache(confinement=self._confinement)
+        self._hashes: OrderedDict[str, tuple[Identity, str]] = OrderedDict()
         self._hash_lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------
@@ -139,14 +167,33 @@ class LocalMediaStore:
 
     def files(self, folder_id: str) -> list[MediaFile]:
         found = []
-        for name in self._names(folder_id, files=True):
-            file_id = f"{folder_id}/{name}" if folder_id else name
-            if not _valid(ids.parse_file_id, file_id):
+        for file_id in self._file_ids(folder_id):
+            try:
+                meta = self._meta(file_id)
+            except StorageError as exc:
+                warn_limited(
+                    f"media:{self._root}:{file_id}",
+                    "%s It is left out of listings.",
+                    exc.message,
+                )
                 continue
-            meta = self._meta(file_id)
             if meta is not None:  # None: no sidecar, or gone since the listing
                 found.append(MediaFile(id=file_id, meta=meta))
         return found
+
+    def unreadable_files(self, folder_id: str) -> list[str]:
+        found = []
+        for file_id in self._file_ids(folder_id):
+            try:
+                self._meta(file_id)
+            except StorageError:
+                found.append(file_id)
+        return found
+
+    def _file_ids(self, folder_id: str) -> list[str]:
+        names = self._names(folder_id, files=True)
+        file_ids = (f"{folder_id}/{name}" if folder_id else name for name in names)
+        return [file_id for file_id in file_ids if _valid(ids.parse_file_id, file_id)]
 
     def folders(self, folder_id: str) -> list[str]:
         children = (
@@ -156,7 +203,10 @@ class LocalMediaStore:
         return [child for child in children if _valid(ids.parse_folder_id, child)]
 
     def folder_exists(self, folder_id: str) -> bool:
-        return folder_id == ids.ROOT or (self._root / folder_id).is_dir()
+        if folder_id == ids.ROOT:
+            return True
+        folder = self._root / folder_id
+        return folder.is_dir() and self._confinement.contains(folder)
 
     def read(self, file_id: str) -> bytes:
         path = self._require(file_id)
@@ -183,7 +233,7 @@ class LocalMediaStore:
                 stat = os.stat(key)  # noqa: PTH116 - the hot path of cached images
             except (FileNotFoundError, NotADirectoryError):
                 raise MediaFileNotFound(file_id) from None
-            identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            identity = identity_of(stat)
             with self._hash_lock:
                 known = self._hashes.get(key)
                 if known is not None and known[0] == identity:
@@ -206,7 +256,7 @@ class LocalMediaStore:
     def _meta(self, file_id: str) -> Meta | None:
         """Return the file's metadata, or None unless both the file and its sidecar exist."""
         path = self._root / file_id
-        if not path.is_file():
+        if not self._is_file(str(path)):
             return None
         with _storage_errors(f"The metadata of {_file(file_id)}", "read"):
             encoded = self._parsed.get(str(_sidecar(path)), _parse_meta)
@@ -218,12 +268,22 @@ class LocalMediaStore:
 
     def _require(self, file_id: str) -> Path:
         path = self._root / file_id
-        if not (path.is_file() and _sidecar(path).is_file()):
+        if not (self._is_file(str(path)) and self._is_file(str(_sidecar(path)))):
             raise MediaFileNotFound(file_id)
         return path
 
+    def _is_file(self, path: str) -> bool:
+        """Tell whether ``path`` leads to a regular file without leaving the root."""
+        try:
+            stat = os.stat(path)  # noqa: PTH116 - text paths: a hot path of every read
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return S_ISREG(stat.st_mode) and self._confinement.admits(path, identity_of(stat))
+
     def _names(self, folder_id: str, *, files: bool) -> list[str]:
         folder = self._root / folder_id
+        if folder_id != ids.ROOT and not self._confinement.contains(folder):
+            raise MediaFolderNotFound(folder_id)
         with _storage_errors(_folder(folder_id), "listed"):
             try:
                 with os.scandir(folder) as listing:
@@ -231,13 +291,24 @@ class LocalMediaStore:
                         entry.name
                         for entry in listing
                         if not entry.name.startswith(".")
-                        and (entry.is_file() if files else entry.is_dir())
+                        and (entry.is_file() if files else self._is_folder(entry))
                     ]
             except (FileNotFoundError, NotADirectoryError):
                 if folder_id == ids.ROOT:
                     return []
                 raise MediaFolderNotFound(folder_id) from None
         return sorted(names)
+
+    def _is_folder(self, entry: os.DirEntry[str]) -> bool:
+        # A linked folder (d_type tells, without a system call) only if it stays inside;
+        # linked files are checked when read.
+        return entry.is_dir() and (not entry.is_symlink() or self._confinement.contains(entry.path))
+
+    def _inside(self, path: Path, what: str) -> Path:
+        """Return ``path`` if writing there stays inside the root; else a ``Conflict``."""
+        if not self._confinement.contains(path):
+            raise _outside(what)
+        return path
 
     # -- writing files ---------------------------------------------------------------
 
@@ -256,7 +327,7 @@ class LocalMediaStore:
     def add_file(
         self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
-        path = self._root / file_id
+        path = self._inside(self._root / file_id, _file(file_id))
         with self._lock.held(), _storage_errors(_file(file_id), "written"):
             if os.path.lexists(path):
                 if not replace or not path.is_file():
@@ -271,6 +342,8 @@ class LocalMediaStore:
 
     def _place_upload(self, upload: Upload, path: Path) -> None:
         if isinstance(upload, TempUpload):
+            # Received privately; in place, it is a file like any other the umask rules.
+            upload.path.chmod(new_file_mode())
             fsync_file(upload.path)
             try:
                 upload.path.replace(path)
@@ -309,11 +382,12 @@ class LocalMediaStore:
             if current is None:
                 raise MediaFileNotFound(file_id)
             changed = change(current)
+            path = self._inside(self._root / file_id, _file(file_id))
             with _storage_errors(f"The metadata of {_file(file_id)}", "written"):
                 data = _dump(changed)
                 # Return what a later file() will read (tuples come back as lists, ...).
                 stored = _load_mapping(data.decode("utf-8"))
-                write_atomic(_sidecar(self._root / file_id), data)
+                write_atomic(_sidecar(path), data)
             return MediaFile(id=file_id, meta=stored)
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
@@ -339,7 +413,8 @@ class LocalMediaStore:
         meta = self._meta(file_id)
         if meta is None:
             raise MediaFileNotFound(file_id)
-        source, target = self._root / file_id, self._root / new_id
+        source = self._inside(self._root / file_id, _file(file_id))
+        target = self._inside(self._root / new_id, _file(new_id))
         with _storage_errors(_file(new_id), "written"):
             if os.path.lexists(target):
                 raise Conflict(f"{_file(new_id)} already exists.")
@@ -348,7 +423,7 @@ class LocalMediaStore:
 
     def delete_file(self, file_id: str) -> None:
         with self._lock.held():
-            path = self._require(file_id)
+            path = self._inside(self._require(file_id), _file(file_id))
             with _storage_errors(_file(file_id), "deleted"):
                 path.unlink()
                 fsync_dir(path.parent)
@@ -357,7 +432,7 @@ class LocalMediaStore:
     # -- folders --------------------------------------------------------------------
 
     def create_folder(self, folder_id: str) -> None:
-        folder = self._root / folder_id
+        folder = self._inside(self._root / folder_id, _folder(folder_id))
         with self._lock.held(), _storage_errors(_folder(folder_id), "created"):
             try:
                 folder.mkdir(parents=True)
@@ -390,9 +465,10 @@ class LocalMediaStore:
                 fsync_dir(target.parent)
 
     def _folder_transfer_start(self, folder_id: str, new_id: str) -> tuple[Path, Path]:
-        source, target = self._root / folder_id, self._root / new_id
+        source = self._root / folder_id
         if not self.folder_exists(folder_id):
             raise MediaFolderNotFound(folder_id)
+        target = self._inside(self._root / new_id, _folder(new_id))
         if os.path.lexists(target):
             raise Conflict(f"{_folder(new_id)} already exists.")
         return source, target
@@ -408,4 +484,7 @@ class LocalMediaStore:
                 trash = _hidden_twin(folder, "deleted")
                 folder.replace(trash)
                 fsync_dir(folder.parent)
-                shutil.rmtree(trash)
+                if trash.is_symlink():  # a linked folder: the link goes, not its target
+                    trash.unlink()
+                else:
+                    shutil.rmtree(trash)

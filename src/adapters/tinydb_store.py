@@ -1,49 +1,26 @@
 """EntryStore and TokenStore over one TinyDB JSON file (``<project>/db.json``).
 
-Durability: every write is a full rewrite of the file. The whole database is serialised to
-JSON, written to a temporary file in the same directory, fsync'd, renamed over
-``db.json``, and the directory is fsync'd (``flextype_adapters.atomic.write_atomic``). When a call
-returns, its change survives a kill -9 or a power cut, and a crash at any moment leaves
-either the old file or the new one, never a half-written one. TinyDB's
-``CachingMiddleware`` is deliberately not used: it would acknowledge writes it has not
-made. The price is that a write costs time proportional to the size of the whole
-database, so this driver suits small to medium projects. Operations on many entries
-(creating several, moving or deleting a subtree) and a flush of token call counts are
-each one write.
-
-Reads: the parsed file is kept in memory together with the file's
-``(st_mtime_ns, st_size, st_ino)``; every read checks that signature first and re-reads
-the file when it changed, so an edit made by another process or by hand is seen on the
-next call. (An in-place edit that keeps the size and lands within the file system's
-timestamp granularity of the previous write could go unseen; replacing the file, as
-every writer here does, always gets a new inode.)
-
-Concurrency: all operations of the stores sharing one database run under one
-``threading.RLock`` (TinyDB itself is not thread-safe). Every read-change-write also
-holds an exclusive ``flock`` on ``.db.json.lock`` next to the file, so several server
-processes never lose one another's writes.
+The file itself (atomic rewrites, re-reads when it changed, locks): ``tinydb_file``.
+Each store reads and writes its table as a whole, one storage write per operation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from flextype_adapters.atomic import write_atomic
 from flextype_adapters.debris import remove_debris
-from flextype_adapters.entry_index import EntryIndex, next_generation
-from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.entry_index import EntryIndex, ids_in_range, next_generation
+from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.tinydb_file import AtomicJSONStorage, open_tinydb, storage_errors
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
 from flextype_core.model import CallCount, Entry, Token
@@ -51,130 +28,9 @@ from flextype_core.model import CallCount, Entry, Token
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
 Fields = dict[str, Any]
-Tables = dict[str, dict[str, Any]]
-"""TinyDB's raw layout: table name -> document id (a decimal string) -> document."""
 
 _ENTRIES = "entries"
 _TOKENS = "tokens"
-
-
-@contextlib.contextmanager
-def _storage_errors(what: str) -> Iterator[None]:
-    """Turn OS, JSON and decoding failures into ``StorageError`` that starts with ``what``.
-
-    This is the one place such errors are translated. Messages never carry ``str(exc)``
-    of an ``OSError``: it holds the absolute path, which must not reach a client.
-    """
-    try:
-        yield
-    except OSError as exc:
-        raise StorageError(f"{what}: {exc.strerror or type(exc).__name__}.") from exc
-    except ValueError as exc:  # json, UTF-8 and msgspec.ValidationError (a ValueError)
-        raise StorageError(f"{what}: {exc}.") from exc
-
-
-class AtomicJSONStorage(Storage):
-    """TinyDB storage over a JSON file, written atomically and re-read only when it changed.
-
-    Args:
-        path: the database file; it is created by the first write, not by opening.
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-        self.lock = threading.RLock()
-        """Serialises every operation on this database within the process."""
-        self._cache: tuple[tuple[int, int, int], Tables] | None = None
-        self._file_lock = ProcessLock(path.with_name(f".{path.name}.lock"))
-
-    def read(self) -> Tables | None:
-        """Return the database (shared: callers must not change it), None if empty.
-
-        Raises:
-            StorageError: the file cannot be read or is not a TinyDB JSON document.
-        """
-        with self.lock, _storage_errors(f"The database {self.path.name} cannot be read"):
-            try:
-                file = self.path.open("rb")
-            except FileNotFoundError:
-                self._cache = None
-                return None
-            with file:
-                # The signature comes from the open file, so it describes the bytes read.
-                signature = _signature(os.fstat(file.fileno()))
-                if self._cache is not None and self._cache[0] == signature:
-                    return self._cache[1]
-                raw = file.read()
-            if not raw:
-                return None
-            tables = _check_layout(json.loads(raw.decode("utf-8-sig")), self.path.name)
-            self._cache = (signature, tables)
-            return tables
-
-    def write(self, data: Tables) -> None:
-        """Replace the whole file with ``data``, durably, before returning.
-
-        Raises:
-            StorageError: the file cannot be written; it is left as it was.
-        """
-        with self.transaction():
-            # Forget the cache first: TinyDB's own table code edits the dict that ``read``
-            # returned before writing it, and a failed write must not leave that edit behind.
-            self._cache = None
-            with _storage_errors(f"The database {self.path.name} cannot be written"):
-                write_atomic(self.path, _serialise(data))
-                # Safe to pair the new signature with ``data``: our flock keeps every other
-                # writer of this file out until we are done.
-                self._cache = (_signature(self.path.stat()), data)
-
-    def forget(self) -> None:
-        """Make the next ``read`` parse the file, whatever its signature says.
-
-        For counts read under the file lock: a signature of (mtime, size, inode) can
-        repeat when another process's two quick writes reuse an inode within one tick
-        of the file system's clock.
-        """
-        with self.lock:
-            self._cache = None
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Hold the thread lock and an exclusive lock on the file for a read-change-write.
-
-        Re-entrant: nested transactions of one thread take the file lock only once.
-        """
-        with self.lock, self._file_lock.held():
-            yield
-
-
-def _signature(stat: os.stat_result) -> tuple[int, int, int]:
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def _check_layout(value: object, name: str) -> Tables:
-    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
-        raise StorageError(f"The database {name} is damaged: expected an object of tables.")
-    return value
-
-
-def _serialise(data: Tables) -> bytes:
-    # allow_nan=False keeps the file strict JSON that any other tool can read.
-    try:
-        return json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate has no UTF-8 form; escaped as \udXXX it is valid JSON and
-        # still reads back as the same string.
-        return json.dumps(data, ensure_ascii=True, allow_nan=False).encode("utf-8")
-
-
-def open_tinydb(path: Path) -> TinyDB:
-    """Open the TinyDB database at ``path`` (usually ``<project>/db.json``).
-
-    Nothing is read or created until first used; a missing or empty file is an empty
-    database. Close it with ``db.close()``.
-    """
-    return TinyDB(path, storage=AtomicJSONStorage)
 
 
 _fallback_locks: weakref.WeakKeyDictionary[Storage, threading.RLock] = weakref.WeakKeyDictionary()
@@ -234,6 +90,12 @@ class _Table:
             with self._lock:
                 yield
 
+    def _name_of_file(self) -> str:
+        """The database file, to tell apart warnings about several projects."""
+        if isinstance(self._storage, AtomicJSONStorage):
+            return str(self._storage.path)
+        return f"storage {id(self._storage)}"
+
     def _table(self) -> dict[str, Any]:
         return (self._storage.read() or {}).get(self._name, {})
 
@@ -286,7 +148,8 @@ class TinyDBEntryStore(_Table):
 
     def __init__(self, db: TinyDB) -> None:
         super().__init__(db, _ENTRIES, key="id", kind="entry")
-        self._entries: tuple[int, EntryIndex] | None = None
+        # Per version of the table: every readable entry, and the ids of the others.
+        self._entries: tuple[int, EntryIndex, list[str]] | None = None
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:
@@ -313,13 +176,34 @@ class TinyDBEntryStore(_Table):
         with self._lock:
             return self._entry_index().below(entry_id, depth)
 
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        with self._lock:
+            return ids_in_range(self._readable_and_broken()[1], entry_id, depth)
+
     def _entry_index(self) -> EntryIndex:
-        """Every entry decoded once per version of the table, ids sorted."""
+        return self._readable_and_broken()[0]
+
+    def _readable_and_broken(self) -> tuple[EntryIndex, list[str]]:
+        """Every readable entry decoded once per version of the table, ids sorted.
+
+        One that cannot be decoded is left out (``get`` names the problem), logged, and
+        its id listed second.
+        """
         docs = self._docs()
         if self._entries is None or self._entries[0] != self._generation:
-            entries = [self._decode(i, doc, copy_fields=False) for i, (_, doc) in docs.items()]
-            self._entries = (self._generation, EntryIndex(entries))
-        return self._entries[1]
+            entries, broken = [], []
+            for entry_id, (_, doc) in docs.items():
+                try:
+                    entries.append(self._decode(entry_id, doc, copy_fields=False))
+                except StorageError as exc:
+                    broken.append(entry_id)
+                    warn_limited(
+                        f"entry:{self._name_of_file()}:{entry_id}",
+                        "%s It is left out of collections.",
+                        exc.message,
+                    )
+            self._entries = (self._generation, EntryIndex(entries), sorted(broken))
+        return self._entries[1], self._entries[2]
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._transaction():
@@ -366,7 +250,7 @@ class TinyDBEntryStore(_Table):
             self._write(kept)
 
     def _decode(self, entry_id: str, doc: Any, *, copy_fields: bool = True) -> Entry:
-        with _storage_errors(f"Entry {shown(entry_id)} cannot be read"):
+        with storage_errors(f"Entry {shown(entry_id)} cannot be read"):
             stored = msgspec.convert(doc, type=_EntryDoc)
         # A deep copy for callers who may change the fields: the cache must not change
         # with them. The index's own entries are shared read-only and need none.
@@ -391,10 +275,31 @@ class TinyDBTokenStore(_Table):
                 raise TokenNotFound(token_id)
             return self._decode(token_id, docs[token_id][1])
 
+    def unreadable(self) -> list[str]:
+        with self._lock:
+            docs = self._docs()
+            found = []
+            for token_id in sorted(docs):
+                try:
+                    self._decode(token_id, docs[token_id][1])
+                except StorageError:
+                    found.append(token_id)
+            return found
+
     def list(self) -> list[Token]:
         with self._lock:
             docs = self._docs()
-            return [self._decode(i, docs[i][1]) for i in sorted(docs)]
+            tokens = []
+            for token_id in sorted(docs):
+                try:
+                    tokens.append(self._decode(token_id, docs[token_id][1]))
+                except StorageError as exc:
+                    warn_limited(
+                        f"token:{self._name_of_file()}:{token_id}",
+                        "%s It is left out of the token list.",
+                        exc.message,
+                    )
+            return tokens
 
     def create(self, token: Token) -> None:
         with self._transaction():
@@ -454,5 +359,5 @@ class TinyDBTokenStore(_Table):
         self._write({**self._table(), doc_id: msgspec.to_builtins(token)})
 
     def _decode(self, token_id: str, doc: Any) -> Token:
-        with _storage_errors(f"Token {shown(token_id)} cannot be read"):
+        with storage_errors(f"Token {shown(token_id)} cannot be read"):
             return msgspec.convert(doc, type=Token)

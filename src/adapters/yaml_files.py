@@ -8,16 +8,18 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISLNK, S_ISREG
 from typing import Any
 
 import msgspec
 
-from flextype_adapters.atomic import fsync_dir, write_atomic
+from flextype_adapters.atomic import fsync_dir, hidden_name, write_atomic
+from flextype_adapters.confine import Confinement, identity_of
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.flextype_dates import with_flextype_dates
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_front_matter as _load_front_matter
@@ -29,6 +31,7 @@ from flextype_core.errors import (
     Conflict,
     EntryNotFound,
     InvalidId,
+    StorageError,
     shown,
 )
 from flextype_core.model import Entry
@@ -39,6 +42,7 @@ __all__ = [
     "FileIdentity",
     "YamlFilesEntryStore",
     "entry_file_identity",
+    "warn_unreadable",
 ]
 
 Fields = dict[str, Any]
@@ -85,16 +89,24 @@ FileIdentity = tuple[int, int, int]
 """(inode, size, mtime in ns) of an entry file."""
 
 
-def entry_file_identity(folder: str) -> FileIdentity | None:
+def entry_file_identity(folder: str, confinement: Confinement) -> FileIdentity | None:
     """Return the identity of the entry file in ``folder``; None if it holds no entry.
 
     That of the file ``get`` reads first (``entry.yaml``, else ``entry.md``), even when
     it is no regular file (``get`` then fails), provided one of them is one (``exists``).
+    A file that is a symbolic link leading out of ``confinement`` counts as missing (so
+    does it for ``get``); links in ``folder``'s own path are the caller's to check.
     """
     first: FileIdentity | None = None
     for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
+        path = os.path.join(folder, name)  # noqa: PTH118
         try:
-            stat = os.stat(os.path.join(folder, name))  # noqa: PTH116, PTH118
+            # lstat, not stat: as cheap, and it tells a link, whose target is checked.
+            stat = os.lstat(path)
+            if S_ISLNK(stat.st_mode):
+                stat = os.stat(path)  # noqa: PTH116
+                if not confinement.admits(path, identity_of(stat)):
+                    continue
         except (FileNotFoundError, NotADirectoryError):
             continue
         if first is None:
@@ -118,14 +130,17 @@ class YamlFilesEntryStore:
     Every call reads the disk, so edits by hand are seen at once. Writes by this process
     are serialised by one lock; each file is replaced atomically, and a delete first
     renames the folder away, so a reader sees an entry whole or not at all. Names
-    starting with ``.`` (temporary files, trash) are never entries.
+    starting with ``.`` (temporary files, trash) are never entries. A symbolic link
+    leading out of the root is never followed (``flextype_adapters.confine``): what lies
+    behind it is no entry, and writing there is a ``Conflict``.
     """
 
     def __init__(self, root: Path) -> None:
         self._root = root
         # Workers of one project serialise their read-change-writes through this file.
         self._lock = ProcessLock(root / ".lock")
-        self._parsed: ParsedFileCache[bytes] = ParsedFileCache()
+        self._confinement = Confinement(root)
+        self._parsed: ParsedFileCache[bytes] = ParsedFileCache(confinement=self._confinement)
         self._root_text = str(root)
 
     def get(self, entry_id: str) -> Entry:
@@ -137,23 +152,44 @@ class YamlFilesEntryStore:
     def exists(self, entry_id: str) -> bool:
         if entry_id == ids.ROOT:
             return False
-        return entry_file_identity(os.path.join(self._root, entry_id)) is not None  # noqa: PTH118
+        folder = os.path.join(self._root, entry_id)  # noqa: PTH118
+        return self.file_identity(entry_id) is not None and self._confinement.contains(folder)
+
+    def file_identity(self, entry_id: str) -> FileIdentity | None:
+        """``entry_file_identity`` of the entry's folder (links on its way unchecked)."""
+        folder = os.path.join(self._root, entry_id)  # noqa: PTH118
+        return entry_file_identity(folder, self._confinement)
 
     def has_descendants(self, entry_id: str) -> bool:
         with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
             return any(True for _ in self.ids_below(entry_id, None))
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
-        with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
-            # Sort the id strings themselves: "a-b" < "a/b" in code points, which a
-            # walk that sorts each folder's names separately would get wrong.
-            found = sorted(self.ids_below(entry_id, depth))
         entries = []
-        for child_id in found:
-            fields = self._read(child_id)
+        for child_id in self._sorted_ids_below(entry_id, depth):
+            try:
+                fields = self._read(child_id)
+            except StorageError as exc:
+                warn_unreadable(self._root_text, child_id, exc)
+                continue
             if fields is not None:  # None: deleted since the walk saw it
                 entries.append(Entry(id=child_id, fields=fields))
         return entries
+
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        found = []
+        for child_id in self._sorted_ids_below(entry_id, depth):
+            try:
+                self._read(child_id)
+            except StorageError:
+                found.append(child_id)
+        return found
+
+    def _sorted_ids_below(self, entry_id: str, depth: int | None) -> list[str]:
+        with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
+            # Sort the id strings themselves: "a-b" < "a/b" in code points, which a
+            # walk that sorts each folder's names separately would get wrong.
+            return sorted(self.ids_below(entry_id, depth))
 
     def version(self) -> object:
         # Telling would need a stat of every file: each call is a new version.
@@ -176,6 +212,8 @@ class YamlFilesEntryStore:
             taken = [entry_id for entry_id in entries if self.exists(entry_id)]
             if taken:
                 raise Conflict(f"Entry '{taken[0]}' already exists.")
+            for entry_id in entries:
+                self._writable(entry_id)
             # Serialise everything before touching the disk, so bad data writes nothing.
             documents = {}
             for entry_id, fields in entries.items():
@@ -221,7 +259,7 @@ class YamlFilesEntryStore:
             if current is None:
                 raise EntryNotFound(entry_id)
             changed = change(current)
-            folder = self._root / entry_id
+            folder = self._writable(entry_id)
             with _storage_errors(_entry(entry_id), "written"):
                 data = _dump(changed)
                 # Return what a later get() will read (tuples come back as lists, ...).
@@ -238,7 +276,7 @@ class YamlFilesEntryStore:
                 raise EntryNotFound(entry_id)
             if self.exists(new_id) or self.has_descendants(new_id):
                 raise Conflict(f"Entry '{new_id}' already exists.")
-            source, target = self._root / entry_id, self._root / new_id
+            source, target = self._root / entry_id, self._writable(new_id)
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
                 self._remove_empty_folders(target)
@@ -263,6 +301,20 @@ class YamlFilesEntryStore:
                 folder = self._root / entry_id
                 self._remove_tree(folder)
                 self._prune(folder.parent)
+
+    def _writable(self, entry_id: str) -> Path:
+        """Return the entry's folder, if writing there stays inside the root.
+
+        Raises:
+            Conflict: a symbolic link on the way leads out of the root.
+        """
+        folder = self._root / entry_id
+        if not self._confinement.contains(folder):
+            raise Conflict(
+                f"{_entry(entry_id)} cannot be written: a symbolic link on its path leads "
+                "out of the entries folder."
+            )
+        return folder
 
     def _read(self, entry_id: str) -> Fields | None:
         """Return the entry's stored fields, or None if there is no entry."""
@@ -294,32 +346,50 @@ class YamlFilesEntryStore:
         The identity is (inode, size, mtime in ns): a file replaced or edited has another.
         Text paths and one ``stat`` per folder: a 100k-entry walk spends its time here.
         """
+        base = os.path.join(self._root, entry_id)  # noqa: PTH118
+        if entry_id == ids.ROOT or self._confinement.contains(base):
+            yield from self._walk(entry_id, base, depth)
+
+    def _walk(
+        self, entry_id: str, base: str, depth: int | None
+    ) -> Iterator[tuple[str, FileIdentity]]:
+        """``entry_files_below`` of a folder ``base`` known to lie inside the root."""
         if depth is not None and depth < 1:
             return
-        base = os.path.join(self._root, entry_id)  # noqa: PTH118
         try:
             with os.scandir(base) as listing:
-                names = [e.name for e in listing if not e.name.startswith(".") and e.is_dir()]
+                # A link (d_type tells, no system call) is followed only if it stays inside.
+                folders = [
+                    e.path
+                    for e in listing
+                    if not e.name.startswith(".")
+                    and e.is_dir()
+                    and (not e.is_symlink() or self._confinement.contains(e.path))
+                ]
         except (FileNotFoundError, NotADirectoryError):
             return
-        for name in names:
+        for folder in folders:
+            name = os.path.basename(folder)  # noqa: PTH119
             child_id = f"{entry_id}/{name}" if entry_id else name
             # A folder whose name is no valid id cannot be addressed: skip its subtree
             # (this also bounds a walk through a symlink loop).
             if not _is_entry_id(child_id):
                 continue
-            identity = entry_file_identity(os.path.join(base, name))  # noqa: PTH118
+            identity = entry_file_identity(folder, self._confinement)
             if identity is not None:
                 yield child_id, identity
-            yield from self.entry_files_below(child_id, None if depth is None else depth - 1)
+            yield from self._walk(child_id, folder, None if depth is None else depth - 1)
 
     def _remove_tree(self, folder: Path) -> None:
         # Renamed to a hidden name first, readers see the whole subtree vanish at once,
         # and a crash half-way through rmtree leaves only ignored debris.
-        trash = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}.deleted")
+        trash = folder.with_name(hidden_name(folder.name, f"{uuid.uuid4().hex[:12]}.deleted"))
         folder.replace(trash)
         fsync_dir(folder.parent)
-        shutil.rmtree(trash)
+        if trash.is_symlink():  # a linked entry: the link goes, never what it leads to
+            trash.unlink()
+        else:
+            shutil.rmtree(trash)
 
     def _remove_empty_folders(self, folder: Path) -> None:
         if not folder.is_dir():
@@ -346,3 +416,12 @@ class YamlFilesEntryStore:
             with contextlib.suppress(OSError):
                 (folder / ENTRY_FILE).unlink(missing_ok=True)
             self._prune(folder)
+
+
+def warn_unreadable(root: str, entry_id: str, error: StorageError) -> None:
+    """Log (at most once a minute) that an entry is left out of a listing, and why."""
+    warn_limited(
+        f"entry:{root}:{entry_id}",
+        "%s It is left out of collections.",
+        error.message,
+    )

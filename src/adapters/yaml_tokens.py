@@ -12,9 +12,11 @@ from typing import Any
 import msgspec
 
 from flextype_adapters.atomic import fsync_dir, write_atomic
+from flextype_adapters.confine import Confinement
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
@@ -58,14 +60,16 @@ class YamlFilesTokenStore:
     """TokenStore over ``<project>/tokens``: token ``t`` is ``t.yaml``, without its id.
 
     ``add_calls`` flushes every count it can and then raises the first ``StorageError``
-    it met, so one damaged token file does not lose the other tokens' counts.
+    it met, so one damaged token file does not lose the other tokens' counts. Token
+    files are written readable by their owner only (they hold access token hashes); a
+    token file that is a symbolic link leading out of the root is no token.
     """
 
     def __init__(self, root: Path) -> None:
         self._root = root
         # Workers of one project serialise their read-change-writes through this file.
         self._lock = ProcessLock(root / ".lock")
-        self._parsed: ParsedFileCache[Token] = ParsedFileCache()
+        self._parsed: ParsedFileCache[Token] = ParsedFileCache(confinement=Confinement(root))
         self._root_text = str(root)
 
     def get(self, token_id: str) -> Token:
@@ -74,22 +78,41 @@ class YamlFilesTokenStore:
             raise TokenNotFound(token_id)
         return token
 
-    def list(self) -> list[Token]:
+    def unreadable(self) -> list[str]:
+        found = []
+        for token_id in self._ids():
+            try:
+                self._read(token_id)
+            except StorageError:
+                found.append(token_id)
+        return found
+
+    def _ids(self) -> list[str]:
         with _storage_errors("The tokens", "listed"):
             try:
                 names = [path.name for path in self._root.iterdir()]
             except FileNotFoundError:
                 return []
-        found = sorted(
+        return sorted(
             name.removesuffix(".yaml")
             for name in names
             if name.endswith(".yaml")
             and not name.startswith(".")
             and _is_token_id(name.removesuffix(".yaml"))
         )
+
+    def list(self) -> list[Token]:
         tokens = []
-        for token_id in found:
-            token = self._read(token_id)
+        for token_id in self._ids():
+            try:
+                token = self._read(token_id)
+            except StorageError as exc:
+                warn_limited(
+                    f"token:{self._root_text}:{token_id}",
+                    "%s It is left out of the token list.",
+                    exc.message,
+                )
+                continue
             if token is not None:  # None: deleted since the listing
                 tokens.append(token)
         return tokens
@@ -185,4 +208,4 @@ class YamlFilesTokenStore:
         fields: Fields = msgspec.to_builtins(token)
         del fields["token"]
         with _storage_errors(_token(token_id), "written"):
-            write_atomic(self._path(token_id), _dump(fields))
+            write_atomic(self._path(token_id), _dump(fields), private=True)

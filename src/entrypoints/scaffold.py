@@ -102,7 +102,7 @@ def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> Is
         )
         for folder in folders:
             (path / folder).mkdir(parents=True, exist_ok=True)
-        write_atomic(path / SETTINGS_FILE, text.encode("utf-8"))
+        write_atomic(path / SETTINGS_FILE, text.encode("utf-8"), private=True)
         if demo:
             for entry_id, data in DEMO_ENTRIES.items():
                 project.entries.create(entry_id, data)

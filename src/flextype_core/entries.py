@@ -14,6 +14,7 @@ from flextype_core.errors import (
     Conflict,
     EntryNotFound,
     PreconditionFailed,
+    StorageError,
     ValidationFailed,
     shown,
 )
@@ -108,7 +109,7 @@ class EntriesService:
         self._ids = ids
         self._methods: dict[str, CollectionMethod] = {}
         self._collections: OrderedDict[
-            tuple[str, int | None, int], tuple[Hashable, IndexedItems]
+            tuple[str, int | None, int], tuple[Hashable, IndexedItems, tuple[str, ...]]
         ] = OrderedDict()
 
     def fetch(self, entry_id: object) -> dict[str, Any]:
@@ -145,7 +146,8 @@ class EntriesService:
 
         The pipeline is where -> sort_by -> offset/limit -> return -> group_by ->
         only/except (see ``flextype_core.query``). ``options[method]`` calls a method
-        registered with ``register_method`` instead.
+        registered with ``register_method`` instead. Entries in range that cannot be
+        read are left out and named in ``meta.unreadable``.
 
         Args:
             parent_id: an entry id, or ``""``/``"/"`` for the root.
@@ -166,14 +168,20 @@ class EntriesService:
             if method is None:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
-        items = self._collection(parent, query.depth, query.min_depth)
+        items, unreadable = self._collection(parent, query.depth, query.min_depth)
         selected = select_from(query, items)
         data = shape(query, selected)
-        meta = PageMeta(total=len(selected), offset=query.offset, limit=query.limit)
+        meta = PageMeta(
+            total=len(selected), offset=query.offset, limit=query.limit, unreadable=unreadable
+        )
         return Page(data=data if shared else _copied(data), meta=meta)
 
-    def _collection(self, parent: str, depth: int | None, min_depth: int) -> IndexedItems:
-        """The items below ``parent`` with their query indexes, kept per store version.
+    def _collection(
+        self, parent: str, depth: int | None, min_depth: int
+    ) -> tuple[IndexedItems, tuple[str, ...]]:
+        """The items below ``parent`` with their query indexes, and the unreadable ids.
+
+        Both are kept per store version.
 
         Raises:
             EntryNotFound: ``parent`` is neither an entry nor has descendants.
@@ -183,22 +191,25 @@ class EntriesService:
         cached = self._collections.get(key)
         if cached is not None and cached[0] == version:
             self._collections.move_to_end(key)
-            return cached[1]
+            return cached[1], cached[2]
         found = self._store.descendants(parent, depth)
+        unreadable = self._store.unreadable(parent, depth)
         if min_depth > 1:
             found = [e for e in found if ids.child_depth(e.id, parent) >= min_depth]
+            unreadable = [i for i in unreadable if ids.child_depth(i, parent) >= min_depth]
         if (
             not found
+            and not unreadable
             and parent != ids.ROOT
             and not self._store.exists(parent)
             and not self._store.has_descendants(parent)
         ):
             raise EntryNotFound(parent)
         items = IndexedItems([entry.public for entry in found])
-        self._collections[key] = (version, items)
+        self._collections[key] = (version, items, tuple(unreadable))
         while len(self._collections) > _COLLECTIONS_KEPT:
             self._collections.popitem(last=False)
-        return items
+        return items, tuple(unreadable)
 
     def register_method(self, name: str, method: CollectionMethod) -> None:
         """Make ``options[method]=name`` call ``method(parent_id, options)``.
@@ -293,12 +304,20 @@ class EntriesService:
 
         Raises:
             As ``move``.
+            StorageError: an entry of the subtree cannot be read; nothing is copied
+                (a copy without it would lose it silently).
         """
         now = self._clock.now()
         with self._store.exclusive():
             source, target = self._source_and_target(entry_id, new_id, "copy")
             self._check_if_match(source, if_match)
             root = self._store.get(source)
+            broken = self._store.unreadable(source, None)
+            if broken:
+                raise StorageError(
+                    f"Entry {shown(source)} cannot be copied: {len(broken)} entries below it "
+                    f"cannot be read, such as {shown(broken[0])}."
+                )
             copies: dict[str, dict[str, Any]] = {}
             for entry in [root, *self._store.descendants(source, None)]:
                 fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}

@@ -13,6 +13,7 @@ import re
 from flextype_core.errors import InvalidId, shown
 
 __all__ = [
+    "MAX_FILE_NAME_LENGTH",
     "MAX_ID_LENGTH",
     "ROOT",
     "child_depth",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 255
+MAX_FILE_NAME_LENGTH = 244
+"""The longest media file name: its metadata file ``.<name>.meta.yaml`` beside it adds
+11 characters, and a file system allows 255 in a name."""
 ROOT = ""
 """The root of the entry tree: the parent of every top-level entry."""
 
@@ -157,7 +161,8 @@ def parse_file_id(raw: object) -> str:
     Raises:
         InvalidId: not a string, empty, longer than 255 characters, a leading, trailing
             or doubled slash, a ``.``/``..`` segment, a NUL, a backslash, a folder
-            segment outside ``[A-Za-z0-9_-]``, or a file name as above.
+            segment outside ``[A-Za-z0-9_-]``, or a file name as above or longer than
+            ``MAX_FILE_NAME_LENGTH``.
     """
     return _parse_path(raw, "file id", file_name=True)
 
@@ -170,13 +175,13 @@ def safe_file_name(name: str) -> str:
     ``Pixel Test.PNG`` becomes ``pixel-test.png``.
 
     Raises:
-        InvalidId: nothing is left, or the result is longer than 255 characters.
+        InvalidId: nothing is left, or the result is longer than ``MAX_FILE_NAME_LENGTH``.
     """
     safe = _UNSAFE_RUN.sub("-", name.lower()).lstrip(".-")
     if safe == "":
         raise _reject(name, "no safe character is left in it", "file name")
-    if len(safe) > MAX_ID_LENGTH:
-        raise _reject(name, f"it is longer than {MAX_ID_LENGTH} characters", "file name")
+    if len(safe) > MAX_FILE_NAME_LENGTH:
+        raise _reject(name, _TOO_LONG_FILE_NAME, "file name")
     return safe
 
 
@@ -211,9 +216,17 @@ def _check_segment(raw: str, segment: str, kind: str) -> None:
         raise _reject(raw, f"segment {shown(segment)} may only hold A-Z, a-z, 0-9, _ and -", kind)
 
 
+_TOO_LONG_FILE_NAME = (
+    f"a file name may have at most {MAX_FILE_NAME_LENGTH} characters "
+    "(its metadata file's name needs 11 more of the 255 a file system allows)"
+)
+
+
 def _check_file_name(raw: str, name: str, kind: str) -> None:
     if name == "":
         raise _reject(raw, "it has an empty segment", kind)
+    if len(name) > MAX_FILE_NAME_LENGTH:
+        raise _reject(raw, _TOO_LONG_FILE_NAME, kind)
     if name.startswith("."):
         raise _reject(raw, f"file name {shown(name)} may not start with a dot", kind)
     if not _FILE_NAME.fullmatch(name):

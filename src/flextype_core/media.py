@@ -129,7 +129,8 @@ class MediaService(MediaFolders):
 
         ``options[find][depth]`` reaches into subfolders (1, the default, is the folder's
         own files); the other options are those of ``EntriesService.query``. Items are
-        public files (metadata, ``id``, ``url``) in id order before sorting.
+        public files (metadata, ``id``, ``url``) in id order before sorting. Files whose
+        metadata cannot be read are left out and named in ``meta.unreadable``.
 
         Raises:
             InvalidId: ``folder_id`` is not a valid folder id.
@@ -140,22 +141,32 @@ class MediaService(MediaFolders):
         query = parse_options(options)
         if query.method is not None:
             raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
-        found = self._files_below(folder, query.depth, query.min_depth)
+        found, unreadable = self._files_below(folder, query.depth, query.min_depth)
         items = IndexedItems([public_file(f) for f in sorted(found, key=lambda f: f.id)])
         selected = select_from(query, items)
-        meta = PageMeta(total=len(selected), offset=query.offset, limit=query.limit)
+        meta = PageMeta(
+            total=len(selected),
+            offset=query.offset,
+            limit=query.limit,
+            unreadable=tuple(sorted(unreadable)),
+        )
         return Page(data=shape(query, selected), meta=meta)
 
-    def _files_below(self, folder: str, depth: int | None, min_depth: int) -> list[MediaFile]:
+    def _files_below(
+        self, folder: str, depth: int | None, min_depth: int
+    ) -> tuple[list[MediaFile], list[str]]:
+        """The files at the levels asked for, and the ids of those that cannot be read."""
         found: list[MediaFile] = []
+        unreadable: list[str] = []
         level, current = 1, [folder]
         while current and (depth is None or level <= depth):
             if level >= min_depth:
                 for each in current:
                     found.extend(self._store.files(each))
+                    unreadable.extend(self._store.unreadable_files(each))
             current = [child for each in current for child in self._store.folders(each)]
             level += 1
-        return found
+        return found, unreadable
 
     def upload(
         self,

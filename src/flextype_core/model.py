@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -122,13 +122,21 @@ class CallCount(Model, frozen=True, kw_only=True):
     """Unix time of the latest of them."""
 
 
-class PageMeta(Model, frozen=True, kw_only=True):
+_UNREADABLE = (
+    "Ids of the items in range left out because their stored data cannot be read "
+    "(a file broken by hand); absent when there are none."
+)
+
+
+class PageMeta(Model, frozen=True, kw_only=True, omit_defaults=True):
     """How a collection answer relates to the whole collection."""
 
     total: int
     """How many entries matched, before offset and limit."""
     offset: int
     limit: int | None
+    unreadable: Annotated[tuple[str, ...], msgspec.Meta(description=_UNREADABLE)] = ()
+    """The ids of items left out because their stored data is damaged (absent if none)."""
 
 
 class Page(Model, frozen=True, kw_only=True):

@@ -57,10 +57,16 @@ class EntryStore(Protocol):
         """Return the entries strictly below ``entry_id``, at most ``depth`` levels down.
 
         ``depth`` None means every level; 1 means direct children. ``""`` is the root. The
-        order is by id, in code-point order. Folders that are not entries are not listed.
+        order is by id, in code-point order. Folders that are not entries are not listed,
+        nor are entries that cannot be read (``unreadable`` names them; ``get`` raises).
+        """
+        ...
 
-        Raises:
-            StorageError: an entry in range cannot be read.
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        """Return the ids of the entries ``descendants`` leaves out as unreadable.
+
+        Those in the same range (strictly below ``entry_id``, at most ``depth`` levels
+        down), in code-point order: entries whose stored data is damaged.
         """
         ...
 
@@ -143,8 +149,15 @@ class TokenStore(Protocol):
         """
         ...
 
+    def unreadable(self) -> list[str]:
+        """Return the ids of the tokens whose stored data is damaged, in code-point order."""
+        ...
+
     def list(self) -> list[Token]:
-        """Return every token, ordered by token id in code-point order."""
+        """Return every token, ordered by token id in code-point order.
+
+        Tokens that cannot be read are left out (``unreadable`` names them).
+        """
         ...
 
     def create(self, token: Token) -> None:
@@ -303,6 +316,16 @@ class MediaStore(Protocol):
 
     def files(self, folder_id: str) -> list[MediaFile]:
         """Return the files directly in the folder, ordered by id in code-point order.
+
+        Files whose metadata cannot be read are left out (``unreadable_files`` names them).
+
+        Raises:
+            MediaFolderNotFound: there is no such folder (the root always exists).
+        """
+        ...
+
+    def unreadable_files(self, folder_id: str) -> list[str]:
+        """Return the ids of the files ``files`` leaves out as unreadable, in id order.
 
         Raises:
             MediaFolderNotFound: there is no such folder (the root always exists).

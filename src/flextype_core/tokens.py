@@ -145,8 +145,12 @@ class TokensService:
         with self._flush_lock:
             return self._with_pending(self._store.get(token_id))
 
+    def unreadable(self) -> list[str]:
+        """Return the ids of the tokens ``list`` leaves out: their stored data is damaged."""
+        return self._store.unreadable()
+
     def list(self) -> list[Token]:
-        """Return every token, ordered by token id, with up-to-date call counts."""
+        """Return every readable token, ordered by token id, with up-to-date call counts."""
         with self._flush_lock:
             return [self._with_pending(t) for t in self._store.list()]
 
@@ -252,7 +256,8 @@ class TokensService:
         """
         token_id = ids.parse_token_id(token_id)
         with self._store.exclusive():
-            self._check_if_match(self._store.get(token_id), if_match)
+            if if_match is not None:  # else unread: a token too damaged to read can go
+                self._check_if_match(self._store.get(token_id), if_match)
             self._store.delete(token_id)
         with self._lock:
             self._pending.pop(token_id, None)

@@ -242,15 +242,20 @@ def test_an_unreadable_entry_is_a_storage_error_naming_the_id_and_no_path(
     path = entries_root / "movies" / "broken" / name
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
+    store.create({"movies/fine": {}})
 
-    for read in (lambda: store.get("movies/broken"), lambda: store.descendants("movies", 1)):
-        with pytest.raises(StorageError) as caught:
-            read()
-        message = str(caught.value)
-        assert "'movies/broken'" in message
-        assert reason in message
-        assert str(tmp_path) not in message
-        assert "entries" not in message
+    with pytest.raises(StorageError) as caught:
+        store.get("movies/broken")
+    message = str(caught.value)
+    assert "'movies/broken'" in message
+    assert reason in message
+    assert str(tmp_path) not in message
+    assert "entries" not in message
+    # A listing answers the rest, and names what it left out.
+    assert [e.id for e in store.descendants("movies", 1)] == ["movies/fine"]
+    assert store.unreadable("movies", 1) == ["movies/broken"]
+    assert store.unreadable("", 1) == []
+    assert store.unreadable("", None) == ["movies/broken"]
 
 
 def test_a_crash_leftover_temp_file_and_hidden_folders_are_ignored(
@@ -458,13 +463,16 @@ def test_an_unreadable_token_is_a_storage_error_naming_the_token(
     token_id = "fedcba9876543210fedcba9876543210"
     write(tokens_root / f"{token_id}.yaml", content)
 
-    for read in (lambda: tokens.get(token_id), tokens.list):
-        with pytest.raises(StorageError) as caught:
-            read()
-        message = str(caught.value)
-        assert f"'{token_id}'" in message
-        assert reason in message
-        assert str(tmp_path) not in message
+    tokens.create(a_token("a" * 32))
+    with pytest.raises(StorageError) as caught:
+        tokens.get(token_id)
+    message = str(caught.value)
+    assert f"'{token_id}'" in message
+    assert reason in message
+    assert str(tmp_path) not in message
+    # The list answers the other tokens, and names what it left out.
+    assert [t.token for t in tokens.list()] == ["a" * 32]
+    assert tokens.unreadable() == [token_id]
 
 
 def test_listing_tokens_ignores_temp_files_and_other_names(

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from flextype_core import ids
-from flextype_core.errors import Conflict, EntryNotFound, TokenNotFound
+from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound
 from flextype_core.model import CallCount, Entry, Token
 
 Fields = dict[str, Any]
@@ -22,6 +22,7 @@ class FakeEntryStore:
 
     def __init__(self) -> None:
         self._entries: dict[str, Fields] = {}
+        self._damaged: set[str] = set()
         self._lock = threading.RLock()
         self._version = 0
 
@@ -31,7 +32,14 @@ class FakeEntryStore:
     def check(self) -> None:
         """A dict always answers."""
 
+    def damage(self, entry_id: str) -> None:
+        """Make an existing entry unreadable, as a file broken by hand is."""
+        self._damaged.add(entry_id)
+        self._version += 1
+
     def get(self, entry_id: str) -> Entry:
+        if entry_id in self._damaged and entry_id in self._entries:
+            raise StorageError(f"Entry '{entry_id}' cannot be read: damaged.")
         try:
             return Entry(id=entry_id, fields=copy.deepcopy(self._entries[entry_id]))
         except KeyError:
@@ -44,14 +52,20 @@ class FakeEntryStore:
         return any(i != entry_id and ids.is_within(i, entry_id) for i in self._entries)
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
-        found = [
+        found = self._below(entry_id, depth)
+        return [self.get(i) for i in found if i not in self._damaged]
+
+    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
+        return [i for i in self._below(entry_id, depth) if i in self._damaged]
+
+    def _below(self, entry_id: str, depth: int | None) -> list[str]:
+        return sorted(
             i
             for i in self._entries
             if i != entry_id
             and ids.is_within(i, entry_id)
             and (depth is None or ids.child_depth(i, entry_id) <= depth)
-        ]
-        return [self.get(i) for i in sorted(found)]
+        )
 
     def version(self) -> int:
         return self._version
@@ -97,6 +111,8 @@ class FakeTokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
+        self.damaged: set[str] = set()
+        """Ids of tokens to treat as unreadable, as a file broken by hand is."""
         self._lock = threading.RLock()
 
     def exclusive(self) -> threading.RLock:
@@ -106,13 +122,18 @@ class FakeTokenStore:
         """A dict always answers."""
 
     def get(self, token_id: str) -> Token:
+        if token_id in self.damaged and token_id in self._tokens:
+            raise StorageError(f"Token '{token_id}' cannot be read: damaged.")
         try:
             return self._tokens[token_id]
         except KeyError:
             raise TokenNotFound(token_id) from None
 
+    def unreadable(self) -> list[str]:
+        return sorted(k for k in self._tokens if k in self.damaged)
+
     def list(self) -> list[Token]:
-        return [self._tokens[k] for k in sorted(self._tokens)]
+        return [self._tokens[k] for k in sorted(self._tokens) if k not in self.damaged]
 
     def create(self, token: Token) -> None:
         with self._lock:
@@ -137,8 +158,10 @@ class FakeTokenStore:
 
     def delete(self, token_id: str) -> None:
         with self._lock:
-            self.get(token_id)
+            if token_id not in self._tokens:  # no read: a damaged token can be deleted
+                raise TokenNotFound(token_id)
             del self._tokens[token_id]
+            self.damaged.discard(token_id)
 
     def add_calls(self, counts: Mapping[str, CallCount]) -> None:
         with self._lock:

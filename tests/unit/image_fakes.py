@@ -41,6 +41,9 @@ class FakeImageStore:
     def files(self, folder_id: str) -> list[MediaFile]:
         raise NotImplementedError
 
+    def unreadable_files(self, folder_id: str) -> list[str]:
+        raise NotImplementedError
+
     def exclusive(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()  # nothing here writes
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flextype_core import ids
-from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
+from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound, StorageError
 from flextype_core.model import MediaFile
 from flextype_core.ports import Upload
 
@@ -56,6 +56,8 @@ class FakeMediaStore:
         self.contents: dict[str, bytes] = {}
         self.metas: dict[str, Meta] = {}
         self.folder_ids: set[str] = set()
+        self.damaged: set[str] = set()
+        """Ids of files whose metadata is to be unreadable, as a broken sidecar is."""
         self._lock = threading.RLock()
 
     def exclusive(self) -> threading.RLock:
@@ -64,11 +66,20 @@ class FakeMediaStore:
     def file(self, file_id: str) -> MediaFile:
         if file_id not in self.metas:
             raise MediaFileNotFound(file_id)
+        if file_id in self.damaged:
+            raise StorageError(f"The metadata of file '{file_id}' cannot be read: damaged.")
         return MediaFile(id=file_id, meta=copy.deepcopy(self.metas[file_id]))
 
     def files(self, folder_id: str) -> list[MediaFile]:
         self._require_folder(folder_id)
-        return [self.file(i) for i in sorted(self.metas) if _parent(i) == folder_id]
+        return [self.file(i) for i in self._in(folder_id) if i not in self.damaged]
+
+    def unreadable_files(self, folder_id: str) -> list[str]:
+        self._require_folder(folder_id)
+        return [i for i in self._in(folder_id) if i in self.damaged]
+
+    def _in(self, folder_id: str) -> list[str]:
+        return [i for i in sorted(self.metas) if _parent(i) == folder_id]
 
     def folders(self, folder_id: str) -> list[str]:
         self._require_folder(folder_id)

@@ -18,6 +18,7 @@ from flextype_core.errors import (
     FlextypeError,
     InvalidId,
     NotFound,
+    StorageError,
     ValidationFailed,
 )
 from tests.unit.fakes import FakeEntryStore, FixedClock, SequenceIdFactory
@@ -513,6 +514,46 @@ def test_a_collection_depth_below_one_is_a_bad_request(movies: World, depth: int
 def test_a_collection_of_an_invalid_parent_is_a_bad_request(movies: World) -> None:
     with pytest.raises(InvalidId):
         movies.service.collection("../movies")
+
+
+def test_a_query_names_the_unreadable_entries_in_its_range_and_levels(movies: World) -> None:
+    movies.store.damage("movies/a/x")
+    page = movies.service.query("movies", {"find": {"depth": "all"}})
+    assert [e["id"] for e in page.data] == ["movies/a", "movies/a/x/y", "movies/b"]
+    assert page.meta is not None and page.meta.unreadable == ("movies/a/x",)
+    assert page.meta.total == 3
+    for options in ({}, {"find": {"depth": ">2"}}):
+        page = movies.service.query("movies", options)
+        assert page.meta is not None and page.meta.unreadable == (), options
+    deep = movies.service.query("movies", {"find": {"depth": ">1"}})
+    assert deep.meta is not None and deep.meta.unreadable == ("movies/a/x",)
+
+
+def test_an_entry_damaged_after_a_query_is_named_by_the_next_one(movies: World) -> None:
+    first = movies.service.query("movies", {})
+    assert first.meta is not None and first.meta.unreadable == ()
+    movies.store.damage("movies/b")
+    page = movies.service.query("movies", {})
+    assert [e["id"] for e in page.data] == ["movies/a"]
+    assert page.meta is not None and page.meta.unreadable == ("movies/b",)
+
+
+def test_a_subtree_with_an_unreadable_entry_is_not_copied_without_it(movies: World) -> None:
+    movies.store.damage("movies/a/x")
+    with pytest.raises(StorageError, match="'movies/a/x'"):
+        movies.service.copy("movies", "films")
+    assert not movies.store.exists("films")
+    assert not movies.store.has_descendants("films")
+
+
+def test_a_parent_whose_only_children_are_unreadable_is_an_empty_collection(
+    world: World,
+) -> None:
+    world.service.create("drafts/one", {})
+    world.store.damage("drafts/one")
+    page = world.service.query("drafts", {})
+    assert page.data == []
+    assert page.meta is not None and page.meta.unreadable == ("drafts/one",)
 
 
 # -- stateful: the service against a plain dict model ----------------------------------

@@ -189,6 +189,19 @@ def test_a_collection_with_depth_reaches_into_subfolders(media: MediaService) ->
     assert len(every) == 3
 
 
+def test_a_collection_names_the_files_whose_metadata_is_unreadable(
+    media: MediaService, store: FakeMediaStore
+) -> None:
+    for folder, name in [("a", "one.txt"), ("a", "two.txt"), ("a/b", "three.txt")]:
+        upload(media, folder, name, b"text")
+    store.damaged |= {"a/two.txt", "a/b/three.txt"}
+    page = media.collection("a", {})
+    assert [f["id"] for f in page.data] == ["a/one.txt"]
+    assert page.meta is not None and page.meta.unreadable == ("a/two.txt",)
+    every = media.collection("a", {"find": {"depth": "all"}})
+    assert every.meta is not None and every.meta.unreadable == ("a/b/three.txt", "a/two.txt")
+
+
 def test_a_collection_of_a_missing_folder_is_not_found(media: MediaService) -> None:
     with pytest.raises(MediaFolderNotFound):
         media.collection("nope", {})

@@ -618,6 +618,21 @@ def test_listing_tokens_orders_them_by_id_with_their_pending_calls(world: World)
     assert [t.calls for t in listed] == [0, 1]
 
 
+def test_listing_tokens_leaves_out_the_unreadable_ones_and_names_them(world: World) -> None:
+    world.service.create({}, "b" * 16)
+    world.service.create({}, "a" * 16)
+    world.store.damaged.add("a" * 16)
+    assert [t.token for t in world.service.list()] == ["b" * 16]
+    assert world.service.unreadable() == ["a" * 16]
+
+
+def test_an_unreadable_token_can_be_deleted(world: World) -> None:
+    world.service.create({}, "a" * 16)
+    world.store.damaged.add("a" * 16)
+    world.service.delete("a" * 16)
+    assert world.service.unreadable() == []
+
+
 # -- helpers -------------------------------------------------------------------------
 
 

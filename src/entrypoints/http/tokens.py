@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
+from flextype_core import PageMeta
 from flextype_core.etags import entity_tag
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import (
@@ -58,7 +59,10 @@ class TokensController(Controller):
         call.authorize(_API, write=False)
         if is_truthy(call.params.options().get("collection")):
             listed = [t.to_public() for t in call.tokens.list()]
-            return call.respond(Data(data=listed), entity_tag(listed))
+            unreadable = tuple(call.tokens.unreadable())
+            meta = PageMeta(total=len(listed), offset=0, limit=None, unreadable=unreadable)
+            payload = Data(data=listed, meta=meta)
+            return call.respond(payload, entity_tag(payload))
         token = call.tokens.fetch(call.params.text("id")).to_public()
         return call.respond(Data(data=token), entity_tag(token))
 

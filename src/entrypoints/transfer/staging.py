@@ -111,13 +111,13 @@ class Staging:
                         source.rename(target)
                         done.append((source, target))
             if settings is not None:
-                write_atomic(settings_path, settings)
+                write_atomic(settings_path, settings, private=True)
             fsync_dir(self.live)
         except BaseException:
             for source, target in reversed(done):
                 target.rename(source)
             if settings is not None and old_settings is not None:
-                write_atomic(settings_path, old_settings)
+                write_atomic(settings_path, old_settings, private=True)
             fsync_dir(self.live)
             raise
 
