@@ -10,7 +10,7 @@ from pathlib import Path
 
 import portalocker
 
-__all__ = ["ProcessLock"]
+__all__ = ["ProcessLock", "try_lock"]
 
 
 class ProcessLock:
@@ -54,3 +54,28 @@ class ProcessLock:
             os.close(fd)
             raise
         return fd
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` for the block if nobody holds it; yield whether.
+
+    For a sweeper that must leave alone what a live process is working on: it never
+    waits. A missing lock file means nobody holds it (True, and nothing is created).
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            portalocker.lock(
+                fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+            )
+        except portalocker.LockException:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from flextype_adapters.debris import remove_debris as remove_loose_debris
+from flextype_adapters.folder_swap import recover_swaps
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.media import MediaService
 from flextype_entrypoints.container import Container, build_container
@@ -133,11 +135,22 @@ def open_project(
 
 
 def remove_debris(container: Container) -> int:
-    """Remove the leftovers of interrupted writes from every store of ``container``."""
+    """Remove the leftovers of interrupted writes from every store of ``container``.
+
+    First an import or migration killed while swapping its content in is finished or
+    undone (``recover_swaps``), so the stores then see the project as a whole.
+    """
+    project: Path = container.project()
+    recovered = recover_swaps(project)
+    # Beside the stores: the settings file's temporaries, content a migration removed.
+    # Nothing holds a lock there, hence the age: no such step lasts an hour.
+    loose = remove_loose_debris(project, recursive=False, min_age=3600)
     stores = (
         container.entry_store(),
         container.token_store(),
         container.media_store(),
         container.derivative_cache(),
     )
-    return sum(s.remove_debris() for s in stores if isinstance(s, _LeavesDebris))
+    return (
+        recovered + loose + sum(s.remove_debris() for s in stores if isinstance(s, _LeavesDebris))
+    )

@@ -10,7 +10,6 @@ what went aside.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import uuid
@@ -18,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from flextype_adapters.atomic import fsync_dir, write_atomic
+from flextype_adapters.atomic import fsync_dir
+from flextype_adapters.folder_swap import FolderSwap
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.settings import SETTINGS_FILE
 
@@ -65,14 +65,14 @@ class Staging:
     def __init__(self, project: Path, driver: str, purpose: str) -> None:
         self.live = project
         self.path = project / f".{purpose}-{uuid.uuid4().hex[:12]}"
-        self.path.mkdir()
+        self._swap = FolderSwap(project, self.path)
         try:
             for name in (*content_names(driver), MEDIA):
                 if "." not in name:  # a folder, not db.json
                     (self.path / name).mkdir()
             self.project: Project = open_project(self.path, driver=driver)
         except BaseException:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._swap.close()
             raise
         self._open = True
 
@@ -93,33 +93,11 @@ class Staging:
 
         A name the staging folder lacks leaves the live project without it. If any step
         fails, the steps done are undone and the error is raised: the live project is
-        as it was.
+        as it was. If the process is killed meanwhile, ``flextype serve`` (through
+        ``flextype_adapters.folder_swap.recover_swaps``) undoes them when it starts.
         """
         self.close_project()
-        aside = self.path / ".aside"
-        aside.mkdir()
-        done: list[tuple[Path, Path]] = []
-        settings_path = self.live / SETTINGS_FILE
-        old_settings: bytes | None = None
-        with contextlib.suppress(FileNotFoundError):
-            old_settings = settings_path.read_bytes()
-        try:
-            for name in names:
-                steps = ((self.live / name, aside / name), (self.path / name, self.live / name))
-                for source, target in steps:
-                    if os.path.lexists(source):
-                        source.rename(target)
-                        done.append((source, target))
-            if settings is not None:
-                write_atomic(settings_path, settings, private=True)
-            fsync_dir(self.live)
-        except BaseException:
-            for source, target in reversed(done):
-                target.rename(source)
-            if settings is not None and old_settings is not None:
-                write_atomic(settings_path, old_settings, private=True)
-            fsync_dir(self.live)
-            raise
+        self._swap.commit(names, SETTINGS_FILE, settings)
 
     def __enter__(self) -> Staging:
         return self
@@ -133,4 +111,4 @@ class Staging:
         try:
             self.close_project()
         finally:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._swap.close()

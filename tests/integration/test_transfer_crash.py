@@ -1,0 +1,161 @@
+"""An import or migration killed while swapping its content in is undone or finished at start.
+
+The swap is several renames and a settings write. The test kills the command right
+before each of them in turn (the k-th rename or replace after the swap wrote its plan),
+then lets ``flextype serve``'s start-up recovery run, and demands the project be exactly
+as before the command or exactly as after it: never half of each.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flextype_adapters.folder_swap import STAGING_NAME
+from flextype_entrypoints.project import open_project
+from tests.integration.transfer_support import FLEXTYPE, clean_env, fill, snapshot
+
+KILLED_AT = r"""
+import os, sys
+from pathlib import Path
+
+project, at, argv = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+seen = 0
+
+def crash_point():
+    # Count only the swap's own steps: those after it wrote its plan.
+    global seen
+    if any(project.glob(".*-*/.plan.json")):
+        if seen == at:
+            os._exit(9)
+        seen += 1
+
+for name in ("rename", "replace"):
+    def step(self, target, _original=getattr(Path, name)):
+        crash_point()
+        return _original(self, target)
+    setattr(Path, name, step)
+
+from flextype_entrypoints.cli import main
+code = main(argv)
+print("finished", flush=True)
+sys.exit(code)
+"""
+
+
+def _flextype(*argv: str) -> None:
+    subprocess.run([FLEXTYPE, *argv], check=True, capture_output=True, env=clean_env())
+
+
+def _run_killed_at(project: Path, at: int, argv: list[str]) -> bool:
+    """Run ``flextype ARGV`` killed at the swap's ``at``-th step; True if it finished."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AT, str(project), str(at), *argv],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+        check=False,
+    )
+    if "finished" in done.stdout:
+        assert done.returncode == 0, done.stderr
+        return True
+    assert done.returncode == 9, done.stderr
+    return False
+
+
+def _recover(project: Path) -> int:
+    with open_project(project, environ={}) as opened:
+        return opened.remove_debris()
+
+
+def _state(project: Path) -> dict[str, Any]:
+    state = snapshot(project)
+    state["driver"] = open_project(project, environ={}).settings.storage.driver
+    return state
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("source") / "site"
+    _flextype("init", str(path), "--json")
+    fill(path)
+    return path
+
+
+def _kill_at_every_step(
+    template: Path, tmp_path: Path, argv: list[str]
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Kill ``argv`` (run on a copy of ``template``) at each swap step in turn.
+
+    Returns the state before, the state after a whole run, and how many kills left a
+    swap to recover; asserts that every recovered copy is in one of the two states.
+    """
+    before = _state(template)
+    whole = tmp_path / "whole"
+    shutil.copytree(template, whole)
+    assert _run_killed_at(whole, 10_000, [*argv, "--project", str(whole)])
+    after = _state(whole)
+    assert after != before
+    recovered = 0
+    for at in range(100):
+        copy = tmp_path / f"killed-{at}"
+        shutil.copytree(template, copy)
+        finished = _run_killed_at(copy, at, [*argv, "--project", str(copy)])
+        recovered += _recover(copy) > 0 and not finished
+        assert [p.name for p in copy.iterdir() if STAGING_NAME.fullmatch(p.name)] == []
+        assert _state(copy) in (before, after), f"killed at step {at}"
+        if finished:
+            break
+    else:
+        pytest.fail("the command never finished")
+    return before, after, recovered
+
+
+@pytest.mark.parametrize("driver", ["yaml", "tinydb"])
+def test_an_import_killed_at_any_step_of_its_swap_is_undone_or_finished(
+    source: Path, tmp_path: Path, driver: str
+) -> None:
+    archive = tmp_path / "site.tar.gz"
+    subprocess.run(
+        [
+            Path(sys.executable).with_name("flextype"),
+            "export",
+            "--project",
+            str(source),
+            "--out",
+            str(archive),
+        ],
+        check=True,
+        capture_output=True,
+        env=clean_env(),
+    )
+    target = tmp_path / "target"
+    subprocess.run(
+        [
+            Path(sys.executable).with_name("flextype"),
+            "init",
+            str(target),
+            "--storage",
+            driver,
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        env=clean_env(),
+    )
+    _, _, recovered = _kill_at_every_step(target, tmp_path, ["import", "--replace", str(archive)])
+    assert recovered >= 3  # the kills fell inside the swap, and left work to undo
+
+
+def test_a_migration_killed_at_any_step_of_its_swap_is_undone_or_finished(
+    source: Path, tmp_path: Path
+) -> None:
+    before, after, recovered = _kill_at_every_step(source, tmp_path, ["migrate", "--to", "tinydb"])
+    assert (before["driver"], after["driver"]) == ("yaml", "tinydb")
+    assert recovered >= 2
