@@ -329,3 +329,24 @@ def test_switching_the_driver_of_a_flow_mapping_rewrites_the_file() -> None:
     )
     assert switched.startswith("# flextype-py settings")
     assert "driver: tinydb" in switched and "- a" in switched
+
+
+def test_export_and_migrate_refuse_content_they_cannot_read_and_change_nothing(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Listings skip what cannot be read; a copy taken from them would silently lack it.
+    (project / "entries" / "movies" / "dune" / "entry.yaml").write_bytes(b"title: [unclosed\n")
+    (project / "media" / "posters" / "2021" / ".dune.png.meta.yaml").write_text("alt: [x")
+    token = next((project / "tokens").glob("*.yaml"))
+    token.write_text("calls: [unclosed\n")
+    before = tree(project)
+    out = tmp_path / "site.tar.gz"
+    code, _, err = run(capsys, "export", "--project", str(project), "--out", str(out))
+    assert code == 1
+    assert "3 stored item(s) cannot be read" in err
+    assert "entry movies/dune" in err and "media file posters/2021/dune.png" in err
+    assert f"token {token.stem}" in err
+    assert not out.exists()
+    code, _, err = run(capsys, "migrate", "--project", str(project), "--to", "tinydb")
+    assert code == 1 and "entry movies/dune" in err and "nothing was written" in err
+    assert tree(project) == before

@@ -38,6 +38,7 @@ from flextype_core.model import Entry
 from flextype_core.ports import MediaStore
 from flextype_entrypoints.project import Project
 from flextype_entrypoints.transfer.progress import ProgressBars
+from flextype_entrypoints.transfer.readable import refuse_unreadable
 from flextype_entrypoints.transfer.settings_file import exported_settings
 from flextype_entrypoints.transfer.stream import ArchiveWriter
 
@@ -99,6 +100,9 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
         entries = entry_store.descendants(ids.ROOT, None)
         tokens = token_store.list()
         folders, files = _media_listing(media_store)
+        refuse_unreadable(
+            entry_store, token_store, media_store, [ids.ROOT, *(f.id for f in folders)]
+        )
         header = Header(
             format=FORMAT,
             format_version=FORMAT_VERSION,

@@ -24,6 +24,7 @@ from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.transfer.importer import ENTRIES_PER_WRITE
 from flextype_entrypoints.transfer.progress import ProgressBars
+from flextype_entrypoints.transfer.readable import refuse_unreadable
 from flextype_entrypoints.transfer.settings_file import read_settings_text, switched_driver_text
 from flextype_entrypoints.transfer.staging import Staging, content_names, remove_content
 
@@ -126,6 +127,7 @@ def migrate_project(
             held.enter_context(token_store.exclusive())
             entries = entry_store.descendants(ids.ROOT, None)
             tokens = token_store.list()
+            refuse_unreadable(entry_store, token_store, None, ())
             with Staging(path, target, "migrate") as staging:
                 _copy(staging, entries, tokens, bars)
                 settings = switched_driver_text(read_settings_text(path), target)
