@@ -10,12 +10,16 @@ from pathlib import Path
 __all__ = ["fsync_dir", "fsync_file", "fsync_tree", "write_atomic"]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> os.stat_result:
     """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one.
 
     The bytes go to a temporary file in the same directory (so the rename stays on one
     file system), are fsync'd, renamed over ``path``, and the directory is fsync'd so the
     rename itself survives a power cut. Parent directories are created as needed.
+
+    Returns:
+        The written file's status, taken before the rename (which keeps its device,
+        inode, size and modification time): a later edit by anyone else differs from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -25,12 +29,14 @@ def write_atomic(path: Path, data: bytes) -> None:
             tmp_file.write(data)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
+            status = os.fstat(tmp_file.fileno())
         tmp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+    return status
 
 
 def fsync_file(path: Path) -> None:

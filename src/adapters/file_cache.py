@@ -66,6 +66,36 @@ class ParsedFileCache(Generic[T]):
                 self._values.popitem(last=False)
         return value
 
+    def peek(self, path: str) -> T | None:
+        """Return what ``get`` would, if that needs no read of the file (one ``stat``).
+
+        Returns None when the file changed since it was parsed, or was never parsed.
+
+        Raises:
+            FileNotFoundError, NotADirectoryError: there is no file (as ``os.stat``).
+        """
+        stat = os.stat(path)  # noqa: PTH116
+        identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            known = self._values.get(path)
+            if known is None or known[0] != identity:
+                return None
+            self._values.move_to_end(path)
+            return known[1]
+
+    def remember(self, path: str, status: os.stat_result, value: T) -> None:
+        """Keep ``value`` as what ``path`` parses to, while the file keeps ``status``.
+
+        For a writer that has the parsed value at hand: ``status`` must be that of the
+        file it wrote (``write_atomic`` returns it), so a later edit is never masked.
+        """
+        identity = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+        with self._lock:
+            self._values[path] = (identity, value)
+            self._values.move_to_end(path)
+            while len(self._values) > self._max_items:
+                self._values.popitem(last=False)
+
     def forget(self, path: str) -> None:
         """Drop what is remembered of ``path``."""
         with self._lock:

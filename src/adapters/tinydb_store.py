@@ -112,6 +112,20 @@ class AtomicJSONStorage(Storage):
             self._cache = (signature, tables)
             return tables
 
+    def unchanged(self) -> Tables | None:
+        """Return the database as last read if the file is still that one, else None.
+
+        One ``stat``: never reads the file, nor waits for a writer.
+        """
+        cache = self._cache
+        if cache is None:
+            return None
+        try:
+            signature = _signature(self.path.stat())
+        except OSError:
+            return None
+        return cache[1] if cache[0] == signature else None
+
     def write(self, data: Tables) -> None:
         """Replace the whole file with ``data``, durably, before returning.
 
@@ -274,6 +288,21 @@ class TinyDBEntryStore(_Table):
             if entry_id not in docs:
                 raise EntryNotFound(entry_id)
             return self._decode(entry_id, docs[entry_id][1])
+
+    def cached(self, entry_id: str) -> Entry | None:
+        # Never waits: a writer holds the lock while it serialises the whole database.
+        if not isinstance(self._storage, AtomicJSONStorage) or not self._lock.acquire(
+            blocking=False
+        ):
+            return None
+        try:
+            tables = self._storage.unchanged()
+            if tables is None or tables.get(_ENTRIES, {}) is not self._indexed:
+                return None  # the file changed, or the index needs a rebuild
+            found = self._index.get(entry_id)
+            return None if found is None else self._decode(entry_id, found[1], copy_fields=False)
+        finally:
+            self._lock.release()
 
     def exists(self, entry_id: str) -> bool:
         with self._lock:

@@ -49,6 +49,9 @@ class ApiFamilySettings(_Section, forbid_unknown_fields=True, kw_only=True):
 class ApiSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     max_body_size: int = 10_000_000
     """Largest request body in bytes; past it the answer is 413."""
+    max_entry_size: int = 1_000_000
+    """Largest entry: its stored fields encoded as JSON, in bytes (0: no limit); past it
+    a create or update is 413."""
     entries: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     registry: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     tokens: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)

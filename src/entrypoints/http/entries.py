@@ -26,9 +26,10 @@ class EntriesController(Controller):
 
     @get("/", summary="Fetch an entry, or a collection of its children")
     async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Response[Any]:
-        # On the event loop: a token check and one entry are in-memory lookups behind a
-        # file's identity check, cheaper than a hop to a worker thread. A collection may
-        # read many files, so it goes to a thread.
+        # On the event loop: a token check and an entry held in memory are lookups behind
+        # a file's identity check, cheaper than a hop to a worker thread. Reading a file
+        # (a big one takes seconds to parse) and collections go to a thread, so that no
+        # other request waits for them.
         call.authorize(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
@@ -38,7 +39,10 @@ class EntriesController(Controller):
             )
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload))
-        entry = call.entries.fetch(call.params.text("id"))
+        entry_id = call.params.text("id")
+        entry = call.entries.fetch_cached(entry_id)
+        if entry is None:
+            entry = await to_thread.run_sync(call.entries.fetch, entry_id)
         return call.respond(Data(data=entry), entity_tag(entry))
 
     @post("/", status_code=200, sync_to_thread=True, summary="Create an entry")
