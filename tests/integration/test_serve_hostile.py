@@ -4,7 +4,10 @@ clients, oversized headers. Each test starts the server and talks to it over soc
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,3 +102,74 @@ def test_an_upload_that_fills_the_disk_before_its_metadata_names_it_and_leaves_n
         assert _files_below(media) == [".lock"]
         code, _, err = _stop(proc, signal.SIGTERM)
     assert code == 0, err
+
+
+# -- clients that vanish in the middle of a body -----------------------------------------
+
+
+def _address(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    return host, int(port)
+
+
+def _send_and_vanish(url: str, head: str, body_start: bytes) -> None:
+    """Send a request's head and the start of its body, then close the connection."""
+    with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode("latin-1") + body_start)
+
+
+def _stderr_line(proc: Any, wanted: str) -> str:
+    """Read the server's stderr until a line containing ``wanted``; return what was read."""
+    seen = ""
+    deadline = time.monotonic() + TIMEOUT
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stderr], [], [], max(left, 0))
+        assert ready, f"no line with {wanted!r} on stderr in time; got:\n{seen}"
+        line = proc.stderr.readline()
+        assert line, f"stderr closed before a line with {wanted!r}; got:\n{seen}"
+        seen += line
+    return seen
+
+
+def _assert_one_quiet_line(proc: Any, method_and_path: str) -> None:
+    before = _stderr_line(proc, "disconnected")
+    code, _, after = _stop(proc, signal.SIGTERM)
+    assert code == 0, after
+    logged = before + after
+    assert "Traceback" not in logged, logged
+    lines = [line for line in logged.splitlines() if "disconnected" in line]
+    assert len(lines) == 1, logged
+    assert method_and_path in lines[0]
+    assert logged.count("\n") == 1, logged  # nothing else: no error, no stack
+
+
+def test_a_client_gone_in_the_middle_of_a_json_body_is_one_quiet_log_line(site: Site) -> None:
+    with _server(site.path) as (proc, url):
+        head = (
+            "POST /api/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        )
+        _send_and_vanish(url, head, b'{"id": "a", "data": {"text": "' + b"x" * 1000)
+        _assert_one_quiet_line(proc, "POST /api/entries")
+
+
+def test_a_client_gone_in_the_middle_of_an_upload_is_one_quiet_line_and_leaves_no_file(
+    site: Site,
+) -> None:
+    uploads = site.path / "media" / ".uploads"
+    with _server(site.path) as (proc, url):
+        boundary = "b0undary"
+        start = (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n"
+            f"{site.token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            'filename="a.txt"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode() + b"a" * 50_000
+        head = (
+            "POST /api/media/files HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            "Content-Length: 1000000\r\n\r\n"
+        )
+        _send_and_vanish(url, head, start)
+        _assert_one_quiet_line(proc, "POST /api/media/files")
+    assert not uploads.exists() or list(uploads.iterdir()) == []

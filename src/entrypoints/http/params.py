@@ -10,11 +10,21 @@ from typing import Any
 import msgspec
 from anyio import to_thread
 from litestar import Request
+from litestar.exceptions import InternalServerException
 
 from flextype_core.errors import BadRequest, QueryTooLong, UnsupportedMediaType
 from flextype_entrypoints.http.brackets import parse_brackets
+from flextype_entrypoints.http.errors import ClientDisconnected
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_QUERY_BYTES", "RequestParams", "is_truthy", "read_params"]
+__all__ = [
+    "INLINE_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_QUERY_BYTES",
+    "RequestParams",
+    "is_truthy",
+    "read_body",
+    "read_params",
+]
 
 MAX_QUERY_BYTES = 32 * 1024
 """The longest query string read; uvicorn refuses lines much longer in plain text itself."""
@@ -104,7 +114,7 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
     # A multipart body is an upload: its handler streams it (uploads.py), never whole.
     has_body = "content-length" in headers or "transfer-encoding" in headers
     if has_body and not content_type.lower().startswith("multipart/form-data"):
-        body = await request.body()
+        body = await read_body(request)
         if len(body) > INLINE_BODY_BYTES:
             values.update(await to_thread.run_sync(_body_values, content_type, body))
         elif body.strip():
@@ -115,6 +125,20 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
         token=_credential(values.get("token")) or token,
         access_token=_credential(values.get("access_token")) or access_token,
     )
+
+
+async def read_body(request: Request[Any, Any, Any]) -> bytes:
+    """Return the whole request body.
+
+    Raises:
+        ClientDisconnected: the client went away before sending all of it.
+        HTTPException: 413 past ``api.max_body_size`` (Litestar's own).
+    """
+    try:
+        return await request.body()
+    except InternalServerException as exc:
+        # Litestar's one 500 from reading a body: the disconnect message of the server.
+        raise ClientDisconnected from exc
 
 
 def _body_values(content_type: str, body: bytes) -> dict[str, Any]:

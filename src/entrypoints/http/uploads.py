@@ -10,6 +10,7 @@ from typing import Any
 
 from anyio import to_thread
 from litestar import Request
+from litestar.exceptions import InternalServerException
 from multipart import (  # type: ignore[import-untyped]
     MultipartSegment,
     ParserError,
@@ -19,6 +20,7 @@ from multipart import (  # type: ignore[import-untyped]
 
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flextype_entrypoints.http.errors import ClientDisconnected
 
 __all__ = ["MAX_FIELD_SIZE", "ReceivedForm", "receive_multipart"]
 
@@ -56,6 +58,7 @@ async def receive_multipart(
         PayloadTooLarge: the file is larger than ``max_file_size``.
         StorageError: the temporary file cannot be written (a full disk, say): nothing
             is left of it.
+        ClientDisconnected: the client went away before sending the whole body.
     """
     boundary = _boundary(request.headers.get("content-type", ""))
     form = ReceivedForm()
@@ -139,6 +142,9 @@ async def _parse(
                 await to_thread.run_sync(os.fsync, reader.fd)
     except (ParserError, ParserLimitReached) as exc:
         raise BadRequest(f"The multipart/form-data body is malformed: {exc}.") from exc
+    except InternalServerException as exc:
+        # Litestar's one 500 from reading a body: the disconnect message of the server.
+        raise ClientDisconnected from exc
     finally:
         if reader.fd is not None:
             os.close(reader.fd)
