@@ -12,14 +12,16 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+import msgspec
 import uvicorn
 from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
-from flextype_entrypoints.container import build_container
+from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.http.protocol import guarded_protocol
 from flextype_entrypoints.project import remove_debris
-from flextype_entrypoints.settings import SettingsError
+from flextype_entrypoints.settings import ServerSettings, SettingsError
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_SECONDS",
@@ -94,14 +96,15 @@ def serve(
     removed = remove_debris(container)
     if removed:
         sys.stderr.write(f"Removed {removed} leftovers of interrupted writes.\n")
+    limits = _limits(container)
     if workers > 1:
         container.shutdown_resources()  # the settings are valid; each worker opens its own
-        _serve_workers(project, host, port, workers, access_log=access_log, out=out)
+        _serve_workers(project, host, port, workers, access_log=access_log, out=out, limits=limits)
         return
     try:
         app = create_app(container)
         with closing(bind(host, port)) as sock:
-            server = make_server(app, access_log=access_log)
+            server = make_server(app, access_log=access_log, limits=limits)
             # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
             with _stop_signals(server):
                 stream = sys.stdout if out is None else out
@@ -117,8 +120,19 @@ def serve(
         raise ServeError("the app's shutdown failed (see above); token call counts may be lost")
 
 
+def _limits(container: Container) -> ServerSettings:
+    return msgspec.convert(container.config.server(), ServerSettings)
+
+
 def _serve_workers(
-    project: Path, host: str, port: int, workers: int, *, access_log: bool, out: TextIO | None
+    project: Path,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool,
+    out: TextIO | None,
+    limits: ServerSettings,
 ) -> None:
     """Run ``workers`` processes on one socket, each with its own app over the project.
 
@@ -135,6 +149,7 @@ def _serve_workers(
         log_level="warning",
         access_log=access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=guarded_protocol(limits),
     )
     with closing(bind(host, port)) as sock:
         stream = sys.stdout if out is None else out
@@ -144,8 +159,13 @@ def _serve_workers(
         Multiprocess(config, sockets=[sock]).run()
 
 
-def make_server(app: ASGIApp, *, access_log: bool = False) -> uvicorn.Server:
-    """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too)."""
+def make_server(
+    app: ASGIApp, *, access_log: bool = False, limits: ServerSettings | None = None
+) -> uvicorn.Server:
+    """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too).
+
+    Each connection keeps to ``limits`` (the ``server`` settings; by default theirs).
+    """
     return uvicorn.Server(
         uvicorn.Config(
             app,
@@ -153,6 +173,7 @@ def make_server(app: ASGIApp, *, access_log: bool = False) -> uvicorn.Server:
             log_level="warning",
             access_log=access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=guarded_protocol(ServerSettings() if limits is None else limits),
         )
     )
 

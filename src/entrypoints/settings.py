@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -13,6 +13,7 @@ import yaml
 __all__ = [
     "ENV_PREFIX",
     "SETTINGS_FILE",
+    "ServerSettings",
     "Settings",
     "SettingsError",
     "env_overrides",
@@ -91,6 +92,21 @@ class TokensSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     """... or on the first call this many seconds after the last write."""
 
 
+Positive = msgspec.Meta(gt=0)
+
+
+class ServerSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """Limits of each connection to ``flextype serve`` (``http/protocol.py``)."""
+
+    max_header_size: Annotated[int, Positive] = 65_536
+    """Bytes of a request's head (request line and headers); past it, 431."""
+    header_timeout: Annotated[float, Positive] = 30.0
+    """Seconds a request's head may take to arrive; past it, 408 and the connection closes."""
+    body_timeout: Annotated[float, Positive] = 30.0
+    """Seconds a request's body may go without a byte; past it, 408 and the connection
+    closes."""
+
+
 class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     """Every setting of a project, with the defaults of ``cli-and-config.md``."""
 
@@ -100,6 +116,7 @@ class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     images: ImagesSettings = msgspec.field(default_factory=ImagesSettings)
     tokens: TokensSettings = msgspec.field(default_factory=TokensSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
 
 
 def load_settings(project: Path, environ: Mapping[str, str]) -> Settings:

@@ -3,10 +3,14 @@ clients, oversized headers. Each test starts the server and talks to it over soc
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import select
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,8 +165,8 @@ def test_a_client_gone_in_the_middle_of_an_upload_is_one_quiet_line_and_leaves_n
     with _server(site.path) as (proc, url):
         boundary = "b0undary"
         start = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n"
-            f"{site.token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f'--{boundary}\r\nContent-Disposition: form-data; name="token"\r\n\r\n'
+            f'{site.token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
             'filename="a.txt"\r\nContent-Type: text/plain\r\n\r\n'
         ).encode() + b"a" * 50_000
         head = (
@@ -173,3 +177,179 @@ def test_a_client_gone_in_the_middle_of_an_upload_is_one_quiet_line_and_leaves_n
         _send_and_vanish(url, head, start)
         _assert_one_quiet_line(proc, "POST /api/media/files")
     assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+# -- request heads and slow clients ------------------------------------------------------
+
+
+def _with_server_settings(site: Site, **settings: object) -> None:
+    lines = "".join(f"  {name}: {value}\n" for name, value in settings.items())
+    with (site.path / "flextype.yaml").open("a", encoding="utf-8") as file:
+        file.write(f"\nserver:\n{lines}")
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (TIMEOUT at most)."""
+    received = b""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        ready, _, _ = select.select([sock], [], [], max(deadline - time.monotonic(), 0))
+        assert ready, f"the server did not close the connection in time; got {received!r}"
+        chunk = sock.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+
+
+def _error_answer(raw: bytes, status: int, code: str) -> dict[str, Any]:
+    """Parse one HTTP answer: check the status and the error shape; return its body."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), raw[:300]
+    headers = head.decode("latin-1").lower()
+    assert "content-type: application/json" in headers
+    assert "connection: close" in headers
+    document: dict[str, Any] = json.loads(body)
+    assert document["success"] is False
+    assert document["errors"] == [code]
+    assert document["data"] is None
+    return document
+
+
+def _one_answer(sock: socket.socket) -> bytes:
+    """Read one answer with a Content-Length from a connection that stays open."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert length, head
+    while len(body) < int(length[1]):
+        chunk = sock.recv(65536)
+        assert chunk, received
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _get(path: str, *headers: str) -> bytes:
+    lines = "".join(f"{header}\r\n" for header in headers)
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\n{lines}\r\n".encode("latin-1")
+
+
+def _answer_to_huge(url: str, request: bytes) -> bytes:
+    """Send ``request`` from another thread (the server stops reading it) and read."""
+    with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+
+        def send() -> None:
+            with contextlib.suppress(OSError):  # the server closes before the end
+                sock.sendall(request)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            return _read_until_closed(sock)
+        finally:
+            sock.close()
+            sender.join(TIMEOUT)
+
+
+def test_a_single_8_mb_header_is_431_in_the_error_shape(site: Site) -> None:
+    with _server(site.path) as (proc, url):
+        raw = _answer_to_huge(url, _get("/api/entries?id=x", "X-Big: " + "a" * 8_000_000))
+        body = _error_answer(raw, 431, "RequestHeaderFieldsTooLarge")
+        assert "65536 bytes" in body["message"]
+        # The server goes on serving.
+        assert httpx.get(f"{url}/api/entries", params={"id": "x"}).status_code == 401
+        code, _, err = _stop(proc, signal.SIGTERM)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_many_headers_past_the_limit_are_431_and_a_long_url_is_414(site: Site) -> None:
+    _with_server_settings(site, max_header_size=10000)
+    with _server(site.path) as (proc, url):
+        many = [f"X-Header-{n}: {'v' * 20}" for n in range(1000)]
+        _error_answer(
+            _answer_to_huge(url, _get("/api/entries", *many)), 431, "RequestHeaderFieldsTooLarge"
+        )
+        long_url = "/api/entries?id=" + "a" * 20_000
+        _error_answer(_answer_to_huge(url, _get(long_url)), 414, "URITooLong")
+        within = [f"X-Header-{n}: {'v' * 20}" for n in range(200)]  # about 6 kB
+        with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+            sock.sendall(_get("/api/entries?id=x", *within, "Connection: close"))
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 401 ")
+        _stop(proc, signal.SIGTERM)
+
+
+def test_a_client_trickling_header_lines_is_closed_after_the_header_timeout(site: Site) -> None:
+    _with_server_settings(site, header_timeout=1)
+    with _server(site.path) as (proc, url):
+        with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /api/entries HTTP/1.1\r\nHost: x\r\n")
+            deadline = started + TIMEOUT
+            line = 0
+            # A header line every 0.2 s, until the server answers and closes.
+            while not select.select([sock], [], [], 0.2)[0]:
+                assert time.monotonic() < deadline, "the trickling client was never closed"
+                line += 1
+                sock.sendall(f"X-Slow-{line}: v\r\n".encode())
+            raw = _read_until_closed(sock)
+            elapsed = time.monotonic() - started
+        _error_answer(raw, 408, "RequestTimeout")
+        assert elapsed >= 1
+        _stop(proc, signal.SIGTERM)
+
+
+def test_a_client_that_stalls_its_body_is_closed_after_the_body_timeout(site: Site) -> None:
+    _with_server_settings(site, body_timeout=1)
+    with _server(site.path) as (proc, url):
+        with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+            sock.sendall(
+                b"POST /api/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"id": "a", '
+            )
+            started = time.monotonic()
+            raw = _read_until_closed(sock)
+            elapsed = time.monotonic() - started
+        _error_answer(raw, 408, "RequestTimeout")
+        assert elapsed >= 1
+        code, _, err = _stop(proc, signal.SIGTERM)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_a_keep_alive_client_idle_between_requests_is_not_cut_by_the_header_timeout(
+    site: Site,
+) -> None:
+    # uvicorn closes a connection idle for 5 s (its keep-alive timeout): wait less.
+    _with_server_settings(site, header_timeout=1, body_timeout=1)
+    with _server(site.path) as (proc, url):
+        with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+            for _ in range(2):
+                sock.sendall(_get(f"/api/entries?options%5Bcollection%5D=1&token={site.token}"))
+                assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
+                # Idle past the header timeout: the connection stays open meanwhile.
+                assert not select.select([sock], [], [], 2.5)[0], sock.recv(65536)
+        _stop(proc, signal.SIGTERM)
+
+
+def test_the_limits_hold_with_several_workers(site: Site) -> None:
+    _with_server_settings(site, max_header_size=4096, header_timeout=1)
+    with _server(site.path, "--workers", "2") as (proc, url):
+        raw = _answer_to_huge(url, _get("/api/entries", "X-Big: " + "a" * 100_000))
+        _error_answer(raw, 431, "RequestHeaderFieldsTooLarge")
+        with socket.create_connection(_address(url), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /api/entries HTTP/1.1\r\n")
+            _error_answer(_read_until_closed(sock), 408, "RequestTimeout")
+        _stop(proc, signal.SIGTERM)
+
+
+def test_a_big_upload_in_many_chunks_is_received_whole(site: Site) -> None:
+    content = os.urandom(3_000_000).hex().encode()[:3_000_000]
+    with _server(site.path) as (proc, url):
+        response = site.upload(url, "big.txt", content)
+        assert response.status_code == 200, response.text
+        assert httpx.get(f"{url}/media/up/big.txt", timeout=TIMEOUT).content == content
+        _stop(proc, signal.SIGTERM)

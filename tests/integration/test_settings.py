@@ -24,6 +24,9 @@ def test_a_project_without_a_settings_file_gets_the_documented_defaults(tmp_path
     assert settings.media.max_file_size == 8_000_000
     assert "webm" in settings.media.accept_file_types
     assert (settings.images.max_width, settings.images.max_concurrent_renders) == (4096, 4)
+    assert settings.api.max_entry_size == 1_000_000
+    assert settings.server.max_header_size == 65_536
+    assert (settings.server.header_timeout, settings.server.body_timeout) == (30, 30)
 
 
 def test_the_file_overrides_defaults_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -63,6 +66,8 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
         ("", {"FLEXTYPE_STORAGE__DRIVER": "sqlite"}, "`storage.driver`"),
         ("", {"FLEXTYPE_NOPE": "1"}, "`nope`"),
         ("", {"FLEXTYPE_IMAGES__MAX_WIDTH": "wide"}, "`images.max_width`"),
+        ("server:\n  header_timeout: 0\n", {}, "`server.header_timeout`"),
+        ("", {"FLEXTYPE_SERVER__MAX_HEADER_SIZE": "-1"}, "`server.max_header_size`"),
     ],
 )
 def test_an_unknown_key_or_wrong_type_is_an_error_naming_it(
