@@ -282,6 +282,14 @@ def test_many_headers_past_the_limit_are_431_and_a_long_url_is_414(site: Site) -
         _stop(proc, signal.SIGTERM)
 
 
+def test_a_url_httptools_cannot_parse_is_414_whatever_the_head_limit(site: Site) -> None:
+    _with_server_settings(site, max_header_size=1_000_000)
+    with _server(site.path) as (proc, url):
+        raw = _answer_to_huge(url, _get("/api/entries?id=" + "a" * 100_000))
+        assert "65535 bytes" in _error_answer(raw, 414, "URITooLong")["message"]
+        _stop(proc, signal.SIGTERM)
+
+
 def test_a_client_trickling_header_lines_is_closed_after_the_header_timeout(site: Site) -> None:
     _with_server_settings(site, header_timeout=1)
     with _server(site.path) as (proc, url):

@@ -38,6 +38,9 @@ log = logging.getLogger("flextype.http")
 
 _SLICE = 8192
 """A head is fed to the parser in slices of this size, so its size is known to a slice."""
+_MAX_URL = 65_535
+"""httptools parses no longer URL (its offsets are 16-bit): longer is 414 here, whatever
+``max_header_size`` allows, rather than its plain-text 400."""
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1_048_576
 """After an error answer, what is still read (and dropped) before the connection closes:
@@ -105,7 +108,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if self._awaiting_head:
                 self._head_bytes += len(piece)
-                if self._head_bytes > self._limits.max_header_size:
+                if self._head_bytes > self._limits.max_header_size or self._url_bytes > _MAX_URL:
                     self._refuse_head()
                     return
         if data:
@@ -140,13 +143,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         limit = self._limits.max_header_size
-        if self._url_bytes * 2 > self._head_bytes:
-            message = f"The URL is too long: a request's head may take {limit} bytes."
+        if self._url_bytes > _MAX_URL or self._url_bytes * 2 > self._head_bytes:
+            most = min(limit, _MAX_URL)
+            message = f"The URL is too long: it may take {most} bytes at most."
             self._answer(414, "URITooLong", message)
         else:
             message = f"The request's headers are too large: at most {limit} bytes."
             self._answer(431, "RequestHeaderFieldsTooLarge", message)
-        log.warning("refused a request head over %d bytes from %s", limit, self._peer())
+        log.warning("refused a request from %s: %s", self._peer(), message)
 
     def _head_late(self) -> None:
         self._head_timer = None
