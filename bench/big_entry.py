@@ -1,13 +1,14 @@
 """Unrelated GETs while a big entry is written and read, through a real ``flextype serve``.
 
-One client process (the prober) sends sequential keep-alive ``GET movies/dune`` and
-records each request's start and end. Meanwhile this process, after a quiet baseline,
-creates a big entry (a list of numbers, ``--numbers`` of them), reads it twice, updates
-one small field and reads it again, ``--rounds`` times. The prober's requests are then
-split by time: those inside the quiet window (baseline) and those overlapping the big
-entry's activity (during); p50/p99/max of each are printed, with the big requests'
-own times. Small writes are timed before and after the big entry is stored (TinyDB
-rewrites its whole file on each write).
+Two prober processes send sequential keep-alive GETs, one of ``movies/dune``, one of
+the ``movies`` collection (``--no-collection``: none, so the YAML index is never built),
+and record each request's start and end. Meanwhile this process, after a quiet
+baseline, creates a big entry (a list of numbers, ``--numbers`` of them), reads it
+twice, updates one small field and reads it again, ``--rounds`` times. The probers'
+requests are then split by time: those inside the quiet window (baseline) and those
+overlapping the big entry's requests (during); p50/p99/max of each are printed, with
+the big requests' own times. Small writes are timed before and after the big entries
+are stored (TinyDB rewrites its whole file on each write). See bench/README.md.
 
     .venv/bin/python bench/big_entry.py [--driver yaml] [--numbers 1000000] [--rounds 2]
 
