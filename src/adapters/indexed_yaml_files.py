@@ -160,11 +160,13 @@ class IndexedYamlFilesEntryStore:
         """
         if self._index is None:
             return
-        for entry_id in touched:
-            if entry_id != ids.ROOT:
-                self._files.parse_ahead(entry_id)
-            for child_id, _ in self._scan(entry_id):
-                self._files.parse_ahead(child_id)
+        # A hint only: what fails here is for the reload to report, under the lock.
+        with contextlib.suppress(OSError):
+            for entry_id in touched:
+                if entry_id != ids.ROOT:
+                    self._files.parse_ahead(entry_id)
+                for child_id, _ in self._scan(entry_id):
+                    self._files.parse_ahead(child_id)
 
     # -- keeping the index true ----------------------------------------------------
 
