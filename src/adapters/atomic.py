@@ -38,7 +38,7 @@ def hidden_name(name: str, suffix: str) -> str:
     return f".{kept.decode('utf-8', 'ignore')}.{suffix}"
 
 
-def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
+def write_atomic(path: Path, data: bytes, *, private: bool = False) -> os.stat_result:
     """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one.
 
     The bytes go to a temporary file in the same directory (so the rename stays on one
@@ -47,6 +47,10 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
 
     The new file gets the mode the umask gives (0644 under the usual 022), as any file
     a program creates; ``private`` makes it 0600 (settings, tokens: they hold secrets).
+
+    Returns:
+        The written file's status, taken before the rename (which keeps its device,
+        inode, size and modification time): a later edit by anyone else differs from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_temporary(path, PRIVATE_MODE if private else 0o666)
@@ -55,12 +59,14 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
             tmp_file.write(data)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
+            status = os.fstat(tmp_file.fileno())
         tmp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+    return status
 
 
 def _new_temporary(path: Path, mode: int) -> tuple[int, Path]:

@@ -86,6 +86,30 @@ class ParsedFileCache(Generic[T]):
             while len(self._values) > self._max_items:
                 self._values.popitem(last=False)
 
+    def peek(self, path: str) -> T | None:
+        """Return what ``get`` would, if that needs no read of the file (one ``stat``).
+
+        Returns None when the file changed since it was parsed, or was never parsed.
+
+        Raises:
+            FileNotFoundError, NotADirectoryError: there is no file (as ``os.stat``).
+        """
+        identity = identity_of(os.stat(path))  # noqa: PTH116
+        with self._lock:
+            known = self._values.get(path)
+            if known is None or known[0] != identity:
+                return None
+            self._values.move_to_end(path)
+            return known[1]
+
+    def remember(self, path: str, status: os.stat_result, value: T) -> None:
+        """Keep ``value`` as what ``path`` parses to, while the file keeps ``status``.
+
+        For a writer that has the parsed value at hand: ``status`` must be that of the
+        file it wrote (``write_atomic`` returns it), so a later edit is never masked.
+        """
+        self._remember(path, identity_of(status), value)
+
     def forget(self, path: str) -> None:
         """Drop what is remembered of ``path``."""
         with self._lock:

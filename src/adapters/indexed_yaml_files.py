@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,10 @@ class IndexedYamlFilesEntryStore:
     def get(self, entry_id: str) -> Entry:
         return self._files.get(entry_id)
 
+    def cached(self, entry_id: str) -> Entry | None:
+        # The parsed-file cache, not the index: it checks the file itself (one stat).
+        return self._files.cached(entry_id)
+
     def exists(self, entry_id: str) -> bool:
         return self._files.exists(entry_id)
 
@@ -113,11 +117,10 @@ class IndexedYamlFilesEntryStore:
         """Remove what interrupted writes left (``flextype_adapters.debris``); return how many."""
         return self._files.remove_debris()
 
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        # In _write's order: this index's lock, then the files' process lock.
-        with self._lock, self._files.exclusive():
-            yield
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        # The writers' lock only: queries go on answering from the index meanwhile. The
+        # lock order is always the writers' lock, then the index's (never the reverse).
+        return self._files.exclusive()
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         self._write(list(entries), lambda: self._files.create(entries))
@@ -134,17 +137,24 @@ class IndexedYamlFilesEntryStore:
         self._write([entry_id], lambda: self._files.delete(entry_id))
 
     def _write(self, touched: list[str], write: Callable[[], object]) -> None:
-        # The journal line goes out under the writers' lock too: in the order of the
-        # writes, and never while another process removes debris (a rotation's temp file).
-        with self._lock, self._files.exclusive():
-            try:
-                write()
-            except BaseException:
-                # A failed write changed nothing on disk (a half-done create is undone),
-                # so other processes need no news; this index re-reads to be sure.
+        # No index lock while the files are written and parsed (seconds for a big entry):
+        # queries answer from the index as it was until the reload, a moment under it.
+        try:
+            write()
+        except BaseException:
+            # A failed write changed nothing on disk (a half-done create is undone),
+            # so other processes need no news; this index re-reads to be sure.
+            with self._lock:
                 self._reload(touched)
-                raise
+            raise
+        # Before the journal line: a query that reads it finds the files parsed.
+        self._parse_ahead(touched)
+        # Under the writers' lock: never while another process removes debris (a
+        # rotation's temp file). Lines may come out of the writes' order: readers
+        # reload each id as its file is then, so the order does not matter.
+        with self._files.exclusive():
             self._announce(touched)
+        with self._lock:
             self._reload(touched)
 
     def _reload(self, touched: list[str]) -> None:
@@ -152,9 +162,27 @@ class IndexedYamlFilesEntryStore:
             for entry_id in touched:
                 self._reload_subtree(self._index, entry_id)
 
+    def _parse_ahead(self, touched: Iterable[str]) -> None:
+        """Parse the files of these entries and of those below them, holding no lock.
+
+        A reload under the index lock then finds them in the parsed-file cache: a big
+        entry's parse never holds up queries. Nothing to do before the first query.
+        """
+        if self._index is None:
+            return
+        # A hint only: what fails here is for the reload to report, under the lock.
+        with contextlib.suppress(OSError):
+            for entry_id in touched:
+                if entry_id != ids.ROOT:
+                    self._files.parse_ahead(entry_id)
+                for child_id, _ in self._scan(entry_id):
+                    self._files.parse_ahead(child_id)
+
     # -- keeping the index true ----------------------------------------------------
 
     def _fresh_index(self) -> EntryIndex:
+        # What other processes wrote is parsed before the lock, as after our own writes.
+        self._parse_ahead(self._journal_news())
         with self._lock:
             index = self._index
             if index is None or not self._read_journal(index):
@@ -259,6 +287,24 @@ class IndexedYamlFilesEntryStore:
         header = first if first.startswith(b"#") else b""
         return (stat.st_ino, header, stat.st_size)
 
+    def _journal_news(self) -> list[str]:
+        """The ids appended to the journal since this index last read it (no lock taken).
+
+        A hint only: ``_read_journal`` decides, under the lock, what to reload.
+        """
+        inode, _, offset = self._cursor
+        try:
+            stat = os.stat(self._journal)  # noqa: PTH116 - on every query
+            if stat.st_ino != inode or stat.st_size <= offset:
+                return []
+            with self._journal.open("rb") as journal:
+                journal.seek(offset)
+                data = journal.read(stat.st_size - offset)
+        except OSError:
+            return []
+        lines = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
+        return [entry_id for entry_id in dict.fromkeys(lines) if _valid(entry_id)]
+
     def _read_journal(self, index: EntryIndex) -> bool:
         """Apply the journal's new lines; False if it was replaced (rebuild instead)."""
         inode, header, offset = self._cursor
@@ -304,6 +350,8 @@ class IndexedYamlFilesEntryStore:
             seen = dict(self._scan(ids.ROOT))
             suspects = {i for i, identity in seen.items() if known.get(i) != identity}
             suspects |= known.keys() - seen.keys()
+            for entry_id in suspects:  # parsed here, not under the lock by a query
+                self._files.parse_ahead(entry_id)
             with self._lock:
                 self._suspects |= suspects
         finally:

@@ -101,6 +101,20 @@ class AtomicJSONStorage(Storage):
             self._cache = (signature, tables)
             return tables
 
+    def unchanged(self) -> Tables | None:
+        """Return the database as last read if the file is still that one, else None.
+
+        One ``stat``: never reads the file, nor waits for a writer.
+        """
+        cache = self._cache
+        if cache is None:
+            return None
+        try:
+            signature = _signature(self.path.stat())
+        except OSError:
+            return None
+        return cache[1] if cache[0] == signature else None
+
     def write(self, data: Tables) -> None:
         """Replace the whole file with ``data``, durably, before returning.
 

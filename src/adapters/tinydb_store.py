@@ -158,6 +158,21 @@ class TinyDBEntryStore(_Table):
                 raise EntryNotFound(entry_id)
             return self._decode(entry_id, docs[entry_id][1])
 
+    def cached(self, entry_id: str) -> Entry | None:
+        # Never waits: a writer holds the lock while it serialises the whole database.
+        if not isinstance(self._storage, AtomicJSONStorage) or not self._lock.acquire(
+            blocking=False
+        ):
+            return None
+        try:
+            tables = self._storage.unchanged()
+            if tables is None or tables.get(_ENTRIES, {}) is not self._indexed:
+                return None  # the file changed, or the index needs a rebuild
+            found = self._index.get(entry_id)
+            return None if found is None else self._decode(entry_id, found[1], copy_fields=False)
+        finally:
+            self._lock.release()
+
     def exists(self, entry_id: str) -> bool:
         with self._lock:
             return entry_id in self._docs()

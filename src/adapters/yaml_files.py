@@ -149,6 +149,22 @@ class YamlFilesEntryStore:
             raise EntryNotFound(entry_id)
         return Entry(id=entry_id, fields=fields)
 
+    def cached(self, entry_id: str) -> Entry | None:
+        if entry_id == ids.ROOT:
+            return None
+        for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
+            try:
+                encoded = self._parsed.peek(f"{self._root_text}/{entry_id}/{name}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # entry.yaml absent: entry.md is the one get() reads
+            except OSError:
+                return None  # get() names the problem
+            if encoded is None:
+                return None
+            fields: Fields = _FIELDS_DECODER.decode(encoded)
+            return Entry(id=entry_id, fields=fields)
+        return None
+
     def exists(self, entry_id: str) -> bool:
         if entry_id == ids.ROOT:
             return False
@@ -208,17 +224,17 @@ class YamlFilesEntryStore:
             return remove_debris(self._root)
 
     def create(self, entries: Mapping[str, Fields]) -> None:
+        self._refuse_taken(entries)
+        # Serialise everything before touching the disk, so bad data writes nothing, and
+        # before taking the lock: a big entry takes seconds, other writers need not wait.
+        documents = {}
+        for entry_id, fields in entries.items():
+            with _storage_errors(_entry(entry_id), "written"):
+                documents[entry_id] = _dump(fields)
         with self._lock.held():
-            taken = [entry_id for entry_id in entries if self.exists(entry_id)]
-            if taken:
-                raise Conflict(f"Entry '{taken[0]}' already exists.")
+            self._refuse_taken(entries)  # again: another writer may have come in between
             for entry_id in entries:
                 self._writable(entry_id)
-            # Serialise everything before touching the disk, so bad data writes nothing.
-            documents = {}
-            for entry_id, fields in entries.items():
-                with _storage_errors(_entry(entry_id), "written"):
-                    documents[entry_id] = _dump(fields)
             root = _new_subtree_root(documents, self._root)
             if root is not None:
                 self._create_subtree(root, documents)
@@ -232,6 +248,11 @@ class YamlFilesEntryStore:
             except BaseException:
                 self._undo_create(written)
                 raise
+
+    def _refuse_taken(self, entries: Mapping[str, Fields]) -> None:
+        taken = [entry_id for entry_id in entries if self.exists(entry_id)]
+        if taken:
+            raise Conflict(f"Entry '{taken[0]}' already exists.")
 
     def _create_subtree(self, root: str, documents: Mapping[str, bytes]) -> None:
         """Write a whole new subtree (a copy) in a hidden staging folder, then rename it in.
@@ -262,13 +283,30 @@ class YamlFilesEntryStore:
             folder = self._writable(entry_id)
             with _storage_errors(_entry(entry_id), "written"):
                 data = _dump(changed)
-                # Return what a later get() will read (tuples come back as lists, ...).
-                stored = _load_mapping(data.decode("utf-8"))
-                write_atomic(folder / ENTRY_FILE, data)
+                status = write_atomic(folder / ENTRY_FILE, data)
                 # entry.yaml now shadows entry.md: drop the stale copy, not to confuse.
                 with contextlib.suppress(FileNotFoundError):
                     (folder / LEGACY_ENTRY_FILE).unlink()
-            return Entry(id=entry_id, fields=stored)
+        # Parsed back after the lock (a big entry takes seconds), to return what a later
+        # get() reads (tuples come back as lists, ...); kept for that get() too.
+        with _storage_errors(_entry(entry_id), "written"):
+            stored = _load_mapping(data.decode("utf-8"))
+        self._parsed.remember(
+            f"{self._root_text}/{entry_id}/{ENTRY_FILE}", status, msgspec.json.encode(stored)
+        )
+        return Entry(id=entry_id, fields=stored)
+
+    def parse_ahead(self, entry_id: str) -> None:
+        """Parse the entry's file now if it changed, so later reads find it in memory.
+
+        For a writer, outside its locks: a read under a lock then costs no parse. Errors
+        are left for that read to report.
+        """
+        path = f"{self._root_text}/{entry_id}"
+        with contextlib.suppress(*_FAILURES):
+            for name, parse in _ENTRY_PARSERS:
+                if self._parsed.get_with_mtime(f"{path}/{name}", parse) is not None:
+                    return
 
     def move(self, entry_id: str, new_id: str) -> None:
         with self._lock.held():

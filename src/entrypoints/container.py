@@ -81,7 +81,13 @@ class Container(containers.DeclarativeContainer):
         DiskDerivativeCache, root=providers.Callable(Path.joinpath, project, "cache", "images")
     )
 
-    entries = providers.Singleton(EntriesService, store=entry_store, clock=clock, ids=id_factory)
+    entries = providers.Singleton(
+        EntriesService,
+        store=entry_store,
+        clock=clock,
+        ids=id_factory,
+        max_entry_size=config.api.max_entry_size,
+    )
     media = providers.Singleton(
         MediaService,
         store=media_store,

@@ -14,16 +14,19 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+import msgspec
 import uvicorn
 from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
-from flextype_entrypoints.container import build_container
+from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.http.access_log import AccessLog
 from flextype_entrypoints.http.app import create_app
+from flextype_entrypoints.http.protocol import guarded_protocol
 from flextype_entrypoints.logs import LogFormat, configure_logging, json_line, log_config
 from flextype_entrypoints.project import remove_debris, require_project
+from flextype_entrypoints.settings import ServerSettings
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_SECONDS",
@@ -118,16 +121,24 @@ def serve(
     removed = remove_debris(container)
     if removed:
         log.info("Removed %d leftovers of interrupted writes.", removed)
+    limits = _limits(container)
     if workers > 1:
         container.shutdown_resources()  # the settings are valid; each worker opens its own
         _serve_workers(
-            project, host, port, workers, log_format=log_format, access_log=access_log, out=out
+            project,
+            host,
+            port,
+            workers,
+            log_format=log_format,
+            access_log=access_log,
+            out=out,
+            limits=limits,
         )
         return
     try:
         app = create_app(container)
         with closing(bind(host, port)) as sock:
-            server = make_server(app, access_log=access_log, log_format=log_format)
+            server = make_server(app, access_log=access_log, log_format=log_format, limits=limits)
             # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
             with _stop_signals(server):
                 _announce(url_for(host, sock), log_format, out)
@@ -151,6 +162,10 @@ def _announce(url: str, log_format: LogFormat, out: TextIO | None) -> None:
     stream.flush()
 
 
+def _limits(container: Container) -> ServerSettings:
+    return msgspec.convert(container.config.server(), ServerSettings)
+
+
 def _serve_workers(
     project: Path,
     host: str,
@@ -160,6 +175,7 @@ def _serve_workers(
     log_format: LogFormat,
     access_log: bool,
     out: TextIO | None,
+    limits: ServerSettings,
 ) -> None:
     """Run ``workers`` processes on one socket, each with its own app over the project.
 
@@ -179,6 +195,7 @@ def _serve_workers(
         log_config=log_config(log_format, access_log=access_log),
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=guarded_protocol(limits),
     )
     with closing(bind(host, port)) as sock:
         _announce(url_for(host, sock), log_format, out)
@@ -186,7 +203,11 @@ def _serve_workers(
 
 
 def make_server(
-    app: ASGIApp, *, access_log: bool = False, log_format: LogFormat = "text"
+    app: ASGIApp,
+    *,
+    access_log: bool = False,
+    log_format: LogFormat = "text",
+    limits: ServerSettings | None = None,
 ) -> uvicorn.Server:
     """Return the uvicorn server ``serve`` runs ``app`` with (the benchmark uses it too).
 
@@ -194,6 +215,7 @@ def make_server(
         app: the ASGI app.
         access_log: log one line per request (``http/access_log.py``).
         log_format: ``text`` or ``json`` (one object per line) for every log line.
+        limits: what each connection keeps to (the ``server`` settings; by default theirs).
     """
     return uvicorn.Server(
         uvicorn.Config(
@@ -203,6 +225,7 @@ def make_server(
             log_config=log_config(log_format, access_log=access_log),
             access_log=False,  # ours, above: uvicorn's shows the query's secrets
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=guarded_protocol(ServerSettings() if limits is None else limits),
         )
     )
 

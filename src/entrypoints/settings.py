@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -15,6 +15,7 @@ __all__ = [
     "ENV_PREFIX",
     "SETTINGS_FILE",
     "SETTINGS_HEADER",
+    "ServerSettings",
     "Settings",
     "SettingsError",
     "env_overrides",
@@ -52,6 +53,9 @@ class ApiFamilySettings(_Section, forbid_unknown_fields=True, kw_only=True):
 class ApiSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     max_body_size: int = 10_000_000
     """Largest request body in bytes; past it the answer is 413."""
+    max_entry_size: int = 1_000_000
+    """Largest entry: its stored fields encoded as JSON, in bytes (0: no limit); past it
+    a create or update is 413."""
     entries: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     registry: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     tokens: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
@@ -91,6 +95,21 @@ class TokensSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     """... or on the first call this many seconds after the last write."""
 
 
+Positive = msgspec.Meta(gt=0)
+
+
+class ServerSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """Limits of each connection to ``flextype serve`` (``http/protocol.py``)."""
+
+    max_header_size: Annotated[int, Positive] = 65_536
+    """Bytes of a request's head (request line and headers); past it, 431."""
+    header_timeout: Annotated[float, Positive] = 30.0
+    """Seconds a request's head may take to arrive; past it, 408 and the connection closes."""
+    body_timeout: Annotated[float, Positive] = 30.0
+    """Seconds a request's body may go without a byte; past it, 408 and the connection
+    closes."""
+
+
 class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     """Every setting of a project, with the defaults of ``cli-and-config.md``."""
 
@@ -100,6 +119,7 @@ class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
     images: ImagesSettings = msgspec.field(default_factory=ImagesSettings)
     tokens: TokensSettings = msgspec.field(default_factory=TokensSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
 
 
 def load_settings(project: Path, environ: Mapping[str, str]) -> Settings:

@@ -17,7 +17,7 @@ import msgspec
 __all__ = ["Sources", "explain_invalid", "find_unknown_key"]
 
 _AT = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")
-_EXPECTED = re.compile(r"^Expected `([^`]+)`")
+_EXPECTED = re.compile(r"^Expected `([^`]+)`(.*)$")
 _KINDS = {
     "int": "a whole number",
     "float": "a number",
@@ -113,7 +113,10 @@ def explain_invalid(
         return f"{source}: {name} must be one of: {', '.join(choices)} (got {got!r})."
     expected = _EXPECTED.match(problem)
     if expected is not None and expected.group(1) in _KINDS:
-        return f"{source}: {name} must be {_KINDS[expected.group(1)]} (got {got!r})."
+        # A constraint follows ("Expected `int` >= 1"); a wrong type says ", got `str`".
+        bound = "" if expected.group(2).startswith(",") else expected.group(2).strip()
+        kind = f"{_KINDS[expected.group(1)]} {bound}" if bound else _KINDS[expected.group(1)]
+        return f"{source}: {name} must be {kind} (got {got!r})."
     return f"{source}: {name}: {problem}."
 
 

@@ -13,6 +13,7 @@ from flextype_core.errors import (
     BadRequest,
     Conflict,
     EntryNotFound,
+    PayloadTooLarge,
     PreconditionFailed,
     StorageError,
     ValidationFailed,
@@ -85,6 +86,8 @@ CollectionMethod = Callable[[str, Mapping[str, Any]], Any]
 """A named collection method: ``(parent id, options) -> data``."""
 
 _COPY_ENCODER = msgspec.json.Encoder()
+# Sizes the fields a library caller may give too: anything JSON lacks counts as its text.
+_SIZE_ENCODER = msgspec.json.Encoder(enc_hook=str)
 _COLLECTIONS_KEPT = 64
 """Collections whose items and indexes are kept between queries (the most recent)."""
 
@@ -101,12 +104,17 @@ class EntriesService:
         store: where entries live.
         clock: the time source for ``created_at``/``modified_at``/``published_at``.
         ids: the source of new uuids.
+        max_entry_size: the most bytes an entry's stored fields may take, encoded as
+            JSON (0: no limit). Creates and updates past it are refused.
     """
 
-    def __init__(self, store: EntryStore, clock: Clock, ids: IdFactory) -> None:
+    def __init__(
+        self, store: EntryStore, clock: Clock, ids: IdFactory, *, max_entry_size: int = 0
+    ) -> None:
         self._store = store
         self._clock = clock
         self._ids = ids
+        self._max_entry_size = max_entry_size
         self._methods: dict[str, CollectionMethod] = {}
         self._collections: OrderedDict[
             tuple[str, int | None, int], tuple[Hashable, IndexedItems, tuple[str, ...]]
@@ -120,6 +128,19 @@ class EntriesService:
             EntryNotFound: there is no such entry.
         """
         return self._store.get(ids.parse_entry_id(entry_id)).to_public()
+
+    def fetch_cached(self, entry_id: object) -> dict[str, Any] | None:
+        """``fetch``, if the store holds the entry in memory; else None (no file is read).
+
+        Cheap enough for an event loop: a server answers these there and sends the rest
+        (a first read, a file changed since, a missing entry) to a worker thread, so that
+        parsing a big entry never holds up other requests.
+
+        Raises:
+            InvalidId: ``entry_id`` is not a valid id.
+        """
+        entry = self._store.cached(ids.parse_entry_id(entry_id))
+        return None if entry is None else entry.to_public()
 
     def collection(self, parent_id: object, depth: int | None = 1) -> list[dict[str, Any]]:
         """Return the entries below ``parent_id``, ordered by id.
@@ -233,6 +254,7 @@ class EntriesService:
                 known field a wrong type.
             Conflict: an entry already exists at ``entry_id``.
             PreconditionFailed: ``if_none_match`` is ``*`` and the entry exists.
+            PayloadTooLarge: the fields, encoded as JSON, are over ``max_entry_size``.
         """
         entry_id = ids.parse_entry_id(entry_id)
         fields = _checked_data(data)
@@ -244,11 +266,28 @@ class EntriesService:
         fields.setdefault("routable", True)
         fields.setdefault("visibility", DEFAULT_VISIBILITY)
         fields.update(uuid=self._ids.uuid(), created_at=now, modified_at=now)
-        with self._store.exclusive():
-            if asked_absent and self._store.exists(entry_id):
-                raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
+        self._check_size(entry_id, fields)
+        if not asked_absent:
+            # The store refuses a taken id itself; holding off other writers around it
+            # would also make them wait while a big entry is serialised.
             self._store.create({entry_id: fields})
+        else:
+            with self._store.exclusive():
+                if self._store.exists(entry_id):
+                    raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
+                self._store.create({entry_id: fields})
         return Entry(id=entry_id, fields=fields).to_public()
+
+    def _check_size(self, entry_id: str, fields: dict[str, Any]) -> None:
+        limit = self._max_entry_size
+        if limit <= 0:
+            return
+        size = len(_SIZE_ENCODER.encode(fields))
+        if size > limit:
+            raise PayloadTooLarge(
+                f"Entry {shown(entry_id)} would take {size} bytes (its fields as JSON); "
+                f"at most {limit} bytes are accepted."
+            )
 
     def update(
         self, entry_id: object, data: object, *, if_match: str | None = None
@@ -262,6 +301,7 @@ class EntriesService:
             InvalidId, ValidationFailed: as for ``create``.
             EntryNotFound: there is no such entry.
             PreconditionFailed: ``if_match`` does not name the current entry.
+            PayloadTooLarge: the merged fields are over ``max_entry_size``.
         """
         entry_id = ids.parse_entry_id(entry_id)
         changes = _checked_data(data)
@@ -270,7 +310,9 @@ class EntriesService:
         def merge(fields: dict[str, Any]) -> dict[str, Any]:
             current = Entry(id=entry_id, fields=fields).to_public()
             check_if_match(if_match, current, f"Entry {shown(entry_id)}")
-            return {**fields, **changes, "modified_at": now}
+            merged = {**fields, **changes, "modified_at": now}
+            self._check_size(entry_id, merged)
+            return merged
 
         return self._store.update(entry_id, merge).to_public()
 

@@ -29,6 +29,7 @@ __all__ = [
     "parse_params",
     "sign",
     "signed_url",
+    "single_values",
     "verify_signature",
 ]
 
@@ -251,6 +252,23 @@ _PARSERS: dict[str, Callable[[str], tuple[str, Any]]] = {
     "q": lambda v: ("q", _int("q", v, 0, 100)),
     "fm": lambda v: ("fm", _choice("fm", v, tuple(FORMATS))),
 }
+
+
+def single_values(query: Mapping[str, object]) -> dict[str, str]:
+    """Return the request's parameters, each one text value, as signing and parsing take them.
+
+    Raises:
+        BadRequest: a parameter came as a list or a map (``w[]=10``, ``w[a]=10``) or
+            another non-text value; ``details`` names them.
+    """
+    wrong = sorted(name for name, value in query.items() if not isinstance(value, str))
+    if wrong:
+        kinds = {"list": "a list", "dict": "a map"}
+        shown_as = ", ".join(
+            f"{shown(name)} ({kinds.get(type(query[name]).__name__, 'not text')})" for name in wrong
+        )
+        raise BadRequest(f"Image parameters take one text value each: {shown_as}.", details=wrong)
+    return {name: value for name, value in query.items() if isinstance(value, str)}
 
 
 def parse_params(query: Mapping[str, str]) -> ImageParams:

@@ -27,6 +27,7 @@ from flextype_core.image_params import (
     parse_params,
     sign,
     signed_url,
+    single_values,
     verify_signature,
 )
 from flextype_core.ports import Clock, DerivativeCache, ImageProcessor, MediaStore
@@ -149,19 +150,21 @@ class ImageService:
         with self._lock:
             return sum(flight.followers for flight in self._flights.values())
 
-    def render(self, path: str, query: Mapping[str, str], *, authorized: bool) -> RenderedImage:
+    def render(self, path: str, query: Mapping[str, object], *, authorized: bool) -> RenderedImage:
         """Return the image at media ``path`` transformed by ``query``.
 
         Args:
             path: the media file id.
-            query: the query parameters (Glide parameters, ``s``, ``expires``, ``token``).
+            query: the query parameters (Glide parameters, ``s``, ``expires``, ``token``),
+                each one text value.
             authorized: the caller showed a token valid for the images API; otherwise
                 ``query`` must carry a valid signature.
 
         Raises:
             AccessTokenInvalid: not authorized and no valid, unexpired signature.
             InvalidId: ``path`` is not a file id.
-            BadRequest: an invalid parameter, or ``w``/``h`` over the limits.
+            BadRequest: an invalid parameter (a list or a map too), or ``w``/``h`` over the
+                limits.
             MediaFileNotFound: there is no such file.
             UnsupportedMediaType: the file is not a decodable image.
             PayloadTooLarge: the source has too many pixels.
@@ -174,7 +177,7 @@ class ImageService:
         return RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
 
     def cached(
-        self, path: str, query: Mapping[str, str], *, authorized: bool
+        self, path: str, query: Mapping[str, object], *, authorized: bool
     ) -> RenderedImage | None:
         """``render`` when the derivative exists (no decode, no render slot), else None.
 
@@ -190,10 +193,12 @@ class ImageService:
         )
 
     def _checked(
-        self, path: str, query: Mapping[str, str], *, authorized: bool
+        self, path: str, given: Mapping[str, object], *, authorized: bool
     ) -> tuple[str, ImageParams, str]:
         """Check access and parameters; return the file id, the parameters and the key."""
         file_id = ids.parse_file_id(path)
+        # Before the signature: a list the signature skipped must not pass unnoticed.
+        query = single_values(given)
         if not authorized and not verify_signature(
             self._sign_key, file_id, query, self._clock.now()
         ):

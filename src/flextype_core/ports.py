@@ -45,6 +45,15 @@ class EntryStore(Protocol):
         """
         ...
 
+    def cached(self, entry_id: str) -> Entry | None:
+        """Return the entry if the store holds it in memory as it is stored now, else None.
+
+        No file is read or parsed and no lock waited for (a ``stat`` is allowed): None
+        whenever answering would need more, a missing entry included. The entry may be
+        shared with the store's memory: callers must not change it.
+        """
+        ...
+
     def exists(self, entry_id: str) -> bool:
         """Tell whether there is an entry at ``entry_id`` (a folder of children is not one)."""
         ...

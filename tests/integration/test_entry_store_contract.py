@@ -262,3 +262,15 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
 def test_a_store_holding_entries_answers_its_health_check(store: EntryStore) -> None:
     _seed(store, "a")
     store.check()
+
+
+def test_an_entry_read_once_is_answered_from_memory_as_get_reads_it(store: EntryStore) -> None:
+    _seed(store, "movies/a")
+    assert store.cached("movies/nope") is None
+    store.get("movies/a")
+    assert store.cached("movies/a") == store.get("movies/a")
+    store.update("movies/a", lambda fields: {**fields, "year": 2024})
+    store.get("movies/a")
+    assert store.cached("movies/a") == store.get("movies/a")
+    store.delete("movies/a")
+    assert store.cached("movies/a") is None

@@ -355,6 +355,28 @@ def test_writing_a_managed_field_is_a_validation_failure_naming_it(
     assert assert_error(response, 422, "ValidationFailed")["details"] == [f"data.{field}"]
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_an_entry_over_the_size_limit_is_413_naming_the_limit_and_nothing_is_written(
+    tmp_path: Path, driver: str
+) -> None:
+    project = new_project(tmp_path / driver, driver)
+    with serve(project, {**QUIET_COUNTS, "FLEXTYPE_API__MAX_ENTRY_SIZE": "3000"}) as api:
+        data_of(api.fetch("movies"))  # the app has opened its storage
+        data_of(api.send("PATCH", "entries", {"id": "movies/dune", "data": {"a": "x" * 1000}}))
+        before = files_of(project.path)
+        rejected = [
+            api.send("POST", "entries", {"id": "big", "data": {"text": "x" * 3000}}),
+            # Each part is small: the entry they would make together is not.
+            api.send("PATCH", "entries", {"id": "movies/dune", "data": {"b": "x" * 2000}}),
+        ]
+        for response in rejected:
+            body = assert_error(response, 413, "PayloadTooLarge")
+            assert "at most 3000 bytes" in body["message"]
+        assert files_of(project.path) == before
+        assert_error(api.fetch("big"), 404, "NotFound")
+        assert "b" not in data_of(api.fetch("movies/dune"))
+
+
 def test_nothing_changes_on_disk_after_a_rejected_write(tmp_path: Path) -> None:
     for driver in DRIVERS:
         project = new_project(tmp_path / driver, driver)

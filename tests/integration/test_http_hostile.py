@@ -28,8 +28,10 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient[Any], str, str]]:
         '{"a":' * 5000 + "1" + "}" * 5000,
         '{"a":' + "[" * 3000 + "]" * 3000 + "}",
         '{"a":' * 100 + "1" + "}" * 100,
+        # Over 64 KiB: decoded in a worker thread, checked the same.
+        '{"pad": "' + "x" * 70_000 + '", "deep": ' + '{"a":' * 100 + "1" + "}" * 101,
     ],
-    ids=["objects-5000-deep", "lists-3000-deep", "objects-100-deep"],
+    ids=["objects-5000-deep", "lists-3000-deep", "objects-100-deep", "big-body-100-deep"],
 )
 def test_deeply_nested_json_is_a_bad_request(
     client: tuple[TestClient[Any], str, str], data: str

@@ -281,6 +281,25 @@ def test_an_unknown_parameter_is_a_bad_request_naming_it(api: ApiClient) -> None
     assert "width" in body["message"]
 
 
+@pytest.mark.parametrize("query", ["w[]=10", "w[0]=10&w[1]=20", "w[a]=10", "fm[x][y]=png"])
+def test_a_parameter_sent_as_a_list_or_map_is_a_bad_request_naming_it(
+    api: ApiClient, query: str
+) -> None:
+    name = query.split("[", 1)[0]
+    response = raw_query(api, "img/photo.jpg", f"{query}&token={api.token}")
+    body = assert_error(response, 400, "BadRequest")
+    assert body["details"] == [name]
+    assert f"'{name}'" in body["message"]
+
+
+def test_a_signed_url_with_a_list_parameter_is_a_bad_request(api: ApiClient) -> None:
+    # Signed without w; w[]=10 added: never an unchanged image, nor a 500.
+    s = sign(sign_key(api), "img/photo.jpg", {"h": "20"})
+    response = raw_query(api, "img/photo.jpg", f"h=20&w[]=10&s={s}")
+    body = assert_error(response, 400, "BadRequest")
+    assert body["details"] == ["w"]
+
+
 def test_a_crop_outside_the_image_is_a_bad_request(api: ApiClient) -> None:
     body = assert_error(image(api, "img/photo.jpg", {"crop": "10,10,500,5"}), 400, "BadRequest")
     assert body["details"] == ["crop"]

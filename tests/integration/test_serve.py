@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,13 +32,16 @@ def _environ() -> dict[str, str]:
 
 
 @contextmanager
-def _server(project: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def _server(
+    project: Path, *extra: str, prefix: Sequence[str] = ()
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``flextype serve --port 0``; yield the process and its URL (its first line).
 
-    The second line, the docs URL, is checked here: both are written at once, and what
-    the buffered reader has taken from the pipe is not seen by ``communicate`` later.
+    ``prefix`` runs it through another command, which must end by exec'ing it. The
+    second line, the docs URL, is checked here: both are written at once, and what the
+    buffered reader has taken from the pipe is not seen by ``communicate`` later.
     """
-    argv = [str(FLEXTYPE), "serve", "--project", str(project), "--port", "0", *extra]
+    argv = [*prefix, str(FLEXTYPE), "serve", "--project", str(project), "--port", "0", *extra]
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environ()
     ) as proc:

@@ -24,6 +24,9 @@ def test_a_project_without_a_settings_file_gets_the_documented_defaults(tmp_path
     assert settings.media.max_file_size == 8_000_000
     assert "webm" in settings.media.accept_file_types
     assert (settings.images.max_width, settings.images.max_concurrent_renders) == (4096, 4)
+    assert settings.api.max_entry_size == 1_000_000
+    assert settings.server.max_header_size == 65_536
+    assert (settings.server.header_timeout, settings.server.body_timeout) == (30, 30)
 
 
 def test_the_file_overrides_defaults_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -118,6 +121,17 @@ TOP = "unknown setting `{}`; the settings of the top level are: api, cors, "
             "cors:\n  allow_origins: a\n",
             {"FLEXTYPE_CORS__X": "1"},
             "FLEXTYPE_CORS__X: unknown setting `cors.x`",
+        ),
+        (
+            "server:\n  header_timeout: 0\n",
+            {},
+            "F: `server.header_timeout` must be a number > 0.0 (got 0).",
+        ),
+        (
+            "",
+            {"FLEXTYPE_SERVER__MAX_HEADER_SIZE": "-1"},
+            "FLEXTYPE_SERVER__MAX_HEADER_SIZE: `server.max_header_size` must be a whole number"
+            " >= 1 (got -1).",
         ),
     ],
 )

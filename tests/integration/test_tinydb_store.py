@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from flextype_adapters.tinydb_store import (
     open_tinydb,
 )
 from flextype_core.errors import StorageError
-from flextype_core.model import CallCount, Token
+from flextype_core.model import CallCount, Entry, Token
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -340,3 +341,38 @@ def test_processes_flushing_counts_at_once_lose_no_call(db: TinyDB, path: Path) 
         tokens.add_calls({"a" * 32: CallCount(calls=1, last_used_at=1)})
     assert [w.wait(timeout=60) for w in workers] == [0, 0, 0]
     assert tokens.get("a" * 32).calls == 160
+
+
+def test_memory_answers_only_while_the_file_is_unchanged_and_never_waits_for_a_writer(
+    path: Path, db: TinyDB
+) -> None:
+    store = TinyDBEntryStore(db)
+    store.create({"a": {"title": "A"}})
+    first = store.get("a")
+    assert store.cached("a") == first
+
+    other = open_tinydb(path)  # another process's handle: it writes the file
+    try:
+        TinyDBEntryStore(other).update("a", lambda fields: {**fields, "title": "B"})
+    finally:
+        other.close()
+    assert store.cached("a") is None
+    assert store.get("a").fields == {"title": "B"}
+    assert store.cached("a") == store.get("a")
+
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.exclusive():
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(10)
+        assert store.cached("a") is None  # would have blocked had it waited for the lock
+    finally:
+        release.set()
+        thread.join()
+    assert store.cached("a") == Entry(id="a", fields={"title": "B"})

@@ -45,6 +45,10 @@ class FakeEntryStore:
         except KeyError:
             raise EntryNotFound(entry_id) from None
 
+    def cached(self, entry_id: str) -> Entry | None:
+        # All in memory: everything is answered from here, as a copy like ``get``.
+        return self.get(entry_id) if entry_id in self._entries else None
+
     def exists(self, entry_id: str) -> bool:
         return entry_id in self._entries
 

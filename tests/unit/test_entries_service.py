@@ -18,6 +18,7 @@ from flextype_core.errors import (
     FlextypeError,
     InvalidId,
     NotFound,
+    PayloadTooLarge,
     StorageError,
     ValidationFailed,
 )
@@ -214,6 +215,38 @@ def test_a_fetched_entry_is_a_copy_the_caller_may_change(service: EntriesService
     fetched = service.fetch("a")
     fetched["tags"].append("y")
     assert service.fetch("a")["tags"] == ["x"]
+
+
+# -- the entry size limit --------------------------------------------------------------
+
+
+def _limited(limit: int) -> tuple[EntriesService, FakeEntryStore]:
+    store = FakeEntryStore()
+    return EntriesService(store, FixedClock(T0), SequenceIdFactory(), max_entry_size=limit), store
+
+
+def test_an_entry_whose_fields_encode_past_the_limit_is_refused_naming_it() -> None:
+    service, store = _limited(1000)
+    with pytest.raises(PayloadTooLarge) as raised:
+        service.create("big", {"text": "x" * 1000})
+    assert "1000 bytes" in raised.value.message
+    assert not store.exists("big")
+
+
+def test_an_update_is_refused_when_the_merged_fields_pass_the_limit() -> None:
+    service, store = _limited(1000)
+    service.create("a", {"one": "x" * 300})  # and about 200 bytes of managed fields
+    service.update("a", {"two": "x" * 300})
+    before = store.get("a")
+    with pytest.raises(PayloadTooLarge):
+        service.update("a", {"three": "x" * 400})
+    assert store.get("a") == before
+
+
+def test_a_limit_of_zero_means_no_limit() -> None:
+    service, store = _limited(0)
+    service.create("big", {"text": "x" * 100_000})
+    assert store.exists("big")
 
 
 # -- update --------------------------------------------------------------------------

@@ -39,9 +39,10 @@ class EntriesController(Controller):
         absent is the root. `options[method]=NAME` runs a collection method registered in
         Python.
         """
-        # On the event loop: a token check and one entry are in-memory lookups behind a
-        # file's identity check, cheaper than a hop to a worker thread. A collection may
-        # read many files, so it goes to a thread.
+        # On the event loop: a token check and an entry held in memory are lookups behind
+        # a file's identity check, cheaper than a hop to a worker thread. Reading a file
+        # (a big one takes seconds to parse), a limited token's spend and collections go
+        # to a thread, so that no other request waits for them.
         await call.authorize_on_loop(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
@@ -51,7 +52,10 @@ class EntriesController(Controller):
             )
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload))
-        entry = call.entries.fetch(call.params.text("id"))
+        entry_id = call.params.text("id")
+        entry = call.entries.fetch_cached(entry_id)
+        if entry is None:
+            entry = await to_thread.run_sync(call.entries.fetch, entry_id)
         return call.respond(Data(data=entry), entity_tag(entry))
 
     @post(

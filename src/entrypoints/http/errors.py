@@ -30,7 +30,15 @@ from flextype_core.errors import (
     ValidationFailed,
 )
 
-__all__ = ["CHALLENGE", "EXCEPTION_HANDLERS", "STATUS", "error_response"]
+__all__ = [
+    "CHALLENGE",
+    "CLIENT_CLOSED_REQUEST",
+    "EXCEPTION_HANDLERS",
+    "STATUS",
+    "ClientDisconnected",
+    "error_document",
+    "error_response",
+]
 
 log = logging.getLogger("flextype.http")
 
@@ -84,6 +92,21 @@ _HOW_TO: dict[AuthFailure, str] = {
     "signature": "Sign the URL with `flextype images sign`, or send a token for the images API.",
 }
 
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a request whose client went away first: only logs ever see it."""
+
+
+class ClientDisconnected(Exception):  # noqa: N818 - named for what happened
+    """The client closed the connection before it had sent the whole request body."""
+
+
+def error_document(code: str, message: str, details: list[str] | None = None) -> dict[str, Any]:
+    """Return the one error shape of the contract, as data."""
+    body: dict[str, Any] = {"success": False, "errors": [code], "data": None, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
 
 def error_response(
     status: int,
@@ -94,9 +117,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     """Build the one error shape of the contract."""
-    body: dict[str, Any] = {"success": False, "errors": [code], "data": None, "message": message}
-    if details:
-        body["details"] = details
+    body = error_document(code, message, details)
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
@@ -145,12 +166,23 @@ def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     return error_response(status, code, message, headers=headers or None)
 
 
+def _client_gone(request: Request[Any, Any, Any], _: Exception) -> Response[dict[str, Any]]:
+    # Clients do go away (a closed tab, a lost network): one line, no stack, no error.
+    log.warning(
+        "client disconnected before sending its whole body: %s %s", request.method, request.url.path
+    )
+    return error_response(
+        CLIENT_CLOSED_REQUEST, "ClientClosedRequest", "The client closed the connection."
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "InternalError", "The server failed to answer this request.")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ClientDisconnected: _client_gone,
     FlextypeError: _domain_error,
     HTTPException: _http_error,
     500: _unexpected,

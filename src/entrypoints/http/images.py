@@ -55,7 +55,7 @@ class ImagesController(Controller):
             except AccessTokenInvalid:
                 if not signed:
                     raise
-        query = {k: v for k, v in call.params.values.items() if isinstance(v, str)}
+        query = call.params.values
         path = image_path.lstrip("/")
         rendered = call.images.cached(path, query, authorized=authorized)
         if rendered is None:

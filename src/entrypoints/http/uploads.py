@@ -10,6 +10,7 @@ from typing import Any
 
 from anyio import to_thread
 from litestar import Request
+from litestar.exceptions import InternalServerException
 from multipart import (  # type: ignore[import-untyped]
     MultipartSegment,
     ParserError,
@@ -17,7 +18,9 @@ from multipart import (  # type: ignore[import-untyped]
     PushMultipartParser,
 )
 
+from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flextype_entrypoints.http.errors import ClientDisconnected
 
 __all__ = ["MAX_FIELD_SIZE", "ReceivedForm", "receive_multipart"]
 
@@ -53,6 +56,9 @@ async def receive_multipart(
         UnsupportedMediaType: the body is not multipart/form-data.
         BadRequest: a malformed body, several files, or a text field over 64 kB.
         PayloadTooLarge: the file is larger than ``max_file_size``.
+        StorageError: the temporary file cannot be written (a full disk, say): nothing
+            is left of it.
+        ClientDisconnected: the client went away before sending the whole body.
     """
     boundary = _boundary(request.headers.get("content-type", ""))
     form = ReceivedForm()
@@ -106,7 +112,7 @@ class _Reader:
             self.form.file_size += len(data)
             if self.form.file_size > self.max_file_size:
                 raise PayloadTooLarge(f"The file is larger than {self.max_file_size} bytes.")
-            os.write(self.fd, data)
+            _write_all(self.fd, data)
             return
         self.text.extend(data)
         if len(self.text) > MAX_FIELD_SIZE:
@@ -122,21 +128,33 @@ async def _parse(
 ) -> None:
     reader = _Reader(form, upload_dir, max_file_size)
     try:
-        with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
-            async for chunk in request.stream():
-                for part in parser.parse(chunk):
-                    reader.feed(part)
-                if parser.closed:
-                    break
-            if not parser.closed:
-                raise BadRequest("The multipart/form-data body ended early.")
-        if reader.fd is not None:
-            await to_thread.run_sync(os.fsync, reader.fd)
+        # As every other write: a full disk or a failing one is named in the answer.
+        with _storage_errors("The upload", "written"):
+            with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
+                async for chunk in request.stream():
+                    for part in parser.parse(chunk):
+                        reader.feed(part)
+                    if parser.closed:
+                        break
+                if not parser.closed:
+                    raise BadRequest("The multipart/form-data body ended early.")
+            if reader.fd is not None:
+                await to_thread.run_sync(os.fsync, reader.fd)
     except (ParserError, ParserLimitReached) as exc:
         raise BadRequest(f"The multipart/form-data body is malformed: {exc}.") from exc
+    except InternalServerException as exc:
+        # Litestar's one 500 from reading a body: the disconnect message of the server.
+        raise ClientDisconnected from exc
     finally:
         if reader.fd is not None:
             os.close(reader.fd)
+
+
+def _write_all(fd: int, data: bytearray) -> None:
+    """Write all of ``data``: a nearly full disk takes part of it and says so only next."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _open_file(form: ReceivedForm, file_name: str, upload_dir: Path) -> int:
