@@ -1,4 +1,9 @@
-"""Fixtures that give every storage adapter, real and fake, for the contract suites."""
+"""Shared fixtures: every storage adapter for the contract suites, a served project for HTTP.
+
+The HTTP fixtures: ``projects`` scaffolds a template per driver once a module, ``project``
+is a fresh copy of it for each test (on every driver), ``api`` serves that copy through
+``tests.http_client``. A module whose tests want an empty project overrides ``with_demo``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
+from tests.http_client import DRIVERS, ApiClient, Project, ProjectFactory, serve
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
 
 
@@ -51,3 +57,36 @@ def tinydb_token_store(tmp_path: Path) -> Iterator[TinyDBTokenStore]:
     db = open_tinydb(tmp_path / "db.json")
     yield TinyDBTokenStore(db)
     db.close()
+
+
+# -- HTTP: a project per test, on every driver -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
+    return ProjectFactory(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def with_demo() -> bool:
+    """Whether ``project`` has the demo content; a module overrides it to start empty."""
+    return True
+
+
+@pytest.fixture(params=DRIVERS)
+def project(
+    request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path, with_demo: bool
+) -> Project:
+    return projects(tmp_path / "project", request.param, demo=with_demo)
+
+
+@pytest.fixture
+def yaml_project(projects: ProjectFactory, tmp_path: Path) -> Project:
+    """A demo project on the YAML driver only (for tests of files on disk)."""
+    return projects(tmp_path / "project", "yaml")
+
+
+@pytest.fixture
+def api(project: Project) -> Iterator[ApiClient]:
+    with serve(project) as client:
+        yield client

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,31 +12,13 @@ from dependency_injector import providers
 
 from flextype_entrypoints.container import build_container
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     serve,
 )
 from tests.unit.fakes import FixedClock
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param)
-
-
-@pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        yield client
 
 
 def basic(token: str, access_token: str) -> str:

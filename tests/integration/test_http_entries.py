@@ -6,7 +6,6 @@ content, move it twice, copy it, delete the copy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from tests.http_client import (
     DRIVERS,
     PREFIXES,
     ApiClient,
-    Project,
-    ProjectFactory,
     assert_error,
     data_of,
     files_of,
@@ -60,22 +57,6 @@ QUIET_COUNTS = {
     "FLEXTYPE_TOKENS__FLUSH_EVERY": "1000000",
     "FLEXTYPE_TOKENS__FLUSH_INTERVAL": "1000000",
 }
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param)
-
-
-@pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        yield client
 
 
 def assert_entry_shape(entry: dict[str, Any], entry_id: str) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import httpx
@@ -19,10 +18,8 @@ from PIL import Image
 
 from flextype_core.images import sign, signed_url
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     files_of,
@@ -47,14 +44,9 @@ MAGIC = {
 }
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param, demo=False)
+@pytest.fixture
+def with_demo() -> bool:
+    return False
 
 
 def upload_sources(api: ApiClient) -> None:
@@ -64,10 +56,10 @@ def upload_sources(api: ApiClient) -> None:
 
 
 @pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        upload_sources(client)
-        yield client
+def api(api: ApiClient) -> ApiClient:
+    """The shared ``api``, with the SOURCES uploaded."""
+    upload_sources(api)
+    return api
 
 
 @pytest.fixture(scope="module")

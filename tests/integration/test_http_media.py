@@ -8,7 +8,7 @@ copied and deleted. Every response is checked for leaked paths by ``serve``.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,8 @@ import pytest
 from PIL import Image
 
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     files_of,
@@ -72,20 +70,9 @@ def sidecar(project: Path, file_id: str) -> Path:
 # -- fixtures ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param, demo=False)
-
-
 @pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        yield client
+def with_demo() -> bool:
+    return False
 
 
 def media_files(project: Project) -> dict[str, bytes]:

@@ -80,11 +80,6 @@ LONG_A = "a" * 9_000 + "!"
 # -- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("query-templates"))
-
-
 @pytest.fixture(scope="module", params=DRIVERS)
 def project(
     request: pytest.FixtureRequest,

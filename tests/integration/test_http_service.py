@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,31 +11,12 @@ from litestar.routes import HTTPRoute
 
 import flextype_core
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
-    Project,
     ProjectFactory,
     assert_error,
     data_of,
     serve,
 )
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param)
-
-
-@pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        yield client
-
 
 # -- / and /health ----------------------------------------------------------------------------
 

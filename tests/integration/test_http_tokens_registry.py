@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import bcrypt
@@ -14,15 +12,12 @@ import yaml
 
 import flextype_core
 from tests.http_client import (
-    DRIVERS,
     PREFIXES,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     is_uuid4,
-    serve,
 )
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -46,20 +41,9 @@ PHP_HASHES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param, demo=False)
-
-
 @pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    with serve(project) as client:
-        yield client
+def with_demo() -> bool:
+    return False
 
 
 def create_token(api: ApiClient, data: dict[str, Any], token_id: str | None = None) -> Any:

@@ -9,7 +9,6 @@ it; a longer one is refused up front with a 400 stating the limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,29 +16,16 @@ import pytest
 from flextype_adapters.atomic import hidden_name
 from flextype_adapters.debris import DEBRIS_NAME, remove_debris
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
-    Project,
-    ProjectFactory,
     assert_error,
     data_of,
-    serve,
 )
 from tests.integration.test_http_media import PNG, upload, uploaded
 
 
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def api(
-    request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path
-) -> Iterator[ApiClient]:
-    project: Project = projects(tmp_path / "project", request.param, demo=False)
-    with serve(project) as client:
-        yield client
+@pytest.fixture
+def with_demo() -> bool:
+    return False
 
 
 def hidden_files(root: Path) -> list[str]:

@@ -24,31 +24,14 @@ from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core.errors import Conflict, EntryNotFound, MediaFileNotFound, MediaFolderNotFound
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     files_of,
     serve,
 )
 from tests.integration.test_http_media import PNG, collection, upload, uploaded
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture
-def yaml_project(projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", "yaml")
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param)
 
 
 @pytest.fixture

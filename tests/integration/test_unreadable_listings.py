@@ -11,31 +11,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.http_client import (
-    DRIVERS,
     ApiClient,
     Project,
-    ProjectFactory,
     assert_error,
     data_of,
     serve,
 )
 from tests.integration.test_http_media import PNG, collection, uploaded
-
-
-@pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> ProjectFactory:
-    return ProjectFactory(tmp_path_factory.mktemp("templates"))
-
-
-@pytest.fixture(params=DRIVERS)
-def project(request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path) -> Project:
-    return projects(tmp_path / "project", request.param)
 
 
 class _Records(logging.Handler):
