@@ -14,6 +14,7 @@ from flextype_core import archive
 from flextype_entrypoints.project import open_project
 from tests.integration.transfer_support import (
     EVERY_TYPE,
+    Change,
     fill,
     init,
     inserted,
@@ -138,6 +139,20 @@ def target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     return path
 
 
+def _tampered(
+    capsys: pytest.CaptureFixture[str],
+    source: Path,
+    target: Path,
+    change: Change,
+    *,
+    fix_manifest: bool,
+) -> str:
+    """Import the export of ``source`` altered by ``change``: check the refusal, return it."""
+    altered = source.parent / "t.tgz"
+    rewrite(source.parent / "a.tgz", altered, change, fix_manifest=fix_manifest)
+    return _refused(capsys, target, altered)
+
+
 CUTS: dict[str, Callable[[int], int]] = {
     "the last byte": lambda n: n - 1,
     "the gzip trailer": lambda n: n - 8,
@@ -160,30 +175,19 @@ def test_a_truncated_archive_is_refused_and_changes_nothing(
 
 
 def test_a_member_changed_after_export_is_refused(
-    source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        replaced("entries/000001.jsonl", lambda d: d.replace(b'"Dune"', b'"Dune!"')),
-        fix_manifest=False,
-    )
-    err = _refused(capsys, target, tmp_path / "t.tgz")
+    change = replaced("entries/000001.jsonl", lambda d: d.replace(b'"Dune"', b'"Dune!"'))
+    err = _tampered(capsys, source, target, change, fix_manifest=False)
     assert "'entries/000001.jsonl' does not match its digest" in err
 
 
 def test_a_media_file_changed_after_export_is_refused(
-    source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        replaced("media/files/notes.txt", lambda d: d.replace(b"plain", b"PLAIN")),
-        fix_manifest=False,
-    )
-    assert "'media/files/notes.txt' does not match its digest" in _refused(
-        capsys, target, tmp_path / "t.tgz"
-    )
+    change = replaced("media/files/notes.txt", lambda d: d.replace(b"plain", b"PLAIN"))
+    err = _tampered(capsys, source, target, change, fix_manifest=False)
+    assert "'media/files/notes.txt' does not match its digest" in err
 
 
 @pytest.mark.parametrize("name", ["../x", "/tmp/x", "entries/../../x", "media/files/../../x"])
@@ -191,57 +195,39 @@ def test_a_member_with_a_traversal_name_is_refused(
     source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     evil = tarfile.TarInfo(name)
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        inserted(archive.TOKENS, evil, b"owned"),
-        fix_manifest=True,
-    )
-    assert "unsafe name" in _refused(capsys, target, tmp_path / "t.tgz")
+    change = inserted(archive.TOKENS, evil, b"owned")
+    assert "unsafe name" in _tampered(capsys, source, target, change, fix_manifest=True)
     assert not (tmp_path / "x").exists() and not Path("/tmp/x").exists()
 
 
 def test_a_link_member_is_refused(
-    source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     link = tarfile.TarInfo("media/files/link.txt")
     link.type = tarfile.SYMTYPE
     link.linkname = "/etc/passwd"
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        inserted(archive.TOKENS, link, b""),
-        fix_manifest=True,
-    )
-    assert "is not a regular file" in _refused(capsys, target, tmp_path / "t.tgz")
+    change = inserted(archive.TOKENS, link, b"")
+    assert "is not a regular file" in _tampered(capsys, source, target, change, fix_manifest=True)
 
 
 def test_an_invalid_item_found_late_changes_nothing(
-    source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The media index comes after every entry and token was written to the staging area.
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        replaced(
-            archive.MEDIA_INDEX,
-            lambda d: d + b'{"kind":"file","id":"../../outside.txt","size":1,"meta":{}}\n',
-        ),
-        fix_manifest=True,
+    change = replaced(
+        archive.MEDIA_INDEX,
+        lambda d: d + b'{"kind":"file","id":"../../outside.txt","size":1,"meta":{}}\n',
     )
-    assert "bad id" in _refused(capsys, target, tmp_path / "t.tgz")
+    assert "bad id" in _tampered(capsys, source, target, change, fix_manifest=True)
 
 
 def test_an_archive_of_a_newer_format_is_refused_with_what_to_do(
-    source: Path, target: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rewrite(
-        source.parent / "a.tgz",
-        tmp_path / "t.tgz",
-        replaced(archive.HEADER, lambda d: d.replace(b'"format_version":1', b'"format_version":2')),
-        fix_manifest=True,
+    change = replaced(
+        archive.HEADER, lambda d: d.replace(b'"format_version":1', b'"format_version":2')
     )
-    err = _refused(capsys, target, tmp_path / "t.tgz")
+    err = _tampered(capsys, source, target, change, fix_manifest=True)
     assert "format version 2" in err and "at least as recent" in err
 
 
