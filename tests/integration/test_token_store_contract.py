@@ -17,6 +17,7 @@ from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import CallLimitExceeded, Conflict, Token, TokenNotFound
 from flextype_core.model import CallCount
 from flextype_core.ports import TokenStore
+from tests.call_limits import passed_calls, together
 
 
 @pytest.fixture(params=["fake_token_store", "yaml_token_store", "tinydb_token_store"])
@@ -177,26 +178,11 @@ def test_spend_of_an_unlimited_token_adds_one_and_of_a_missing_one_is_not_found(
 
 def test_concurrent_spends_from_threads_pass_the_limit_exactly(tokens: TokenStore) -> None:
     tokens.create(_token("a" * 32, limit_calls=30))
-    start = threading.Barrier(6)
-    passed: list[int] = []
 
-    def client() -> None:
-        start.wait()
-        ok = 0
-        for _ in range(10):
-            try:
-                tokens.spend("a" * 32, 1_700_000_100)
-                ok += 1
-            except CallLimitExceeded:
-                pass
-        passed.append(ok)
+    def client() -> int:
+        return passed_calls(lambda: tokens.spend("a" * 32, 1_700_000_100), 10)
 
-    threads = [threading.Thread(target=client) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum(passed) == 30
+    assert sum(together(6, client)) == 30
     assert tokens.get("a" * 32).calls == 30
 
 
@@ -212,14 +198,8 @@ def _spend_in_a_process(
     kind: str, path: Path, start: BarrierType, times: int, passed: Queue[int]
 ) -> None:
     store, close = _open_store(kind, path)
-    ok = 0
     start.wait()
-    for _ in range(times):
-        try:
-            store.spend("a" * 32, 1_700_000_100)
-            ok += 1
-        except CallLimitExceeded:
-            pass
+    ok = passed_calls(lambda: store.spend("a" * 32, 1_700_000_100), times)
     close()
     passed.put(ok)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import pytest
 
@@ -19,6 +20,7 @@ from flextype_core.errors import (
 )
 from flextype_core.model import DEFAULT_TOKEN_APIS, CallCount, Token
 from flextype_core.tokens import IssuedToken, TokensService
+from tests.call_limits import passed_calls, together
 from tests.unit.fakes import FakeHasher, FakeTokenStore, FixedClock, SequenceIdFactory
 
 T0 = 1_700_000_000
@@ -341,25 +343,14 @@ def test_concurrent_verifies_count_every_call_exactly_once() -> None:
     world = World(flush_every=37, flush_interval=3600)
     issued = world.issue()
     token_id, access_token = issued.token.token, issued.access_token
-    start = threading.Barrier(8)
-    failures: list[BaseException] = []
 
     def client() -> None:
-        start.wait()
-        try:
-            for _ in range(200):
-                world.service.verify(token_id, access_token, "entries", write=True)
-        except BaseException as exc:
-            failures.append(exc)
+        for _ in range(200):
+            world.service.verify(token_id, access_token, "entries", write=True)
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    together(8, client)  # raises what any thread raised
     world.service.flush()
 
-    assert failures == []
     assert world.store.get(token_id).calls == 1600
     assert sum(f[token_id] for f in world.store.flushes) == 1600
     assert len(world.store.flushes) <= 1600 // 37 + 1
@@ -368,25 +359,9 @@ def test_concurrent_verifies_count_every_call_exactly_once() -> None:
 def test_concurrent_verifies_never_pass_the_call_limit() -> None:
     world = World(flush_every=5, flush_interval=3600)
     token_id = world.issue(limit_calls=500).token.token
-    start = threading.Barrier(8)
-    passed: list[int] = []
 
-    def client() -> None:
-        start.wait()
-        ok = 0
-        for _ in range(200):
-            try:
-                world.service.verify(token_id, None, "entries", write=False)
-                ok += 1
-            except CallLimitExceeded:
-                pass
-        passed.append(ok)
-
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    read = partial(world.service.verify, token_id, None, "entries", write=False)
+    passed = together(8, lambda: passed_calls(read, 200))
     world.service.flush()
 
     assert sum(passed) == 500
@@ -412,13 +387,8 @@ def test_two_workers_over_one_store_share_a_limit_exactly() -> None:
         for _ in range(2)
     ]
     token_id = workers[0].create({"limit_calls": 5}).token.token
-    passed = 0
-    for n in range(20):
-        try:
-            workers[n % 2].verify(token_id, None, "entries", write=False)
-            passed += 1
-        except CallLimitExceeded:
-            pass
+    turns = itertools.cycle(workers)  # the workers take turns
+    passed = passed_calls(lambda: next(turns).verify(token_id, None, "entries", write=False), 20)
     for worker in workers:
         worker.flush()
     assert passed == 5
@@ -431,14 +401,8 @@ def test_calls_counted_before_a_limit_was_set_count_against_it(world: World) -> 
         world.service.verify(token_id, None, "entries", write=False)
     assert world.store.get(token_id).calls == 0  # pending in memory
     world.service.update(token_id, {"limit_calls": 5})
-    passed = 0
-    for _ in range(5):
-        try:
-            world.service.verify(token_id, None, "entries", write=False)
-            passed += 1
-        except CallLimitExceeded:
-            pass
-    assert passed == 2
+    read = partial(world.service.verify, token_id, None, "entries", write=False)
+    assert passed_calls(read, 5) == 2
     world.service.flush()
     assert world.service.fetch(token_id).calls == world.store.get(token_id).calls == 5
 
@@ -474,13 +438,7 @@ def test_a_flush_between_reading_a_token_and_counting_its_call_keeps_the_call_li
     )
     token_id = service.create({"limit_calls": 2}).token.token
     store.on_read = service.flush
-    passed = 0
-    for _ in range(4):
-        try:
-            service.verify(token_id, None, "entries", write=False)
-            passed += 1
-        except CallLimitExceeded:
-            pass
+    passed = passed_calls(lambda: service.verify(token_id, None, "entries", write=False), 4)
     service.flush()
     assert passed == 2
     assert store.get(token_id).calls == 2
