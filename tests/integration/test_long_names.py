@@ -33,6 +33,13 @@ def hidden_files(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".*") if DEBRIS_NAME.fullmatch(p.name)]
 
 
+def deleted(api: ApiClient, path: str, *ids: str) -> None:
+    """DELETE each of ``ids`` at ``path`` (204), and check it is gone (404)."""
+    for doomed in ids:
+        assert api.send("DELETE", path, {"id": doomed}).status_code == 204
+        assert_error(api.get(path, {"id": doomed}), 404, "NotFound")
+
+
 def name(length: int, first: str = "a", extension: str = "") -> str:
     return first * (length - len(extension)) + extension
 
@@ -50,9 +57,7 @@ def test_a_long_entry_id_is_created_moved_copied_and_deleted(api: ApiClient, len
         data_of(api.send("POST", "entries", {"id": tree_id, "data": {}}))
     data_of(api.send("PUT", "entries/copy", {"id": "tree", "new_id": parent}))
     assert data_of(api.fetch(f"{parent}/x"))["id"] == f"{parent}/x"
-    for doomed in (moved, copied, parent, "tree"):
-        assert api.send("DELETE", "entries", {"id": doomed}).status_code == 204
-        assert_error(api.fetch(doomed), 404, "NotFound")
+    deleted(api, "entries", moved, copied, parent, "tree")
     assert data_of(api.fetch("", collection="true")) == []
     assert hidden_files(api.project) == []
 
@@ -65,9 +70,7 @@ def test_a_long_media_folder_is_created_moved_copied_and_deleted(
     data_of(api.send("POST", "media/folders", {"id": folder}))
     data_of(api.send("PUT", "media/folders", {"id": folder, "new_id": moved}))
     data_of(api.send("PUT", "media/folders/copy", {"id": moved, "new_id": copied}))
-    for doomed in (moved, copied):
-        assert api.send("DELETE", "media/folders", {"id": doomed}).status_code == 204
-        assert_error(api.get("media/folders", {"id": doomed}), 404, "NotFound")
+    deleted(api, "media/folders", moved, copied)
     assert hidden_files(api.project) == []
 
 
@@ -84,9 +87,7 @@ def test_a_long_file_name_is_uploaded_annotated_moved_copied_and_deleted(
     data_of(api.send("PUT", "media/files", {"id": file_id, "new_id": moved}))
     data_of(api.send("PUT", "media/files/copy", {"id": moved, "new_id": copied}))
     assert api.request("GET", f"/media/{copied}").content == PNG
-    for doomed in (moved, copied):
-        assert api.send("DELETE", "media/files", {"id": doomed}).status_code == 204
-        assert_error(api.get("media/files", {"id": doomed}), 404, "NotFound")
+    deleted(api, "media/files", moved, copied)
     data_of(api.send("POST", "media/folders", {"id": "h"}))
     data_of(api.send("PUT", "media/folders/copy", {"id": "g", "new_id": "h/g"}))
     assert api.send("DELETE", "media/folders", {"id": "g"}).status_code == 204

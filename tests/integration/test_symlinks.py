@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from tests.http_client import (
     serve,
 )
 from tests.integration.test_http_media import PNG, collection, upload, uploaded
+
+OUTSIDE_NAMES = [".secret.png.meta.yaml", "secret.png", "x"]
+"""What ``outside`` holds, as ``sorted(iterdir())`` names it: nothing added or removed."""
 
 
 @pytest.fixture
@@ -97,15 +101,22 @@ def test_a_snapshot_holding_a_linked_entry_does_not_bring_it_back(
     assert "movies/dune" in [e.id for e in store.descendants("", None)]
 
 
+@contextmanager
+def served_with_a_link(project: Project, link: Path, outside: Path) -> Iterator[ApiClient]:
+    """Serve ``project`` with ``link`` leading to ``outside``, which must be left untouched."""
+    link.symlink_to(outside)
+    before = files_of(outside)
+    with serve(project) as api:
+        yield api
+    assert files_of(outside) == before
+    assert sorted(p.name for p in outside.iterdir()) == OUTSIDE_NAMES
+
+
 @pytest.fixture
 def linked_entries(yaml_project: Project, outside: Path) -> Iterator[ApiClient]:
     """``entries/ext`` links to a folder outside that holds entry ``x``."""
-    (yaml_project.path / "entries" / "ext").symlink_to(outside)
-    before = files_of(outside)
-    with serve(yaml_project) as api:
+    with served_with_a_link(yaml_project, yaml_project.path / "entries" / "ext", outside) as api:
         yield api
-    assert files_of(outside) == before
-    assert sorted(p.name for p in outside.iterdir()) == [".secret.png.meta.yaml", "secret.png", "x"]
 
 
 def test_entries_behind_a_folder_linked_outside_are_not_found(linked_entries: ApiClient) -> None:
@@ -170,7 +181,7 @@ def test_the_entry_stores_refuse_a_linked_folder_and_log_it(
         with pytest.raises(Conflict):
             store.create({"ext/y": {}})
     assert "ext" in caplog.text
-    assert sorted(p.name for p in outside.iterdir()) == [".secret.png.meta.yaml", "secret.png", "x"]
+    assert sorted(p.name for p in outside.iterdir()) == OUTSIDE_NAMES
 
 
 def test_a_journal_linked_outside_is_never_appended_to(tmp_path: Path, outside: Path) -> None:
@@ -192,12 +203,8 @@ def linked_media(project: Project, outside: Path) -> Iterator[ApiClient]:
     """``media/ext`` links to a folder outside holding ``secret.png`` and its sidecar."""
     media = project.path / "media"
     media.mkdir(exist_ok=True)
-    (media / "ext").symlink_to(outside)
-    before = files_of(outside)
-    with serve(project) as api:
+    with served_with_a_link(project, media / "ext", outside) as api:
         yield api
-    assert files_of(outside) == before
-    assert sorted(p.name for p in outside.iterdir()) == [".secret.png.meta.yaml", "secret.png", "x"]
 
 
 def test_media_behind_a_folder_linked_outside_is_not_found(linked_media: ApiClient) -> None:
