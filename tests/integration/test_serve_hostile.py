@@ -72,13 +72,15 @@ def _files_below(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-def _assert_disk_full_error(response: httpx.Response, site: Site) -> None:
+def _assert_disk_full_error(response: httpx.Response, site: Site, media: Path) -> None:
+    """The upload was refused naming the full disk, and left nothing in ``media``."""
     assert response.status_code == 500, response.text
     body = response.json()
     assert body["errors"] == ["InternalError"]
     assert body["data"] is None
     assert "No space left on device" in body["message"]
     assert str(site.path) not in response.text
+    assert _files_below(media) == [".lock"]
 
 
 def test_an_upload_larger_than_the_free_space_names_the_full_disk_and_leaves_nothing(
@@ -86,8 +88,7 @@ def test_an_upload_larger_than_the_free_space_names_the_full_disk_and_leaves_not
 ) -> None:
     with _on_a_small_disk(site, pages=16) as (proc, url, media):
         response = site.upload(url, "big.txt", b"a" * (40 * PAGE))
-        _assert_disk_full_error(response, site)
-        assert _files_below(media) == [".lock"]
+        _assert_disk_full_error(response, site, media)
         # The space is free again: a file that fits is stored.
         assert site.upload(url, "small.txt", b"a" * (4 * PAGE)).status_code == 200
         assert _files_below(media) == [".lock", "up/.small.txt.meta.yaml", "up/small.txt"]
@@ -101,9 +102,8 @@ def test_an_upload_that_fills_the_disk_before_its_metadata_names_it_and_leaves_n
     with _on_a_small_disk(site, pages=16) as (proc, url, media):
         # The content takes every page; its metadata file then finds none.
         response = site.upload(url, "exact.txt", b"a" * (16 * PAGE))
-        _assert_disk_full_error(response, site)
+        _assert_disk_full_error(response, site, media)
         assert "exact.txt" in response.json()["message"]
-        assert _files_below(media) == [".lock"]
         code, _, err = _stop(proc, signal.SIGTERM)
     assert code == 0, err
 
