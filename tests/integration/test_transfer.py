@@ -174,20 +174,25 @@ def test_a_truncated_archive_is_refused_and_changes_nothing(
     assert "truncated" in err
 
 
+@pytest.mark.parametrize(
+    ("member", "old", "new"),
+    [
+        ("entries/000001.jsonl", b'"Dune"', b'"Dune!"'),
+        ("media/files/notes.txt", b"plain", b"PLAIN"),
+    ],
+    ids=["entries", "media-file"],
+)
 def test_a_member_changed_after_export_is_refused(
-    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
+    source: Path,
+    target: Path,
+    capsys: pytest.CaptureFixture[str],
+    member: str,
+    old: bytes,
+    new: bytes,
 ) -> None:
-    change = replaced("entries/000001.jsonl", lambda d: d.replace(b'"Dune"', b'"Dune!"'))
+    change = replaced(member, lambda d: d.replace(old, new))
     err = _tampered(capsys, source, target, change, fix_manifest=False)
-    assert "'entries/000001.jsonl' does not match its digest" in err
-
-
-def test_a_media_file_changed_after_export_is_refused(
-    source: Path, target: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    change = replaced("media/files/notes.txt", lambda d: d.replace(b"plain", b"PLAIN"))
-    err = _tampered(capsys, source, target, change, fix_manifest=False)
-    assert "'media/files/notes.txt' does not match its digest" in err
+    assert f"'{member}' does not match its digest" in err
 
 
 @pytest.mark.parametrize("name", ["../x", "/tmp/x", "entries/../../x", "media/files/../../x"])
