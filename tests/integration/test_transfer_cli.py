@@ -17,11 +17,13 @@ from tests.integration.transfer_support import (
     FLEXTYPE,
     clean_env,
     fill,
+    flextype,
     init,
     limited,
     replaced,
     rewrite,
     run,
+    run_program,
     sign_key,
     snapshot,
     tree,
@@ -85,12 +87,7 @@ def test_progress_bars_are_drawn_on_a_terminal(project: Path, tmp_path: Path) ->
     assert code == 0, shown
     assert "entries" in shown and "media bytes" in shown and "100%" in shown
     assert "\x1b[" in shown  # drawn with terminal escapes
-    subprocess.run(
-        [FLEXTYPE, "init", str(tmp_path / "t"), "--no-demo"],
-        env=clean_env(),
-        check=True,
-        capture_output=True,
-    )
+    flextype("init", str(tmp_path / "t"), "--no-demo")
     code, shown = _on_terminal("import", "--project", str(tmp_path / "t"), str(tmp_path / "a.tgz"))
     assert code == 0, shown
     assert "entries" in shown and "100%" in shown
@@ -118,14 +115,8 @@ def test_an_archive_goes_through_a_pipe_from_export_to_import(
         stderr=subprocess.PIPE,
         env=clean_env(),
     ) as export:
-        imported = subprocess.run(
-            [FLEXTYPE, "import", "--project", str(tmp_path / "t"), "-"],
-            stdin=export.stdout,
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=120,
-            check=False,
+        imported = run_program(
+            [FLEXTYPE, "import", "--project", str(tmp_path / "t"), "-"], stdin=export.stdout
         )
         _, said = export.communicate(timeout=120)
     assert export.returncode == 0
@@ -290,14 +281,7 @@ with Staging(Path({str(live)!r}), "yaml", "import") as staging:
     except OSError as exc:
         print("failed:", exc.strerror)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    done = run_program([sys.executable, "-c", script])
     assert done.returncode == 0, done.stderr
     assert done.stdout == "failed: File too large\n"
     assert tree(live) == before

@@ -9,7 +9,6 @@ as before the command or exactly as after it: never half of each.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from flextype_adapters.folder_swap import STAGING_NAME
 from flextype_entrypoints.project import open_project
-from tests.integration.transfer_support import FLEXTYPE, clean_env, fill, snapshot
+from tests.integration.transfer_support import fill, flextype, run_program, snapshot
 
 KILLED_AT = r"""
 import os, sys
@@ -48,20 +47,9 @@ sys.exit(code)
 """
 
 
-def _flextype(*argv: str) -> None:
-    subprocess.run([FLEXTYPE, *argv], check=True, capture_output=True, env=clean_env())
-
-
 def _run_killed_at(project: Path, at: int, argv: list[str]) -> bool:
     """Run ``flextype ARGV`` killed at the swap's ``at``-th step; True if it finished."""
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_AT, str(project), str(at), *argv],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    done = run_program([sys.executable, "-c", KILLED_AT, str(project), str(at), *argv])
     if "finished" in done.stdout:
         assert done.returncode == 0, done.stderr
         return True
@@ -83,7 +71,7 @@ def _state(project: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("source") / "site"
-    _flextype("init", str(path), "--json")
+    flextype("init", str(path), "--json")
     fill(path)
     return path
 
@@ -122,33 +110,9 @@ def test_an_import_killed_at_any_step_of_its_swap_is_undone_or_finished(
     source: Path, tmp_path: Path, driver: str
 ) -> None:
     archive = tmp_path / "site.tar.gz"
-    subprocess.run(
-        [
-            Path(sys.executable).with_name("flextype"),
-            "export",
-            "--project",
-            str(source),
-            "--out",
-            str(archive),
-        ],
-        check=True,
-        capture_output=True,
-        env=clean_env(),
-    )
+    flextype("export", "--project", str(source), "--out", str(archive))
     target = tmp_path / "target"
-    subprocess.run(
-        [
-            Path(sys.executable).with_name("flextype"),
-            "init",
-            str(target),
-            "--storage",
-            driver,
-            "--json",
-        ],
-        check=True,
-        capture_output=True,
-        env=clean_env(),
-    )
+    flextype("init", str(target), "--storage", driver, "--json")
     _, _, recovered = _kill_at_every_step(target, tmp_path, ["import", "--replace", str(archive)])
     assert recovered >= 3  # the kills fell inside the swap, and left work to undo
 

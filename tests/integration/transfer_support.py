@@ -12,7 +12,7 @@ import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 import pytest
@@ -235,6 +235,31 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
 
 
+def run_program(
+    argv: list[str],
+    *,
+    check: bool = False,
+    stdin: IO[bytes] | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` without FLEXTYPE_* settings, its output captured as text, 120 s at most."""
+    return subprocess.run(
+        argv,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+        preexec_fn=preexec_fn,
+        check=check,
+    )
+
+
+def flextype(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``flextype`` as a program; a non-zero exit fails the test."""
+    return run_program([FLEXTYPE, *argv], check=True)
+
+
 def limited(limit: int, *argv: str) -> subprocess.CompletedProcess[str]:
     """Run ``flextype`` where no file may grow past ``limit`` bytes: a full disk, as far
     as it can tell (writes fail with EFBIG, "File too large")."""
@@ -242,12 +267,4 @@ def limited(limit: int, *argv: str) -> subprocess.CompletedProcess[str]:
     def limit_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run(
-        [FLEXTYPE, *argv],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        preexec_fn=limit_files,
-        check=False,
-    )
+    return run_program([FLEXTYPE, *argv], preexec_fn=limit_files)
