@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,6 +15,7 @@ from flextype_core.images import verify_signature
 from flextype_entrypoints.cli import build_parser, main
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import DEMO_ENTRIES
+from tests.programs import FLEXTYPE, run_program
 
 DRIVERS = ["yaml", "tinydb"]
 
@@ -38,16 +36,7 @@ def _init(capsys: pytest.CaptureFixture[str], project: Path, driver: str) -> dic
 def test_init_json_prints_exactly_the_project_and_a_working_token_as_a_program(
     tmp_path: Path,
 ) -> None:
-    flextype = Path(sys.executable).with_name("flextype")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
-    done = subprocess.run(
-        [str(flextype), "init", str(tmp_path / "site"), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = run_program([FLEXTYPE, "init", str(tmp_path / "site"), "--json"], timeout=60)
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert set(shown) == {"project", "token", "access_token"}
@@ -319,16 +308,7 @@ def test_every_command_but_init_refuses_a_folder_without_a_project_and_writes_no
 
 
 def test_serve_refuses_an_empty_folder_as_a_program_and_leaves_it_empty(tmp_path: Path) -> None:
-    flextype = Path(sys.executable).with_name("flextype")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
-    done = subprocess.run(
-        [str(flextype), "serve", "--project", str(tmp_path), "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = run_program([FLEXTYPE, "serve", "--project", str(tmp_path), "--port", "0"], timeout=60)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith(f"flextype: error: no flextype project at {tmp_path} ")
     assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_serve import FLEXTYPE, TIMEOUT, _environ, _server
+from tests.integration.test_serve import TIMEOUT, _server
+from tests.programs import FLEXTYPE, run_program
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "flextype_generated_client"
@@ -38,13 +39,8 @@ content_type_overrides:
 
 
 def _init(project: Path) -> dict[str, str]:
-    done = subprocess.run(
-        [str(FLEXTYPE), "init", "--project", str(project), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=True,
-        env=_environ(),
+    done = run_program(
+        [FLEXTYPE, "init", "--project", str(project), "--json"], check=True, timeout=TIMEOUT
     )
     issued: dict[str, str] = json.loads(done.stdout)
     return issued

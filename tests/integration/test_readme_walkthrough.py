@@ -17,15 +17,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.programs import clean_env
+
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 FIRST_COMMAND = README.split("## Two commands", 1)[1].split("\n    ", 1)[1].split("\n", 1)[0]
 WALKTHROUGH = re.search(r"<!-- walkthrough -->\n```sh\n(.*?)```", README, re.S)
 README_URL = "http://127.0.0.1:8000"
 TIMEOUT = 60.0
-
-
-def _environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
 
 
 def _read_line(stream: Any) -> str:
@@ -51,7 +49,7 @@ def newcomer(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_environ(),
+        env=clean_env(),
         start_new_session=True,
     ) as proc:
         watchdog = threading.Timer(TIMEOUT, os.killpg, (proc.pid, signal.SIGKILL))

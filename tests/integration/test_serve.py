@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import select
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,16 +17,12 @@ import pytest
 from flextype_entrypoints.cli import main
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import create_project
+from tests.programs import FLEXTYPE, clean_env
 
 __all__: list[str] = []
 
-FLEXTYPE = Path(sys.executable).with_name("flextype")
 TIMEOUT = 60.0
 URL_LINE = re.compile(r"Serving on (http://127\.0\.0\.1:(\d+))")
-
-
-def _environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
 
 
 @contextmanager
@@ -41,9 +35,9 @@ def _server(
     second line, the docs URL, is checked here: both are written at once, and what the
     buffered reader has taken from the pipe is not seen by ``communicate`` later.
     """
-    argv = [*prefix, str(FLEXTYPE), "serve", "--project", str(project), "--port", "0", *extra]
+    argv = [*prefix, FLEXTYPE, "serve", "--project", str(project), "--port", "0", *extra]
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environ()
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env()
     ) as proc:
         try:
             assert proc.stdout is not None

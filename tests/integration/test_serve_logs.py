@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import importlib.metadata
 import json
-import os
 import queue
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,8 +21,8 @@ import pytest
 
 from flextype_entrypoints.scaffold import create_project
 from tests.http_client import Project, new_project
+from tests.programs import FLEXTYPE, clean_env
 
-FLEXTYPE = Path(sys.executable).with_name("flextype")
 TIMEOUT = 30.0
 URL = re.compile(r"Serving on (http://127\.0\.0\.1:\d+)")
 
@@ -85,14 +83,13 @@ class Server:
 
 @contextmanager
 def running(project: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    argv = [str(FLEXTYPE), "serve", "--project", str(project), "--port", "0", *extra]
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
+    argv = [FLEXTYPE, "serve", "--project", str(project), "--port", "0", *extra]
     with subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**environ, **(env or {})},
+        env={**clean_env(), **(env or {})},
     ) as proc:
         try:
             assert proc.stdout is not None and proc.stderr is not None
@@ -127,7 +124,7 @@ ACCESS_TEXT = re.compile(r"127\.0\.0\.1 (GET|POST) (\S+) (\d{3}) (\d+\.\d)ms")
 
 def test_version_prints_the_distribution_and_its_version() -> None:
     done = subprocess.run(
-        [str(FLEXTYPE), "--version"], capture_output=True, text=True, timeout=60, check=False
+        [FLEXTYPE, "--version"], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == f"flextype-py {importlib.metadata.version('flextype-py')}\n"
@@ -210,7 +207,7 @@ def test_json_logs_are_one_object_per_line_on_both_streams(tmp_path: Path) -> No
 
 def test_serve_refusing_to_start_says_why_in_one_json_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [str(FLEXTYPE), "serve", "--project", str(tmp_path), "--log-format", "json"],
+        [FLEXTYPE, "serve", "--project", str(tmp_path), "--log-format", "json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,20 +14,17 @@ from flextype_core import archive
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.transfer.settings_file import switched_driver_text
 from tests.integration.transfer_support import (
-    FLEXTYPE,
-    clean_env,
     fill,
-    flextype,
     init,
     limited,
     replaced,
     rewrite,
     run,
-    run_program,
     sign_key,
     snapshot,
     tree,
 )
+from tests.programs import FLEXTYPE, clean_env, flextype, run_program
 
 
 def _on_terminal(*argv: str) -> tuple[int, str]:

@@ -17,7 +17,8 @@ import pytest
 
 from flextype_adapters.folder_swap import STAGING_NAME
 from flextype_entrypoints.project import open_project
-from tests.integration.transfer_support import fill, flextype, run_program, snapshot
+from tests.integration.transfer_support import fill, snapshot
+from tests.programs import flextype, run_program
 
 KILLED_AT = r"""
 import os, sys

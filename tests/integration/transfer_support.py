@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import resource
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 import pytest
@@ -24,9 +22,7 @@ from flextype_entrypoints.cli import main
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.transfer.settings_file import exported_settings
 from tests.images import encode, gradient
-
-FLEXTYPE = str(Path(sys.executable).with_name("flextype"))
-"""The installed command, for tests that run it as a program."""
+from tests.programs import FLEXTYPE, run_program
 
 EVERY_TYPE: dict[str, Any] = {
     "int": 42,
@@ -228,36 +224,6 @@ def tree(path: Path) -> dict[str, bytes | None]:
         for p in sorted(path.rglob("*"))
         if not p.name.endswith(".lock") and p.name != ".index"
     }
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without FLEXTYPE_* settings."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
-
-
-def run_program(
-    argv: list[str],
-    *,
-    check: bool = False,
-    stdin: IO[bytes] | None = None,
-    preexec_fn: Callable[[], object] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` without FLEXTYPE_* settings, its output captured as text, 120 s at most."""
-    return subprocess.run(
-        argv,
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        preexec_fn=preexec_fn,
-        check=check,
-    )
-
-
-def flextype(*argv: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``flextype`` as a program; a non-zero exit fails the test."""
-    return run_program([FLEXTYPE, *argv], check=True)
 
 
 def limited(limit: int, *argv: str) -> subprocess.CompletedProcess[str]:
