@@ -33,7 +33,6 @@ import hashlib
 import os
 import shutil
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -46,8 +45,9 @@ from flextype_adapters.atomic import (
     fsync_dir,
     fsync_file,
     fsync_tree,
-    hidden_name,
+    hidden_twin,
     new_file_mode,
+    remove_atomically,
     write_atomic,
 )
 from flextype_adapters.confine import Confinement, Identity, identity_of
@@ -126,10 +126,6 @@ def _valid(parse: Callable[[object], str], candidate: str) -> bool:
     except InvalidId:
         return False
     return True
-
-
-def _hidden_twin(path: Path, purpose: str) -> Path:
-    return path.with_name(hidden_name(path.name, f"{uuid.uuid4().hex[:12]}.{purpose}"))
 
 
 def _outside(what: str) -> Conflict:
@@ -332,7 +328,7 @@ class LocalMediaStore:
             if os.path.lexists(path):
                 if not replace or not path.is_file():
                     raise Conflict(f"{_file(file_id)} already exists.")
-                self._discard_content(path)
+                remove_atomically(path)  # the file vanishes at once
             data = _dump(meta)
             stored = _load_mapping(data.decode("utf-8"))
             write_atomic(_sidecar(path), data)
@@ -357,7 +353,7 @@ class LocalMediaStore:
         write_atomic(path, upload.head(upload.size))
 
     def _copy_into_place(self, source: Path, target: Path) -> None:
-        temporary = _hidden_twin(target, "tmp")
+        temporary = hidden_twin(target, "tmp")
         try:
             shutil.copyfile(source, temporary)
             fsync_file(temporary)
@@ -366,13 +362,6 @@ class LocalMediaStore:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-
-    def _discard_content(self, path: Path) -> None:
-        """Make the file at ``path`` invisible at once and remove its content."""
-        trash = _hidden_twin(path, "deleted")
-        path.replace(trash)
-        fsync_dir(path.parent)
-        trash.unlink()
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -454,7 +443,7 @@ class LocalMediaStore:
             source, target = self._folder_transfer_start(folder_id, new_id)
             with _storage_errors(_folder(folder_id), "copied"):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                temporary = _hidden_twin(target, "tmp")
+                temporary = hidden_twin(target, "tmp")
                 try:
                     shutil.copytree(source, temporary, symlinks=True)
                     fsync_tree(temporary)
@@ -479,12 +468,4 @@ class LocalMediaStore:
                 raise MediaFolderNotFound(folder_id)
             folder = self._root / folder_id
             with _storage_errors(_folder(folder_id), "deleted"):
-                # Renamed to a hidden name first, the whole folder vanishes at once, and a
-                # crash half-way through rmtree leaves only ignored debris.
-                trash = _hidden_twin(folder, "deleted")
-                folder.replace(trash)
-                fsync_dir(folder.parent)
-                if trash.is_symlink():  # a linked folder: the link goes, not its target
-                    trash.unlink()
-                else:
-                    shutil.rmtree(trash)
+                remove_atomically(folder)  # a linked folder: the link goes, not its target

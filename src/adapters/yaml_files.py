@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from flextype_adapters.atomic import fsync_dir, hidden_name, write_atomic
+from flextype_adapters.atomic import fsync_dir, remove_atomically, write_atomic
 from flextype_adapters.confine import Confinement, identity_of
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_cache import ParsedFileCache
@@ -334,10 +334,12 @@ class YamlFilesEntryStore:
                 if entry_id == ids.ROOT:  # as the reference store: every entry goes
                     for child in self._root.iterdir():
                         if child.is_dir() and not child.name.startswith("."):
-                            self._remove_tree(child)
+                            remove_atomically(child)
                     return
+                # The subtree vanishes at once; a linked entry: the link goes, never
+                # what it leads to.
                 folder = self._root / entry_id
-                self._remove_tree(folder)
+                remove_atomically(folder)
                 self._prune(folder.parent)
 
     def _writable(self, entry_id: str) -> Path:
@@ -417,17 +419,6 @@ class YamlFilesEntryStore:
             if identity is not None:
                 yield child_id, identity
             yield from self._walk(child_id, folder, None if depth is None else depth - 1)
-
-    def _remove_tree(self, folder: Path) -> None:
-        # Renamed to a hidden name first, readers see the whole subtree vanish at once,
-        # and a crash half-way through rmtree leaves only ignored debris.
-        trash = folder.with_name(hidden_name(folder.name, f"{uuid.uuid4().hex[:12]}.deleted"))
-        folder.replace(trash)
-        fsync_dir(folder.parent)
-        if trash.is_symlink():  # a linked entry: the link goes, never what it leads to
-            trash.unlink()
-        else:
-            shutil.rmtree(trash)
 
     def _remove_empty_folders(self, folder: Path) -> None:
         if not folder.is_dir():
