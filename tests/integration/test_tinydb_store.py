@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
+from flextype_adapters.system import RandomIdFactory, SystemClock
 from flextype_adapters.tinydb_store import (
     AtomicJSONStorage,
     TinyDBEntryStore,
     TinyDBTokenStore,
     open_tinydb,
 )
+from flextype_core import EntriesService
 from flextype_core.errors import StorageError
 from flextype_core.model import CallCount, Entry, Token
 
@@ -431,3 +433,23 @@ def test_a_value_changed_by_another_process_to_an_equal_value_of_another_type_is
     _replace_externally(path, data)
 
     assert entries.get("a").fields["n"] is True
+
+
+def test_changing_an_entry_fetched_from_memory_changes_neither_the_store_nor_the_file(
+    path: Path, db: TinyDB
+) -> None:
+    # The store shares what it holds (cached() is for a server that only serialises);
+    # the service hands a library caller its own copy, as fetch does.
+    service = EntriesService(TinyDBEntryStore(db), SystemClock(), RandomIdFactory())
+    service.create("a", {"tags": ["x"], "meta": {"n": 1}})
+    service.fetch("a")  # read once: held in memory
+    fetched = service.fetch_cached("a")
+    assert fetched is not None
+    fetched["tags"].append("changed by the caller")
+    fetched["meta"]["n"] = 2
+
+    service.create("b", {})  # a write of the whole file
+
+    assert (service.fetch("a")["tags"], service.fetch("a")["meta"]) == (["x"], {"n": 1})
+    (stored,) = [d for d in _on_disk(path)["entries"].values() if d["id"] == "a"]
+    assert (stored["fields"]["tags"], stored["fields"]["meta"]) == (["x"], {"n": 1})
