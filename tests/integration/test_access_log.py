@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import HTTPRequestEvent, Message, Receive, Scope, Send
 
 from flextype_entrypoints.http.access_log import AccessLog
 
@@ -41,7 +41,7 @@ def _logged(path: str, query: str) -> str:
         "client": ("127.0.0.1", 5000),
     }
 
-    async def receive() -> Message:
+    async def receive() -> HTTPRequestEvent:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
