@@ -31,9 +31,10 @@ from typing import Any
 import msgspec
 
 from flextype_adapters.atomic import write_atomic
+from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
-from flextype_adapters.yaml_files import FileIdentity, YamlFilesEntryStore, warn_unreadable
+from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
