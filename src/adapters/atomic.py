@@ -1,10 +1,18 @@
-"""Crash-safe file writes: every file the adapters write goes through ``write_atomic``."""
+"""Crash-safe file writes and removals: every file the adapters write goes through here.
+
+A file is written to a temporary twin and renamed over its name (``write_atomic``,
+``open_atomic``); a file or folder is removed by renaming it to a hidden twin first
+(``remove_atomically``). Either way a crash leaves the old state or the new one, plus
+hidden debris at worst (``flextype_adapters.debris``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -15,8 +23,10 @@ __all__ = [
     "fsync_file",
     "fsync_tree",
     "hidden_name",
+    "hidden_twin",
     "new_file_mode",
     "open_atomic",
+    "remove_atomically",
     "write_atomic",
 ]
 
@@ -38,6 +48,15 @@ def hidden_name(name: str, suffix: str) -> str:
     return f".{kept.decode('utf-8', 'ignore')}.{suffix}"
 
 
+def hidden_twin(path: Path, purpose: str) -> Path:
+    """Return a new hidden name beside ``path``: ``.<name>.<12 hex>.<purpose>``.
+
+    ``purpose`` is ``tmp`` (a twin being filled) or ``deleted`` (being emptied): what a
+    crash leaves of either is debris.
+    """
+    return path.with_name(hidden_name(path.name, f"{uuid.uuid4().hex[:12]}.{purpose}"))
+
+
 def write_atomic(path: Path, data: bytes, *, private: bool = False) -> os.stat_result:
     """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one.
 
@@ -53,19 +72,10 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> os.stat_r
         inode, size and modification time): a later edit by anyone else differs from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _new_temporary(path, PRIVATE_MODE if private else 0o666)
-    try:
-        with os.fdopen(fd, "wb") as tmp_file:
-            tmp_file.write(data)
-            tmp_file.flush()
-            os.fsync(tmp_file.fileno())
-            status = os.fstat(tmp_file.fileno())
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    with open_atomic(path, private=private) as stream:
+        stream.write(data)
+        stream.flush()
+        status = os.fstat(stream.fileno())
     return status
 
 
@@ -139,15 +149,15 @@ def fsync_tree(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_atomic(path: Path) -> Iterator[BinaryIO]:
-    """Write ``path`` through a stream, with ``write_atomic``'s guarantee.
+def open_atomic(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
+    """Write ``path`` through a stream, with ``write_atomic``'s guarantee and modes.
 
-    For content too large to hold in memory (a project archive, which holds token
-    hashes: the file is private, 0600). The stream is a temporary file beside ``path``;
-    when the block ends without error it is fsync'd and renamed over ``path``; when it
-    raises, it is removed and ``path`` is left as it was. The folder must exist.
+    For content too large to hold in memory (a project archive). The stream is a
+    temporary file beside ``path``; when the block ends without error it is fsync'd and
+    renamed over ``path``; when it raises, it is removed and ``path`` is left as it was.
+    The folder must exist.
     """
-    fd, tmp = _new_temporary(path, PRIVATE_MODE)
+    fd, tmp = _new_temporary(path, PRIVATE_MODE if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
@@ -159,3 +169,19 @@ def open_atomic(path: Path) -> Iterator[BinaryIO]:
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def remove_atomically(path: Path) -> None:
+    """Make the file or folder ``path`` vanish at once, then remove what it held.
+
+    It is renamed to a hidden twin first (the rename fsync'd): readers see a whole
+    folder go at once, and a crash half-way through leaves only debris. A symbolic link
+    is removed as a link: what it leads to is never touched.
+    """
+    trash = hidden_twin(path, "deleted")
+    path.replace(trash)
+    fsync_dir(path.parent)
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash)
+    else:
+        trash.unlink()

@@ -18,8 +18,8 @@ from pathlib import Path
 import msgspec
 
 from flextype_adapters.atomic import write_atomic
+from flextype_adapters.entry_files import FileIdentity
 from flextype_adapters.yaml_codec import PARSE_RULES
-from flextype_adapters.yaml_files import FileIdentity
 
 __all__ = ["SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot"]
 

@@ -31,9 +31,10 @@ from typing import Any
 import msgspec
 
 from flextype_adapters.atomic import write_atomic
+from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
-from flextype_adapters.yaml_files import FileIdentity, YamlFilesEntryStore, warn_unreadable
+from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
 from flextype_core.model import Entry
@@ -88,10 +89,10 @@ class IndexedYamlFilesEntryStore:
         return self._files.exists(entry_id)
 
     def has_descendants(self, entry_id: str) -> bool:
-        index = self._fresh_index()
+        index, broken = self._fresh()
         # A broken entry is out of the index but still an entry on disk: it counts.
         return index.has_below(entry_id) or any(
-            broken != entry_id and ids.is_within(broken, entry_id) for broken in self._broken
+            b != entry_id and ids.is_within(b, entry_id) for b in broken
         )
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
@@ -99,14 +100,12 @@ class IndexedYamlFilesEntryStore:
         return self._fresh_index().below(entry_id, depth)
 
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
-        with self._lock:
-            self._fresh_index()
-            return ids_in_range(self._broken, entry_id, depth)
+        return ids_in_range(self._fresh()[1], entry_id, depth)
 
     def version(self) -> Hashable:
-        with self._lock:
-            # The broken entries too: one fixed or deleted changes ``unreadable``.
-            return (self._fresh_index().generation, frozenset(self._broken))
+        index, broken = self._fresh()
+        # The broken entries too: one fixed or deleted changes ``unreadable``.
+        return (index.generation, broken)
 
     def check(self) -> None:
         self._files.check()
@@ -181,7 +180,15 @@ class IndexedYamlFilesEntryStore:
     # -- keeping the index true ----------------------------------------------------
 
     def _fresh_index(self) -> EntryIndex:
-        # What other processes wrote is parsed before the lock, as after our own writes.
+        return self._fresh()[0]
+
+    def _fresh(self) -> tuple[EntryIndex, frozenset[str]]:
+        """The index brought up to date, and the ids of the broken entries it left out.
+
+        Never call it holding the index's lock: what other processes wrote is parsed
+        before taking it (as after our own writes), so that a big entry's parse does not
+        hold up every query and write of this process.
+        """
         self._parse_ahead(self._journal_news())
         with self._lock:
             index = self._index
@@ -192,7 +199,8 @@ class IndexedYamlFilesEntryStore:
                 for entry_id in suspects:
                     self._reload_one(index, entry_id)
             self._maybe_sweep()
-            return index
+            # A copy: ``_load`` changes the set in place, under the lock.
+            return index, frozenset(self._broken)
 
     def _build(self) -> EntryIndex:
         """Index every entry: from the snapshot where its file is unchanged, else parsed."""

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
@@ -98,6 +99,8 @@ class AtomicJSONStorage(Storage):
             if not raw:
                 return None
             tables = _check_layout(json.loads(raw.decode("utf-8-sig")), self.path.name)
+            if self._cache is not None:
+                tables = _kept_where_unchanged(tables, self._cache[1])
             self._cache = (signature, tables)
             return tables
 
@@ -137,10 +140,13 @@ class AtomicJSONStorage(Storage):
 
         For counts read under the file lock: a signature of (mtime, size, inode) can
         repeat when another process's two quick writes reuse an inode within one tick
-        of the file system's clock.
+        of the file system's clock. The tables read before are kept for that parse to
+        compare with: those found unchanged stay the same objects, so what the stores
+        derived from them (the entries' indexes, the entries held in memory) stays too.
         """
         with self.lock:
-            self._cache = None
+            if self._cache is not None:
+                self._cache = (_NO_SIGNATURE, self._cache[1])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -154,6 +160,33 @@ class AtomicJSONStorage(Storage):
 
 def _signature(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+_NO_SIGNATURE = (-1, -1, -1)
+"""No file has it: the tables cached under it are only compared with, never returned."""
+_EXACT = msgspec.json.Encoder()
+
+
+def _kept_where_unchanged(tables: Tables, before: Tables) -> Tables:
+    """Return ``tables``, each that holds what it held ``before`` replaced by that object.
+
+    The stores key what they derive from a table on its identity (``_Table._docs``): a
+    re-read that changed only the tokens must not make the entries look new. Compared
+    as JSON, so that 1, 1.0 and true differ (Python's ``==`` takes them as equal).
+    """
+    kept = dict(tables)
+    for name, table in tables.items():
+        old = before.get(name)
+        if old is not None and _same_json(old, table):
+            kept[name] = old
+    return kept
+
+
+def _same_json(a: object, b: object) -> bool:
+    try:
+        return _EXACT.encode(a) == _EXACT.encode(b)
+    except (TypeError, msgspec.EncodeError):  # what a caller wrote may be no JSON
+        return False
 
 
 def _check_layout(value: object, name: str) -> Tables:

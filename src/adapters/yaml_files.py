@@ -1,4 +1,7 @@
-"""EntryStore over YAML files: entry ``a/b`` is the folder ``a/b`` holding ``entry.yaml``."""
+"""EntryStore over YAML files: entry ``a/b`` is the folder ``a/b`` holding ``entry.yaml``.
+
+What an entry's folder holds and how its files are read and walked: ``entry_files``.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +11,34 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from stat import S_ISLNK, S_ISREG
 from typing import Any
 
 import msgspec
 
-from flextype_adapters.atomic import fsync_dir, hidden_name, write_atomic
-from flextype_adapters.confine import Confinement, identity_of
+from flextype_adapters.atomic import fsync_dir, remove_atomically, write_atomic
+from flextype_adapters.confine import Confinement
 from flextype_adapters.debris import remove_debris
+from flextype_adapters.entry_files import (
+    ENTRY_FILE,
+    ENTRY_PARSERS,
+    LEGACY_ENTRY_FILE,
+    FileIdentity,
+    entry_file_identity,
+    walk_entry_files,
+    warn_unreadable,
+)
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
-from flextype_adapters.flextype_dates import with_flextype_dates
-from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from flextype_adapters.yaml_codec import dump as _dump
-from flextype_adapters.yaml_codec import load_front_matter as _load_front_matter
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_error as _storage_error
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
-from flextype_core.errors import (
-    Conflict,
-    EntryNotFound,
-    InvalidId,
-    StorageError,
-    shown,
-)
+from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry
 
+# The names of ``entry_files`` that users of this module have always imported from here.
 __all__ = [
     "ENTRY_FILE",
     "LEGACY_ENTRY_FILE",
@@ -47,32 +50,11 @@ __all__ = [
 
 Fields = dict[str, Any]
 
-ENTRY_FILE = "entry.yaml"
-"""What every write produces: the entry's fields as one YAML mapping."""
-LEGACY_ENTRY_FILE = "entry.md"
-"""Flextype's front matter format, read when a folder has no ``entry.yaml``."""
 _FIELDS_DECODER = msgspec.json.Decoder(dict[str, Any])
 
 
 def _entry(entry_id: str) -> str:
     return f"Entry {shown(entry_id)}"
-
-
-def _parse_fields(data: bytes, _: int) -> bytes:
-    """Parse an entry file; keep it as JSON, which decodes far faster than YAML parses."""
-    return msgspec.json.encode(_load_mapping(data.decode("utf-8-sig")))
-
-
-def _parse_flextype_fields(data: bytes, mtime_ns: int) -> bytes:
-    """Parse Flextype's entry.md as Flextype answered it: its dates in Unix seconds."""
-    fields = _load_front_matter(data.decode("utf-8-sig"))
-    return msgspec.json.encode(with_flextype_dates(fields, mtime_ns // 1_000_000_000))
-
-
-_ENTRY_PARSERS = (
-    (ENTRY_FILE, _parse_fields),
-    (LEGACY_ENTRY_FILE, _parse_flextype_fields),
-)
 
 
 def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
@@ -83,45 +65,6 @@ def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
     if not all(ids.is_within(entry_id, root) for entry_id in documents):
         return None
     return None if (base / root).exists() else root
-
-
-FileIdentity = tuple[int, int, int]
-"""(inode, size, mtime in ns) of an entry file."""
-
-
-def entry_file_identity(folder: str, confinement: Confinement) -> FileIdentity | None:
-    """Return the identity of the entry file in ``folder``; None if it holds no entry.
-
-    That of the file ``get`` reads first (``entry.yaml``, else ``entry.md``), even when
-    it is no regular file (``get`` then fails), provided one of them is one (``exists``).
-    A file that is a symbolic link leading out of ``confinement`` counts as missing (so
-    does it for ``get``); links in ``folder``'s own path are the caller's to check.
-    """
-    first: FileIdentity | None = None
-    for name in (ENTRY_FILE, LEGACY_ENTRY_FILE):
-        path = os.path.join(folder, name)  # noqa: PTH118
-        try:
-            # lstat, not stat: as cheap, and it tells a link, whose target is checked.
-            stat = os.lstat(path)
-            if S_ISLNK(stat.st_mode):
-                stat = os.stat(path)  # noqa: PTH116
-                if not confinement.admits(path, identity_of(stat)):
-                    continue
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if first is None:
-            first = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        if S_ISREG(stat.st_mode):
-            return first
-    return None
-
-
-def _is_entry_id(candidate: str) -> bool:
-    try:
-        ids.parse_entry_id(candidate)
-    except InvalidId:
-        return False
-    return True
 
 
 class YamlFilesEntryStore:
@@ -304,7 +247,7 @@ class YamlFilesEntryStore:
         """
         path = f"{self._root_text}/{entry_id}"
         with contextlib.suppress(*_FAILURES):
-            for name, parse in _ENTRY_PARSERS:
+            for name, parse in ENTRY_PARSERS:
                 if self._parsed.get_with_mtime(f"{path}/{name}", parse) is not None:
                     return
 
@@ -334,10 +277,12 @@ class YamlFilesEntryStore:
                 if entry_id == ids.ROOT:  # as the reference store: every entry goes
                     for child in self._root.iterdir():
                         if child.is_dir() and not child.name.startswith("."):
-                            self._remove_tree(child)
+                            remove_atomically(child)
                     return
+                # The subtree vanishes at once; a linked entry: the link goes, never
+                # what it leads to.
                 folder = self._root / entry_id
-                self._remove_tree(folder)
+                remove_atomically(folder)
                 self._prune(folder.parent)
 
     def _writable(self, entry_id: str) -> Path:
@@ -361,7 +306,7 @@ class YamlFilesEntryStore:
         # try/except, not _storage_errors: this is the hot path, and the message is
         # built only on failure.
         try:
-            for name, parse in _ENTRY_PARSERS:
+            for name, parse in ENTRY_PARSERS:
                 path = f"{self._root_text}/{entry_id}/{name}"
                 encoded = self._parsed.get_with_mtime(path, parse)
                 if encoded is not None:
@@ -386,48 +331,7 @@ class YamlFilesEntryStore:
         """
         base = os.path.join(self._root, entry_id)  # noqa: PTH118
         if entry_id == ids.ROOT or self._confinement.contains(base):
-            yield from self._walk(entry_id, base, depth)
-
-    def _walk(
-        self, entry_id: str, base: str, depth: int | None
-    ) -> Iterator[tuple[str, FileIdentity]]:
-        """``entry_files_below`` of a folder ``base`` known to lie inside the root."""
-        if depth is not None and depth < 1:
-            return
-        try:
-            with os.scandir(base) as listing:
-                # A link (d_type tells, no system call) is followed only if it stays inside.
-                folders = [
-                    e.path
-                    for e in listing
-                    if not e.name.startswith(".")
-                    and e.is_dir()
-                    and (not e.is_symlink() or self._confinement.contains(e.path))
-                ]
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for folder in folders:
-            name = os.path.basename(folder)  # noqa: PTH119
-            child_id = f"{entry_id}/{name}" if entry_id else name
-            # A folder whose name is no valid id cannot be addressed: skip its subtree
-            # (this also bounds a walk through a symlink loop).
-            if not _is_entry_id(child_id):
-                continue
-            identity = entry_file_identity(folder, self._confinement)
-            if identity is not None:
-                yield child_id, identity
-            yield from self._walk(child_id, folder, None if depth is None else depth - 1)
-
-    def _remove_tree(self, folder: Path) -> None:
-        # Renamed to a hidden name first, readers see the whole subtree vanish at once,
-        # and a crash half-way through rmtree leaves only ignored debris.
-        trash = folder.with_name(hidden_name(folder.name, f"{uuid.uuid4().hex[:12]}.deleted"))
-        folder.replace(trash)
-        fsync_dir(folder.parent)
-        if trash.is_symlink():  # a linked entry: the link goes, never what it leads to
-            trash.unlink()
-        else:
-            shutil.rmtree(trash)
+            yield from walk_entry_files(entry_id, base, depth, self._confinement)
 
     def _remove_empty_folders(self, folder: Path) -> None:
         if not folder.is_dir():
@@ -454,12 +358,3 @@ class YamlFilesEntryStore:
             with contextlib.suppress(OSError):
                 (folder / ENTRY_FILE).unlink(missing_ok=True)
             self._prune(folder)
-
-
-def warn_unreadable(root: str, entry_id: str, error: StorageError) -> None:
-    """Log (at most once a minute) that an entry is left out of a listing, and why."""
-    warn_limited(
-        f"entry:{root}:{entry_id}",
-        "%s It is left out of collections.",
-        error.message,
-    )

@@ -138,7 +138,10 @@ def remove_debris(container: Container) -> int:
     """Remove the leftovers of interrupted writes from every store of ``container``.
 
     First an import or migration killed while swapping its content in is finished or
-    undone (``recover_swaps``), so the stores then see the project as a whole.
+    undone (``recover_swaps``), so the stores then see the project as a whole. Undoing
+    one can put back the settings file the container was built from: ``flextype serve``
+    recovers before it reads the settings, and so should a program that opens a project
+    after a crash (``recover_swaps(path)`` first).
     """
     project: Path = container.project()
     recovered = recover_swaps(project)

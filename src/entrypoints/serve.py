@@ -19,6 +19,7 @@ import uvicorn
 from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
+from flextype_adapters.folder_swap import recover_swaps
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.http.access_log import AccessLog
@@ -114,11 +115,14 @@ def serve(
         raise ServeError("--workers must be 1 or more")
     configure_logging(log_format, access_log=access_log)
     require_project(project)
+    # Before the settings are read: an import or migration killed in its swap may have
+    # written new settings that its recovery puts back.
+    recovered = recover_swaps(project)
     container = build_container(project, os.environ if environ is None else environ)
     warning = driver_mismatch(project, container.config.storage.driver())
     if warning is not None:
         log.warning(warning)
-    removed = remove_debris(container)
+    removed = recovered + remove_debris(container)
     if removed:
         log.info("Removed %d leftovers of interrupted writes.", removed)
     limits = _limits(container)

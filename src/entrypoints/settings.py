@@ -20,6 +20,7 @@ __all__ = [
     "SettingsError",
     "env_overrides",
     "load_settings",
+    "settings_mapping",
 ]
 
 SETTINGS_FILE = "flextype.yaml"
@@ -181,16 +182,25 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"Cannot read {path}: {exc.__class__.__name__}.") from exc
+    return settings_mapping(text, str(path))
+
+
+def settings_mapping(text: str, where: str) -> dict[str, Any]:
+    """Return a settings file's text as a mapping ({} when it is empty).
+
+    Raises:
+        SettingsError: it is not YAML, or not a mapping; the message names ``where``.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SettingsError(f"{path} is not valid YAML{where}.") from exc
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SettingsError(f"{where} is not valid YAML{line}.") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SettingsError(f"{path} must hold a mapping of settings.")
+        raise SettingsError(f"{where} must hold a mapping of settings.")
     return data
 
 

@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
+from flextype_core.registry import is_secret_key
+
 __all__ = ["Sources", "explain_invalid", "find_unknown_key"]
 
 _AT = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")
@@ -107,16 +109,18 @@ def explain_invalid(
     path = tuple(re.sub(r"\[\d+\]", "", where).split("."))
     source = sources.of(path) or sources.file
     name = "`" + re.sub(r"\[(\d+)\]", r".\1", where) + "`"
-    got = _value_at(raw, where)
+    # A secret's value is never shown: the message goes to a terminal or a log.
+    secret = any(is_secret_key(key) for key in path)
+    got = "its value is a secret" if secret else f"got {_value_at(raw, where)!r}"
     choices = _choices(struct, path)
     if choices:
-        return f"{source}: {name} must be one of: {', '.join(choices)} (got {got!r})."
+        return f"{source}: {name} must be one of: {', '.join(choices)} ({got})."
     expected = _EXPECTED.match(problem)
     if expected is not None and expected.group(1) in _KINDS:
         # A constraint follows ("Expected `int` >= 1"); a wrong type says ", got `str`".
         bound = "" if expected.group(2).startswith(",") else expected.group(2).strip()
         kind = f"{_KINDS[expected.group(1)]} {bound}" if bound else _KINDS[expected.group(1)]
-        return f"{source}: {name} must be {kind} (got {got!r})."
+        return f"{source}: {name} must be {kind} ({got})."
     return f"{source}: {name}: {problem}."
 
 

@@ -129,18 +129,26 @@ class EntriesService:
         """
         return self._store.get(ids.parse_entry_id(entry_id)).to_public()
 
-    def fetch_cached(self, entry_id: object) -> dict[str, Any] | None:
+    def fetch_cached(self, entry_id: object, *, shared: bool = False) -> dict[str, Any] | None:
         """``fetch``, if the store holds the entry in memory; else None (no file is read).
 
         Cheap enough for an event loop: a server answers these there and sends the rest
         (a first read, a file changed since, a missing entry) to a worker thread, so that
         parsing a big entry never holds up other requests.
 
+        Args:
+            entry_id: the entry's id.
+            shared: return a value that may share nested data with the store's memory,
+                for a caller that only serialises it (saves a copy); changing it would
+                change the store, and what it writes next.
+
         Raises:
             InvalidId: ``entry_id`` is not a valid id.
         """
         entry = self._store.cached(ids.parse_entry_id(entry_id))
-        return None if entry is None else entry.to_public()
+        if entry is None:
+            return None
+        return entry.to_public() if shared else _copied(entry.to_public())
 
     def collection(self, parent_id: object, depth: int | None = 1) -> list[dict[str, Any]]:
         """Return the entries below ``parent_id``, ordered by id.

@@ -256,3 +256,17 @@ def test_the_docs_page_and_every_asset_it_names_are_served_by_the_server(
             assert asset.status_code == 200, link
             assert len(asset.content) > 500, link
         assert "https://" not in page.text.split("SwaggerUIBundle({", 1)[0]
+
+
+def test_the_limits_are_documented_with_their_settings_and_statuses(
+    schema: dict[str, Any],
+) -> None:
+    # Those of a connection (408, 431) come before any route: the description tells them.
+    text = " ".join(schema["info"]["description"].split())
+    assert "`server.max_header_size` is `431`" in text
+    assert "`server.header_timeout`" in text and "`server.body_timeout`" in text
+    assert "is `408`" in text
+    errors = schema["paths"]["/api/entries"]["post"]["responses"]
+    for setting in ("api.max_body_size", "api.max_entry_size", "media.max_file_size"):
+        assert setting in errors["413"]["description"]
+    assert "server.max_header_size" in errors["414"]["description"]

@@ -12,6 +12,7 @@ import math
 import os
 import random
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -818,3 +819,54 @@ def test_a_folder_named_entry_yaml_beside_an_entry_md_breaks_the_entry_after_a_r
     with pytest.raises(StorageError):
         restarted.get("a")
     assert restarted.descendants("", None) == []  # as a build without the snapshot
+
+
+# --- reading ahead, outside the index's lock ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        lambda store: store.version(),
+        lambda store: store.unreadable("", None),
+        lambda store: store.has_descendants("blog"),
+    ],
+    ids=["version", "unreadable", "has_descendants"],
+)
+def test_another_processs_entry_is_read_ahead_without_holding_up_this_ones_writes(
+    blog: tuple[IndexedYamlFilesEntryStore, IndexedYamlFilesEntryStore],
+    root: Path,
+    ask: Callable[[IndexedYamlFilesEntryStore], object],
+) -> None:
+    # B's new entry reaches A through the journal, and its file is a pipe: whoever reads
+    # it waits until this test sends the bytes, as for the parse of a big entry.
+    a, b = blog
+    b.create({"blog/three": {"title": "Three"}})
+    path = root / "blog/three" / ENTRY_FILE
+    path.unlink()
+    os.mkfifo(path)
+    asking = threading.Thread(target=ask, args=(a,))
+    asking.start()
+    pipe = os.open(path, os.O_WRONLY)  # returns once A opened the file: A is reading it
+    writing = threading.Thread(target=a.create, args=({"news": {"title": "News"}},))
+    try:
+        writing.start()
+        writing.join(10)
+        # A's write needs the index's lock a moment: free while the file is read.
+        assert not writing.is_alive()
+    finally:
+        ready = path.with_name(".ready")
+        ready.write_text("title: Three\n", encoding="utf-8")
+        ready.replace(path)  # for the reads after this one: a file as any other
+        os.write(pipe, b"title: Three\n")
+        os.close(pipe)
+        asking.join(30)
+        writing.join(30)
+    assert ids_of(a.descendants("", None)) == [
+        "blog",
+        "blog/one",
+        "blog/three",
+        "blog/two",
+        "blog/two/comments",
+        "news",
+    ]

@@ -166,3 +166,18 @@ def test_a_variable_below_a_scalar_setting_is_an_error(tmp_path: Path) -> None:
 def test_a_variable_with_an_empty_path_segment_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="FLEXTYPE_STORAGE____DRIVER"):
         load_settings(tmp_path, {"FLEXTYPE_STORAGE____DRIVER": "yaml"})
+
+
+@pytest.mark.parametrize("source", ["file", "variable"])
+def test_a_secret_of_the_wrong_type_is_named_but_never_shown(tmp_path: Path, source: str) -> None:
+    # YAML reads an all-digit key as a number; the message goes to a terminal or a log.
+    if source == "file":
+        (tmp_path / "flextype.yaml").write_text("images:\n  sign_key: 20240101987\n")
+        environ = {}
+    else:
+        environ = {"FLEXTYPE_IMAGES__SIGN_KEY": "20240101987"}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(tmp_path, environ)
+    message = str(raised.value)
+    assert "`images.sign_key` must be a string" in message
+    assert "20240101987" not in message

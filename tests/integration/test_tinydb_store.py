@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
+from flextype_adapters.system import RandomIdFactory, SystemClock
 from flextype_adapters.tinydb_store import (
     AtomicJSONStorage,
     TinyDBEntryStore,
     TinyDBTokenStore,
     open_tinydb,
 )
+from flextype_core import EntriesService
 from flextype_core.errors import StorageError
 from flextype_core.model import CallCount, Entry, Token
 
@@ -376,3 +378,78 @@ def test_memory_answers_only_while_the_file_is_unchanged_and_never_waits_for_a_w
         release.set()
         thread.join()
     assert store.cached("a") == Entry(id="a", fields={"title": "B"})
+
+
+@pytest.mark.parametrize("count", ["spend", "add_calls"], ids=["limited", "batched"])
+def test_counting_a_tokens_calls_keeps_the_entries_held_in_memory(
+    path: Path, db: TinyDB, count: str
+) -> None:
+    # A count reads the file afresh (another worker may have counted): the entries it
+    # did not change stay what memory holds, so GETs and collections keep their caches.
+    entries, tokens = TinyDBEntryStore(db), TinyDBTokenStore(db)
+    entries.create({"a": {"title": "A"}, "a/b": {"title": "B"}})
+    tokens.create(_token("t" * 32, limit_calls=10))
+    first = entries.get("a")
+    version = entries.version()
+    assert entries.cached("a") == first
+
+    if count == "spend":
+        assert tokens.spend("t" * 32, 5).calls == 1
+    else:
+        tokens.add_calls({"t" * 32: CallCount(calls=1, last_used_at=5)})
+
+    assert entries.cached("a") == first
+    assert entries.version() == version
+    assert tokens.get("t" * 32).calls == 1
+
+
+def test_a_count_still_sees_what_another_process_changed_in_the_entries(
+    path: Path, db: TinyDB
+) -> None:
+    entries, tokens = TinyDBEntryStore(db), TinyDBTokenStore(db)
+    entries.create({"a": {"title": "A"}})
+    tokens.create(_token("t" * 32, limit_calls=10))
+    assert entries.get("a").fields == {"title": "A"}  # held in memory now
+    data = _on_disk(path)
+    (doc,) = data["entries"].values()
+    doc["fields"]["title"] = "Changed elsewhere"
+    _replace_externally(path, data)
+
+    tokens.spend("t" * 32, 5)
+
+    assert entries.get("a").fields == {"title": "Changed elsewhere"}
+    assert _on_disk(path)["entries"] == data["entries"]
+
+
+def test_a_value_changed_by_another_process_to_an_equal_value_of_another_type_is_seen(
+    path: Path, db: TinyDB
+) -> None:
+    entries = TinyDBEntryStore(db)
+    entries.create({"a": {"n": 1}})
+    assert entries.get("a").fields == {"n": 1}
+    data = _on_disk(path)
+    (doc,) = data["entries"].values()
+    doc["fields"]["n"] = True  # 1 == True in Python: only the type tells them apart
+    _replace_externally(path, data)
+
+    assert entries.get("a").fields["n"] is True
+
+
+def test_changing_an_entry_fetched_from_memory_changes_neither_the_store_nor_the_file(
+    path: Path, db: TinyDB
+) -> None:
+    # The store shares what it holds (cached() is for a server that only serialises);
+    # the service hands a library caller its own copy, as fetch does.
+    service = EntriesService(TinyDBEntryStore(db), SystemClock(), RandomIdFactory())
+    service.create("a", {"tags": ["x"], "meta": {"n": 1}})
+    service.fetch("a")  # read once: held in memory
+    fetched = service.fetch_cached("a")
+    assert fetched is not None
+    fetched["tags"].append("changed by the caller")
+    fetched["meta"]["n"] = 2
+
+    service.create("b", {})  # a write of the whole file
+
+    assert (service.fetch("a")["tags"], service.fetch("a")["meta"]) == (["x"], {"n": 1})
+    (stored,) = [d for d in _on_disk(path)["entries"].values() if d["id"] == "a"]
+    assert (stored["fields"]["tags"], stored["fields"]["meta"]) == (["x"], {"n": 1})

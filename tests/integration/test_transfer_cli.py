@@ -331,3 +331,25 @@ def test_export_and_migrate_refuse_content_they_cannot_read_and_change_nothing(
     code, _, err = run(capsys, "migrate", "--project", str(project), "--to", "tinydb")
     assert code == 1 and "entry movies/dune" in err and "nothing was written" in err
     assert tree(project) == before
+
+
+def test_migrate_delete_source_removes_a_linked_content_folder_as_a_link(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # entries/ kept on another disk, linked into the project: the source to delete is
+    # the project's link; what it leads to is left alone, as every delete here does.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (project / "entries").replace(disk / "entries")
+    (project / "entries").symlink_to(disk / "entries")
+    before = snapshot(project)
+    code, out, err = run(
+        capsys, "migrate", "--project", str(project), "--to", "tinydb", "--delete-source"
+    )
+    assert (code, err) == (0, "")
+    assert "The yaml content is removed." in out
+    assert not os.path.lexists(project / "entries")
+    assert not (project / "tokens").exists()
+    assert (disk / "entries" / "movies" / "dune" / "entry.yaml").is_file()
+    assert [p.name for p in project.iterdir() if p.name.endswith(".deleted")] == []
+    assert snapshot(project) == before

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from flextype_adapters.folder_swap import STAGING_NAME
@@ -124,3 +125,45 @@ def test_a_migration_killed_at_any_step_of_its_swap_is_undone_or_finished(
     before, after, recovered = _kill_at_every_step(source, tmp_path, ["migrate", "--to", "tinydb"])
     assert (before["driver"], after["driver"]) == ("yaml", "tinydb")
     assert recovered >= 2
+
+
+def test_serve_started_after_a_migration_killed_past_its_settings_write_serves_the_old_driver(
+    source: Path, tmp_path: Path
+) -> None:
+    # Killed after the settings file names the new driver but before the swap's mark:
+    # the start-up recovery puts the old settings back, and the server must be built
+    # from those, not from the ones it read before recovering.
+    for at in range(20):
+        copy = tmp_path / f"killed-{at}"
+        shutil.copytree(source, copy)
+        with open_project(copy, environ={}) as project:
+            issued = project.tokens.create({"title": "Reader", "apis": ["entries"]})
+        assert not _run_killed_at(copy, at, ["migrate", "--to", "tinydb", "--project", str(copy)])
+        (staging,) = [p for p in copy.iterdir() if STAGING_NAME.fullmatch(p.name)]
+        settings = (copy / "flextype.yaml").read_text(encoding="utf-8")
+        if "driver: tinydb" in settings and not (staging / ".committed").exists():
+            break
+    else:
+        pytest.fail("no kill fell between the settings write and the swap's mark")
+    with subprocess.Popen(
+        [FLEXTYPE, "serve", "--project", str(copy), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    ) as server:
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().removeprefix("Serving on ").strip()
+            assert url.startswith("http://"), url
+            answer = httpx.get(
+                f"{url}/api/entries",
+                params={"id": "movies/dune", "token": issued.token.token},
+                timeout=60,
+            )
+        finally:
+            server.kill()
+            server.wait(60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["title"] == "Dune"
+    assert "driver: yaml" in (copy / "flextype.yaml").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ uvicorn's own access log cannot serve: it prints the query string as sent, token
 all, and no duration. Headers are never logged, so Basic and Bearer credentials cannot
 appear; in the query string the values of ``token`` and ``access_token`` (and on the
 Tokens API, which names tokens by their public id, ``id``, ``new_id``, ``string`` and
-``hash``) are replaced by ``***``.
+``hash``, its hash helpers' older names included) are replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ size, so the lines of several ``--workers`` never interleave."""
 
 _SECRETS = frozenset({"token", "access_token"})
 _TOKENS_API_SECRETS = _SECRETS | {"id", "new_id", "string", "hash"}
-_TOKENS_API = re.compile(r"/api(?:/v[01])?/tokens(?:/|$)")
+# The Tokens API, and its hash helpers under their older names (``/api/tokens-generate-hash``).
+_TOKENS_API = re.compile(r"/api(?:/v[01])?/tokens(?:-generate-hash|-verify-hash)?(?:/|$)")
 
 
 class AccessLog:

@@ -53,7 +53,7 @@ class EntriesController(Controller):
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload))
         entry_id = call.params.text("id")
-        entry = call.entries.fetch_cached(entry_id)
+        entry = call.entries.fetch_cached(entry_id, shared=True)  # only serialised
         if entry is None:
             entry = await to_thread.run_sync(call.entries.fetch, entry_id)
         return call.respond(Data(data=entry), entity_tag(entry))

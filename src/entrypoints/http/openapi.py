@@ -56,6 +56,13 @@ writes honour `If-Match` (`412` when stale) and answer the new `ETag`.
 **Errors** are JSON in one shape: `{"success": false, "errors": [code], "data": null,
 "message": "..."}`. `HEAD` is answered wherever `GET` is, with the same headers.
 `GET /health` tells whether the storage answers.
+
+**Limits.** A body over `api.max_body_size`, an entry over `api.max_entry_size` (its
+fields as JSON) or an upload over `media.max_file_size` is `413`. Before any route, the
+server bounds each connection: a request head over `server.max_header_size` is `431`
+(`414` when the URL is most of it), and a head that takes over `server.header_timeout`
+or a body that sends nothing for `server.body_timeout` is `408`; the connection is then
+closed. Operations do not list these two.
 """
 
 _FORM_NOTE = (
@@ -115,8 +122,10 @@ _ERRORS = {
     409: "Conflict: the id is taken",
     412: "PreconditionFailed: If-Match does not name the current ETag "
     "(or If-None-Match: * found something)",
-    413: "PayloadTooLarge: the body or the file is over its limit",
-    414: "URITooLong: the query string is over 32 KiB",
+    413: "PayloadTooLarge: the body (api.max_body_size), the entry (api.max_entry_size) "
+    "or the uploaded file (media.max_file_size) is over its limit",
+    414: "URITooLong: the query string is over 32 KiB, or the URL is most of a request "
+    "head over server.max_header_size",
     415: "UnsupportedMediaType: a body type (or file type) that is not accepted",
     422: "ValidationFailed: invalid data; `details` lists the fields",
     429: "CallLimitExceeded: the token's limit_calls is used up",

@@ -146,5 +146,5 @@ def export_to_path(project: Project, path: Path, bars: ProgressBars) -> Counts:
     """
     if not path.parent.is_dir():
         raise BadRequest(f"Cannot write {path}: there is no folder {path.parent}.")
-    with open_atomic(path) as out:
+    with open_atomic(path, private=True) as out:  # it holds the tokens' hashes
         return export_project(project, out, bars)

@@ -36,7 +36,7 @@ from flextype_core.archive import (
 from flextype_core.errors import Conflict, InvalidArchive, StorageError, shown
 from flextype_core.model import Token
 from flextype_entrypoints.project import Project, open_project
-from flextype_entrypoints.transfer.progress import Advance, ProgressBars
+from flextype_entrypoints.transfer.progress import Advance, ProgressBars, no_progress
 from flextype_entrypoints.transfer.settings_file import imported_settings_text
 from flextype_entrypoints.transfer.staging import MEDIA, Staging, content_names
 from flextype_entrypoints.transfer.stream import ArchiveReader, Member
@@ -48,10 +48,6 @@ ENTRIES_PER_WRITE = 10_000
 rewritten whole by each call, so the fewer the better, within memory."""
 
 Fields = dict[str, Any]
-
-
-def _nothing(amount: int) -> None:
-    del amount
 
 
 class _Import:
@@ -72,8 +68,8 @@ class _Import:
         self._next_entries = 1
         self._files: dict[str, MediaFileRecord] | None = None
         self._received: set[str] = set()
-        self._advance_entries: Advance = _nothing
-        self._advance_media: Advance = _nothing
+        self._advance_entries: Advance = no_progress
+        self._advance_media: Advance = no_progress
         self._handlers: dict[str, Callable[[Member], None]] = {
             "header": self._header,
             "settings": self._settings,

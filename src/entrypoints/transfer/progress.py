@@ -6,7 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, TextIO
 
-__all__ = ["Advance", "Bars", "NoBars", "ProgressBars", "progress_on"]
+__all__ = ["Advance", "Bars", "NoBars", "ProgressBars", "no_progress", "progress_on"]
 
 Advance = Callable[[int], None]
 """Moves a bar on by so many units (entries, tokens, bytes)."""
@@ -29,7 +29,8 @@ class ProgressBars(Protocol):
     ) -> None: ...
 
 
-def _nothing(amount: int) -> None:
+def no_progress(amount: int) -> None:
+    """An ``Advance`` that moves nothing (before a bar exists, or without bars)."""
     del amount
 
 
@@ -37,7 +38,7 @@ class NoBars:
     """Draws nothing: for output that is not a terminal (a pipe, a file, a log)."""
 
     def task(self, description: str, total: int) -> Advance:
-        return _nothing
+        return no_progress
 
     def __enter__(self) -> NoBars:
         return self

@@ -12,7 +12,12 @@ import yaml
 
 from flextype_core.errors import InvalidArchive
 from flextype_core.registry import is_secret_key, without_secrets
-from flextype_entrypoints.settings import SETTINGS_FILE, SETTINGS_HEADER, Settings, SettingsError
+from flextype_entrypoints.settings import (
+    SETTINGS_FILE,
+    SETTINGS_HEADER,
+    Settings,
+    settings_mapping,
+)
 
 __all__ = [
     "exported_settings",
@@ -33,15 +38,7 @@ def read_settings_text(project: Path) -> str:
 
 
 def _mapping(text: str) -> Tree:
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{SETTINGS_FILE} is not valid YAML.") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{SETTINGS_FILE} must hold a mapping of settings.")
-    return data
+    return settings_mapping(text, SETTINGS_FILE)
 
 
 def exported_settings(project: Path) -> Tree:

@@ -11,13 +11,12 @@ what went aside.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from flextype_adapters.atomic import fsync_dir
+from flextype_adapters.atomic import remove_atomically
 from flextype_adapters.folder_swap import FolderSwap
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.settings import SETTINGS_FILE
@@ -38,19 +37,13 @@ def content_names(driver: str) -> tuple[str, ...]:
 def remove_content(project: Path, driver: str) -> None:
     """Remove a driver's entries and tokens from a project folder (media stay).
 
-    Each is renamed to a hidden name first, so it vanishes at once.
+    Each vanishes at once (``remove_atomically``); a content folder that is a link (to
+    another disk) is removed as a link, what it leads to is left alone.
     """
     for name in (*content_names(driver), *_LOCKS[driver]):
         live = project / name
-        if not os.path.lexists(live):
-            continue
-        trash = project / f".{name}.{uuid.uuid4().hex[:12]}.deleted"
-        live.replace(trash)
-        fsync_dir(project)
-        if trash.is_dir():
-            shutil.rmtree(trash)
-        else:
-            trash.unlink()
+        if os.path.lexists(live):
+            remove_atomically(live)
 
 
 class Staging:
