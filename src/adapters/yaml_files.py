@@ -155,8 +155,12 @@ class YamlFilesEntryStore:
         return object()
 
     def check(self) -> None:
-        with _storage_errors("The entries folder", "listed"), os.scandir(self._root):
-            pass
+        # No folder yet is no entries yet, as every read takes it; the first write makes it.
+        with (
+            _storage_errors("The entries folder", "listed"),
+            contextlib.suppress(FileNotFoundError),
+        ):
+            os.scandir(self._root).close()
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()

@@ -118,8 +118,9 @@ class YamlFilesTokenStore:
         return tokens
 
     def check(self) -> None:
-        with _storage_errors("The tokens folder", "listed"), os.scandir(self._root):
-            pass
+        # No folder yet is no tokens yet, as every read takes it; the first write makes it.
+        with _storage_errors("The tokens folder", "listed"), contextlib.suppress(FileNotFoundError):
+            os.scandir(self._root).close()
 
     def exclusive(self) -> contextlib.AbstractContextManager[object]:
         return self._lock.held()

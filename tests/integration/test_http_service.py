@@ -59,6 +59,18 @@ def test_health_is_503_when_a_yaml_storage_folder_is_not_a_folder(
         assert api.request("GET", "/health").status_code == 200
 
 
+@pytest.mark.parametrize("folder", ["entries", "tokens"])
+def test_health_is_ok_when_a_yaml_storage_folder_is_not_made_yet(
+    projects: ProjectFactory, tmp_path: Path, folder: str
+) -> None:
+    # A project opened as a library, or emptied by hand: reads take it as empty, and so
+    # does the health check (the first write makes the folder).
+    project = projects(tmp_path / "project", "yaml", demo=False)
+    shutil.rmtree(project.path / folder)
+    with serve(project) as api:
+        assert api.request("GET", "/health").status_code == 200
+
+
 def test_health_is_503_when_the_tinydb_file_is_not_json(
     projects: ProjectFactory, tmp_path: Path
 ) -> None:

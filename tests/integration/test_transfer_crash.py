@@ -9,6 +9,7 @@ as before the command or exactly as after it: never half of each.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from flextype_adapters.folder_swap import STAGING_NAME
 from flextype_entrypoints.project import open_project
 from tests.integration.transfer_support import fill, snapshot
-from tests.programs import flextype, run_program
+from tests.programs import FLEXTYPE, clean_env, flextype, run_program
 
 KILLED_AT = r"""
 import os, sys
