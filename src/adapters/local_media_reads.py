@@ -95,7 +95,11 @@ class LocalMediaReader:
         return MediaFile(id=file_id, meta=meta)
 
     def files(self, folder_id: str) -> list[MediaFile]:
+        return self.listing(folder_id)[0]
+
+    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
         found = []
+        unreadable = []
         for file_id in self._file_ids(folder_id):
             try:
                 meta = self._meta(file_id)
@@ -105,19 +109,11 @@ class LocalMediaReader:
                     "%s It is left out of listings.",
                     exc.message,
                 )
+                unreadable.append(file_id)
                 continue
             if meta is not None:  # None: no sidecar, or gone since the listing
                 found.append(MediaFile(id=file_id, meta=meta))
-        return found
-
-    def unreadable_files(self, folder_id: str) -> list[str]:
-        found = []
-        for file_id in self._file_ids(folder_id):
-            try:
-                self._meta(file_id)
-            except StorageError:
-                found.append(file_id)
-        return found
+        return found, unreadable
 
     def _file_ids(self, folder_id: str) -> list[str]:
         names = self._names(folder_id, files=True)

@@ -162,8 +162,9 @@ class MediaService(MediaFolders):
         while current and (depth is None or level <= depth):
             if level >= min_depth:
                 for each in current:
-                    found.extend(self._store.files(each))
-                    unreadable.extend(self._store.unreadable_files(each))
+                    files, broken = self._store.listing(each)
+                    found.extend(files)
+                    unreadable.extend(broken)
             current = [child for each in current for child in self._store.folders(each)]
             level += 1
         return found, unreadable

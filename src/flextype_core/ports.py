@@ -326,15 +326,17 @@ class MediaStore(Protocol):
     def files(self, folder_id: str) -> list[MediaFile]:
         """Return the files directly in the folder, ordered by id in code-point order.
 
-        Files whose metadata cannot be read are left out (``unreadable_files`` names them).
+        Files whose metadata cannot be read are left out (``listing`` names them).
 
         Raises:
             MediaFolderNotFound: there is no such folder (the root always exists).
         """
         ...
 
-    def unreadable_files(self, folder_id: str) -> list[str]:
-        """Return the ids of the files ``files`` leaves out as unreadable, in id order.
+    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
+        """Return ``files``' answer and the ids of the files it leaves out, in one pass.
+
+        The second list names, in id order, the files whose metadata cannot be read.
 
         Raises:
             MediaFolderNotFound: there is no such folder (the root always exists).

@@ -41,7 +41,7 @@ class FakeImageStore:
     def files(self, folder_id: str) -> list[MediaFile]:
         raise NotImplementedError
 
-    def unreadable_files(self, folder_id: str) -> list[str]:
+    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
         raise NotImplementedError
 
     def exclusive(self) -> contextlib.nullcontext[None]:

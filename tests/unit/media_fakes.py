@@ -74,9 +74,9 @@ class FakeMediaStore:
         self._require_folder(folder_id)
         return [self.file(i) for i in self._in(folder_id) if i not in self.damaged]
 
-    def unreadable_files(self, folder_id: str) -> list[str]:
-        self._require_folder(folder_id)
-        return [i for i in self._in(folder_id) if i in self.damaged]
+    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
+        unreadable = [i for i in self._in(folder_id) if i in self.damaged]
+        return self.files(folder_id), unreadable
 
     def _in(self, folder_id: str) -> list[str]:
         return [i for i in sorted(self.metas) if _parent(i) == folder_id]

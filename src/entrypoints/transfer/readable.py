@@ -30,7 +30,7 @@ def refuse_unreadable(
     found += [f"token {t}" for t in tokens.unreadable()]
     if media is not None:
         for folder in media_folders:
-            found += [f"media file {f}" for f in media.unreadable_files(folder)]
+            found += [f"media file {f}" for f in media.listing(folder)[1]]
     if found:
         more = f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
         raise StorageError(
