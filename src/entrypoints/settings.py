@@ -42,9 +42,26 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
 
+class PostgresSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """Where the ``postgres`` driver keeps entries, tokens and the change log."""
+
+    url: str = ""
+    """``postgresql://user:password@host:port/database``; a secret, never served."""
+    schema: str = "flextype"
+    """The PostgreSQL schema of this project's tables (several projects may share a
+    database)."""
+    pool_size: Annotated[int, msgspec.Meta(gt=0)] = 10
+    """Connections each server process keeps open at most."""
+    pool_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """Seconds a request waits for a free connection before it answers 503."""
+    statement_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """Seconds one SQL statement may run before it is cancelled (503)."""
+
+
 class StorageSettings(_Section, forbid_unknown_fields=True, kw_only=True):
-    driver: Literal["yaml", "tinydb"] = "yaml"
+    driver: Literal["yaml", "tinydb", "postgres"] = "yaml"
     """Which adapter stores entries and tokens."""
+    postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
 
 
 class ApiFamilySettings(_Section, forbid_unknown_fields=True, kw_only=True):

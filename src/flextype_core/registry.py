@@ -11,8 +11,9 @@ from flextype_core.errors import RegistryKeyNotFound
 __all__ = ["Registry", "is_secret_key", "without_secrets"]
 
 # A plural only counts after an underscore: ``api_keys`` is secret, the ``tokens`` section
-# (hash_rounds, flush_every) and the ``api.tokens.enabled`` switch are not.
-_WORDS = "key|secret|password|passwd|hash|salt|token"
+# (hash_rounds, flush_every) and the ``api.tokens.enabled`` switch are not. A ``url`` may
+# carry a password (``storage.postgres.url``), so every one is kept out.
+_WORDS = "key|secret|password|passwd|hash|salt|token|url"
 _SECRET = re.compile(rf"(^|_)({_WORDS})$|_({_WORDS})s$", re.IGNORECASE)
 
 

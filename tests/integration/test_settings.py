@@ -70,7 +70,7 @@ TOP = "unknown setting `{}`; the settings of the top level are: api, cors, "
         (
             "storage:\n  titel: x\n",
             {},
-            "F: unknown setting `storage.titel`; the settings of `storage` are: driver.",
+            "F: unknown setting `storage.titel`; the settings of `storage` are: driver, postgres.",
         ),
         (
             "images:\n  max_widht: 9\n",
@@ -89,12 +89,12 @@ TOP = "unknown setting `{}`; the settings of the top level are: api, cors, "
         (
             "storage:\n  driver: sqlite\n",
             {},
-            "F: `storage.driver` must be one of: yaml, tinydb (got 'sqlite').",
+            "F: `storage.driver` must be one of: yaml, tinydb, postgres (got 'sqlite').",
         ),
         (
             "storage:\n  driver: yaml\n",
             {"FLEXTYPE_STORAGE__DRIVER": "sqlite"},
-            "FLEXTYPE_STORAGE__DRIVER: `storage.driver` must be one of: yaml, tinydb"
+            "FLEXTYPE_STORAGE__DRIVER: `storage.driver` must be one of: yaml, tinydb, postgres"
             " (got 'sqlite').",
         ),
         (

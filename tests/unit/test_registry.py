@@ -153,6 +153,8 @@ def test_the_registry_keeps_no_reference_to_the_settings_it_was_given() -> None:
         "db_password",
         "access_token",
         "SIGN_KEY",
+        "url",
+        "database_url",
     ],
 )
 def test_a_key_whose_last_snake_case_word_names_a_secret_is_secret(name: str) -> None:
@@ -161,7 +163,7 @@ def test_a_key_whose_last_snake_case_word_names_a_secret_is_secret(name: str) ->
 
 @pytest.mark.parametrize(
     "name",
-    ["monkey", "hash_rounds", "keyboard", "tokenizer", "passage", "driver", "key_file_path", ""],
+    ["monkey", "hash_rounds", "keyboard", "tokenizer", "passage", "driver", "key_file_path", "curl", ""],
 )
 def test_a_key_whose_last_word_names_no_secret_is_not_secret(name: str) -> None:
     assert not is_secret_key(name)

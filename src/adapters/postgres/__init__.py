@@ -1,0 +1,1 @@
+"""The PostgreSQL driver: entries, tokens and the change log in one database."""
