@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -37,11 +37,13 @@ from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snaps
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, InvalidId, StorageError
-from flextype_core.model import Entry
+from flextype_core.model import Entry, Selection
+from flextype_core.query import Collections, Query
 
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
+_Current = TypeVar("_Current")
 _Cursor = tuple[int, bytes, int]
 _HEADER_SIZE = 64
 
@@ -75,6 +77,7 @@ class IndexedYamlFilesEntryStore:
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
+        self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -101,6 +104,10 @@ class IndexedYamlFilesEntryStore:
 
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
         return ids_in_range(self._fresh()[1], entry_id, depth)
+
+    def select(self, parent: str, query: Query) -> Selection:
+        # Kept per version: a warm query reads the journal (one stat) and no entry.
+        return self._collections.select(parent, query)
 
     def version(self) -> Hashable:
         index, broken = self._fresh()
@@ -129,22 +136,56 @@ class IndexedYamlFilesEntryStore:
         self._write([entry_id], lambda: updated.append(self._files.update(entry_id, change)))
         return updated[0]
 
-    def move(self, entry_id: str, new_id: str) -> None:
-        self._write([entry_id, new_id], lambda: self._files.move(entry_id, new_id))
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
+        watched = _Watched.of(expect)
+        self._write(
+            [entry_id, new_id],
+            lambda: self._files.move(entry_id, new_id, expect=watched),
+            watched,
+        )
 
-    def delete(self, entry_id: str) -> None:
-        self._write([entry_id], lambda: self._files.delete(entry_id))
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
+        copied: list[Entry] = []
+        watched = _Watched.of(expect)
+        self._write(
+            [new_id],
+            lambda: copied.append(self._files.copy(entry_id, new_id, renew, expect=watched)),
+            watched,
+        )
+        return copied[0]
 
-    def _write(self, touched: list[str], write: Callable[[], object]) -> None:
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
+        watched = _Watched.of(expect)
+        self._write([entry_id], lambda: self._files.delete(entry_id, expect=watched), watched)
+
+    def _write(
+        self,
+        touched: list[str],
+        write: Callable[[], object],
+        watched: _Watched[Any] | None = None,
+    ) -> None:
         # No index lock while the files are written and parsed (seconds for a big entry):
         # queries answer from the index as it was until the reload, a moment under it.
         try:
             write()
         except BaseException:
             # A failed write changed nothing on disk (a half-done create is undone),
-            # so other processes need no news; this index re-reads to be sure.
-            with self._lock:
-                self._reload(touched)
+            # so other processes need no news; this index re-reads to be sure, unless
+            # the write's ``expect`` refused it before it began (a whole subtree's walk).
+            if watched is None or not watched.refused:
+                with self._lock:
+                    self._reload(touched)
             raise
         # Before the journal line: a query that reads it finds the files parsed.
         self._parse_ahead(touched)
@@ -374,6 +415,25 @@ class IndexedYamlFilesEntryStore:
             known = dict(self._identities)
         self._sweeping = True
         self._sweep(known)
+
+
+class _Watched(Generic[_Current]):
+    """An ``expect`` that remembers whether it refused its write (then nothing was written)."""
+
+    def __init__(self, expect: Callable[[_Current], None]) -> None:
+        self._expect = expect
+        self.refused = False
+
+    @classmethod
+    def of(cls, expect: Callable[[_Current], None] | None) -> _Watched[_Current] | None:
+        return None if expect is None else cls(expect)
+
+    def __call__(self, current: _Current) -> None:
+        try:
+            self._expect(current)
+        except BaseException:
+            self.refused = True
+            raise
 
 
 def _decoded(fields: bytes) -> Fields | None:

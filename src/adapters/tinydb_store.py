@@ -23,7 +23,8 @@ from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.tinydb_file import AtomicJSONStorage, open_tinydb, storage_errors
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
-from flextype_core.model import CallCount, Entry, Token
+from flextype_core.model import CallCount, Entry, Selection, Token
+from flextype_core.query import Collections, Query
 
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
@@ -150,6 +151,7 @@ class TinyDBEntryStore(_Table):
         super().__init__(db, _ENTRIES, key="id", kind="entry")
         # Per version of the table: every readable entry, and the ids of the others.
         self._entries: tuple[int, EntryIndex, list[str]] | None = None
+        self._collections = Collections(self)
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:
@@ -194,6 +196,10 @@ class TinyDBEntryStore(_Table):
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
         with self._lock:
             return ids_in_range(self._readable_and_broken()[1], entry_id, depth)
+
+    def select(self, parent: str, query: Query) -> Selection:
+        # Kept per version of the table: a warm query decodes and indexes nothing.
+        return self._collections.select(parent, query)
 
     def _entry_index(self) -> EntryIndex:
         return self._readable_and_broken()[0]
@@ -243,25 +249,63 @@ class TinyDBEntryStore(_Table):
             self._write({**self._table(), doc_id: {"id": entry_id, "fields": fields}})
             return self.get(entry_id)
 
-    def move(self, entry_id: str, new_id: str) -> None:
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
         with self._transaction():
-            if not self.exists(entry_id):
-                raise EntryNotFound(entry_id)
-            if self.exists(new_id) or self.has_descendants(new_id):
-                raise Conflict(f"Entry '{new_id}' already exists.")
+            self._check_free(entry_id, new_id, expect)
             table = dict(self._table())
             for doc_id, doc in table.items():
                 if ids.is_within(doc["id"], entry_id):
                     table[doc_id] = {**doc, "id": ids.rebase(doc["id"], entry_id, new_id)}
             self._write(table)
 
-    def delete(self, entry_id: str) -> None:
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
+        with self._transaction():
+            self._check_free(entry_id, new_id, expect)
+            index, broken = self._readable_and_broken()
+            broken_below = ids_in_range(broken, entry_id, None)
+            if broken_below:
+                raise StorageError(
+                    f"Entry {shown(entry_id)} cannot be copied: {len(broken_below)} entries "
+                    f"below it cannot be read, such as {shown(broken_below[0])}."
+                )
+            copies = {new_id: renew(self.get(entry_id).fields)}
+            for entry in index.below(entry_id, None):
+                # A deep copy: the index's fields are shared, renew may change what it gets.
+                copies[ids.rebase(entry.id, entry_id, new_id)] = renew(copy.deepcopy(entry.fields))
+            self.create(copies)
+            return self.get(new_id)
+
+    def _check_free(
+        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
+    ) -> None:
+        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
+        if not self.exists(entry_id):
+            raise EntryNotFound(entry_id)
+        if self.exists(new_id) or self.has_descendants(new_id):
+            raise Conflict(f"Entry '{new_id}' already exists.")
+        if expect is not None:
+            expect(self.get(entry_id))
+
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
         with self._transaction():
             table = self._table()
-            self._docs()  # validates every document's id before we rely on doc["id"]
+            docs = self._docs()  # validates every document's id before we rely on doc["id"]
             kept = {k: d for k, d in table.items() if not ids.is_within(d["id"], entry_id)}
             if len(kept) == len(table):
                 raise EntryNotFound(entry_id)
+            if expect is not None:
+                expect(self.get(entry_id) if entry_id in docs else None)
             self._write(kept)
 
     def _decode(self, entry_id: str, doc: Any, *, copy_fields: bool = True) -> Entry:
@@ -330,20 +374,31 @@ class TinyDBTokenStore(_Table):
             self._put(token_id, changed)
             return changed
 
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+    def move(
+        self,
+        token_id: str,
+        new_id: str,
+        modified_at: int,
+        *,
+        expect: Callable[[Token], None] | None = None,
+    ) -> Token:
         with self._transaction():
             token = self.get(token_id)
             if new_id in self._docs():
                 raise Conflict(f"Token '{new_id}' already exists.")
+            if expect is not None:
+                expect(token)
             moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
             self._put(token_id, moved)
             return moved
 
-    def delete(self, token_id: str) -> None:
+    def delete(self, token_id: str, *, expect: Callable[[Token], None] | None = None) -> None:
         with self._transaction():
             docs = self._docs()
             if token_id not in docs:
                 raise TokenNotFound(token_id)
+            if expect is not None:
+                expect(self._decode(token_id, docs[token_id][1]))
             # No decoding: a token too damaged to read can still be deleted.
             doc_id = docs[token_id][0]
             self._write({k: d for k, d in self._table().items() if k != doc_id})
