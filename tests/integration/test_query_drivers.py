@@ -5,7 +5,7 @@ A random small collection is written under a parent of its own into every store 
 string gives them: every leaf a string) then run through ``EntriesService.query`` on
 each. The data and meta must be identical, in identical order, whatever a store's round
 trip through YAML or JSON (or a database) does to the values. A new driver joins by
-adding its store fixture's name to ``DRIVERS``.
+adding its store fixture's name to ``tests.integration.stores.ENTRY_STORES``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from flextype_core.entries import EntriesService
 from flextype_core.errors import BadRequest, EntryNotFound
 from flextype_core.ports import EntryStore
+from tests.integration.stores import ENTRY_STORES
 from tests.unit.fakes import FixedClock, SequenceIdFactory
 
 Fields = dict[str, Any]
@@ -133,9 +134,9 @@ def options(draw: st.DrawFn) -> dict[str, Any]:
 
 # -- the stores ------------------------------------------------------------------------------
 
-DRIVERS = ("fake_store", "yaml_store", "indexed_yaml_store", "tinydb_store")
-"""The stores compared, by fixture name (``tests/integration/conftest.py``); the first
-is the reference the others must match."""
+DRIVERS = ENTRY_STORES
+"""The stores compared, by fixture name (``tests/integration/stores.py``); the first is
+the reference the others must match."""
 
 _parents = itertools.count()
 
