@@ -20,23 +20,21 @@ parsing the others.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from flextype_adapters.atomic import write_atomic
 from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
+from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
-from flextype_core.errors import EntryNotFound, InvalidId, StorageError
+from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
 
@@ -44,14 +42,8 @@ __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
 _Current = TypeVar("_Current")
-_Cursor = tuple[int, bytes, int]
-_HEADER_SIZE = 64
 
-JOURNAL_FILE = ".changes"
-"""In ``entries/``: one id per line, appended by every write of every process."""
 _FIELDS = msgspec.json.Decoder(dict[str, Any])
-_JOURNAL_LIMIT = 1_000_000
-"""Past this size the journal is replaced by an empty one; readers then rebuild."""
 
 
 class IndexedYamlFilesEntryStore:
@@ -65,13 +57,12 @@ class IndexedYamlFilesEntryStore:
     def __init__(self, root: Path, *, sweep_interval: float = 2.0) -> None:
         self._files = YamlFilesEntryStore(root)
         self._root = root
-        self._journal = root / JOURNAL_FILE
+        self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
         self._index: EntryIndex | None = None
         self._identities: dict[str, FileIdentity] = {}
-        self._cursor: _Cursor = (0, b"", 0)  # the journal's inode, header, offset read
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
@@ -193,7 +184,7 @@ class IndexedYamlFilesEntryStore:
         # rotation's temp file). Lines may come out of the writes' order: readers
         # reload each id as its file is then, so the order does not matter.
         with self._files.exclusive():
-            self._announce(touched)
+            self._journal.announce(touched)
         with self._lock:
             self._reload(touched)
 
@@ -230,11 +221,15 @@ class IndexedYamlFilesEntryStore:
         before taking it (as after our own writes), so that a big entry's parse does not
         hold up every query and write of this process.
         """
-        self._parse_ahead(self._journal_news())
+        self._parse_ahead(self._journal.news())
         with self._lock:
             index = self._index
-            if index is None or not self._read_journal(index):
+            news = None if index is None else self._journal.read()
+            if index is None or news is None:
                 index = self._index = self._build()
+            else:
+                for entry_id in news:
+                    self._reload_subtree(index, entry_id)
             if self._suspects:
                 suspects, self._suspects = self._suspects, set()
                 for entry_id in suspects:
@@ -245,7 +240,7 @@ class IndexedYamlFilesEntryStore:
 
     def _build(self) -> EntryIndex:
         """Index every entry: from the snapshot where its file is unchanged, else parsed."""
-        self._cursor = self._journal_state()
+        self._journal.start()
         self._identities = {}
         self._broken = set()
         index = EntryIndex()
@@ -305,79 +300,6 @@ class IndexedYamlFilesEntryStore:
     def _scan(self, entry_id: str) -> Iterator[tuple[str, FileIdentity]]:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
         yield from self._files.entry_files_below(entry_id, None)
-
-    # -- the journal of other processes' writes ------------------------------------
-
-    def _announce(self, touched: list[str]) -> None:
-        line = "".join(f"{entry_id}\n" for entry_id in touched).encode("utf-8")
-        with contextlib.suppress(OSError):  # the sweep still finds what a lost line hides
-            self._root.mkdir(parents=True, exist_ok=True)
-            # O_NOFOLLOW: a journal that is a link (to a file outside) is never appended to.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(self._journal, flags, 0o644)
-            try:
-                os.write(fd, line)  # one small O_APPEND write: never interleaved
-                size = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            if size > _JOURNAL_LIMIT:
-                # A new journal starts with a line of its own (``#`` is never an id):
-                # inode numbers are reused, so only this tells readers it is new.
-                write_atomic(self._journal, f"#{uuid.uuid4().hex}\n".encode())
-
-    def _journal_state(self) -> _Cursor:
-        """Return (inode, first line if it is a ``#`` header, size) of the journal."""
-        try:
-            with self._journal.open("rb") as journal:
-                stat = os.fstat(journal.fileno())
-                first = journal.readline(_HEADER_SIZE)
-        except FileNotFoundError:
-            return (0, b"", 0)
-        header = first if first.startswith(b"#") else b""
-        return (stat.st_ino, header, stat.st_size)
-
-    def _journal_news(self) -> list[str]:
-        """The ids appended to the journal since this index last read it (no lock taken).
-
-        A hint only: ``_read_journal`` decides, under the lock, what to reload.
-        """
-        inode, _, offset = self._cursor
-        try:
-            stat = os.stat(self._journal)  # noqa: PTH116 - on every query
-            if stat.st_ino != inode or stat.st_size <= offset:
-                return []
-            with self._journal.open("rb") as journal:
-                journal.seek(offset)
-                data = journal.read(stat.st_size - offset)
-        except OSError:
-            return []
-        lines = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
-        return [entry_id for entry_id in dict.fromkeys(lines) if _valid(entry_id)]
-
-    def _read_journal(self, index: EntryIndex) -> bool:
-        """Apply the journal's new lines; False if it was replaced (rebuild instead)."""
-        inode, header, offset = self._cursor
-        try:
-            stat = self._journal.stat()
-        except FileNotFoundError:
-            return inode == 0
-        if stat.st_ino == inode and stat.st_size == offset:
-            return True  # the common case: nothing new, one stat
-        current_inode, current_header, size = self._journal_state()
-        if current_header != header or (inode != 0 and current_inode != inode) or size < offset:
-            return False
-        try:
-            with self._journal.open("rb") as journal:
-                journal.seek(offset)
-                data = journal.read(size - offset)
-        except FileNotFoundError:
-            return False
-        complete = data[: data.rfind(b"\n") + 1]
-        self._cursor = (current_inode, header, offset + len(complete))
-        for entry_id in dict.fromkeys(complete.decode("utf-8", "replace").splitlines()):
-            if entry_id == ids.ROOT or _valid(entry_id):
-                self._reload_subtree(index, entry_id)
-        return True
 
     # -- the sweep for edits by hand ----------------------------------------------
 
@@ -442,11 +364,3 @@ def _decoded(fields: bytes) -> Fields | None:
         return _FIELDS.decode(fields)
     except msgspec.DecodeError:
         return None
-
-
-def _valid(entry_id: str) -> bool:
-    try:
-        ids.parse_entry_id(entry_id)
-    except InvalidId:
-        return False
-    return True
