@@ -291,23 +291,15 @@ class YamlFilesEntryStore:
             root = self.get(entry_id)
             if expect is not None:
                 expect(root)
-            below = self._sorted_ids_below(entry_id, None)
-            fields: dict[str, Fields | None] = {}
-            broken: list[str] = []
-            for child_id in below:
-                try:
-                    fields[child_id] = self._read(child_id)
-                except StorageError:
-                    broken.append(child_id)
+            broken = self.unreadable(entry_id, None)
             if broken:
                 raise StorageError(
                     f"{_entry(entry_id)} cannot be copied: {len(broken)} entries below it "
                     f"cannot be read, such as {shown(broken[0])}."
                 )
             copies = {new_id: renew(root.fields)}
-            for child_id, child_fields in fields.items():
-                if child_fields is not None:  # None: deleted by hand since the walk
-                    copies[ids.rebase(child_id, entry_id, new_id)] = renew(child_fields)
+            for entry in self.descendants(entry_id, None):  # parsed once, by unreadable
+                copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
             self.create(copies)
         return Entry(id=new_id, fields=copies[new_id])
 
