@@ -308,6 +308,17 @@ def test_a_current_if_match_lets_a_token_write_through(
             service.fetch(token_id)
 
 
+def test_a_token_move_onto_a_taken_id_is_a_conflict_whatever_its_if_match(
+    tokens: tuple[TokensService, Recorded, str],
+) -> None:
+    # RFC 9110 section 13.2.1: the 409 the move gets without the header wins over a 412.
+    service, _, token_id = tokens
+    taken = service.create({"title": "Other"}).token.token
+    with pytest.raises(Conflict):
+        service.move(token_id, taken, if_match=STALE)
+    assert service.fetch(token_id).title == "Site"
+
+
 def test_pending_calls_count_in_the_token_if_match_is_checked_against(
     tokens: tuple[TokensService, Recorded, str],
 ) -> None:
