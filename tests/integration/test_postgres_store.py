@@ -15,7 +15,12 @@ from flextype_adapters.postgres.entries import PostgresEntryStore
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import Conflict, EntryNotFound, PreconditionFailed, StorageError
 from flextype_core.model import Entry
+from flextype_core.ports import EntryStore
 from flextype_core.query.model import Eq, Query, SortKey
+
+
+def _as_port(store: PostgresEntryStore) -> EntryStore:
+    return store  # mypy --strict checks the adapter against the port here
 
 
 def _changes(db: PostgresDatabase) -> list[tuple[int, str, str, str]]:

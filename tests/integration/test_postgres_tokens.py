@@ -10,6 +10,11 @@ from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.tokens import PostgresTokenStore
 from flextype_core import CallLimitExceeded, Conflict, PreconditionFailed, TokenNotFound
 from flextype_core.model import CallCount, Token
+from flextype_core.ports import TokenStore
+
+
+def _as_port(store: PostgresTokenStore) -> TokenStore:
+    return store  # mypy --strict checks the adapter against the port here
 
 
 def _token(token_id: str, **changes: object) -> Token:
