@@ -11,15 +11,16 @@ import json
 from typing import Any
 
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.postgres.entries import PostgresEntryStore
 from flextype_adapters.tinydb_store import AtomicJSONStorage, TinyDBEntryStore
 from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.ports import EntryStore
 from tests.unit.fakes import FakeEntryStore
 
-ENTRY_STORES = ("fake_store", "yaml_store", "indexed_yaml_store", "tinydb_store")
+ENTRY_STORES = ("fake_store", "yaml_store", "indexed_yaml_store", "tinydb_store", "pg_store")
 """EntryStore fixtures. The first, the in-memory fake, is the parity suite's reference."""
 
-TOKEN_STORES = ("fake_token_store", "yaml_token_store", "tinydb_token_store")
+TOKEN_STORES = ("fake_token_store", "yaml_token_store", "tinydb_token_store", "pg_token_store")
 """TokenStore fixtures."""
 
 
@@ -27,7 +28,7 @@ def damage_entry(store: EntryStore, entry_id: str) -> None:
     """Make a stored entry unreadable, as an edit by hand that breaks it would.
 
     Each medium its own way: a YAML file that does not parse, a TinyDB document whose
-    fields are no mapping, the fake's own switch.
+    fields are no mapping, a PostgreSQL row whose body is no JSON, the fake's own switch.
     """
     if isinstance(store, FakeEntryStore):
         store.damage(entry_id)
@@ -45,5 +46,11 @@ def damage_entry(store: EntryStore, entry_id: str) -> None:
         by_hand = storage.path.with_name("by-hand.json")
         by_hand.write_text(json.dumps(data), encoding="utf-8")
         by_hand.replace(storage.path)
+    elif isinstance(store, PostgresEntryStore):
+        store._db.run(
+            lambda tx: tx.execute(
+                "UPDATE entries SET body = %s WHERE id = %s", [b"not json", entry_id]
+            )
+        )
     else:
         raise NotImplementedError(f"damage_entry: no way to break an entry of {store!r}")
