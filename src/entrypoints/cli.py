@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import sys
 import traceback
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 error, 2 usage)."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    # The database pool's own warnings (reconnection attempts) are not for a terminal:
+    # a command's error says why in one line. ``serve`` logs them where it logs.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         return handler(args)
     except (

@@ -27,9 +27,22 @@ def uses_database(container: Container) -> bool:
     return bool(container.config.storage.driver() == "postgres")
 
 
+_UNREACHABLE = "cannot reach the database (storage.postgres.url): "
+
+
 def _unreachable(exc: ServiceUnavailable) -> DatabaseError:
     # The adapter's messages name neither the URL nor its user or password.
-    return DatabaseError(f"cannot reach the database (storage.postgres.url): {exc.message}")
+    return DatabaseError(_UNREACHABLE + exc.message)
+
+
+def _reach(container: Container) -> None:
+    """Raise naming the cause (refused, unknown host, password...) if it cannot connect."""
+    from flextype_adapters.postgres.probe import connection_problem
+
+    settings = container.config.storage.postgres()
+    problem = connection_problem(settings["url"], timeout=settings["pool_timeout"])
+    if problem is not None:
+        raise DatabaseError(_UNREACHABLE + problem)
 
 
 def require_current_schema(container: Container, project: Path) -> None:
@@ -50,6 +63,7 @@ def require_current_schema(container: Container, project: Path) -> None:
 
     schema = container.config.storage.postgres.schema()
     command = f"flextype db migrate --project {shlex.quote(str(project))}"
+    _reach(container)
     try:
         version = container.postgres_database().schema_version()
     except ServiceUnavailable as exc:
@@ -76,6 +90,7 @@ def migrate_database(container: Container) -> tuple[int, int]:
     Raises:
         DatabaseError: the database does not answer.
     """
+    _reach(container)
     try:
         before, after = container.postgres_database().migrate()
     except ServiceUnavailable as exc:
