@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import yaml
 
-from flextype_adapters.postgres.database import SCHEMA_VERSION
+from flextype_adapters.postgres.database import SCHEMA_VERSION, apply_migrations
 from flextype_entrypoints.cli import main
 from flextype_py import open_project
 from tests.integration.postgres_support import new_schema, pg_init, write_settings
@@ -48,7 +48,10 @@ def test_init_creates_the_tables_the_demo_content_and_a_private_settings_file(
         "--schema", schema,
     )  # fmt: skip
     lines = done.stdout.splitlines()
-    assert lines[0] == f"Created project {path} (storage: postgres, schema {schema}, with demo content)."
+    assert (
+        lines[0]
+        == f"Created project {path} (storage: postgres, schema {schema}, with demo content)."
+    )
     token = lines[1].removeprefix("token:").strip()
     assert sorted(p.name for p in path.iterdir()) == ["cache", "flextype.yaml", "media"]
     settings_file = path / "flextype.yaml"
@@ -61,7 +64,7 @@ def test_init_creates_the_tables_the_demo_content_and_a_private_settings_file(
     with open_project(path) as project:  # the library, as a user's script would
         assert project.entries.fetch("movies/dune")["title"] == "Dune"
         assert [t.token for t in project.tokens.list()] == [token]
-        assert project.media.fetch("demo/flextype.png").id == "demo/flextype.png"
+        assert project.media.fetch("demo/flextype.png")["id"] == "demo/flextype.png"
     with psycopg.connect(postgres_url) as conn:
         tables = {
             row[0]
@@ -151,9 +154,7 @@ def test_db_migrate_on_a_project_on_files_says_there_is_nothing_to_migrate(
 
 
 def _serve_refusal(project: Path) -> str:
-    done = run_program(
-        [FLEXTYPE, "serve", "--project", str(project), "--port", "0"], timeout=60
-    )
+    done = run_program([FLEXTYPE, "serve", "--project", str(project), "--port", "0"], timeout=60)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -170,21 +171,38 @@ def test_serve_refuses_a_schema_without_tables_naming_db_migrate(
     )
 
 
-def test_serve_refuses_an_outdated_schema_naming_db_migrate_and_then_serves(
+def test_serve_refuses_an_outdated_schema_naming_db_migrate_which_makes_it_serve(
+    tmp_path: Path, postgres_url: str, schema: str
+) -> None:
+    project = write_settings(tmp_path / "site", url=postgres_url, schema=schema)
+    older = SCHEMA_VERSION - 1
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as an older version left it
+        assert apply_migrations(conn, schema, older) == (0, older)
+    if older:
+        reason = f"is at version {older}, this flextype-py needs version {SCHEMA_VERSION}"
+    else:
+        reason = "has no flextype tables yet"
+    assert _serve_refusal(project) == (
+        f"flextype: error: the database schema {schema} {reason}: "
+        f"run flextype db migrate --project {project}\n"
+    )
+    done = flextype("db", "migrate", "--project", str(project))
+    assert done.stdout.endswith(f"version {older} -> {SCHEMA_VERSION} (migrated).\n")
+    with _server(project) as (_, url):
+        assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+
+
+def test_serve_refuses_a_schema_newer_than_it_knows(
     tmp_path: Path, postgres_url: str, schema: str
 ) -> None:
     seed = pg_init(tmp_path / "seed", postgres_url, schema, "--no-demo")
-    with psycopg.connect(postgres_url) as conn:  # as an older flextype-py left it
-        conn.execute(
-            psycopg.sql.SQL("DELETE FROM {}.schema_migrations WHERE version = %s").format(
-                psycopg.sql.Identifier(schema)
-            ),
-            (SCHEMA_VERSION,),
-        )
+    with psycopg.connect(postgres_url) as conn:  # as a newer flextype-py leaves it
+        table = psycopg.sql.Identifier(schema, "schema_migrations")
+        query = psycopg.sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table)
+        conn.execute(query, (SCHEMA_VERSION + 1,))
     assert _serve_refusal(seed.path) == (
-        f"flextype: error: the database schema {schema} is at version {SCHEMA_VERSION - 1}, "
-        f"this flextype-py needs version {SCHEMA_VERSION}: "
-        f"run flextype db migrate --project {seed.path}\n"
+        f"flextype: error: the database schema {schema} is at version {SCHEMA_VERSION + 1}, "
+        f"newer than this flextype-py knows ({SCHEMA_VERSION}): upgrade flextype-py\n"
     )
 
 

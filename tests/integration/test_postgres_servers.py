@@ -181,15 +181,19 @@ def test_a_write_acknowledged_by_one_server_is_seen_by_the_next_request_to_the_o
         assert patched.status_code == 200
         assert _fields(reader, "movies/dune", token)["counter"] == n
     # A subtree: made through A, read (and cached) through B, moved and deleted through A.
-    for n in range(6):
+    for entry_id, n in [
+        ("shelf", -2),
+        ("shelf/tree", -1),
+        *((f"shelf/tree/{n}", n) for n in range(6)),
+    ]:
         created = httpx.post(
             f"{servers.a}/api/entries",
-            json={"id": f"shelf/tree/{n}", "data": {"n": n}},
+            json={"id": entry_id, "data": {"n": n}},
             auth=auth,
             timeout=TIMEOUT,
         )
         assert created.status_code == 200, created.text
-        assert _fields(servers.b, f"shelf/tree/{n}", token) == created.json()["data"]
+        assert _fields(servers.b, entry_id, token) == created.json()["data"]
     assert _ids(servers.b, "shelf/tree", token) == {f"shelf/tree/{n}" for n in range(6)}
     assert _ids(servers.b, "", token, depth="all") >= {"shelf/tree/5"}
     moved = httpx.put(
@@ -202,6 +206,7 @@ def test_a_write_acknowledged_by_one_server_is_seen_by_the_next_request_to_the_o
     assert _get(servers.b, "shelf/tree/3", token).status_code == 404
     assert _fields(servers.b, "shelf/moved/3", token)["n"] == 3
     assert _ids(servers.b, "shelf/moved", token) == {f"shelf/moved/{n}" for n in range(6)}
+    assert _ids(servers.b, "shelf", token) == {"shelf/moved"}
     assert not any(i.startswith("shelf/tree") for i in _ids(servers.b, "", token, depth="all"))
     deleted = httpx.request(
         "DELETE",
@@ -211,7 +216,9 @@ def test_a_write_acknowledged_by_one_server_is_seen_by_the_next_request_to_the_o
         timeout=TIMEOUT,
     )
     assert deleted.status_code == 204, deleted.text
+    assert _get(servers.b, "shelf/moved", token).status_code == 404
     assert _get(servers.b, "shelf/moved/3", token).status_code == 404
+    assert _ids(servers.b, "shelf", token) == set()
     assert not any(i.startswith("shelf/") for i in _ids(servers.b, "", token, depth="all"))
 
 
