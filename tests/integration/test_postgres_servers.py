@@ -71,25 +71,30 @@ def _ids(url: str, entry_id: str, token: str, depth: str = "1") -> set[str]:
     return {item["id"] for item in response.json()["data"]}
 
 
+def _racing_writes(servers: Servers, etag: str, round_: int) -> list[httpx.Response]:
+    """PATCH the same entry through both servers at once, both with ``If-Match: etag``."""
+    start = threading.Barrier(2)
+
+    def write(n: int) -> httpx.Response:
+        start.wait(TIMEOUT)
+        return httpx.patch(
+            f"{servers.url(n)}/api/entries",
+            json={"id": "movies/dune", "data": {"writer": n, "round": round_}},
+            headers={"If-Match": etag},
+            auth=servers.auth,
+            timeout=TIMEOUT,
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(write, range(2)))
+
+
 def test_if_match_lets_exactly_one_of_two_writers_on_two_servers_win(servers: Servers) -> None:
     token = servers.project.token
     for round_ in range(8):
         # Read through one server, write the same version through both at once.
         etag = _get(servers.url(round_ + 1), "movies/dune", token).headers["etag"]
-        start = threading.Barrier(2)
-
-        def write(n: int, etag: str = etag, round_: int = round_) -> httpx.Response:
-            start.wait(TIMEOUT)
-            return httpx.patch(
-                f"{servers.url(n)}/api/entries",
-                json={"id": "movies/dune", "data": {"writer": n, "round": round_}},
-                headers={"If-Match": etag},
-                auth=servers.auth,
-                timeout=TIMEOUT,
-            )
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            answers = list(pool.map(write, range(2)))
+        answers = _racing_writes(servers, etag, round_)
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [200, 412], [a.text for a in answers]
         loser = next(a for a in answers if a.status_code == 412)

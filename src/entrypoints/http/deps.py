@@ -135,7 +135,6 @@ def written(view: Any) -> Response[Data]:
 
 def provide_call(container: Container) -> Provide:
     """Return the dependency that reads a request into an ``ApiCall``."""
-
     on_loop = container.config.storage.driver() in LOCAL_DRIVERS
 
     async def call(request: Request[Any, Any, Any]) -> ApiCall:
