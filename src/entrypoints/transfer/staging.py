@@ -64,7 +64,7 @@ def clear_stores(entries: EntryStore, tokens: TokenStore) -> None:
     for top in sorted(tops):
         entries.delete(top)
     for token in tokens.list():
-        tokens.delete(token.id)
+        tokens.delete(token.token)
 
 
 class _AbandonedError(Exception):
