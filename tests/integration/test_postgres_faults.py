@@ -1,176 +1,137 @@
-"""Faults of the database under a running ``flextype serve``: 503s, recovery, no lost write.
-
-The database stopped, every connection taken, a statement that runs too long: each is a
-503 in the error shape with Retry-After, and the server serves again by itself once the
-cause is gone. A server killed while acknowledging writes has lost none of them.
-"""
+"""The PostgreSQL stores when the database fails: 503s that say so, and recovery by themselves."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
-from tests.integration.postgres_support import (
-    PgProject,
-    assert_unavailable,
-    held_tables,
-    new_schema,
-    pg_init,
-    server_folder,
-    waiting_on_locks,
-)
-from tests.integration.test_serve import _server
+from flextype_adapters.postgres.database import PostgresDatabase
+from flextype_adapters.postgres.entries import PostgresEntryStore
+from flextype_adapters.postgres.tokens import PostgresTokenStore
+from flextype_core import ServiceUnavailable
 from tests.postgres_cluster import PostgresCluster, require_bindir
 
-TIMEOUT = 60.0
+
+def _eventually(check: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)  # polling an observed state, not a guessed wait
 
 
 @pytest.fixture
-def project(tmp_path: Path, postgres_url: str) -> Iterator[PgProject]:
-    with new_schema(postgres_url) as schema:
-        yield pg_init(tmp_path / "seed", postgres_url, schema)
+def cluster() -> Iterator[PostgresCluster]:
+    """A cluster of this test's own, to stop and start."""
+    with PostgresCluster(require_bindir()) as own:
+        own.start()
+        yield own
 
 
-def _get(url: str, project: PgProject, entry_id: str = "movies/dune") -> httpx.Response:
-    params = {"id": entry_id, "token": project.token}
-    return httpx.get(f"{url}/api/entries", params=params, timeout=TIMEOUT)
+def _unavailable(action: Callable[[], object], secret: str) -> ServiceUnavailable:
+    with pytest.raises(ServiceUnavailable) as caught:
+        action()
+    error = caught.value
+    assert error.retry_after == 1
+    assert secret not in error.message
+    assert "postgresql://" not in error.message
+    return error
 
 
-def _patch(url: str, project: PgProject, data: dict[str, Any]) -> httpx.Response:
-    return httpx.patch(
-        f"{url}/api/entries",
-        json={"id": "movies/dune", "data": data},
-        auth=(project.token, project.access_token),
-        timeout=TIMEOUT,
-    )
-
-
-def _until_locked(url: str) -> None:
-    """Wait until some session waits for a lock (a request is blocked, holding its
-    connection): observed progress, not a guess at how long it takes."""
-    deadline = time.monotonic() + TIMEOUT
-    while waiting_on_locks(url) == 0:
-        assert time.monotonic() < deadline, "no request came to wait for the locked tables"
-
-
-def test_a_stopped_database_is_503_then_the_same_server_recovers_by_itself(
-    tmp_path: Path,
+def test_a_stopped_database_answers_unavailable_and_the_same_store_recovers(
+    cluster: PostgresCluster,
 ) -> None:
-    with PostgresCluster(require_bindir()) as cluster:
+    db = PostgresDatabase(cluster.url, pool_size=3, pool_timeout=1.0)
+    try:
+        db.migrate()
+        entries, tokens = PostgresEntryStore(db), PostgresTokenStore(db)
+        entries.create({"a": {"n": 1}})
+        assert tokens.list() == []
+        cluster.stop()
+        _unavailable(lambda: entries.get("a"), cluster.password)
+        _unavailable(lambda: entries.create({"b": {}}), cluster.password)
+        _unavailable(tokens.list, cluster.password)
+        _unavailable(db.check, cluster.password)
         cluster.start()
-        seed = pg_init(tmp_path / "seed", cluster.url, "flextype")
-        folder = server_folder(seed.path, tmp_path / "server", pool_timeout=1)
-        with _server(folder) as (_, url):
-            assert _get(url, seed).status_code == 200
-            assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
-            cluster.stop()
-            assert_unavailable(_get(url, seed))
-            assert_unavailable(_patch(url, seed, {"lost": True}))
-            assert_unavailable(httpx.get(f"{url}/health", timeout=TIMEOUT))
-            cluster.start()
-            # Until the pool has reconnected (it retries on its own, backing off) the
-            # answers are 503, never anything else; the server needs no restart.
-            deadline = time.monotonic() + TIMEOUT
-            answers = [_get(url, seed)]
-            while answers[-1].status_code != 200 and time.monotonic() < deadline:
-                assert_unavailable(answers[-1])
-                answers.append(_get(url, seed))
-            assert answers[-1].status_code == 200, [a.text for a in answers]
-            assert "lost" not in answers[-1].json()["data"]  # the failed write left nothing
-            assert _patch(url, seed, {"after": True}).status_code == 200
-            assert _get(url, seed).json()["data"]["after"] is True
-            assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
+        _eventually(lambda: _answers(db), "the pool to reconnect")
+        assert entries.get("a").fields == {"n": 1}
+        assert not entries.exists("b")  # refused while down: nothing half-written
+        entries.create({"b": {}})
+        assert entries.exists("b")
+    finally:
+        db.close()
 
 
-def test_with_every_connection_taken_a_request_waits_pool_timeout_then_is_503(
-    tmp_path: Path, project: PgProject
+def _answers(db: PostgresDatabase) -> bool:
+    try:
+        db.check()
+    except ServiceUnavailable:
+        return False
+    return True
+
+
+def test_connections_cut_by_a_restart_are_replaced_without_an_error(
+    cluster: PostgresCluster,
 ) -> None:
-    folder = server_folder(project.path, tmp_path / "server", pool_size=1, pool_timeout=1)
-    with _server(folder) as (_, url), ThreadPoolExecutor(max_workers=1) as pool:
-        assert _get(url, project).status_code == 200
-        with held_tables(project.url, project.schema):
-            blocked = pool.submit(_get, url, project)  # holds the only connection, waiting
-            _until_locked(project.url)
-            started = time.monotonic()
-            refused = _get(url, project)
-            waited = time.monotonic() - started
-            body = assert_unavailable(refused)
-            assert "no database connection came free in time" in body["message"]
-        assert 1.0 <= waited < 15.0
-        assert blocked.result(TIMEOUT).status_code == 200  # served once the tables were free
-        assert _get(url, project).status_code == 200
+    db = PostgresDatabase(cluster.url, pool_size=3, pool_timeout=5.0)
+    try:
+        db.migrate()
+        store = PostgresEntryStore(db)
+        store.create({"a": {"n": 1}})
+        # The pool's idle connections die with the old server: the first call finds that
+        # out before anything is written, and runs again on a new connection.
+        cluster.stop()
+        cluster.start()
+        store.update("a", lambda fields: {"n": 2})  # a write (in a transaction)
+        cluster.stop()
+        cluster.start()
+        assert store.get("a").fields == {"n": 2}  # a read (one statement)
+    finally:
+        db.close()
 
 
-def test_a_statement_past_statement_timeout_is_cancelled_and_503(
-    tmp_path: Path, project: PgProject
+def test_an_exhausted_pool_answers_unavailable_after_its_timeout(
+    pg_database: PostgresDatabase, postgres_url: str
 ) -> None:
-    folder = server_folder(project.path, tmp_path / "server", statement_timeout=1)
-    with _server(folder) as (_, url):
-        assert _get(url, project).status_code == 200
-        with held_tables(project.url, project.schema):
-            started = time.monotonic()
-            refused = _get(url, project)
-            waited = time.monotonic() - started
-        body = assert_unavailable(refused)
-        assert "statement timeout" in body["message"]
-        assert 1.0 <= waited < 15.0  # 1 s, not the default 30
-        assert _get(url, project).status_code == 200
+    db = PostgresDatabase(postgres_url, schema=pg_database.schema, pool_size=1, pool_timeout=0.3)
+    store = PostgresEntryStore(db)
+    store.create({"a": {}})
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_the_only_connection() -> None:
+        with store.exclusive():
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_the_only_connection)
+    holder.start()
+    try:
+        assert held.wait(60)
+        error = _unavailable(lambda: store.get("a"), postgres_url)
+        assert "no database connection came free" in error.message
+    finally:
+        release.set()
+        holder.join(60)
+        db.close()
 
 
-def test_a_server_killed_during_writes_loses_none_it_acknowledged(
-    tmp_path: Path, project: PgProject
+def test_a_statement_over_the_timeout_answers_unavailable_and_writes_nothing(
+    pg_database: PostgresDatabase, postgres_url: str
 ) -> None:
-    auth = (project.token, project.access_token)
-    created: list[tuple[str, int]] = []
-    counters: list[int] = []
-    enough = threading.Event()
-    with _server(project.path) as (proc, url):
-
-        def create(writer: int) -> None:
-            with httpx.Client(base_url=url, auth=auth, timeout=TIMEOUT) as client:
-                for n in range(10_000):
-                    entry_id = f"crash/{writer}-{n}"
-                    try:
-                        answer = client.post(
-                            "/api/entries", json={"id": entry_id, "data": {"n": n}}
-                        )
-                    except httpx.HTTPError:
-                        return  # the server is gone
-                    assert answer.status_code == 200, answer.text
-                    created.append((entry_id, n))
-                    if len(created) >= 60:
-                        enough.set()
-
-        def count() -> None:
-            with httpx.Client(base_url=url, auth=auth, timeout=TIMEOUT) as client:
-                for n in range(10_000):
-                    body = {"id": "movies/dune", "data": {"counter": n}}
-                    try:
-                        answer = client.patch("/api/entries", json=body)
-                    except httpx.HTTPError:
-                        return
-                    assert answer.status_code == 200, answer.text
-                    counters.append(n)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            running = [pool.submit(create, w) for w in range(3)] + [pool.submit(count)]
-            assert enough.wait(TIMEOUT), "the writes did not get going"
-            proc.kill()  # SIGKILL: no shutdown, no flush, connections cut mid-write
-            proc.wait(TIMEOUT)
-            for future in running:
-                future.result(TIMEOUT)
-    assert counters
-    with _server(project.path) as (_, url):
-        for entry_id, n in created:
-            answer = _get(url, project, entry_id)
-            assert answer.status_code == 200, entry_id
-            assert answer.json()["data"]["n"] == n
-        # The last acknowledged update is there, or the one in flight when it died.
-        assert _get(url, project).json()["data"]["counter"] in (counters[-1], counters[-1] + 1)
+    impatient = PostgresDatabase(
+        postgres_url, schema=pg_database.schema, pool_size=2, statement_timeout=0.2
+    )
+    store, slow = PostgresEntryStore(pg_database), PostgresEntryStore(impatient)
+    store.create({"a": {"n": 1}})
+    try:
+        with store.exclusive():  # holds every writer off longer than the timeout
+            error = _unavailable(lambda: slow.update("a", lambda f: {"n": 2}), postgres_url)
+        assert "statement timeout" in error.message
+        assert store.get("a").fields == {"n": 1}
+        slow.update("a", lambda f: {"n": 3})  # the connection is fine afterwards
+        assert store.get("a").fields == {"n": 3}
+    finally:
+        impatient.close()
