@@ -21,10 +21,12 @@ from tests.programs import flextype
 __all__ = [
     "PgProject",
     "assert_unavailable",
+    "copy_settings",
     "held_tables",
     "new_schema",
     "pg_init",
     "server_folder",
+    "waiting_on_locks",
     "write_settings",
 ]
 
@@ -67,12 +69,11 @@ def pg_init(path: Path, url: str, schema: str, *extra: str) -> PgProject:
     return PgProject(path, url, schema, issued["token"], issued["access_token"])
 
 
-def write_settings(folder: Path, **storage: Any) -> Path:
-    """A project folder holding only a settings file with these ``storage.postgres`` keys,
-    plus ``tokens``/``server`` sections given as ``tokens={...}``."""
+def write_settings(folder: Path, **postgres: Any) -> Path:
+    """A project folder holding only a settings file: the postgres driver with these
+    ``storage.postgres`` settings (tables not made: ``flextype db migrate`` does that)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sections = {k: storage.pop(k) for k in ("tokens",) if k in storage}
-    settings = {"storage": {"driver": "postgres", "postgres": storage}, **sections}
+    settings = {"storage": {"driver": "postgres", "postgres": postgres}}
     (folder / "flextype.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     return folder
 
