@@ -95,12 +95,16 @@ class PostgresCluster:
         self.user = "flextype"
         self.port = 0
         self._as_server_user = os.geteuid() == 0
-        self.sockets.mkdir()
-        if self._as_server_user:
-            entry = pwd.getpwnam(_SERVER_USER)
-            for path in (self.folder, self.sockets):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._initdb()
+        try:
+            self.sockets.mkdir()
+            if self._as_server_user:
+                entry = pwd.getpwnam(_SERVER_USER)
+                for path in (self.folder, self.sockets):
+                    os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._initdb()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)  # no `with` block to do it
+            raise
 
     def _run(self, *args: str) -> None:
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # sbin: often off PATH

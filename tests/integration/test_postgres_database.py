@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from flextype_adapters.postgres.database import (
     apply_migrations,
     migrations,
 )
-from tests.postgres_cluster import drop_schema, find_bindir, require_bindir
+from tests.postgres_cluster import PostgresCluster, drop_schema, find_bindir, require_bindir
 
 
 @pytest.fixture
@@ -130,3 +131,10 @@ def test_missing_binaries_skip_with_how_to_enable_them_but_fail_when_required(
     monkeypatch.setenv("FLEXTYPE_REQUIRE_POSTGRES", "1")
     with pytest.raises(pytest.fail.Exception, match="FLEXTYPE_TEST_DATABASE_URL"):
         require_bindir(lambda: None)
+
+
+def test_a_cluster_that_cannot_be_made_leaves_no_folder(tmp_path: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("flextype-pg-*"))
+    with pytest.raises(RuntimeError, match="initdb failed"):
+        PostgresCluster(tmp_path)  # no initdb in this folder
+    assert set(Path(tempfile.gettempdir()).glob("flextype-pg-*")) <= before

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from flextype_adapters.postgres.database import PostgresDatabase
+from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.entries import PostgresEntryStore
 from flextype_adapters.postgres.tokens import PostgresTokenStore
 from flextype_core import ServiceUnavailable
@@ -135,3 +135,32 @@ def test_a_statement_over_the_timeout_answers_unavailable_and_writes_nothing(
         assert store.get("a").fields == {"n": 3}
     finally:
         impatient.close()
+
+
+def test_a_deadlock_between_writers_is_unavailable_for_one_of_them(
+    pg_database: PostgresDatabase,
+) -> None:
+    store = PostgresEntryStore(pg_database)
+    store.create({"x": {}, "y": {}})
+    both_locked_one = threading.Barrier(2)
+    errors: list[ServiceUnavailable] = []
+
+    def write(first: str, second: str) -> None:
+        def work(tx: Tx) -> None:
+            tx.execute("UPDATE entries SET depth = depth WHERE id = %s", [first])
+            both_locked_one.wait(60)
+            tx.execute("UPDATE entries SET depth = depth WHERE id = %s", [second])
+
+        try:
+            pg_database.run(work)
+        except ServiceUnavailable as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=pair) for pair in (("x", "y"), ("y", "x"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [error.message for error in errors] == [
+        "The storage is unavailable: concurrent writes got in each other's way. Try again."
+    ]

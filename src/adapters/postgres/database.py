@@ -59,6 +59,10 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
         reason = "the database did not answer within the statement timeout"
     elif isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
         reason = "the database is shutting down or starting"
+    elif isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+        reason = "concurrent writes got in each other's way"
+    elif isinstance(exc, psycopg.errors.TooManyConnections):
+        reason = "the database has no connection slot free"
     else:
         reason = "the database cannot be reached"
     return ServiceUnavailable(f"The storage is unavailable: {reason}. Try again.", retry_after=1)
