@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import sys
 import traceback
@@ -15,6 +16,12 @@ import msgspec
 
 import flextype_core
 from flextype_core import BadRequest, FlextypeError, ids, images
+from flextype_entrypoints.database import (
+    DatabaseError,
+    database_kinds,
+    migrate_database,
+    require_current_schema,
+)
 from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.logs import LOG_FORMATS, json_line
 from flextype_entrypoints.project import Project, open_project, require_project
@@ -32,9 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 error, 2 usage)."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    # The database pool's own warnings (reconnection attempts) are not for a terminal:
+    # a command's error says why in one line. ``serve`` logs them where it logs.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         return handler(args)
-    except (FlextypeError, SettingsError, ProjectExistsError, ServeError, OSError) as exc:
+    except (
+        FlextypeError,
+        SettingsError,
+        ProjectExistsError,
+        ServeError,
+        DatabaseError,
+        OSError,
+    ) as exc:
         if args.debug:
             traceback.print_exc()
         print(f"flextype: error: {_one_line(exc)}", file=sys.stderr)
@@ -64,7 +81,7 @@ def _project_check(*, warn: bool) -> Callable[[Handler], Handler]:
         def checked(args: argparse.Namespace) -> int:
             path = require_project(args.project)
             if warn:
-                warning = driver_mismatch(path, load_settings(path, os.environ).storage.driver)
+                warning = _storage_warning(path)
                 if warning is not None:
                     print(f"flextype: warning: {warning}", file=sys.stderr)
             return handler(args)
@@ -74,26 +91,54 @@ def _project_check(*, warn: bool) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _storage_warning(path: Path) -> str | None:
+    """Check a database's schema (postgres), then look for another driver's content."""
+    driver = load_settings(path, os.environ).storage.driver
+    if driver != "postgres":
+        return driver_mismatch(path, driver)
+    with open_project(path) as project:
+        require_current_schema(project.container, path)
+        return driver_mismatch(path, driver, database_kinds(project.container))
+
+
 needs_project = _project_check(warn=True)
 """Run a handler only on a project (``flextype.yaml`` at ``--project``), else exit 1.
 
 Every subcommand but ``init`` needs one: ``open_project`` opens any folder, and a
 mistyped ``--project`` must not become a new, empty project. Before the handler runs, a
-warning names ``flextype migrate`` when the content is in the other storage driver's
-files (``serve`` checks and warns itself, in its log format).
+warning names ``flextype migrate`` when the content is in another storage driver's
+files; on postgres the database must answer and have this version's schema (``serve``
+checks and warns itself, in its log format).
 """
 
 needs_project_quietly = _project_check(warn=False)
-"""``needs_project`` without the driver warning: for ``migrate``, which acts on it."""
+"""``needs_project`` without the storage checks: for ``migrate`` and ``db migrate``,
+which act on what they would refuse."""
 
 
 # -- init ----------------------------------------------------------------------------
 
 
+def _database_options(args: argparse.Namespace, driver: str) -> dict[str, str]:
+    given = {"url": args.database_url, "schema": args.schema}
+    options = {key: value for key, value in given.items() if value is not None}
+    if options and driver != "postgres":
+        raise BadRequest("--database-url and --schema go with --storage postgres only.")
+    from_environment = os.environ.get("FLEXTYPE_STORAGE__POSTGRES__URL")
+    if driver == "postgres" and "url" not in options and not from_environment:
+        raise BadRequest(
+            "--storage postgres needs --database-url "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+            "(or FLEXTYPE_STORAGE__POSTGRES__URL)."
+        )
+    return options
+
+
 def _init(args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path is not None else Path(args.project)
     driver = args.storage or os.environ.get("FLEXTYPE_STORAGE__DRIVER", "yaml")
-    issued = create_project(path, driver=driver, demo=args.demo)
+    database = _database_options(args, driver)
+    issued = create_project(path, driver=driver, demo=args.demo, postgres=database)
     if args.json:
         _print_json(
             {
@@ -105,6 +150,9 @@ def _init(args: argparse.Namespace) -> int:
         )
         return 0
     content = "with demo content" if args.demo else "empty"
+    if driver == "postgres":
+        schema = database.get("schema") or load_settings(path, os.environ).storage.postgres.schema
+        driver = f"postgres, schema {schema}"
     print(f"Created project {path} (storage: {driver}, {content}).")
     print(f"token:        {issued.token.token}")
     print(f"access_token: {issued.access_token}")
@@ -202,6 +250,34 @@ def _entries(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- db ------------------------------------------------------------------------------
+
+
+@needs_project_quietly
+def _db_migrate(args: argparse.Namespace) -> int:
+    with _open(args) as project:
+        storage = project.settings.storage
+        if storage.driver != "postgres":
+            print(
+                f"storage.driver is {storage.driver}: there is no database schema to migrate "
+                "(flextype db migrate is for storage.driver: postgres)."
+            )
+            return 0
+        before, after = migrate_database(project.container)
+    state = "already up to date" if before == after else "migrated"
+    print(f"Database schema {storage.postgres.schema}: version {before} -> {after} ({state}).")
+    return 0
+
+
+def _add_db(commands: Any, common: argparse.ArgumentParser) -> None:
+    group = commands.add_parser("db", parents=[common], help="the PostgreSQL database")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    migrate = actions.add_parser(
+        "migrate", parents=[common], help="bring the database schema to this version's"
+    )
+    migrate.set_defaults(handler=_db_migrate)
+
+
 # -- serve ---------------------------------------------------------------------------
 
 
@@ -216,7 +292,7 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             log_format=args.log_format,
         )
-    except (ServeError, FlextypeError, SettingsError, OSError) as exc:
+    except (ServeError, DatabaseError, FlextypeError, SettingsError, OSError) as exc:
         if args.log_format != "json":
             raise  # main() prints it
         if args.debug:
@@ -260,7 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", parents=[common], help="create a project")
     init.add_argument("path", nargs="?", help="where to create it (default: --project)")
-    init.add_argument("--storage", choices=["yaml", "tinydb"], help="storage driver")
+    init.add_argument("--storage", choices=["yaml", "tinydb", "postgres"], help="storage driver")
+    init.add_argument(
+        "--database-url",
+        help="with --storage postgres: postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+    )
+    init.add_argument(
+        "--schema", help="with --storage postgres: the schema of the tables (default flextype)"
+    )
     init.add_argument(
         "--demo", action=argparse.BooleanOptionalAction, default=True, help="add demo content"
     )
@@ -271,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_entries(commands, common)
     _add_images(commands, common)
     _add_serve(commands, common)
+    _add_db(commands, common)
     add_transfer_commands(commands, common, needs_project, needs_project_quietly)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from dependency_injector import containers, providers
@@ -23,7 +23,12 @@ from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import EntryStore, TokenStore
-from flextype_entrypoints.settings import Settings, load_settings
+from flextype_entrypoints.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from flextype_adapters.postgres.database import PostgresDatabase
+    from flextype_adapters.postgres.entries import PostgresEntryStore
+    from flextype_adapters.postgres.tokens import PostgresTokenStore
 
 __all__ = ["MANIFEST", "Container", "build_container"]
 
@@ -44,6 +49,35 @@ def _tinydb_file(project: Path) -> Iterator[TinyDB]:
         db.close()
 
 
+def _postgres_database(settings: Mapping[str, Any]) -> Iterator[PostgresDatabase]:
+    # Imported here: a project on files never loads psycopg (nor its libpq).
+    from flextype_adapters.postgres.database import PostgresDatabase
+
+    db = PostgresDatabase(
+        settings["url"],
+        schema=settings["schema"],
+        pool_size=settings["pool_size"],
+        pool_timeout=settings["pool_timeout"],
+        statement_timeout=settings["statement_timeout"],
+    )
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _postgres_entries(db: PostgresDatabase) -> PostgresEntryStore:
+    from flextype_adapters.postgres.entries import PostgresEntryStore
+
+    return PostgresEntryStore(db)
+
+
+def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
+    from flextype_adapters.postgres.tokens import PostgresTokenStore
+
+    return PostgresTokenStore(db)
+
+
 class Container(containers.DeclarativeContainer):
     """Providers for one project. Build it with ``build_container``, not directly.
 
@@ -61,16 +95,20 @@ class Container(containers.DeclarativeContainer):
     entries_root = providers.Callable(Path.joinpath, project, "entries")
     tokens_root = providers.Callable(Path.joinpath, project, "tokens")
     tinydb_file = providers.Resource(_tinydb_file, project=project)
+    # One pool per container (per server process), closed by shutdown_resources().
+    postgres_database = providers.Resource(_postgres_database, settings=config.storage.postgres)
 
     entry_store: providers.Provider[EntryStore] = providers.Selector(
         config.storage.driver,
         yaml=providers.Singleton(IndexedYamlFilesEntryStore, root=entries_root),
         tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file),
+        postgres=providers.Singleton(_postgres_entries, db=postgres_database),
     )
     token_store: providers.Provider[TokenStore] = providers.Selector(
         config.storage.driver,
         yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
+        postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
     )
 
     media_store = providers.Singleton(
@@ -130,10 +168,17 @@ def build_container(
     (the container itself only fails late, on first use of a provider).
 
     Raises:
-        SettingsError: a setting is unknown or has the wrong type.
+        SettingsError: a setting is unknown or has the wrong type, or the postgres driver
+            is selected without ``storage.postgres.url``.
     """
     if settings is None:
         settings = load_settings(project, environ)
+    if settings.storage.driver == "postgres" and not settings.storage.postgres.url:
+        raise SettingsError(
+            "storage.driver is postgres but storage.postgres.url is not set: set it in "
+            "flextype.yaml or FLEXTYPE_STORAGE__POSTGRES__URL "
+            "(postgresql://USER:PASSWORD@HOST:PORT/DATABASE)."
+        )
     container = Container(project=providers.Object(project.resolve()))
     container.config.from_dict(msgspec.to_builtins(settings))
     return container

@@ -120,7 +120,7 @@ def open_project(
 
     Args:
         path: the project folder.
-        driver: ``"yaml"`` or ``"tinydb"`` to override ``storage.driver``.
+        driver: ``"yaml"``, ``"tinydb"`` or ``"postgres"`` to override ``storage.driver``.
         environ: where ``FLEXTYPE_*`` overrides are read; ``os.environ`` by default.
 
     Raises:

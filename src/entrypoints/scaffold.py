@@ -6,17 +6,22 @@ import io
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 from PIL import Image
 
 from flextype_adapters.atomic import write_atomic
 from flextype_adapters.local_media import TempUpload
 from flextype_core import IssuedToken
-from flextype_entrypoints.project import Project, open_project
-from flextype_entrypoints.settings import SETTINGS_FILE, SETTINGS_HEADER
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.database import migrate_database, uses_database
+from flextype_entrypoints.driver_check import store_kinds
+from flextype_entrypoints.project import Project
+from flextype_entrypoints.settings import SETTINGS_FILE, SETTINGS_HEADER, load_settings
 
 __all__ = ["DEMO_ENTRIES", "ProjectExistsError", "create_project"]
 
@@ -77,12 +82,28 @@ DEMO_ENTRIES: dict[str, dict[str, Any]] = {
 """The demo content of ``flextype init``: a ``movies`` collection and friends."""
 
 
-def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> IssuedToken:
+def create_project(
+    path: Path,
+    *,
+    driver: str = "yaml",
+    demo: bool = True,
+    postgres: Mapping[str, str] | None = None,
+) -> IssuedToken:
     """Create a project at ``path`` and return its first token (``apis: ["*"]``).
 
+    Args:
+        path: the new project folder.
+        driver: ``yaml``, ``tinydb`` or ``postgres``.
+        demo: add the demo entries and image.
+        postgres: ``storage.postgres`` settings to write (``url``, ``schema``); with
+            the postgres driver, the tables are created (``flextype db migrate``) in
+            that schema, which must hold no entries or tokens yet.
+
     Raises:
-        ProjectExistsError: ``path`` holds a project or is a non-empty folder.
-        SettingsError: ``driver`` is not a known storage driver.
+        ProjectExistsError: ``path`` holds a project or is a non-empty folder, or the
+            database schema already holds content.
+        SettingsError: ``driver`` is not a known storage driver, or postgres has no url.
+        DatabaseError: the database does not answer.
     """
     if (path / SETTINGS_FILE).exists():
         raise ProjectExistsError(
@@ -90,13 +111,14 @@ def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> Is
         )
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ProjectExistsError(f"{path} exists and is not an empty folder; not overwriting.")
-    settings = {
-        "storage": {"driver": driver},
-        "images": {"sign_key": secrets.token_hex(32)},
-    }
+    storage: dict[str, Any] = {"driver": driver}
+    if postgres:
+        storage["postgres"] = dict(postgres)
+    settings = {"storage": storage, "images": {"sign_key": secrets.token_hex(32)}}
     text = SETTINGS_HEADER + yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
     # The driver is validated before anything is written, so a typo leaves no folder.
-    with open_project(path, driver=driver) as project:
+    with _open_new(path, driver, postgres or {}) as project:
+        _prepare_database(project)
         folders = (
             ("entries", "tokens", "media", "cache") if driver == "yaml" else ("media", "cache")
         )
@@ -108,6 +130,32 @@ def create_project(path: Path, *, driver: str = "yaml", demo: bool = True) -> Is
                 project.entries.create(entry_id, data)
             _add_demo_image(path, project)
         return project.tokens.create({"title": "First token", "apis": ["*"]})
+
+
+def _open_new(path: Path, driver: str, postgres: Mapping[str, str]) -> Project:
+    """Open the project about to be created with the settings it will have."""
+    environ = {**os.environ, "FLEXTYPE_STORAGE__DRIVER": driver}
+    settings = load_settings(path, environ)
+    if postgres:
+        database = msgspec.structs.replace(settings.storage.postgres, **postgres)
+        storage = msgspec.structs.replace(settings.storage, postgres=database)
+        settings = msgspec.structs.replace(settings, storage=storage)
+    return Project(path, build_container(path, environ, settings=settings), settings)
+
+
+def _prepare_database(project: Project) -> None:
+    """Create the tables of a postgres project; refuse a schema that holds content."""
+    container = project.container
+    if not uses_database(container):
+        return
+    migrate_database(container)
+    if store_kinds(container.entry_store(), container.token_store()):
+        schema = project.settings.storage.postgres.schema
+        raise ProjectExistsError(
+            f"the database schema {schema} already holds a project's entries or tokens; "
+            "not adding to them. For another server of that project, copy its "
+            f"{SETTINGS_FILE}; for a new project, choose another --schema."
+        )
 
 
 def _add_demo_image(path: Path, project: Project) -> None:

@@ -21,6 +21,7 @@ from uvicorn.supervisors import Multiprocess
 
 from flextype_adapters.folder_swap import recover_swaps
 from flextype_entrypoints.container import Container, build_container
+from flextype_entrypoints.database import database_kinds, require_current_schema, uses_database
 from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.http.access_log import AccessLog
 from flextype_entrypoints.http.app import create_app
@@ -108,6 +109,8 @@ def serve(
     Raises:
         SettingsError: ``project`` holds no project (``NoProjectError``), or a setting is
             unknown or wrong.
+        DatabaseError: (postgres) the database does not answer, or its schema is not
+            this version's (the message names ``flextype db migrate``).
         ServeError: ``workers`` is below 1, the address cannot be bound, or the app's
             shutdown failed (token call counts may not have been written).
     """
@@ -119,13 +122,15 @@ def serve(
     # written new settings that its recovery puts back.
     recovered = recover_swaps(project)
     container = build_container(project, os.environ if environ is None else environ)
-    warning = driver_mismatch(project, container.config.storage.driver())
-    if warning is not None:
-        log.warning(warning)
-    removed = recovered + remove_debris(container)
-    if removed:
-        log.info("Removed %d leftovers of interrupted writes.", removed)
-    limits = _limits(container)
+    try:
+        _check_storage(container, project)
+        removed = recovered + remove_debris(container)
+        if removed:
+            log.info("Removed %d leftovers of interrupted writes.", removed)
+        limits = _limits(container)
+    except BaseException:
+        container.shutdown_resources()
+        raise
     if workers > 1:
         container.shutdown_resources()  # the settings are valid; each worker opens its own
         _serve_workers(
@@ -153,6 +158,15 @@ def serve(
         container.shutdown_resources()
     if getattr(getattr(server, "lifespan", None), "shutdown_failed", False):
         raise ServeError("the app's shutdown failed (see above); token call counts may be lost")
+
+
+def _check_storage(container: Container, project: Path) -> None:
+    """Refuse a database that does not answer or has another schema; warn of a mismatch."""
+    require_current_schema(container, project)
+    selected = database_kinds(container) if uses_database(container) else None
+    warning = driver_mismatch(project, container.config.storage.driver(), selected)
+    if warning is not None:
+        log.warning(warning)
 
 
 def _announce(url: str, log_format: LogFormat, out: TextIO | None) -> None:

@@ -228,7 +228,7 @@ def test_the_migrate_the_driver_warning_names_moves_the_content_it_warned_of(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--to", "postgres"], "postgres driver is not available"),
+        (["--to", "postgres"], "--to postgres needs --database-url"),
         (["--to", "yaml"], "already uses the 'yaml' driver"),
         (
             ["--to", "tinydb", "--database-url", "postgresql://x/y"],

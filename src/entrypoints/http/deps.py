@@ -20,7 +20,10 @@ from flextype_entrypoints.http.bodies import read
 from flextype_entrypoints.http.params import RequestParams, read_params
 from flextype_entrypoints.http.responses import Data
 
-__all__ = ["ApiCall", "provide_call", "written"]
+__all__ = ["LOCAL_DRIVERS", "ApiCall", "provide_call", "written"]
+
+LOCAL_DRIVERS = frozenset({"yaml", "tinydb"})
+"""Storage drivers whose lookups are in memory (``ApiCall.lookups_on_loop``)."""
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -34,7 +37,7 @@ class ApiCall:
     in a test takes effect even after the app was built.
     """
 
-    __slots__ = ("_container", "if_match", "if_none_match", "params")
+    __slots__ = ("_container", "if_match", "if_none_match", "lookups_on_loop", "params")
 
     def __init__(
         self,
@@ -43,6 +46,7 @@ class ApiCall:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        lookups_on_loop: bool = True,
     ) -> None:
         self.params = params
         self._container = container
@@ -50,6 +54,11 @@ class ApiCall:
         """The request's ``If-Match`` header: a write's precondition."""
         self.if_none_match = if_none_match
         """The request's ``If-None-Match`` header: 304 on a GET, create-if-absent on POST."""
+        self.lookups_on_loop = lookups_on_loop
+        """Whether a token and a cached entry are found without waiting (the file drivers:
+        memory behind a file's identity check), so the event loop may look them up. A
+        database's lookups are round trips, which may wait up to the pool and statement
+        timeouts: they go to a thread, or every request of the server would wait too."""
 
     @property
     def entries(self) -> EntriesService:
@@ -96,13 +105,15 @@ class ApiCall:
 
         An unlimited token is checked and counted in memory, here; a token with
         ``limit_calls`` is spent in the store (a write under a lock the other workers
-        share), so its check runs in a worker thread.
+        share), so its check runs in a worker thread, as every check does when the
+        lookups are not in memory (``lookups_on_loop``).
         """
-        given = self.params
-        tokens = self.tokens
-        token = tokens.verify_in_memory(given.token, given.access_token, api, write=write)
-        if token is not None:
-            return token
+        if self.lookups_on_loop:
+            given = self.params
+            tokens = self.tokens
+            token = tokens.verify_in_memory(given.token, given.access_token, api, write=write)
+            if token is not None:
+                return token
         return await to_thread.run_sync(partial(self.authorize, api, write=write))
 
     def respond(self, payload: Data, etag: str) -> Response[Any]:
@@ -124,6 +135,7 @@ def written(view: Any) -> Response[Data]:
 
 def provide_call(container: Container) -> Provide:
     """Return the dependency that reads a request into an ``ApiCall``."""
+    on_loop = container.config.storage.driver() in LOCAL_DRIVERS
 
     async def call(request: Request[Any, Any, Any]) -> ApiCall:
         headers = request.headers
@@ -132,6 +144,7 @@ def provide_call(container: Container) -> Provide:
             container,
             if_match=headers.get("if-match"),
             if_none_match=headers.get("if-none-match"),
+            lookups_on_loop=on_loop,
         )
 
     return Provide(call)

@@ -42,7 +42,8 @@ class EntriesController(Controller):
         # On the event loop: a token check and an entry held in memory are lookups behind
         # a file's identity check, cheaper than a hop to a worker thread. Reading a file
         # (a big one takes seconds to parse), a limited token's spend and collections go
-        # to a thread, so that no other request waits for them.
+        # to a thread, so that no other request waits for them; so do a database's
+        # lookups (ApiCall.lookups_on_loop).
         await call.authorize_on_loop(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
@@ -53,7 +54,9 @@ class EntriesController(Controller):
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload))
         entry_id = call.params.text("id")
-        entry = call.entries.fetch_cached(entry_id, shared=True)  # only serialised
+        entry = None
+        if call.lookups_on_loop:
+            entry = call.entries.fetch_cached(entry_id, shared=True)  # only serialised
         if entry is None:
             entry = await to_thread.run_sync(call.entries.fetch, entry_id)
         return call.respond(Data(data=entry), entity_tag(entry))

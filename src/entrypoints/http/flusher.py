@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from anyio import to_thread
 from litestar import Litestar
 
+from flextype_core.errors import ServiceUnavailable
 from flextype_entrypoints.container import Container
 
 __all__ = ["POLL_SECONDS", "flush_token_calls"]
@@ -27,6 +28,9 @@ async def _flush_when_due(container: Container) -> None:
         if tokens.flush_due():
             try:
                 await to_thread.run_sync(tokens.flush)
+            except ServiceUnavailable as exc:
+                # The database is away (it says why): one line a round, not a traceback.
+                log.warning("writing token call counts failed: %s", exc.message)
             except Exception:
                 # The counts are pending again; the next round retries them.
                 log.exception("writing token call counts failed")

@@ -75,6 +75,7 @@ def _migrate(args: argparse.Namespace) -> int:
             replace=args.replace,
             delete_source=args.delete_source,
             bars=bars,
+            database_url=args.database_url,
         )
     kept = "removed" if done.deleted_source else "kept (remove it, or use --delete-source)"
     print(
@@ -123,7 +124,9 @@ def add_transfer_commands(
         "migrate", parents=[common], help="move entries and tokens to another storage driver"
     )
     migrate.add_argument("--to", required=True, choices=DRIVERS, help="the new driver")
-    migrate.add_argument("--database-url", help="with --to postgres (not available yet)")
+    migrate.add_argument(
+        "--database-url", help="with --to postgres: postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    )
     migrate.add_argument(
         "--delete-source", action="store_true", help="remove the old driver's content afterwards"
     )

@@ -5,7 +5,8 @@ ids, tokens, media against the index) and written into a staging project with th
 target's driver, through its stores. Only when the manifest, the last member, has
 matched every member's digest and the counts does ``Staging.commit`` swap the staged
 content in. Any failure before (a truncated or changed archive, a bad item late in
-it, a full disk) removes the staging folder: the project is as it was.
+it, a full disk) removes the staging folder: the project is as it was. On postgres the
+entries and tokens go into the project's database in one transaction (``Staging``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from flextype_core.archive import (
     decode_lines,
     entries_member,
 )
-from flextype_core.errors import Conflict, InvalidArchive, StorageError, shown
+from flextype_core.errors import (
+    Conflict,
+    InvalidArchive,
+    ServiceUnavailable,
+    StorageError,
+    shown,
+)
 from flextype_core.model import Token
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.transfer.progress import Advance, ProgressBars, no_progress
@@ -229,11 +236,12 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
         Either way nothing was changed.
     """
     with open_project(path) as target:
-        driver = target.settings.storage.driver
+        current = target.settings
+        driver = current.storage.driver
         if not replace:
             require_empty(target)
     try:
-        with Staging(path, driver, "import") as staging:
+        with Staging(path, driver, "import", current) as staging:
             state = _Import(staging, bars)
             reader = ArchiveReader(source)
             for member in reader.members():
@@ -245,6 +253,8 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
         raise InvalidArchive(f"{exc.message} Nothing was imported.") from exc
     except StorageError as exc:
         raise StorageError(f"{exc.message} Nothing was imported.") from exc
+    except ServiceUnavailable as exc:
+        raise ServiceUnavailable(f"{exc.message} Nothing was imported.") from exc
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise StorageError(f"The import failed: {reason}. Nothing was imported.") from exc

@@ -4,34 +4,43 @@ The content is copied through the stores into a staging project with the new dri
 read back and compared, swapped into the project folder, and only then does
 ``storage.driver`` change in the settings file: the switch is the last step, so a
 failure anywhere before leaves the project on its old driver, as it was. Media stay
-where they are (both drivers keep them in ``media/``). The old driver's content stays
-until ``--delete-source``.
+where they are (every driver keeps them in ``media/``). The old driver's content stays
+until ``--delete-source``. Into postgres, the copy is one transaction of the database,
+committed just before the switch (``Staging``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
 
-import flextype_core
 from flextype_core import ids
 from flextype_core.errors import BadRequest, Conflict, StorageError, shown
 from flextype_core.model import Entry, Token
-from flextype_entrypoints.driver_check import driver_mismatch
-from flextype_entrypoints.project import open_project
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.database import database_kinds, require_current_schema
+from flextype_entrypoints.driver_check import find_mismatch, store_kinds
+from flextype_entrypoints.project import Project
+from flextype_entrypoints.settings import Settings, load_settings
 from flextype_entrypoints.transfer.importer import ENTRIES_PER_WRITE
 from flextype_entrypoints.transfer.progress import ProgressBars
 from flextype_entrypoints.transfer.readable import refuse_unreadable
 from flextype_entrypoints.transfer.settings_file import read_settings_text, switched_driver_text
-from flextype_entrypoints.transfer.staging import Staging, content_names, remove_content
+from flextype_entrypoints.transfer.staging import (
+    Staging,
+    clear_stores,
+    content_names,
+    remove_content,
+)
 
 __all__ = ["DRIVERS", "Migrated", "migrate_project"]
 
 DRIVERS = ("yaml", "tinydb", "postgres")
-"""What ``--to`` accepts; postgres is refused until its driver exists."""
+"""What ``--to`` accepts."""
 
 
 class Migrated(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,16 +56,48 @@ def _encoded(entries: Sequence[Entry]) -> list[bytes]:
     return [msgspec.json.encode((e.id, e.fields)) for e in entries]
 
 
-def _check_target_free(path: Path, target: str) -> None:
-    with open_project(path, driver=target) as other:
-        entries = other.container.entry_store().has_descendants(ids.ROOT)
-        tokens = other.container.token_store().list()
-    if entries or tokens:
-        names = ", ".join(f"{n}/" if "." not in n else n for n in content_names(target))
-        raise Conflict(
-            f"The project already holds {target} content ({names}), from an earlier "
-            "migrate? Pass --replace to overwrite it, or remove it first."
+def _settings_for(path: Path, driver: str, database_url: str | None) -> Settings:
+    """The project's settings with ``driver`` selected (and ``database_url``, if given).
+
+    Raises:
+        BadRequest: postgres without a database URL anywhere.
+    """
+    settings = load_settings(path, {**os.environ, "FLEXTYPE_STORAGE__DRIVER": driver})
+    if database_url is not None:
+        database = msgspec.structs.replace(settings.storage.postgres, url=database_url)
+        storage = msgspec.structs.replace(settings.storage, postgres=database)
+        settings = msgspec.structs.replace(settings, storage=storage)
+    if driver == "postgres" and not settings.storage.postgres.url:
+        raise BadRequest(
+            "--to postgres needs --database-url postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+            "(or storage.postgres.url in flextype.yaml)."
         )
+    return settings
+
+
+def _opened(path: Path, settings: Settings) -> Project:
+    return Project(path, build_container(path, os.environ, settings=settings), settings)
+
+
+def _check_target_free(path: Path, settings: Settings) -> None:
+    target = settings.storage.driver
+    with _opened(path, settings) as other:
+        container = other.container
+        if target == "postgres":
+            kinds = database_kinds(container)()
+        else:
+            kinds = store_kinds(container.entry_store(), container.token_store())
+    if not kinds:
+        return
+    if target == "postgres":
+        where = f"the database schema {settings.storage.postgres.schema}"
+    else:
+        names = ", ".join(f"{n}/" if "." not in n else n for n in content_names(target))
+        where = f"{target} content ({names})"
+    raise Conflict(
+        f"The project already holds {where}, from an earlier migrate? Pass --replace to "
+        "overwrite it, or remove it first."
+    )
 
 
 def _copy(
@@ -82,42 +123,58 @@ def _copy(
     advance(len(entries) + len(tokens))
 
 
-def _source_driver(path: Path, target: str) -> str:
-    """Return the driver whose content moves to ``target``.
+def _source_driver(path: Path, target: Settings) -> str:
+    """Return the driver whose content moves to ``target``'s driver.
 
-    That is ``storage.driver``; or, when ``storage.driver`` was already switched to
-    ``target`` by hand and the content is still in the other driver's files (the
-    mismatch every command warns of, naming this command), that other driver.
+    That is ``storage.driver``; or, when ``storage.driver`` was already switched to the
+    target by hand and the content is still in another driver's files (the mismatch
+    every command warns of, naming this command), that other driver.
     """
-    with open_project(path) as project:
-        configured = project.settings.storage.driver
-    if target != configured:
+    configured = load_settings(path, os.environ).storage.driver
+    driver = target.storage.driver
+    if driver != configured:
         return configured
-    if driver_mismatch(path, configured) is None:
-        raise BadRequest(f"The project already uses the {shown(target)} driver.")
-    return "yaml" if configured == "tinydb" else "tinydb"
+    with _opened(path, target) as project:
+        selected = database_kinds(project.container) if driver == "postgres" else None
+        found = find_mismatch(path, driver, selected)
+    if found is None:
+        raise BadRequest(f"The project already uses the {shown(driver)} driver.")
+    return found.other
 
 
 def migrate_project(
-    path: Path, target: str, *, replace: bool, delete_source: bool, bars: ProgressBars
+    path: Path,
+    target: str,
+    *,
+    replace: bool,
+    delete_source: bool,
+    bars: ProgressBars,
+    database_url: str | None = None,
 ) -> Migrated:
     """Move the project's entries and tokens to the ``target`` driver and switch to it.
 
+    Args:
+        path: the project folder.
+        target: ``yaml``, ``tinydb`` or ``postgres``.
+        replace: overwrite content the target driver already holds.
+        delete_source: remove the old driver's content once switched.
+        bars: where progress goes.
+        database_url: with ``target`` postgres, the database (written to the settings
+            file as ``storage.postgres.url``); by default the settings' own.
+
     Raises:
-        BadRequest: ``target`` is the current driver, or not available (postgres).
+        BadRequest: ``target`` is the current driver, or postgres without a database URL.
         Conflict: ``target``'s content is already there (an earlier migrate) and
             ``replace`` is false.
         StorageError: a write failed or the copy reads back different. Nothing changed.
+        DatabaseError: a database does not answer, or its schema is another version's.
     """
-    if target == "postgres":
-        raise BadRequest(
-            f"The postgres driver is not available in flextype-py {flextype_core.__version__} "
-            "yet; --to takes yaml or tinydb."
-        )
-    source = _source_driver(path, target)
-    with open_project(path, driver=source) as project:
+    target_settings = _settings_for(path, target, database_url)
+    source = _source_driver(path, target_settings)
+    with _opened(path, _settings_for(path, source, None)) as project:
+        require_current_schema(project.container, path)
         if not replace:
-            _check_target_free(path, target)
+            _check_target_free(path, target_settings)
         entry_store = project.container.entry_store()
         token_store = project.container.token_store()
         with ExitStack() as held:
@@ -128,11 +185,15 @@ def migrate_project(
             entries = entry_store.descendants(ids.ROOT, None)
             tokens = token_store.list()
             refuse_unreadable(entry_store, token_store, None, ())
-            with Staging(path, target, "migrate") as staging:
+            with Staging(path, target, "migrate", target_settings) as staging:
                 _copy(staging, entries, tokens, bars)
-                settings = switched_driver_text(read_settings_text(path), target)
-                staging.commit(content_names(target), settings.encode("utf-8"))
-    if delete_source:
+                text = switched_driver_text(
+                    read_settings_text(path), target, database_url=database_url
+                )
+                staging.commit(content_names(target), text.encode("utf-8"))
+            if delete_source and source == "postgres":
+                clear_stores(entry_store, token_store)  # committed as the block ends
+    if delete_source and source != "postgres":
         remove_content(path, source)
     return Migrated(
         source=source,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -105,22 +106,64 @@ def _value_node(mapping: yaml.Node, key: str) -> yaml.Node | None:
     return None
 
 
-def switched_driver_text(text: str, driver: str) -> str:
+def switched_driver_text(text: str, driver: str, *, database_url: str | None = None) -> str:
     """Return the settings file's text with ``storage.driver`` set to ``driver``.
 
     Only the driver's value changes where the file has one (comments and layout stay);
     a ``storage`` section is appended where it has none; otherwise (flow style, say) the
-    file is written anew from its values, without its comments.
+    file is written anew from its values, without its comments. ``database_url``, if
+    given, becomes ``storage.postgres.url`` the same way (lines added under ``storage``
+    where the file has no such key).
 
     Raises:
         SettingsError: the file is not a YAML mapping.
     """
     values = _mapping(text)
-    wanted = {**values, "storage": {**(values.get("storage") or {}), "driver": driver}}
+    storage = {**(values.get("storage") or {}), "driver": driver}
+    if database_url is not None:
+        storage["postgres"] = {**(storage.get("postgres") or {}), "url": database_url}
+    wanted = {**values, "storage": storage}
     edited = _edited(text, driver)
+    if edited is not None and database_url is not None:
+        edited = _with_scalar(edited, ("storage", "postgres", "url"), database_url)
     if edited is not None and _mapping(edited) == wanted:
         return edited
     return _dump(wanted).decode("utf-8")
+
+
+def _with_scalar(text: str, path: tuple[str, ...], value: str) -> str | None:
+    """Return ``text`` with the block-style key ``path`` set to the string ``value``.
+
+    The scalar is replaced where it is; missing keys are added as lines after the last
+    line of the deepest block mapping found. None: the layout is not one this handles
+    (the caller then rewrites the file from its values).
+    """
+    node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    quoted = json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+    for depth, key in enumerate(path):
+        if not isinstance(node, yaml.MappingNode) or node.flow_style or not node.value:
+            return None
+        child = _value_node(node, key)
+        if child is None:
+            return _insert_keys(text, node, path[depth:], quoted)
+        node = child
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    return text[: node.start_mark.index] + quoted + text[node.end_mark.index :]
+
+
+def _insert_keys(text: str, mapping: yaml.MappingNode, keys: tuple[str, ...], quoted: str) -> str:
+    column = mapping.value[0][0].start_mark.column
+    lines = [
+        " " * (column + 2 * depth) + f"{key}:" + (f" {quoted}" if depth == len(keys) - 1 else "")
+        for depth, key in enumerate(keys)
+    ]
+    at = mapping.value[-1][1].end_mark.index
+    if at == 0 or text[at - 1] != "\n":
+        end = text.find("\n", at)
+        at = len(text) if end < 0 else end + 1
+    head = text[:at] if text[:at].endswith("\n") or not text[:at] else text[:at] + "\n"
+    return head + "\n".join(lines) + "\n" + text[at:]
 
 
 def _edited(text: str, driver: str) -> str | None:

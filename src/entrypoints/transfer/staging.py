@@ -6,6 +6,12 @@ every driver is filled the same way. Nothing of the real project changes until
 live ones go aside, into the staging folder) and writes the settings file, undoing the
 renames if any step fails. Leaving the ``with`` block removes the staging folder and
 what went aside.
+
+With the postgres driver the entries and tokens are not files: the staged project's
+stores are the database's, inside one transaction that first empties them. Readers
+(of every server) see the old content until ``commit`` commits it, just before the
+media and the settings file are swapped; leaving the block without ``commit`` rolls
+it back.
 """
 
 from __future__ import annotations
@@ -13,19 +19,24 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 from flextype_adapters.atomic import remove_atomically
 from flextype_adapters.folder_swap import FolderSwap
+from flextype_core import ids
+from flextype_core.ports import EntryStore, TokenStore
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.database import migrate_database
 from flextype_entrypoints.project import Project, open_project
-from flextype_entrypoints.settings import SETTINGS_FILE
+from flextype_entrypoints.settings import SETTINGS_FILE, Settings
 
-__all__ = ["MEDIA", "Staging", "content_names", "remove_content"]
+__all__ = ["MEDIA", "Staging", "clear_stores", "content_names", "remove_content"]
 
 MEDIA = "media"
-_CONTENT = {"yaml": ("entries", "tokens"), "tinydb": ("db.json",)}
-_LOCKS = {"yaml": (), "tinydb": (".db.json.lock",)}
+_CONTENT = {"yaml": ("entries", "tokens"), "tinydb": ("db.json",), "postgres": ()}
+_LOCKS = {"yaml": (), "tinydb": (".db.json.lock",), "postgres": ()}
 """Lock files beside a driver's content (the YAML driver's are inside its folders)."""
 
 
@@ -35,15 +46,29 @@ def content_names(driver: str) -> tuple[str, ...]:
 
 
 def remove_content(project: Path, driver: str) -> None:
-    """Remove a driver's entries and tokens from a project folder (media stay).
+    """Remove a file driver's entries and tokens from a project folder (media stay).
 
     Each vanishes at once (``remove_atomically``); a content folder that is a link (to
-    another disk) is removed as a link, what it leads to is left alone.
+    another disk) is removed as a link, what it leads to is left alone. (A database's
+    content goes with ``clear_stores``.)
     """
     for name in (*content_names(driver), *_LOCKS[driver]):
         live = project / name
         if os.path.lexists(live):
             remove_atomically(live)
+
+
+def clear_stores(entries: EntryStore, tokens: TokenStore) -> None:
+    """Delete every entry and token of two stores (in their ``exclusive`` blocks, at once)."""
+    tops = {entry.id.split("/", 1)[0] for entry in entries.descendants(ids.ROOT, None)}
+    for top in sorted(tops):
+        entries.delete(top)
+    for token in tokens.list():
+        tokens.delete(token.token)
+
+
+class _AbandonedError(Exception):
+    """Leaves a database transaction that was not committed: it rolls back."""
 
 
 class Staging:
@@ -53,21 +78,44 @@ class Staging:
         project: the live project folder.
         driver: the storage driver the staged content is written with.
         purpose: ``import`` or ``migrate``, part of the folder's name.
+        settings: with ``postgres``, the settings whose database is written (its
+            tables are created if need be); the file drivers take the defaults.
     """
 
-    def __init__(self, project: Path, driver: str, purpose: str) -> None:
+    def __init__(
+        self, project: Path, driver: str, purpose: str, settings: Settings | None = None
+    ) -> None:
         self.live = project
         self.path = project / f".{purpose}-{uuid.uuid4().hex[:12]}"
         self._swap = FolderSwap(project, self.path)
+        self._transaction = ExitStack()
+        self._open = False
         try:
             for name in (*content_names(driver), MEDIA):
                 if "." not in name:  # a folder, not db.json
                     (self.path / name).mkdir()
-            self.project: Project = open_project(self.path, driver=driver)
+            if driver == "postgres":
+                if settings is None:
+                    raise ValueError("Staging on postgres needs the database's settings")
+                container = build_container(self.path, os.environ, settings=settings)
+                self.project: Project = Project(self.path, container, settings)
+            else:
+                self.project = open_project(self.path, driver=driver)
+            self._open = True
+            if driver == "postgres":
+                self._begin()
         except BaseException:
-            self._swap.close()
+            self._close(None, None, None)
             raise
-        self._open = True
+
+    def _begin(self) -> None:
+        """Open the database's transaction: its writers wait, its old content goes."""
+        container = self.project.container
+        migrate_database(container)
+        entries, tokens = container.entry_store(), container.token_store()
+        self._transaction.enter_context(entries.exclusive())
+        self._transaction.enter_context(tokens.exclusive())
+        clear_stores(entries, tokens)
 
     def uploads(self) -> Path:
         """A folder on the media folder's file system for files to move into the media store."""
@@ -89,6 +137,7 @@ class Staging:
         as it was. If the process is killed meanwhile, ``flextype serve`` (through
         ``flextype_adapters.folder_swap.recover_swaps``) undoes them when it starts.
         """
+        self._transaction.close()  # the database's content first: see the module's note
         self.close_project()
         self._swap.commit(names, SETTINGS_FILE, settings)
 
@@ -101,7 +150,20 @@ class Staging:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._close(exc_type, exc, tb)
+
+    def _close(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
-            self.close_project()
+            if exc is None:  # left without commit and without an error: still no commit
+                exc_type, exc, tb = _AbandonedError, _AbandonedError(), None
+            self._transaction.__exit__(exc_type, exc, tb)
         finally:
-            self._swap.close()
+            try:
+                self.close_project()
+            finally:
+                self._swap.close()
