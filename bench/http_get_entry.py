@@ -1,9 +1,14 @@
 """Requests/s and p50/p99 of GET one entry through ``flextype serve`` against a bare Litestar app.
 
-Both targets run under the same uvicorn settings (``flextype_entrypoints.serve.make_server``) in the
-same run, the server pinned to one core and ``wrk`` to another. The bare app has one route
-answering the same pre-encoded JSON bytes, so the ratio ours/bare is what the Flextype
-stack (token check, entry read, encoding, counting) costs on top of Litestar + uvicorn.
+Every target runs under the same uvicorn settings (``flextype_entrypoints.serve.make_server``)
+in the same run, the server pinned to one core and ``wrk`` to another. The bare app has one
+route answering the same pre-encoded JSON bytes, so the ratio ours/bare is what the
+Flextype stack (token check, entry read, encoding, counting) costs on top of Litestar +
+uvicorn. ``--driver`` may be given several times (``--driver yaml --driver postgres``):
+each driver's server is measured in turn, and the ratios to the first are printed. With
+postgres, a private durable cluster is started and pinned to the load core, beside wrk
+(the database is another host's work in production; here it must not take the server's
+core).
 
     .venv/bin/python bench/http_get_entry.py [--duration 12] [--warmup 3] [--connections 32]
 
@@ -22,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,11 @@ from litestar import Litestar, Response, get
 
 from flextype_entrypoints.scaffold import create_project
 from flextype_entrypoints.serve import bind, make_server, url_for
+
+# bench/ is not a package: import the cluster helper from beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pg_cluster import cluster
 
 __all__ = ["Result", "main"]
 
@@ -125,9 +135,13 @@ def _serve_bare(body_file: Path) -> None:
         server.run(sockets=[sock])
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def _table(results: Sequence[Result]) -> str:
-    rows = [f"{'target':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"]
-    rows += [f"{r.name:<16} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}" for r in results]
+    rows = [f"{'target':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"]
+    rows += [f"{r.name:<18} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}" for r in results]
     return "\n".join(rows)
 
 
@@ -139,7 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
-    parser.add_argument("--driver", choices=["yaml", "tinydb"], default="yaml")
+    parser.add_argument(
+        "--driver",
+        action="append",
+        choices=["yaml", "tinydb", "postgres"],
+        help="storage driver of flextype serve; repeat to compare (default: yaml)",
+    )
     parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     return parser
 
@@ -154,27 +173,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         _write(f"missing: {', '.join(missing)} (apt-get install -y wrk util-linux)")
         return 1
-    with tempfile.TemporaryDirectory(prefix="flextype-bench-") as tmp:
-        project = Path(tmp) / "site"
-        token = create_project(project, driver=args.driver).token.token
-        path = f"/api/entries?id={ENTRY}&token={token}"
-        ours = [str(BIN / "flextype"), "serve", "--project", str(project), "--port", "0"]
-        with _server(ours) as url:
-            body = httpx.get(url + path, timeout=10).raise_for_status().content
-        body_file = Path(tmp) / "body.json"
+    drivers: list[str] = args.driver or ["yaml"]
+    load_before = _load()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flextype-bench-")))
+        url = None
+        if "postgres" in drivers:
+            url = stack.enter_context(cluster(durable=True, core=args.load_core)).url
+        servers = {}
+        for driver in drivers:
+            project = tmp / driver
+            postgres = {"url": url, "schema": "bench_get"} if driver == "postgres" else None
+            token = create_project(project, driver=driver, postgres=postgres).token.token
+            path = f"/api/entries?id={ENTRY}&token={token}"
+            ours = [str(BIN / "flextype"), "serve", "--project", str(project), "--port", "0"]
+            servers[driver] = (ours, path)
+        ours, path = servers[drivers[0]]
+        with _server(ours) as served:
+            body = httpx.get(served + path, timeout=10).raise_for_status().content
+        body_file = tmp / "body.json"
         body_file.write_bytes(body)
         bare = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(body_file)]
-        results = [
-            _measure("flextype serve", ours, path, args),
-            _measure("bare litestar", bare, path, args),
-        ]
+        results = [_measure(f"flextype {driver}", *servers[driver], args) for driver in drivers]
+        results.append(_measure("bare litestar", bare, path, args))
     _write(
-        f"GET {ENTRY} ({len(body)} bytes), {args.driver} driver, uvicorn, server on core "
-        f"{args.server_core}, wrk -t{args.threads} -c{args.connections} on core "
-        f"{args.load_core}, {args.warmup}s warm-up + {args.duration}s each"
+        f"GET {ENTRY} ({len(body)} bytes), uvicorn, server on core {args.server_core}, "
+        f"wrk -t{args.threads} -c{args.connections} on core {args.load_core}"
+        f"{' (postgres too)' if url else ''}, {args.warmup}s warm-up + {args.duration}s each; "
+        f"load average (1/5/15 min) before: {load_before}, after: {_load()}"
     )
     _write(_table(results))
-    _write(f"ratio ours/bare (req/s): {results[0].rps / results[1].rps:.2f}")
+    for result in results[1:-1]:
+        _write(
+            f"ratio {result.name} / {results[0].name} (req/s): {result.rps / results[0].rps:.2f}"
+        )
+    for result in results[:-1]:
+        _write(f"ratio {result.name} / bare (req/s): {result.rps / results[-1].rps:.2f}")
     return 0
 
 

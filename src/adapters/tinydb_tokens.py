@@ -34,6 +34,11 @@ class TinyDBTokenStore(TinyDBTable):
                 raise TokenNotFound(token_id)
             return self._decode(token_id, docs[token_id][1])
 
+    def cached(self, token_id: str) -> Token | None:
+        with self._lock:
+            docs = self._docs()
+            return self._decode(token_id, docs[token_id][1]) if token_id in docs else None
+
     def unreadable(self) -> list[str]:
         with self._lock:
             docs = self._docs()

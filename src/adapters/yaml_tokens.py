@@ -78,6 +78,9 @@ class YamlFilesTokenStore:
             raise TokenNotFound(token_id)
         return token
 
+    def cached(self, token_id: str) -> Token | None:
+        return self._read(token_id)
+
     def unreadable(self) -> list[str]:
         found = []
         for token_id in self._ids():

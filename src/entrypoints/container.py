@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,10 @@ def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
     return PostgresTokenStore(db)
 
 
+def _postgres_refresh(db: PostgresDatabase) -> Callable[[], None]:
+    return db.refresh
+
+
 class Container(containers.DeclarativeContainer):
     """Providers for one project. Build it with ``build_container``, not directly.
 
@@ -109,6 +113,14 @@ class Container(containers.DeclarativeContainer):
         yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
         postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
+    )
+    # What brings the stores' memory up to the database's change log (a server calls it
+    # before answering lookups from memory); None: the file stores need none.
+    refresh: providers.Provider[Callable[[], None] | None] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Object(None),
+        tinydb=providers.Object(None),
+        postgres=providers.Callable(_postgres_refresh, db=postgres_database),
     )
 
     media_store = providers.Singleton(

@@ -26,6 +26,19 @@ class TokenStore(Protocol):
         """
         ...
 
+    def cached(self, token_id: str) -> Token | None:
+        """Return the token if the store can answer without waiting on a database, else None.
+
+        The file stores answer as ``get`` does (a token file's identity check and a
+        memory hit, or a small file parsed), None for a missing token. A database store
+        answers from what it read before, as of its last refresh of the change log (see
+        ``flextype_adapters.postgres``), and None whenever it would need a round trip.
+
+        Raises:
+            StorageError: the stored token cannot be read (file stores).
+        """
+        ...
+
     def unreadable(self) -> list[str]:
         """Return the ids of the tokens whose stored data is damaged, in code-point order."""
         ...

@@ -6,7 +6,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 
@@ -292,17 +292,29 @@ class TokensService:
     ) -> Token | None:
         """``verify``, for a caller that must not wait on the store (an event loop).
 
+        The token comes from ``TokenStore.cached``: on a database, what this process
+        read before, as of the store's last refresh of the change log.
+
         Returns:
-            As ``verify``; or None, counting nothing, when the call must be spent in the
-            store (a token with ``limit_calls``): call ``verify`` where waiting is fine.
+            As ``verify``; or None, counting nothing, when the call needs the store: the
+            token is not in memory, it has ``limit_calls`` (spent in the store), or a
+            flush stored counts since it was read. Then call ``verify`` where waiting is
+            fine.
 
         Raises:
-            As ``verify``.
+            As ``verify``, for a token found in memory (or no token given).
         """
-        token, flushes_before_read, now = self._allowed(token_id, access_token, api, write)
+        flushes_before_read = self._flushes
+        token = self._known_token(token_id, cached=True)
+        if token is None:
+            return None
+        now = self._check_allowed(token, access_token, api, write)
         if token.limit_calls:
             return None
-        return self._count(token, flushes_before_read, now)
+        counted = self._count_call(token, flushes_before_read, now)
+        if counted is None:
+            return None
+        return self._counted(token, counted, now)
 
     def _allowed(
         self, token_id: object, access_token: object, api: str, write: bool
@@ -314,6 +326,14 @@ class TokensService:
         """
         flushes_before_read = self._flushes
         token = self._known_token(token_id)
+        return token, flushes_before_read, self._check_allowed(token, access_token, api, write)
+
+    def _check_allowed(self, token: Token, access_token: object, api: str, write: bool) -> int:
+        """Return now if ``token`` may make this call.
+
+        Raises:
+            AccessTokenInvalid: as ``verify``.
+        """
         now = self._clock.now()
         if token.state != "enabled":
             raise AccessTokenInvalid(f"Token {shown(token.token)} is disabled.", reason="disabled")
@@ -325,7 +345,7 @@ class TokensService:
             )
         if write and not self._access_token_matches(token, access_token):
             raise AccessTokenInvalid("The access token is missing or wrong.", reason="access_token")
-        return token, flushes_before_read, now
+        return now
 
     def _count(self, token: Token, flushes_before_read: int, now: int) -> Token:
         """Count a call of an unlimited token in memory; return the token with it counted."""
@@ -337,6 +357,10 @@ class TokensService:
                 flushes_before_read = self._flushes
                 token = self._known_token(token.token)
                 counted = self._count_call(token, flushes_before_read, now)
+        return self._counted(token, counted, now)
+
+    def _counted(self, token: Token, counted: tuple[int, bool], now: int) -> Token:
+        """The token with this call counted (``counted`` from ``_count_call``); flush if due."""
         pending, due = counted
         if due:
             self.flush()
@@ -462,11 +486,19 @@ class TokensService:
 
     # -- private -----------------------------------------------------------------------
 
-    def _known_token(self, token_id: object) -> Token:
+    @overload
+    def _known_token(self, token_id: object) -> Token: ...
+
+    @overload
+    def _known_token(self, token_id: object, *, cached: bool) -> Token | None: ...
+
+    def _known_token(self, token_id: object, *, cached: bool = False) -> Token | None:
+        """The token a request names; with ``cached``, None when not in the store's memory."""
         if token_id is None or token_id == "":
             raise AccessTokenInvalid("A token is required.", reason="missing")
         try:
-            return self._store.get(ids.parse_token_id(token_id))
+            valid_id = ids.parse_token_id(token_id)
+            return self._store.cached(valid_id) if cached else self._store.get(valid_id)
         except (TokenNotFound, InvalidId) as exc:
             raise AccessTokenInvalid("The token is not valid.") from exc
 

@@ -245,6 +245,7 @@ def test_a_token_created_on_one_server_works_on_the_other(servers: Servers) -> N
         timeout=TIMEOUT,
     )
     assert written.status_code == 200, written.text
+    assert _get(servers.a, "movies/dune", token).status_code == 200  # A now remembers it
     disabled = httpx.patch(
         f"{servers.b}/api/tokens",
         json={"id": token, "data": {"state": "disabled"}},

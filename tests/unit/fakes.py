@@ -171,6 +171,12 @@ class FakeTokenStore:
         except KeyError:
             raise TokenNotFound(token_id) from None
 
+    def cached(self, token_id: str) -> Token | None:
+        try:
+            return self.get(token_id)
+        except TokenNotFound:
+            return None
+
     def unreadable(self) -> list[str]:
         return sorted(k for k in self._tokens if k in self.damaged)
 

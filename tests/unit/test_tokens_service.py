@@ -451,6 +451,47 @@ def test_a_flush_between_reading_a_token_and_counting_its_call_keeps_the_call_li
     assert store.get(token_id).calls == 2
 
 
+class MemorylessTokenStore(FakeTokenStore):
+    """A FakeTokenStore that remembers nothing: every lookup needs the store (a database)."""
+
+    def cached(self, token_id: str) -> Token | None:
+        return None
+
+
+def test_verify_in_memory_counts_a_call_of_a_token_in_the_stores_memory(world: World) -> None:
+    issued = world.issue()
+    token = world.service.verify_in_memory(issued.token.token, None, "entries", write=False)
+    assert token is not None
+    assert token.calls == 1
+    world.service.flush()
+    assert world.store.get(issued.token.token).calls == 1
+
+
+def test_verify_in_memory_defers_to_verify_when_the_token_is_not_in_memory() -> None:
+    store = MemorylessTokenStore()
+    service = TokensService(store, FakeHasher(), FixedClock(T0), SequenceIdFactory())
+    token_id = service.create({}).token.token
+    assert service.verify_in_memory(token_id, None, "entries", write=False) is None
+    service.flush()
+    assert store.get(token_id).calls == 0  # deferred calls are not counted
+    with pytest.raises(AccessTokenInvalid):  # no token at all needs no lookup
+        service.verify_in_memory(None, None, "entries", write=False)
+
+
+def test_verify_in_memory_defers_when_a_flush_lands_after_the_read() -> None:
+    store = FlushOnReadTokenStore()
+    service = TokensService(
+        store, FakeHasher(), FixedClock(T0), SequenceIdFactory(), flush_every=1000
+    )
+    token_id = service.create({}).token.token
+    service.verify(token_id, None, "entries", write=False)
+    store.on_read = service.flush
+    # Reading again, as verify does, would wait on the store: the caller must not wait.
+    assert service.verify_in_memory(token_id, None, "entries", write=False) is None
+    store.on_read = lambda: None
+    assert store.get(token_id).calls == 1
+
+
 # -- update, move, copy, delete ------------------------------------------------------
 
 

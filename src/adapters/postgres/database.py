@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
+from flextype_adapters.postgres.feed import ChangeFeed
 from flextype_core.errors import ServiceUnavailable, StorageError
 
 __all__ = [
@@ -49,6 +50,9 @@ def migrations() -> list[tuple[int, str]]:
 
 SCHEMA_VERSION: int = len(migrations())
 """The number of the newest migration: what ``migrate`` brings a schema to."""
+
+REFRESH_LOCK_TIMEOUT = 0.1
+"""Seconds ``PostgresDatabase.refresh`` waits for a lock on the change log at most."""
 
 
 def _unavailable(exc: BaseException) -> ServiceUnavailable:
@@ -111,6 +115,9 @@ class PostgresDatabase:
         self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
         self._pool_guard = threading.Lock()
         self._local = threading.local()
+        self._refreshing = threading.Lock()
+        self.feed = ChangeFeed()
+        """Rows this process read, kept while the change log says they did not change."""
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
         return f"PostgresDatabase(schema={self.schema!r})"
@@ -177,6 +184,7 @@ class PostgresDatabase:
                             result = work(tx)
                             tx.flush()
                             reached_commit = True
+                        self.feed.forget(tx.logged)
                         return result
                     except psycopg.OperationalError:
                         if attempt == 2 or reached_commit or not conn.broken:
@@ -228,6 +236,52 @@ class PostgresDatabase:
                 tx.flush()
             finally:
                 self._local.tx = None
+        self.feed.forget(tx.logged)
+
+    # -- what this process remembers ------------------------------------------------------
+
+    def ticket(self) -> int | None:
+        """``feed.ticket()``, taken before a read whose row may be remembered.
+
+        None inside an ``exclusive`` block (its rows are not committed yet) or before
+        the first refresh.
+        """
+        return None if self._held() is not None else self.feed.ticket()
+
+    def refresh(self, *, most: int = 10_000) -> None:
+        """Bring ``feed`` up to the change log as committed now (one round trip).
+
+        After it returns, ``feed.recall`` answers reflect every write committed before
+        the call began, on any server. Past ``most`` changes, every row is forgotten. It
+        never waits on a lock more than ``REFRESH_LOCK_TIMEOUT`` (only DDL, such as a
+        migration, locks the change log against reads): it raises ServiceUnavailable
+        instead, and callers read the store as they would without the feed.
+        """
+        with self._refreshing:
+            after = self.feed.position
+            # One simple-protocol query string: its statements run as one implicit
+            # transaction, so SET LOCAL holds for the SELECT only (the integers are ours).
+            query = sql.SQL(
+                "SET LOCAL lock_timeout = {};"
+                " SELECT m.top, c.kind, c.id"
+                " FROM (SELECT coalesce(max(seq), 0) AS top FROM changes) AS m"
+                " LEFT JOIN LATERAL (SELECT seq, kind, id FROM changes"
+                "  WHERE seq > {} AND seq <= m.top ORDER BY seq LIMIT {}) AS c ON true"
+            ).format(
+                sql.Literal(f"{round(REFRESH_LOCK_TIMEOUT * 1000)}ms"),
+                sql.Literal(after or 0),
+                sql.Literal(0 if after is None else most),
+            )
+
+            def work(tx: Tx) -> list[tuple[Any, ...]]:
+                cursor = tx.conn.execute(query)
+                cursor.nextset()  # past the SET's result
+                return cursor.fetchall()
+
+            rows = self.read(work)
+            changed = [(kind, key) for _, kind, key in rows if kind is not None]
+            known = after is not None and len(changed) < most
+            self.feed.advance(int(rows[0][0]), changed if known else None)
 
     # -- the schema ----------------------------------------------------------------------
 
@@ -282,6 +336,8 @@ class Tx:
         self.conn = conn
         self._log_lock = log_lock
         self._pending: list[tuple[str, str, str]] = []
+        self.logged: list[tuple[str, str]] = []
+        """(kind, id) of every change appended by ``flush``."""
 
     def execute(self, query: Query, params: Params | None = None) -> psycopg.Cursor[Any]:
         """Execute one statement, results in the binary protocol."""
@@ -315,6 +371,7 @@ class Tx:
             return
         self.lock(self._log_lock, shared=False)
         kinds, ids, ops = (list(column) for column in zip(*self._pending, strict=True))
+        self.logged.extend(zip(kinds, ids, strict=True))
         self.conn.execute(
             "INSERT INTO changes (kind, id, op) SELECT k, i, o"
             " FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS c(k, i, o, n)"

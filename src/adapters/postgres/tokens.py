@@ -65,10 +65,25 @@ class PostgresTokenStore:
         return token
 
     def get(self, token_id: str) -> Token:
-        token = self._db.read(lambda tx: self._row(tx, token_id))
-        if token is None:
+        ticket = self._db.ticket()
+        row = self._db.read(
+            lambda tx: tx.execute(
+                "SELECT body, calls, last_used_at FROM tokens WHERE id = %s", [token_id]
+            ).fetchone()
+        )
+        if row is None:
             raise TokenNotFound(token_id)
+        token = _decode(token_id, row)
+        self._db.feed.remember(ticket, KIND, token_id, row, len(row[0]))
         return token
+
+    def cached(self, token_id: str) -> Token | None:
+        """The token as of the database's last ``refresh``, if remembered; else None.
+
+        Remembered: this process read it since, and no change was logged for it.
+        """
+        row = self._db.feed.recall(KIND, token_id)
+        return None if row is None else _decode(token_id, row)
 
     def _all(self) -> tuple[list[Token], list[str]]:
         rows = self._db.read(

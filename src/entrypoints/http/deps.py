@@ -17,6 +17,7 @@ from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_entrypoints.container import Container
 from flextype_entrypoints.http.bodies import read
+from flextype_entrypoints.http.freshness import RefreshGate
 from flextype_entrypoints.http.params import RequestParams, read_params
 from flextype_entrypoints.http.responses import Data
 
@@ -37,7 +38,14 @@ class ApiCall:
     in a test takes effect even after the app was built.
     """
 
-    __slots__ = ("_container", "if_match", "if_none_match", "lookups_on_loop", "params")
+    __slots__ = (
+        "_container",
+        "_gate",
+        "if_match",
+        "if_none_match",
+        "lookups_on_loop",
+        "params",
+    )
 
     def __init__(
         self,
@@ -47,9 +55,11 @@ class ApiCall:
         if_match: str | None = None,
         if_none_match: str | None = None,
         lookups_on_loop: bool = True,
+        gate: RefreshGate | None = None,
     ) -> None:
         self.params = params
         self._container = container
+        self._gate = gate
         self.if_match = if_match
         """The request's ``If-Match`` header: a write's precondition."""
         self.if_none_match = if_none_match
@@ -58,7 +68,8 @@ class ApiCall:
         """Whether a token and a cached entry are found without waiting (the file drivers:
         memory behind a file's identity check), so the event loop may look them up. A
         database's lookups are round trips, which may wait up to the pool and statement
-        timeouts: they go to a thread, or every request of the server would wait too."""
+        timeouts: they go to a thread, or every request of the server would wait too;
+        unless ``gate`` brought the stores' memory up to date for this request."""
 
     @property
     def entries(self) -> EntriesService:
@@ -108,13 +119,29 @@ class ApiCall:
         share), so its check runs in a worker thread, as every check does when the
         lookups are not in memory (``lookups_on_loop``).
         """
-        if self.lookups_on_loop:
+        if await self.memory_current():
             given = self.params
             tokens = self.tokens
             token = tokens.verify_in_memory(given.token, given.access_token, api, write=write)
             if token is not None:
                 return token
         return await to_thread.run_sync(partial(self.authorize, api, write=write))
+
+    async def memory_current(self) -> bool:
+        """Whether the stores' memory may answer this request (``cached`` lookups).
+
+        Always on the file drivers (``lookups_on_loop``). On a database, once the gate's
+        refresh of the change log, begun after this request arrived, has finished: what
+        the stores remember then holds every write any server acknowledged before. The
+        first call waits for it; later calls of the request answer at once.
+        """
+        if self.lookups_on_loop:
+            return True
+        gate, self._gate = self._gate, None
+        if gate is None:
+            return False
+        self.lookups_on_loop = await gate.wait()
+        return self.lookups_on_loop
 
     def respond(self, payload: Data, etag: str) -> Response[Any]:
         """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it."""
@@ -136,6 +163,8 @@ def written(view: Any) -> Response[Data]:
 def provide_call(container: Container) -> Provide:
     """Return the dependency that reads a request into an ``ApiCall``."""
     on_loop = container.config.storage.driver() in LOCAL_DRIVERS
+    refresh = container.refresh()
+    gate = None if refresh is None else RefreshGate(refresh)
 
     async def call(request: Request[Any, Any, Any]) -> ApiCall:
         headers = request.headers
@@ -145,6 +174,7 @@ def provide_call(container: Container) -> Provide:
             if_match=headers.get("if-match"),
             if_none_match=headers.get("if-none-match"),
             lookups_on_loop=on_loop,
+            gate=gate,
         )
 
     return Provide(call)

@@ -43,7 +43,7 @@ class EntriesController(Controller):
         # a file's identity check, cheaper than a hop to a worker thread. Reading a file
         # (a big one takes seconds to parse), a limited token's spend and collections go
         # to a thread, so that no other request waits for them; so do a database's
-        # lookups (ApiCall.lookups_on_loop).
+        # lookups, unless its memory is current for this request (ApiCall.memory_current).
         await call.authorize_on_loop(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
@@ -55,7 +55,7 @@ class EntriesController(Controller):
             return call.respond(payload, entity_tag(payload))
         entry_id = call.params.text("id")
         entry = None
-        if call.lookups_on_loop:
+        if await call.memory_current():
             entry = call.entries.fetch_cached(entry_id, shared=True)  # only serialised
         if entry is None:
             entry = await to_thread.run_sync(call.entries.fetch, entry_id)

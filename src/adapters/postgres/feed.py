@@ -1,0 +1,89 @@
+"""What a process remembers of rows it read, kept exact by following the change log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["ChangeFeed"]
+
+
+class ChangeFeed:
+    """Rows read from the database, remembered until the change log says they changed.
+
+    The feed knows a change-log ``position``: every change up to it has been applied
+    (the rows it names forgotten). ``advance`` applies the changes read past it. A row
+    read while the position stood still is exact as of the position, so it is kept
+    (``remember`` with the ``ticket`` taken before the read); one read while the feed
+    moved may predate a change already applied, so it is dropped. ``recall`` answers
+    as of the last ``advance``: a caller that needs what was committed before some
+    moment advances the feed with a read of the log begun after that moment, first.
+
+    Memory is bounded: at most ``size`` rows per kind (the oldest go first), and only
+    rows of at most ``max_bytes`` bytes are kept. Thread-safe.
+    """
+
+    def __init__(self, *, size: int = 10_000, max_bytes: int = 65_536) -> None:
+        self._size = size
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._position: int | None = None
+        self._moves = 0  # how often rows were forgotten: a ticket is valid while it stays
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    @property
+    def position(self) -> int | None:
+        """The change-log position applied last; None before the first ``advance``."""
+        return self._position
+
+    def ticket(self) -> int | None:
+        """Take before reading a row to remember; None when nothing may be remembered yet."""
+        with self._lock:
+            return None if self._position is None else self._moves
+
+    def remember(self, ticket: int | None, kind: str, key: str, row: Any, size: int) -> None:
+        """Keep ``row`` (of ``size`` bytes) if nothing was forgotten since ``ticket``."""
+        if ticket is None or size > self._max_bytes:
+            return
+        with self._lock:
+            if ticket != self._moves:
+                return
+            rows = self._rows.setdefault(kind, {})
+            rows.pop(key, None)
+            if len(rows) >= self._size:
+                del rows[next(iter(rows))]
+            rows[key] = row
+
+    def recall(self, kind: str, key: str) -> Any | None:
+        """The row kept for ``key``, exact as of ``position``; None if none is kept."""
+        rows = self._rows.get(kind)
+        return None if rows is None else rows.get(key)
+
+    def forget(self, changed: Iterable[tuple[str, str]]) -> None:
+        """Drop the rows of ``changed`` (kind, key) pairs: this process just wrote them."""
+        with self._lock:
+            self._moves += 1
+            for kind, key in changed:
+                rows = self._rows.get(kind)
+                if rows is not None:
+                    rows.pop(key, None)
+
+    def advance(self, top: int, changed: Iterable[tuple[str, str]] | None) -> None:
+        """Apply the change log up to position ``top``.
+
+        ``changed`` names every (kind, key) changed after ``position`` up to ``top``;
+        None when they are not known (too many, or the log restarted below
+        ``position``): then every row is forgotten.
+        """
+        with self._lock:
+            if self._position is None or changed is None or top < self._position:
+                self._rows.clear()
+                self._moves += 1
+            elif top != self._position:
+                self._moves += 1
+                for kind, key in changed:
+                    rows = self._rows.get(kind)
+                    if rows is not None:
+                        rows.pop(key, None)
+            self._position = top

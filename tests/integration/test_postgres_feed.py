@@ -1,0 +1,206 @@
+"""What a server remembers of PostgreSQL rows: kept exact by the change log, or not kept.
+
+``ChangeFeed`` on its own (pure memory), then the stores over two ``PostgresDatabase``
+objects on one schema, as two servers would have: a row one remembers is answered by
+``cached`` only until a refresh shows another's write to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+
+from flextype_adapters.postgres.database import PostgresDatabase
+from flextype_adapters.postgres.entries import PostgresEntryStore
+from flextype_adapters.postgres.feed import ChangeFeed
+from flextype_adapters.postgres.tokens import PostgresTokenStore
+from flextype_core.errors import ServiceUnavailable
+from flextype_core.model import CallCount, Token
+from flextype_core.ports import TokenStore
+from tests.integration.postgres_support import held_tables
+
+TOKEN = "feed-test-token-0001"
+
+
+def _as_port(store: PostgresTokenStore) -> TokenStore:
+    return store  # mypy --strict checks the adapter against the port here
+
+
+# -- ChangeFeed ------------------------------------------------------------------------
+
+
+def test_nothing_is_remembered_before_the_first_advance() -> None:
+    feed = ChangeFeed()
+    feed.remember(feed.ticket(), "entries", "a", b"{}", 2)
+    assert feed.recall("entries", "a") is None
+    feed.advance(5, None)
+    feed.remember(feed.ticket(), "entries", "a", b"{}", 2)
+    assert feed.recall("entries", "a") == b"{}"
+
+
+def test_an_advance_forgets_the_rows_it_names_and_keeps_the_others() -> None:
+    feed = ChangeFeed()
+    feed.advance(1, None)
+    for key in ("a", "b"):
+        feed.remember(feed.ticket(), "entries", key, key.encode(), 1)
+    feed.remember(feed.ticket(), "tokens", "a", b"token", 5)
+    feed.advance(3, [("entries", "a"), ("media", "b")])
+    assert feed.recall("entries", "a") is None
+    assert feed.recall("entries", "b") == b"b"
+    assert feed.recall("tokens", "a") == b"token"
+    assert feed.position == 3
+
+
+def test_a_row_read_while_the_feed_moved_is_not_kept() -> None:
+    feed = ChangeFeed()
+    feed.advance(1, None)
+    ticket = feed.ticket()  # the read begins ...
+    feed.advance(2, [("entries", "a")])  # ... a change of it is applied meanwhile ...
+    feed.remember(ticket, "entries", "a", b"old", 3)  # ... the read may predate it
+    assert feed.recall("entries", "a") is None
+    ticket = feed.ticket()
+    feed.forget([("entries", "a")])  # this process wrote it meanwhile
+    feed.remember(ticket, "entries", "a", b"old", 3)
+    assert feed.recall("entries", "a") is None
+
+
+def test_an_advance_that_went_nowhere_keeps_reads_in_flight() -> None:
+    feed = ChangeFeed()
+    feed.advance(4, None)
+    ticket = feed.ticket()
+    feed.advance(4, [])
+    feed.remember(ticket, "entries", "a", b"x", 1)
+    assert feed.recall("entries", "a") == b"x"
+
+
+@pytest.mark.parametrize(("top", "changed"), [(9, None), (2, [])])
+def test_unknown_changes_or_a_restarted_log_forget_everything(
+    top: int, changed: list[tuple[str, str]] | None
+) -> None:
+    feed = ChangeFeed()
+    feed.advance(5, None)
+    feed.remember(feed.ticket(), "entries", "a", b"x", 1)
+    feed.advance(top, changed)
+    assert feed.recall("entries", "a") is None
+    assert feed.position == top
+
+
+def test_memory_is_bounded_in_rows_and_in_row_size() -> None:
+    feed = ChangeFeed(size=2, max_bytes=10)
+    feed.advance(1, None)
+    for key in ("a", "b", "c"):
+        feed.remember(feed.ticket(), "entries", key, key, 1)
+    feed.remember(feed.ticket(), "entries", "big", "big", 11)
+    assert [feed.recall("entries", k) for k in ("a", "b", "c", "big")] == [None, "b", "c", None]
+
+
+# -- the stores of two servers on one schema ---------------------------------------------
+
+
+@pytest.fixture
+def other(pg_database: PostgresDatabase, postgres_url: str) -> Iterator[PostgresDatabase]:
+    """A second PostgresDatabase on the same schema: another server's."""
+    database = PostgresDatabase(postgres_url, schema=pg_database.schema)
+    yield database
+    database.close()
+
+
+def test_an_entry_is_remembered_until_a_refresh_shows_another_servers_write(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    mine, theirs = PostgresEntryStore(pg_database), PostgresEntryStore(other)
+    theirs.create({"movies": {}, "movies/dune": {"title": "Dune"}})
+    pg_database.refresh()
+    assert mine.cached("movies/dune") is None  # never read here
+    assert mine.get("movies/dune").fields == {"title": "Dune"}
+    assert mine.cached("movies/dune") == mine.get("movies/dune")
+    theirs.update("movies/dune", lambda fields: {**fields, "year": 2021})
+    pg_database.refresh()
+    assert mine.cached("movies/dune") is None
+    assert mine.get("movies/dune").fields == {"title": "Dune", "year": 2021}
+    theirs.move("movies", "films")
+    pg_database.refresh()
+    assert mine.cached("movies/dune") is None
+
+
+def test_a_write_through_this_server_forgets_at_once(pg_database: PostgresDatabase) -> None:
+    store = PostgresEntryStore(pg_database)
+    store.create({"a": {"n": 1}})
+    pg_database.refresh()
+    store.get("a")
+    store.update("a", lambda fields: {"n": 2})
+    assert store.cached("a") is None
+    store.get("a")
+    store.delete("a")
+    assert store.cached("a") is None
+
+
+def test_rows_read_inside_an_exclusive_block_are_not_remembered(
+    pg_database: PostgresDatabase,
+) -> None:
+    store = PostgresEntryStore(pg_database)
+    store.create({"a": {"n": 1}})
+    pg_database.refresh()
+    with store.exclusive():
+        store.update("a", lambda fields: {"n": 2})
+        assert store.get("a").fields == {"n": 2}  # not committed yet: not to be remembered
+    assert store.cached("a") is None
+
+
+def test_a_refresh_past_its_most_changes_forgets_everything(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    mine, theirs = PostgresEntryStore(pg_database), PostgresEntryStore(other)
+    theirs.create({"a": {"n": 1}})
+    pg_database.refresh()
+    mine.get("a")
+    theirs.create({f"b{n}": {"n": n} for n in range(3)})
+    pg_database.refresh(most=3)
+    assert mine.cached("a") is None
+
+
+def test_a_refresh_never_waits_on_a_locked_change_log(
+    pg_database: PostgresDatabase, postgres_url: str
+) -> None:
+    pg_database.refresh()
+    with held_tables(postgres_url, pg_database.schema):  # as a migration's DDL would
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            pg_database.refresh()
+        assert time.monotonic() - started < 10.0  # not the 30 s statement timeout
+    pg_database.refresh()
+
+
+def _token() -> Token:
+    return Token(
+        token=TOKEN,
+        hashed_access_token="$2b$04$" + "x" * 53,
+        uuid="6f1c2a52-0b7e-4c8e-9a51-3f3d5a0d2b11",
+        created_at=1,
+        modified_at=1,
+    )
+
+
+def test_a_token_is_remembered_until_a_refresh_shows_its_change_or_count(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    mine, theirs = _as_port(PostgresTokenStore(pg_database)), PostgresTokenStore(other)
+    theirs.create(_token())
+    pg_database.refresh()
+    assert mine.cached(TOKEN) is None
+    assert mine.get(TOKEN).state == "enabled"
+    assert mine.cached(TOKEN) == mine.get(TOKEN)
+    theirs.update(TOKEN, lambda token: msgspec.structs.replace(token, state="disabled"))
+    assert mine.cached(TOKEN) is not None  # not refreshed yet
+    pg_database.refresh()
+    assert mine.cached(TOKEN) is None
+    assert mine.get(TOKEN).state == "disabled"
+    theirs.add_calls({TOKEN: CallCount(calls=3, last_used_at=5)})
+    pg_database.refresh()
+    assert mine.cached(TOKEN) is None
+    assert mine.get(TOKEN).calls == 3
+    mine.add_calls({TOKEN: CallCount(calls=1, last_used_at=6)})  # this server's flush
+    assert mine.cached(TOKEN) is None
