@@ -68,6 +68,14 @@ class Confinement:
         )
         return False
 
+    def may_link(self, path: str) -> bool:
+        """Tell whether ``path`` may pass a symbolic link below the root (no log, no state).
+
+        False means it resolves inside the root as written; True that ``contains``
+        must resolve it.
+        """
+        return self._has_link(path)
+
     def _has_link(self, path: str) -> bool:
         """Tell whether a component of ``path`` below the root may be a link.
 

@@ -110,6 +110,14 @@ class ParsedFileCache(Generic[T]):
         """
         self._remember(path, identity_of(status), value)
 
+    def keep(self, path: str, identity: Identity, value: T) -> None:
+        """Keep ``value`` as what ``path`` parses to, while the file has ``identity``.
+
+        For values parsed elsewhere (a worker process) from bytes read after a ``stat``
+        that gave ``identity``, as ``get`` reads them.
+        """
+        self._remember(path, identity, value)
+
     def forget(self, path: str) -> None:
         """Drop what is remembered of ``path``."""
         with self._lock:

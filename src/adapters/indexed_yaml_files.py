@@ -247,7 +247,12 @@ class IndexedYamlFilesEntryStore:
         snapshot = load_snapshot(self._snapshot)
         kept: Snapshot = {}
         parsed = 0
-        for entry_id, identity in self._scan(ids.ROOT):
+        found = list(self._scan(ids.ROOT))
+        # The files the snapshot does not hold are parsed first, on every core.
+        self._files.parse_ahead_all(
+            [i for i, identity in found if (snapshot.get(i) or (None,))[0] != identity]
+        )
+        for entry_id, identity in found:
             known = snapshot.get(entry_id)
             fields = _decoded(known[1]) if known is not None and known[0] == identity else None
             if known is not None and fields is not None:

@@ -6,8 +6,8 @@ import contextlib
 import gc
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, cast
 
 import msgspec
 import yaml
@@ -208,12 +208,69 @@ class _BigDumper(Serializer, _BaseDumper):
         _release(node)
 
 
+# -- building the values of a node graph ---------------------------------------------
+#
+# PyYAML's constructor is generic (per node: a state machine, a cache for anchors,
+# generators for recursive values) and took half of a small entry's parse. Documents
+# made of plain mappings, sequences and the core scalars are built by a direct walk
+# instead; anything else (another tag, a merge key, an anchor used twice, deep nesting)
+# goes to PyYAML's constructor, from the start, so the values are always the same.
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
+    _INT_TAG: _Loader.construct_yaml_int,
+    _FLOAT_TAG: _Loader.construct_yaml_float,
+    _BOOL_TAG: _Loader.construct_yaml_bool,
+    "tag:yaml.org,2002:null": _Loader.construct_yaml_null,
+}
+_FAST_DEPTH = 64
+
+
+class _NotPlainError(Exception):
+    """The node graph needs PyYAML's own constructor."""
+
+
+def _plain(loader: _Loader, node: yaml.Node, depth: int, seen: set[int]) -> Any:
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        if node.tag == _STR_TAG:
+            return node.value
+        scalar = _SCALARS.get(node.tag)
+        if scalar is None:
+            raise _NotPlainError
+        return scalar(loader, cast("yaml.ScalarNode", node))
+    # An anchor's node comes back for each alias: PyYAML shares one value for them.
+    if depth > _FAST_DEPTH or id(node) in seen:
+        raise _NotPlainError
+    seen.add(id(node))
+    if kind is yaml.SequenceNode and node.tag == _SEQ_TAG:
+        return [_plain(loader, item, depth + 1, seen) for item in node.value]
+    if kind is yaml.MappingNode and node.tag == _MAP_TAG:
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _plain(loader, key_node, depth + 1, seen)  # a merge key `<<` is not plain
+            if not isinstance(key, Hashable):
+                raise _NotPlainError
+            mapping[key] = _plain(loader, value_node, depth + 1, seen)
+        return mapping
+    raise _NotPlainError
+
+
+def _construct(loader: _Loader, node: yaml.Node) -> Any:
+    try:
+        return _plain(loader, node, 0, set())
+    except _NotPlainError:
+        return loader.construct_document(node)
+
+
 def load_mapping(text: str) -> Fields:
     with _gc_paused() if len(text) > BIG_DOCUMENT else contextlib.nullcontext():
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
-            data = None if node is None else loader.construct_document(node)
+            data = None if node is None else _construct(loader, node)
         finally:
             loader.dispose()
         if node is not None:

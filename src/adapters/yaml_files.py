@@ -9,7 +9,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from flextype_adapters.entry_files import (
 )
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.parallel_parse import parse_in_processes
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
@@ -260,6 +261,15 @@ class YamlFilesEntryStore:
             for name, parse in ENTRY_PARSERS:
                 if self._parsed.get_with_mtime(f"{path}/{name}", parse) is not None:
                     return
+
+    def parse_ahead_all(self, entry_ids: Sequence[str]) -> None:
+        """``parse_ahead`` of many entries, their files parsed on every core.
+
+        Worker processes parse them (``flextype_adapters.parallel_parse``) when there are
+        enough to pay for their start; what they could not parse is left for the reads.
+        """
+        for path, identity, value in parse_in_processes(self._root_text, entry_ids):
+            self._parsed.keep(path, identity, value)
 
     def move(
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
