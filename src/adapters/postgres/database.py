@@ -374,7 +374,7 @@ class Tx:
         self.logged.extend(zip(kinds, ids, strict=True))
         self.conn.execute(
             "INSERT INTO changes (kind, id, op) SELECT k, i, o"
-            " FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS c(k, i, o, n)"
+            " FROM unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS c(k, i, o, n)"
             " ORDER BY n",
             [kinds, ids, ops],
         )

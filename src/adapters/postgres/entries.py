@@ -29,8 +29,8 @@ KIND = "entries"
 
 _INSERT = sql.SQL(
     "INSERT INTO entries (id, parent, depth, data, data_exact, body)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::jsonb[], %s::bool[],"
-    " %s::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::jsonb[], %b::bool[],"
+    " %b::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
 

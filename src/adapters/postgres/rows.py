@@ -69,6 +69,10 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+def _as_is(encoded: Any) -> bytes:
+    return bytes(encoded)
+
+
 def encode_fields(entry_id: str, fields: Fields) -> EntryRow:
     """Lay an entry out in a row.
 
@@ -79,7 +83,10 @@ def encode_fields(entry_id: str, fields: Fields) -> EntryRow:
     body = _ENCODER.encode(fields)
     # An escaped NUL, or a backslash followed by "u0000" (rare): look closer then.
     exact = _NUL_ESCAPE not in body or _without_nul(fields) == fields
-    data = Jsonb(fields if exact else _without_nul(fields), dumps=_ENCODER.encode)
+    # The body's bytes are the jsonb's text when exact: encoded once, not twice.
+    data = (
+        Jsonb(body, dumps=_as_is) if exact else Jsonb(_without_nul(fields), dumps=_ENCODER.encode)
+    )
     return EntryRow(
         id=entry_id,
         parent=parent_of(entry_id),
