@@ -163,7 +163,17 @@ def test_a_key_whose_last_snake_case_word_names_a_secret_is_secret(name: str) ->
 
 @pytest.mark.parametrize(
     "name",
-    ["monkey", "hash_rounds", "keyboard", "tokenizer", "passage", "driver", "key_file_path", "curl", ""],
+    [
+        "monkey",
+        "hash_rounds",
+        "keyboard",
+        "tokenizer",
+        "passage",
+        "driver",
+        "key_file_path",
+        "curl",
+        "",
+    ],
 )
 def test_a_key_whose_last_word_names_no_secret_is_not_secret(name: str) -> None:
     assert not is_secret_key(name)

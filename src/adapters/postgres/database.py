@@ -1,0 +1,265 @@
+"""One PostgreSQL database for a project: its connection pool, transactions, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any, TypeVar
+
+import msgspec
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.types.json import set_json_dumps, set_json_loads
+
+from flextype_core.errors import ServiceUnavailable, StorageError
+
+__all__ = ["SCHEMA_VERSION", "Connection", "PostgresDatabase", "migrations"]
+
+T = TypeVar("T")
+Connection = psycopg.Connection[Any]
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Return the numbered migration scripts shipped with the package, oldest first."""
+    found = []
+    for item in (resources.files("flextype_adapters.postgres") / "migrations").iterdir():
+        match = _MIGRATION_NAME.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.read_text(encoding="utf-8")))
+    found.sort()
+    if [number for number, _ in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError("the PostgreSQL migrations are not numbered 1, 2, 3...")
+    return found
+
+
+SCHEMA_VERSION: int = len(migrations())
+"""The number of the newest migration: what ``migrate`` brings a schema to."""
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    """A ServiceUnavailable saying why, in words that never carry the URL or a password."""
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        reason = "no database connection came free in time"
+    elif isinstance(exc, psycopg.errors.QueryCanceled):
+        reason = "the database did not answer within the statement timeout"
+    elif isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        reason = "the database is shutting down or starting"
+    else:
+        reason = "the database cannot be reached"
+    return ServiceUnavailable(f"The storage is unavailable: {reason}. Try again.", retry_after=1)
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    """Turn driver failures into domain errors: unreachable -> 503, others -> StorageError."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise _unavailable(exc) from exc
+    except psycopg.errors.UndefinedTable as exc:
+        raise StorageError(
+            "The database has no flextype tables in this schema: run `flextype db migrate`."
+        ) from exc
+    except psycopg.DatabaseError as exc:
+        # The server's message may quote stored values: only its error code goes out.
+        state = exc.sqlstate or type(exc).__name__
+        raise StorageError(f"The database refused an operation (SQLSTATE {state}).") from exc
+
+
+class PostgresDatabase:
+    """A project's schema in one PostgreSQL database, reached through a connection pool.
+
+    Connects lazily, on first use. Every connection's ``search_path`` is the schema and
+    its ``statement_timeout`` the configured one; results come in the binary protocol;
+    jsonb is decoded by msgspec. Any failure to reach the database raises
+    ``ServiceUnavailable(retry_after=1)``; messages never carry the URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "flextype",
+        pool_size: int = 10,
+        pool_timeout: float = 5.0,
+        statement_timeout: float = 30.0,
+    ) -> None:
+        self._url = url
+        self.schema = schema
+        self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
+        self._statement_timeout_ms = max(1, round(statement_timeout * 1000))
+        self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
+        self._pool_guard = threading.Lock()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:  # never the URL: it may hold a password
+        return f"PostgresDatabase(schema={self.schema!r})"
+
+    def lock_key(self, kind: str) -> str:
+        """The text an advisory lock of ``kind`` in this schema is hashed from."""
+        return f"flextype:{self.schema}:{kind}"
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _configure(self, conn: Connection) -> None:
+        set_json_loads(msgspec.json.decode, conn)
+        set_json_dumps(msgspec.json.encode, conn)
+        conn.execute(
+            "SELECT set_config('search_path', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            [sql.Identifier(self.schema).as_string(conn), f"{self._statement_timeout_ms}ms"],
+        )
+
+    def _connection_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
+        with self._pool_guard:
+            if self._pool is None:
+                pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=self._pool_timeout,
+                    kwargs={
+                        "autocommit": True,
+                        "connect_timeout": max(2, round(self._pool_timeout)),
+                        "application_name": "flextype",
+                    },
+                    configure=self._configure,
+                    open=False,
+                    name=f"flextype-{self.schema}",
+                )
+                pool.open(wait=False)
+                self._pool = pool
+            return self._pool
+
+    def held(self) -> Connection | None:
+        """The connection this thread holds in an ``exclusive`` block, if any."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        return conn
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction and return its result; commit unless it raises.
+
+        Inside an ``exclusive`` block of this thread the block's connection is used (a
+        savepoint). A connection found dead before the commit (the server restarted since
+        it was last used) is replaced and ``work`` runs once more: nothing was written.
+        """
+        held = self.held()
+        with _mapped():
+            if held is not None:
+                with held.transaction():
+                    return work(held)
+            pool = self._connection_pool()
+            for attempt in (1, 2):
+                with pool.connection() as conn:
+                    reached_commit = False
+                    try:
+                        with conn.transaction():
+                            result = work(conn)
+                            reached_commit = True
+                        return result
+                    except psycopg.OperationalError:
+                        if attempt == 2 or reached_commit or not conn.broken:
+                            raise
+                pool.check()  # drop every other connection the restart left dead
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def exclusive(self, kind: str) -> Iterator[Connection]:
+        """Hold this schema's exclusive advisory lock of ``kind`` for a ``with`` block.
+
+        One transaction on one connection, kept for this thread: the store's calls made
+        inside the block run on it (re-entrant), so they see and hold what it holds.
+        """
+        held = self.held()
+        if held is not None:
+            with _mapped():
+                take_lock(held, self.lock_key(kind), shared=False)
+            yield held
+            return
+        with _mapped(), self._connection_pool().connection() as conn, conn.transaction():
+            take_lock(conn, self.lock_key(kind), shared=False)
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    # -- the schema ----------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """Return the number of the newest migration applied; 0 for an empty/missing schema."""
+        return self.run(self._applied)
+
+    def _applied(self, conn: Connection) -> int:
+        table = f"{sql.Identifier(self.schema).as_string(conn)}.schema_migrations"
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
+        if row is None or not row[0]:
+            return 0
+        found = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return int(found[0]) if found else 0
+
+    def migrate(self) -> tuple[int, int]:
+        """Create the schema or bring it to ``SCHEMA_VERSION``; return (before, after).
+
+        Each migration runs in a transaction of its own, recorded in
+        ``schema_migrations``. A session advisory lock makes servers that migrate at the
+        same time take turns: the second finds the work done.
+        """
+        with _mapped(), self._connection_pool().connection() as conn:
+            key = self.lock_key("migrate")
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+            try:
+                return apply_migrations(conn, self.schema, SCHEMA_VERSION)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+    def check(self) -> None:
+        """Make one round trip to the database; raise ServiceUnavailable if it fails."""
+        self.run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def close(self) -> None:
+        """Close the pool's connections (a later use opens a new pool)."""
+        with self._pool_guard:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+def take_lock(conn: Connection, key: str, *, shared: bool) -> None:
+    """Take the transaction-level advisory lock hashed from ``key``."""
+    if shared:
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", [key])
+    else:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def apply_migrations(conn: Connection, schema: str, target: int) -> tuple[int, int]:
+    """Apply the migrations after the schema's version up to ``target``; (before, after).
+
+    The caller holds the migration lock. Each migration and its record commit together.
+    """
+    name = sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.schema_migrations "
+                "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(name)
+        )
+    conn.execute("SELECT set_config('search_path', %s, false)", [name.as_string(conn)])
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    before = int(row[0]) if row else 0
+    for number, script in migrations():
+        if before < number <= target:
+            with conn.transaction():
+                conn.execute(script.encode())  # no parameters: several statements allowed
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [number])
+    return before, max(before, target)
