@@ -18,6 +18,7 @@ __all__ = [
     "Model",
     "Page",
     "PageMeta",
+    "Selection",
     "Token",
     "TokenState",
 ]
@@ -146,6 +147,19 @@ class Page(Model, frozen=True, kw_only=True):
     """A list of entries, one entry or None (``return``), or ``{group: [entries]}``."""
     meta: PageMeta | None = None
     """None for the answer of a named method."""
+
+
+class Selection(msgspec.Struct, frozen=True):
+    """The collection part of a query, as a store answers it (``EntryStore.select``)."""
+
+    items: list[dict[str, Any]]
+    """The page: public items (stored fields plus ``id`` and ``slug``), possibly shared
+    with the store's memory (read them, never change them)."""
+    total: int
+    """How many entries matched, before offset and limit."""
+    unreadable: tuple[str, ...] = ()
+    """The ids in range whose stored data cannot be read (in neither ``items`` nor
+    ``total``), in code-point order."""
 
 
 class MediaFile(Model, frozen=True, kw_only=True):

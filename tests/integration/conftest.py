@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.postgres.database import PostgresDatabase
+from flextype_adapters.postgres.entries import PostgresEntryStore
+from flextype_adapters.postgres.tokens import PostgresTokenStore
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
@@ -43,6 +46,11 @@ def tinydb_store(tmp_path: Path) -> Iterator[TinyDBEntryStore]:
 
 
 @pytest.fixture
+def pg_store(pg_database: PostgresDatabase) -> PostgresEntryStore:
+    return PostgresEntryStore(pg_database)
+
+
+@pytest.fixture
 def fake_token_store() -> FakeTokenStore:
     return FakeTokenStore()
 
@@ -50,6 +58,11 @@ def fake_token_store() -> FakeTokenStore:
 @pytest.fixture
 def yaml_token_store(tmp_path: Path) -> YamlFilesTokenStore:
     return YamlFilesTokenStore(root=tmp_path / "tokens")
+
+
+@pytest.fixture
+def pg_token_store(pg_database: PostgresDatabase) -> PostgresTokenStore:
+    return PostgresTokenStore(pg_database)
 
 
 @pytest.fixture

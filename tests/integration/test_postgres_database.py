@@ -29,7 +29,7 @@ def fresh(postgres_url: str) -> Iterator[PostgresDatabase]:
 
 def _tables(database: PostgresDatabase) -> set[str]:
     rows = database.run(
-        lambda conn: conn.execute(
+        lambda tx: tx.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
             [database.schema],
         ).fetchall()
@@ -56,7 +56,7 @@ def test_migrate_creates_the_schema_from_nothing_and_is_idempotent(
 def test_migrate_brings_every_previous_version_up_to_date(
     fresh: PostgresDatabase, previous: int
 ) -> None:
-    fresh.run(lambda conn: apply_migrations(conn, fresh.schema, previous))
+    fresh.run(lambda tx: apply_migrations(tx.conn, fresh.schema, previous))
     assert fresh.schema_version() == previous
     assert fresh.migrate() == (previous, SCHEMA_VERSION)
     assert fresh.schema_version() == SCHEMA_VERSION
@@ -96,7 +96,7 @@ def test_connections_use_the_schema_and_the_statement_timeout(postgres_url: str)
     try:
         database.migrate()
         settings = database.run(
-            lambda conn: conn.execute(
+            lambda tx: tx.execute(
                 "SELECT current_schema(), current_setting('statement_timeout')"
             ).fetchone()
         )

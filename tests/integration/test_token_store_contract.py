@@ -20,7 +20,9 @@ from flextype_core.ports import TokenStore
 from tests.call_limits import passed_calls, together
 
 
-@pytest.fixture(params=["fake_token_store", "yaml_token_store", "tinydb_token_store"])
+@pytest.fixture(
+    params=["fake_token_store", "yaml_token_store", "tinydb_token_store", "pg_token_store"]
+)
 def tokens(request: pytest.FixtureRequest) -> TokenStore:
     token_store: TokenStore = request.getfixturevalue(request.param)
     return token_store

@@ -5,22 +5,31 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, LiteralString, TypeVar
 
 import msgspec
 import psycopg
 import psycopg_pool
 from psycopg import sql
+from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
 from flextype_core.errors import ServiceUnavailable, StorageError
 
-__all__ = ["SCHEMA_VERSION", "Connection", "PostgresDatabase", "migrations"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Connection",
+    "PostgresDatabase",
+    "Tx",
+    "apply_migrations",
+    "migrations",
+]
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
+Query = LiteralString | bytes | sql.SQL | sql.Composed
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -138,30 +147,31 @@ class PostgresDatabase:
                 self._pool = pool
             return self._pool
 
-    def held(self) -> Connection | None:
-        """The connection this thread holds in an ``exclusive`` block, if any."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        return conn
+    def _held(self) -> Tx | None:
+        tx: Tx | None = getattr(self._local, "tx", None)
+        return tx
 
-    def run(self, work: Callable[[Connection], T]) -> T:
+    def run(self, work: Callable[[Tx], T]) -> T:
         """Run ``work`` in one transaction and return its result; commit unless it raises.
 
-        Inside an ``exclusive`` block of this thread the block's connection is used (a
+        The change-log rows ``work`` logs are appended last, just before the commit.
+        Inside an ``exclusive`` block of this thread the block's transaction is used (a
         savepoint). A connection found dead before the commit (the server restarted since
         it was last used) is replaced and ``work`` runs once more: nothing was written.
         """
-        held = self.held()
+        held = self._held()
         with _mapped():
             if held is not None:
-                with held.transaction():
-                    return work(held)
+                return held.nested(work)
             pool = self._connection_pool()
             for attempt in (1, 2):
                 with pool.connection() as conn:
                     reached_commit = False
                     try:
                         with conn.transaction():
-                            result = work(conn)
+                            tx = Tx(conn, self.lock_key("changes"))
+                            result = work(tx)
+                            tx.flush()
                             reached_commit = True
                         return result
                     except psycopg.OperationalError:
@@ -171,31 +181,33 @@ class PostgresDatabase:
         raise AssertionError("unreachable")
 
     @contextlib.contextmanager
-    def exclusive(self, kind: str) -> Iterator[Connection]:
+    def exclusive(self, kind: str) -> Iterator[Tx]:
         """Hold this schema's exclusive advisory lock of ``kind`` for a ``with`` block.
 
         One transaction on one connection, kept for this thread: the store's calls made
-        inside the block run on it (re-entrant), so they see and hold what it holds.
+        inside the block run in it (re-entrant), so they see and hold what it holds.
         """
-        held = self.held()
+        held = self._held()
         if held is not None:
             with _mapped():
-                take_lock(held, self.lock_key(kind), shared=False)
+                held.lock(self.lock_key(kind), shared=False)
             yield held
             return
         with _mapped(), self._connection_pool().connection() as conn, conn.transaction():
-            take_lock(conn, self.lock_key(kind), shared=False)
-            self._local.conn = conn
+            tx = Tx(conn, self.lock_key("changes"))
+            tx.lock(self.lock_key(kind), shared=False)
+            self._local.tx = tx
             try:
-                yield conn
+                yield tx
+                tx.flush()
             finally:
-                self._local.conn = None
+                self._local.tx = None
 
     # -- the schema ----------------------------------------------------------------------
 
     def schema_version(self) -> int:
         """Return the number of the newest migration applied; 0 for an empty/missing schema."""
-        return self.run(self._applied)
+        return self.run(lambda tx: self._applied(tx.conn))
 
     def _applied(self, conn: Connection) -> int:
         table = f"{sql.Identifier(self.schema).as_string(conn)}.schema_migrations"
@@ -222,7 +234,7 @@ class PostgresDatabase:
 
     def check(self) -> None:
         """Make one round trip to the database; raise ServiceUnavailable if it fails."""
-        self.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        self.run(lambda tx: tx.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
         """Close the pool's connections (a later use opens a new pool)."""
@@ -232,12 +244,58 @@ class PostgresDatabase:
             pool.close()
 
 
-def take_lock(conn: Connection, key: str, *, shared: bool) -> None:
-    """Take the transaction-level advisory lock hashed from ``key``."""
-    if shared:
-        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", [key])
-    else:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+class Tx:
+    """One transaction: its connection and the change-log rows it will append.
+
+    Change rows are appended by ``flush``, the last step before the commit, under the
+    schema's change-log lock: so change-log positions are taken in commit order, and
+    the highest visible position never passes a change still uncommitted.
+    """
+
+    def __init__(self, conn: Connection, log_lock: str) -> None:
+        self.conn = conn
+        self._log_lock = log_lock
+        self._pending: list[tuple[str, str, str]] = []
+
+    def execute(self, query: Query, params: Params | None = None) -> psycopg.Cursor[Any]:
+        """Execute one statement, results in the binary protocol."""
+        return self.conn.execute(query, params, binary=True)
+
+    def lock(self, key: str, *, shared: bool) -> None:
+        """Take the transaction-level advisory lock hashed from ``key``."""
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        self.conn.execute(
+            sql.SQL("SELECT {}(hashtextextended(%s, 0))").format(sql.Identifier(function)),
+            [key],
+        )
+
+    def log(self, kind: str, op: str, ids: Iterable[str]) -> None:
+        """Record a change of each of ``ids`` (appended to ``changes`` at the commit)."""
+        self._pending.extend((kind, entry_id, op) for entry_id in ids)
+
+    def nested(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` in a savepoint of this transaction; its log rows go if it fails."""
+        mark = len(self._pending)
+        try:
+            with self.conn.transaction():
+                return work(self)
+        except BaseException:
+            del self._pending[mark:]
+            raise
+
+    def flush(self) -> None:
+        """Append the logged changes, in order, under the change-log lock."""
+        if not self._pending:
+            return
+        self.lock(self._log_lock, shared=False)
+        kinds, ids, ops = (list(column) for column in zip(*self._pending, strict=True))
+        self.conn.execute(
+            "INSERT INTO changes (kind, id, op) SELECT k, i, o"
+            " FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS c(k, i, o, n)"
+            " ORDER BY n",
+            [kinds, ids, ops],
+        )
+        self._pending.clear()
 
 
 def apply_migrations(conn: Connection, schema: str, target: int) -> tuple[int, int]:
