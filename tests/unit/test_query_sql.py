@@ -181,16 +181,30 @@ def test_an_order_test_with_a_bound_beyond_ascii_leaves_every_string_to_the_core
 # -- sort ----------------------------------------------------------------------------------
 
 
-def test_sort_orders_missing_last_then_by_type_then_value() -> None:
+def test_sort_orders_by_type_then_value_missing_last() -> None:
     sort = compile_sort((SortKey(key=("year",), descending=True), SortKey(key=("id",))))
     assert [text(v) for v, _ in sort.values] == ["(data #> %s::text[])", "to_jsonb(id)"]
     assert [p for _, p in sort.values] == [[["year"]], []]
-    order = text(sort.order_by([sql.Identifier("s0"), sql.Identifier("s1")]))
-    assert order.startswith("""coalesce(jsonb_typeof("s0") = 'null', TRUE) ASC, CASE""")
-    assert order.count("DESC NULLS LAST") == 4
+    values = [sql.Identifier("s0"), sql.Identifier("s1")]
+    kinds = [sql.Identifier("t0"), sql.Identifier("t1")]
+    order = text(sort.order_by(values, kinds))
+    # Descending: lists and maps first, numbers last of the present values, then missing.
+    assert order.startswith(
+        """CASE "t0" WHEN 'array' THEN 0 WHEN 'object' THEN 0 WHEN 'boolean' THEN 1"""
+        """ WHEN 'string' THEN 2 WHEN 'number' THEN 3 ELSE 4 END, """
+    )
+    assert order.count(" DESC") == 3
+    assert """CASE "t1" WHEN 'number' THEN 0""" in order
     assert "%s" not in order
-    assert "octet_length" in text(sort.doubt([sql.Identifier("s0")]))
+    assert text(sort.doubt(values, kinds)).count("octet_length") == 2
     assert sort.faithful
+
+
+def test_only_a_number_past_2_53_puts_a_page_in_doubt() -> None:
+    sort = compile_sort((SortKey(key=("n",)),))
+    assert not sort.doubts_page([EXACT_NUMBER, -EXACT_NUMBER, 1.5, "x", True, None])
+    assert sort.doubts_page([EXACT_NUMBER + 1])
+    assert sort.doubts_page([-1e300])
 
 
 def test_sort_by_a_path_postgres_reads_otherwise_is_not_faithful() -> None:
@@ -257,7 +271,8 @@ def test_user_strings_travel_only_as_parameters(where: list[Clause], sort_keys: 
         texts.append(text(value))
         params += value_params
     columns = [sql.Identifier(f"s{i}") for i in range(len(sort_keys))]
-    texts += [text(sort.order_by(columns)), text(sort.doubt(columns))]
+    kinds = [sql.Identifier(f"t{i}") for i in range(len(sort_keys))]
+    texts += [text(sort.order_by(columns, kinds)), text(sort.doubt(columns, kinds))]
     for sql_text in texts:
         assert MARK not in sql_text
         assert ";" not in sql_text

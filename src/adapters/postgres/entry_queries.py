@@ -22,6 +22,7 @@ Three plans, tried in this order, each giving exactly what the core's pipeline
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +38,8 @@ from flextype_adapters.postgres.query_sql import (
     compile_where,
     field_keys,
 )
-from flextype_core.errors import EntryNotFound
+from flextype_adapters.postgres.rows import decode_fields, depth_of, subtree
+from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
 from flextype_core.query.model import Query
@@ -47,7 +49,6 @@ __all__ = ["select"]
 Connection = psycopg.Connection[Any]
 Fields = dict[str, Any]
 
-_DECODER = msgspec.json.Decoder(dict[str, Any])
 _VALUE = msgspec.json.Decoder()
 _RACES = 3
 """Sparse plans run before the whole-range one, when other writers keep changing the page."""
@@ -55,22 +56,24 @@ _MAX_COUNT = 2**62
 """Offsets and limits past this (bigint) are all the same: past every row."""
 
 
-class _Damaged(Exception):
+class _DamagedError(Exception):
     """A body that cannot be decoded: only the whole-range plan reports it."""
 
 
-class _Raced(Exception):
+class _RacedError(Exception):
     """A row changed between the statements of the sparse plan."""
 
 
-def _decode(body: bytes) -> Fields:
+def _public(entry_id: str, body: bytes) -> dict[str, Any]:
+    """The public item of a row's body."""
     try:
-        return _DECODER.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise _Damaged from exc
+        fields = decode_fields(entry_id, body)
+    except StorageError as exc:
+        raise _DamagedError from exc
+    return _item(entry_id, fields)
 
 
-def _public(entry_id: str, fields: Fields) -> dict[str, Any]:
+def _item(entry_id: str, fields: Fields) -> dict[str, Any]:
     return {**fields, "id": entry_id, "slug": entry_id}
 
 
@@ -78,16 +81,16 @@ class _Scope:
     """The rows strictly below ``parent`` within the query's levels, as SQL."""
 
     def __init__(self, parent: str, query: Query) -> None:
-        base = parent.count("/") + 1 if parent else 0
-        parts: list[sql.Composable] = [sql.SQL("depth >= %s")]
-        params: list[object] = [base + query.min_depth]
+        below, bounds = subtree(parent)
+        parts: list[sql.Composable] = [below]
+        params: list[object] = list(bounds)
+        base = depth_of(parent) if parent else 0
+        if query.min_depth > 1:
+            parts.append(sql.SQL("depth >= %s"))
+            params.append(base + query.min_depth)
         if query.depth is not None:
             parts.append(sql.SQL("depth <= %s"))
             params.append(base + query.depth)
-        if parent:
-            # Ids compare byte by byte: the subtree is ['p/', 'p0'), '0' following '/'.
-            parts.append(sql.SQL("id >= %s AND id < %s"))
-            params += [parent + "/", parent + "0"]
         self.sql = sql.SQL(" AND ").join(parts)
         self.params = params
 
@@ -108,13 +111,12 @@ def select(conn: Connection, parent: str, query: Query) -> Selection:
     try:
         if where.doubt is not None and sort.faithful:
             found = _pushed(conn, scope, where, sort, query)
-        for _ in range(_RACES if found is None else 0):
-            try:
+        attempts = 0
+        while found is None and attempts < _RACES:
+            attempts += 1
+            with contextlib.suppress(_RacedError):
                 found = _sparse(conn, scope, where, query)
-                break
-            except _Raced:
-                continue
-    except _Damaged:
+    except _DamagedError:
         found = None
     if found is None:
         found = _whole_range(conn, scope, query)
@@ -128,56 +130,83 @@ def _page_bounds(query: Query) -> list[object]:
     return [min(query.offset, _MAX_COUNT), limit]
 
 
+def _matches(scope: _Scope, where: Compiled, sort: SortSql) -> tuple[sql.Composable, list[object]]:
+    """The candidate rows: id, each sort key's jsonb (s0...) and type (t0...), doubt.
+
+    ``OFFSET 0`` keeps the subquery apart, so each key is read out of ``data`` once.
+    """
+    columns: list[sql.Composable] = [sql.SQL("id")]
+    params: list[object] = []
+    for i, (value, value_params) in enumerate(sort.values):
+        columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(f"s{i}")))
+        columns.append(sql.SQL("jsonb_typeof({}) AS {}").format(value, sql.Identifier(f"t{i}")))
+        params += [*value_params, *value_params]
+    doubt = sql.SQL("TRUE") if where.doubt is None else where.doubt
+    columns.append(sql.SQL("({}) OR NOT data_exact AS doubt").format(doubt))
+    params += where.doubt_params
+    statement = sql.SQL(
+        "SELECT {} FROM entries WHERE {} AND (({}) OR NOT data_exact) OFFSET 0"
+    ).format(sql.SQL(", ").join(columns), scope.sql, where.sql)
+    return statement, [*params, *scope.params, *where.params]
+
+
 def _pushed(
     conn: Connection, scope: _Scope, where: Compiled, sort: SortSql, query: Query
 ) -> Selection | None:
     """Plan 1; None when SQL's answer may differ from the core's for these rows."""
+    matches, params = _matches(scope, where, sort)
     n = len(sort.values)
-    names = [f"s{i}" for i in range(n)]
-    values = [
-        sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
-        for (expr, _), name in zip(sort.values, names, strict=True)
-    ]
-    value_params = [p for _, params in sort.values for p in params]
-    doubt = sql.SQL("({}) OR NOT data_exact").format(where.doubt or sql.SQL("TRUE"))
-    order_p = sort.order_by([sql.Identifier("p", name) for name in names])
-    order_u = sort.order_by([sql.Identifier("u", name) for name in names])
+
+    def keys(table: str) -> tuple[list[sql.Composable], list[sql.Composable]]:
+        return (
+            [sql.Identifier(table, f"s{i}") for i in range(n)],
+            [sql.Identifier(table, f"t{i}") for i in range(n)],
+        )
+
+    def order(table: str) -> sql.Composable:
+        """The sort keys' ORDER BY items and a comma, before the id that breaks ties."""
+        return sql.SQL("{}, ").format(sort.order_by(*keys(table))) if n else sql.SQL("")
+
+    values_p = sql.SQL("").join(sql.SQL(", {}::text").format(c) for c in keys("p")[0])
     statement = sql.SQL(
-        "WITH m AS (SELECT {m_cols} FROM entries WHERE {scope} AND (({where}) OR NOT data_exact)),"
-        " p AS (SELECT m.*, count(*) OVER () AS total,"
+        "SELECT p.id, e.body, p.total, p.doubtful{values_p} FROM ("
+        "SELECT m.*, count(*) OVER () AS total,"
         " count(*) FILTER (WHERE m.doubt OR {sort_doubt}) OVER () AS doubtful"
-        " FROM m AS m ORDER BY {order_m} m.id OFFSET %s LIMIT %s)"
-        " SELECT u.id, u.body, u.total, u.doubtful FROM ("
-        "SELECT p.*, e.body FROM p AS p JOIN entries AS e ON e.id = p.id"
-        " UNION ALL SELECT NULL, {nulls} NULL, count(*), count(*) FILTER (WHERE m.doubt), NULL"
-        " FROM m AS m WHERE NOT EXISTS (SELECT FROM p)"
-        ") AS u ORDER BY {order_u} u.id"
+        " FROM ({matches}) AS m ORDER BY {order_m}m.id OFFSET %s LIMIT %s"
+        ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}p.id"
     ).format(
-        m_cols=sql.SQL(", ").join([sql.SQL("id"), *values, sql.SQL("{} AS doubt").format(doubt)]),
-        scope=scope.sql,
-        where=where.sql,
-        sort_doubt=sort.doubt([sql.Identifier("m", name) for name in names]),
-        order_m=sql.SQL("{},").format(sort.order_by([sql.Identifier("m", name) for name in names]))
-        if n
-        else sql.SQL(""),
-        nulls=sql.SQL("NULL::jsonb, " * n),
-        order_u=sql.SQL("{},").format(order_u) if n else sql.SQL(""),
+        values_p=values_p,
+        sort_doubt=sort.doubt(*keys("m")),
+        matches=matches,
+        order_m=order("m"),
+        order_p=order("p"),
     )
-    del order_p
-    params = [
-        *value_params,
-        *where.doubt_params,
-        *scope.params,
-        *where.params,
-        *_page_bounds(query),
-    ]
-    rows = conn.execute(statement, params, binary=True).fetchall()
+    rows = conn.execute(statement, [*params, *_page_bounds(query)], binary=True).fetchall()
     if not rows:
-        return Selection(items=[], total=0)  # no candidate at all
-    if rows[0][3]:
+        return _counted(conn, scope, where, query)
+    if rows[0][3] or any(
+        sort.doubts_page(_VALUE.decode(text) for text in row[4:] if text is not None)
+        for row in rows
+    ):
         return None
-    items = [_public(row[0], _decode(bytes(row[1]))) for row in rows if row[0] is not None]
-    return Selection(items=items, total=int(rows[0][2]))
+    return Selection(items=[_public(row[0], bytes(row[1])) for row in rows], total=int(rows[0][2]))
+
+
+def _counted(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> Selection | None:
+    """An empty page: the total, from a statement of its own.
+
+    None when the core must decide, or when matches appeared since the page was read
+    (the page would no longer be empty: the caller runs another plan).
+    """
+    matches, params = _matches(scope, where, compile_sort(()))
+    statement = sql.SQL("SELECT count(*), count(*) FILTER (WHERE m.doubt) FROM ({}) AS m").format(
+        matches
+    )
+    row = conn.execute(statement, params).fetchone()
+    total, doubtful = (int(row[0]), int(row[1])) if row else (0, 0)
+    if doubtful or (total > query.offset and query.limit != 0):
+        return None
+    return Selection(items=[], total=total)
 
 
 def _sparse(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> Selection:
@@ -195,25 +224,28 @@ def _sparse(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> S
     rows = conn.execute(statement, [*keys, *scope.params, *where.params], binary=True).fetchall()
     versions: dict[str, str] = {}
     items: list[dict[str, Any]] = []
-    inexact: list[dict[str, Any]] = []
+    lossy = False
     unsure: list[str] = []
     for row in rows:
         entry_id, version, body = row[0], row[1], row[2]
         versions[entry_id] = version
-        if body is not None:
-            item = _public(entry_id, _decode(bytes(body)))
-            inexact.append(item)
-        else:
-            item = {key: _VALUE.decode(text) for key, text in zip(keys, row[3:]) if text is not None}
-            if _has_big_number(item.values()):
-                unsure.append(entry_id)
-            item = _public(entry_id, item)
-        items.append(item)
+        if body is not None:  # data does not hold the fields exactly: the body does
+            lossy = True
+            items.append(_public(entry_id, bytes(body)))
+            continue
+        fields = {
+            key: _VALUE.decode(text)
+            for key, text in zip(keys, row[3:], strict=True)
+            if text is not None
+        }
+        if _has_big_number(fields.values()):
+            unsure.append(entry_id)
+        items.append(_item(entry_id, fields))
     if unsure:
         # jsonb may hold such a float as its decimal: the body holds the binary value.
         bodies = _bodies(conn, unsure, versions)
         items = [bodies.get(item["id"], item) for item in items]
-    if not where.exact or inexact or unsure:
+    if not where.exact or lossy or unsure:
         test = clauses.compile_where(query.where)
         items = [item for item in items if test(item)]
     found = evaluate.sort_items(items, query.sort)
@@ -224,15 +256,15 @@ def _sparse(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> S
 
 
 def _bodies(conn: Connection, ids: list[str], versions: dict[str, str]) -> dict[str, Any]:
-    """The public items of ``ids``, as the first statement saw them (else ``_Raced``)."""
+    """The public items of ``ids``, as the first statement saw them (else ``_RacedError``)."""
     if not ids:
         return {}
     rows = conn.execute(
         "SELECT id, xmin::text, body FROM entries WHERE id = ANY(%s::text[])", [ids], binary=True
     ).fetchall()
     if len(rows) != len(ids) or any(versions[row[0]] != row[1] for row in rows):
-        raise _Raced
-    return {row[0]: _public(row[0], _decode(bytes(row[2]))) for row in rows}
+        raise _RacedError
+    return {row[0]: _public(row[0], bytes(row[2])) for row in rows}
 
 
 def _has_big_number(values: Iterable[Any]) -> bool:
@@ -252,8 +284,8 @@ def _whole_range(conn: Connection, scope: _Scope, query: Query) -> Selection:
     items, damaged = [], []
     for entry_id, body in conn.execute(statement, scope.params, binary=True):
         try:
-            items.append(_public(entry_id, _decode(bytes(body))))
-        except _Damaged:
+            items.append(_public(entry_id, bytes(body)))
+        except _DamagedError:
             damaged.append(entry_id)
     found = evaluate.select(query, items)
     offset, limit = query.offset, query.limit

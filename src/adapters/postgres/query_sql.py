@@ -460,16 +460,26 @@ def compile_where(where: Sequence[Clause]) -> Compiled:
 
 # -- sort -------------------------------------------------------------------------------
 
+_RANKS = {
+    # Numbers, strings, bools, then lists and maps (all equal); missing and null last,
+    # whichever the direction.
+    False: "CASE {} WHEN 'number' THEN 0 WHEN 'string' THEN 1 WHEN 'boolean' THEN 2"
+    " WHEN 'array' THEN 3 WHEN 'object' THEN 3 ELSE 4 END",
+    True: "CASE {} WHEN 'array' THEN 0 WHEN 'object' THEN 0 WHEN 'boolean' THEN 1"
+    " WHEN 'string' THEN 2 WHEN 'number' THEN 3 ELSE 4 END",
+}
+
 
 class SortSql(NamedTuple):
-    """How SQL orders rows for ``sort_by``, given each key's jsonb in a column of its own.
+    """How SQL orders rows for ``sort_by``, given each key's jsonb and its type in columns.
 
-    ``values``: the jsonb at each key's path (for a select list), with its parameters.
-    ``order_by(columns)``: the ORDER BY list over those columns (then the id breaks
-    ties, as the core's stable sort over id order does). ``doubt(columns)``: holds for
-    a row whose place SQL may get wrong (a string beyond ASCII, whose case folding SQL
-    does not know; a number past 2**53); if no row of a result has it, the order is
-    exactly the core's.
+    ``values``: the jsonb at each key's path (for a select list), with its parameters;
+    the caller also selects ``jsonb_typeof`` of each (``kinds``). ``order_by`` gives
+    the ORDER BY items (then the id breaks ties, as the core's stable sort over id order
+    does). SQL's order is the core's but where it cannot know the core's case folding
+    (a string past ASCII: ``doubt``, per row) or a float's binary value (a number past
+    2**53: ``doubts_page``, over the page's values only, since such a number is
+    misplaced only against another one).
     """
 
     values: list[tuple[sql.Composable, list[object]]]
@@ -478,53 +488,43 @@ class SortSql(NamedTuple):
     """False when a key's path is one PostgreSQL reads otherwise than Python (``-1``):
     SQL's order then proves nothing."""
 
-    def order_by(self, columns: Sequence[sql.Composable]) -> sql.Composable:
-        """The ORDER BY items for the key columns (no parameters)."""
+    def order_by(
+        self, values: Sequence[sql.Composable], kinds: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        """The ORDER BY items over the key columns and their types (no parameters)."""
         items: list[sql.Composable] = []
-        for column, descending in zip(columns, self.descending, strict=True):
-            items.extend(_sort_items(_F(column), descending))
+        for value, kind, descending in zip(values, kinds, self.descending, strict=True):
+            way = sql.SQL(" DESC" if descending else "")
+            text = sql.SQL("CASE WHEN {} = 'string' THEN ({} #>> '{{}}') COLLATE \"C\" END")
+            string = text.format(kind, value)
+            items += [
+                sql.SQL(_RANKS[descending]).format(kind),
+                # Within a type: numbers by value, bools false first (jsonb's order).
+                sql.SQL("CASE WHEN {} IN ('number', 'boolean') THEN {} END{}").format(
+                    kind, value, way
+                ),
+                sql.SQL("lower({}){}").format(string, way),
+                sql.SQL("{}{}").format(string, way),
+            ]
         return sql.SQL(", ").join(items)
 
-    def doubt(self, columns: Sequence[sql.Composable]) -> sql.Composable:
-        """A condition true for rows whose order SQL may not know (no parameters)."""
-        return _or([_sort_doubt(_F(column)) for column in columns]).sql
+    def doubt(
+        self, values: Sequence[sql.Composable], kinds: Sequence[sql.Composable]
+    ) -> sql.Composable:
+        """True for a row holding a string past ASCII in a key (no parameters)."""
+        beyond = sql.SQL("({} = 'string' AND octet_length({} #>> '{{}}') <> length({} #>> '{{}}'))")
+        parts = [
+            beyond.format(kind, value, value) for value, kind in zip(values, kinds, strict=True)
+        ]
+        return sql.SQL(" OR ").join(parts) if parts else sql.SQL("FALSE")
 
-
-def _sort_items(value: _F, descending: bool) -> list[sql.Composable]:
-    way = " DESC NULLS LAST" if descending else " ASC NULLS LAST"
-    kind = _cat("jsonb_typeof(", value, ")")
-    rank = _cat(
-        "CASE ",
-        kind,
-        " WHEN 'number' THEN 0 WHEN 'string' THEN 1 WHEN 'boolean' THEN 2 ELSE 3 END" + way,
-    )
-    string = _cat("CASE WHEN ", kind, " = 'string' THEN ", _text(value), ' COLLATE "C" END')
-    return [
-        # Missing and null last, whichever the direction.
-        _cat("coalesce(", kind, " = 'null', TRUE) ASC").sql,
-        rank.sql,
-        # Within one type: numbers by value, bools false first (jsonb's own order).
-        _cat("CASE WHEN ", kind, " IN ('number', 'boolean') THEN ", value, " END" + way).sql,
-        _cat("lower(", string, ")" + way).sql,
-        _cat(string, way).sql,
-    ]
-
-
-def _sort_doubt(value: _F) -> _F:
-    kind = _cat("jsonb_typeof(", value, ")")
-    return _cat(
-        "coalesce(CASE ",
-        kind,
-        " WHEN 'string' THEN octet_length(",
-        _text(value),
-        ") <> length(",
-        _text(value),
-        ")",
-        " WHEN 'number' THEN abs((",
-        value,
-        ")::numeric) > " + str(EXACT_NUMBER),
-        " END, FALSE)",
-    )
+    @staticmethod
+    def doubts_page(values: Iterable[Any]) -> bool:
+        """Tell whether a page row's key values (decoded) hold a number past 2**53."""
+        return any(
+            isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > EXACT_NUMBER
+            for v in values
+        )
 
 
 def compile_sort(keys: Sequence[SortKey]) -> SortSql:
