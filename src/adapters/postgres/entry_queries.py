@@ -42,7 +42,7 @@ from flextype_adapters.postgres.rows import decode_fields, depth_of, subtree
 from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
-from flextype_core.query.model import Query
+from flextype_core.query.model import Query, SortKey
 
 __all__ = ["select"]
 
@@ -81,18 +81,21 @@ class _Scope:
     """The rows strictly below ``parent`` within the query's levels, as SQL."""
 
     def __init__(self, parent: str, query: Query) -> None:
+        if query.depth == 1 and query.min_depth <= 1:  # the children: the parent index has them
+            self.sql: sql.Composable = sql.SQL("parent = %s")
+            self.params: list[object] = [parent]
+            return
         below, bounds = subtree(parent)
         parts: list[sql.Composable] = [below]
-        params: list[object] = list(bounds)
+        self.params = list(bounds)
         base = depth_of(parent) if parent else 0
         if query.min_depth > 1:
             parts.append(sql.SQL("depth >= %s"))
-            params.append(base + query.min_depth)
+            self.params.append(base + query.min_depth)
         if query.depth is not None:
             parts.append(sql.SQL("depth <= %s"))
-            params.append(base + query.depth)
+            self.params.append(base + query.depth)
         self.sql = sql.SQL(" AND ").join(parts)
-        self.params = params
 
 
 def select(conn: Connection, parent: str, query: Query) -> Selection:
@@ -109,8 +112,9 @@ def select(conn: Connection, parent: str, query: Query) -> Selection:
     sort = compile_sort(query.sort)
     found: Selection | None = None
     try:
-        if where.doubt is not None and sort.faithful:
-            found = _pushed(conn, scope, where, sort, query)
+        if where.doubt is not None:
+            with contextlib.suppress(_RacedError):
+                found = _pushed(conn, scope, where, sort, query)
         attempts = 0
         while found is None and attempts < _RACES:
             attempts += 1
@@ -130,66 +134,123 @@ def _page_bounds(query: Query) -> list[object]:
     return [min(query.offset, _MAX_COUNT), limit]
 
 
-def _matches(scope: _Scope, where: Compiled, sort: SortSql) -> tuple[sql.Composable, list[object]]:
-    """The candidate rows: id, each sort key's jsonb (s0...) and type (t0...), doubt.
+def _matches(
+    scope: _Scope, where: Compiled, sort: SortSql, *, lossy: bool
+) -> tuple[sql.Composable, list[object]]:
+    """The candidate rows: id, each sort key's jsonb (s0...) and rank (r0...), doubt.
 
+    ``lossy``: include the rows whose ``data`` is not exact (always in doubt).
     ``OFFSET 0`` keeps the subquery apart, so each key is read out of ``data`` once.
     """
-    columns: list[sql.Composable] = [sql.SQL("id")]
+    columns: list[sql.Composable] = [sql.SQL("id"), sql.SQL("xmin::text AS version")]
     params: list[object] = []
     for i, (value, value_params) in enumerate(sort.values):
         columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(f"s{i}")))
-        columns.append(sql.SQL("jsonb_typeof({}) AS {}").format(value, sql.Identifier(f"t{i}")))
+        columns.append(sql.SQL("{} AS {}").format(sort.rank(i, value), sql.Identifier(f"r{i}")))
         params += [*value_params, *value_params]
     doubt = sql.SQL("TRUE") if where.doubt is None else where.doubt
-    columns.append(sql.SQL("({}) OR NOT data_exact AS doubt").format(doubt))
+    condition = where.sql
+    if lossy:
+        doubt = sql.SQL("({}) OR NOT data_exact").format(doubt)
+        condition = sql.SQL("({}) OR NOT data_exact").format(condition)
+    columns.append(sql.SQL("{} AS doubt").format(doubt))
     params += where.doubt_params
-    statement = sql.SQL(
-        "SELECT {} FROM entries WHERE {} AND (({}) OR NOT data_exact) OFFSET 0"
-    ).format(sql.SQL(", ").join(columns), scope.sql, where.sql)
+    statement = sql.SQL("SELECT {} FROM entries WHERE {} AND ({}) OFFSET 0").format(
+        sql.SQL(", ").join(columns), scope.sql, condition
+    )
     return statement, [*params, *scope.params, *where.params]
 
 
 def _pushed(
     conn: Connection, scope: _Scope, where: Compiled, sort: SortSql, query: Query
 ) -> Selection | None:
-    """Plan 1; None when SQL's answer may differ from the core's for these rows."""
-    matches, params = _matches(scope, where, sort)
+    """Plan 1; None when SQL's answer may differ from the core's for these rows.
+
+    Rows whose ``data`` is not exact are left out here (they would make every query
+    test them): one look at the partial index tells whether the range has any, and
+    then the core decides. Rows whose place SQL cannot know (a sort key past ASCII)
+    sort after all others and come back apart, with their keys: on a first page the
+    core then sorts them among the page (``_merged``).
+    """
+    matches, params = _matches(scope, where, sort, lossy=False)
     n = len(sort.values)
 
     def keys(table: str) -> tuple[list[sql.Composable], list[sql.Composable]]:
         return (
             [sql.Identifier(table, f"s{i}") for i in range(n)],
-            [sql.Identifier(table, f"t{i}") for i in range(n)],
+            [sql.Identifier(table, f"r{i}") for i in range(n)],
         )
 
     def order(table: str) -> sql.Composable:
-        """The sort keys' ORDER BY items and a comma, before the id that breaks ties."""
-        return sql.SQL("{}, ").format(sort.order_by(*keys(table))) if n else sql.SQL("")
+        """``sd`` (sure rows first), the sort keys' ORDER BY items, then the id."""
+        items = [sql.Identifier(table, "sd"), *([sort.order_by(*keys(table))] if n else [])]
+        return sql.SQL(", ").join([*items, sql.Identifier(table, "id")])
 
-    values_p = sql.SQL("").join(sql.SQL(", {}::text").format(c) for c in keys("p")[0])
     statement = sql.SQL(
-        "SELECT p.id, e.body, p.total, p.doubtful{values_p} FROM ("
+        "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.unsure::text{values_p} FROM ("
         "SELECT m.*, count(*) OVER () AS total,"
-        " count(*) FILTER (WHERE m.doubt OR {sort_doubt}) OVER () AS doubtful"
-        " FROM ({matches}) AS m ORDER BY {order_m}m.id OFFSET %s LIMIT %s"
-        ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}p.id"
+        " count(*) FILTER (WHERE m.doubt) OVER () AS doubtful,"
+        " jsonb_agg(jsonb_build_array(m.id, m.version{values_m})) FILTER (WHERE m.sd) OVER ()"
+        " AS unsure,"
+        " (SELECT EXISTS (SELECT FROM entries WHERE NOT data_exact AND {scope})) AS lossy"
+        " FROM (SELECT m0.*, {sort_doubt} AS sd FROM ({matches}) AS m0) AS m"
+        " ORDER BY {order_m} OFFSET %s LIMIT %s"
+        ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}"
     ).format(
-        values_p=values_p,
-        sort_doubt=sort.doubt(*keys("m")),
+        values_p=sql.SQL("").join(sql.SQL(", {}::text").format(c) for c in keys("p")[0]),
+        values_m=sql.SQL("").join(sql.SQL(", {}").format(c) for c in keys("m")[0]),
+        scope=scope.sql,
+        sort_doubt=sort.doubt(*keys("m0")),
         matches=matches,
         order_m=order("m"),
         order_p=order("p"),
     )
-    rows = conn.execute(statement, [*params, *_page_bounds(query)], binary=True).fetchall()
+    params = [*scope.params, *params, *_page_bounds(query)]
+    rows = conn.execute(statement, params, binary=True).fetchall()
     if not rows:
         return _counted(conn, scope, where, query)
-    if rows[0][3] or any(
-        sort.doubts_page(_VALUE.decode(text) for text in row[4:] if text is not None)
-        for row in rows
-    ):
+    total, doubtful, lossy, unsure = int(rows[0][2]), rows[0][3], rows[0][4], rows[0][5]
+    if doubtful or lossy:
         return None
-    return Selection(items=[_public(row[0], bytes(row[1])) for row in rows], total=int(rows[0][2]))
+    values = [[_VALUE.decode(t) if t is not None else None for t in row[6:]] for row in rows]
+    if any(sort.doubts_page(v) for v in values):
+        return None
+    page = [_public(row[0], bytes(row[1])) for row in rows]
+    if unsure is None:
+        return Selection(items=page, total=total)
+    return _merged(conn, sort, query, page, values, _VALUE.decode(unsure), total)
+
+
+def _merged(
+    conn: Connection,
+    sort: SortSql,
+    query: Query,
+    page: list[dict[str, Any]],
+    values: list[list[Any]],
+    unsure: list[list[Any]],
+    total: int,
+) -> Selection | None:
+    """The first page, when some rows' place only the core knows; None: another plan.
+
+    SQL's order is exact among the other rows, so the first ``limit`` of them (the page
+    SQL gave) and the rows in doubt hold the true first page: the core sorts those.
+    """
+    if query.offset or any(sort.doubts_page(row[2:]) for row in unsure):
+        return None  # the rows before the page are not at hand; a number past 2**53
+    keys = tuple(SortKey(key=(f"\x00{i}",), descending=d) for i, d in enumerate(sort.descending))
+
+    def item(entry_id: str, found: list[Any]) -> dict[str, Any]:
+        return {"id": entry_id, **{f"\x00{i}": v for i, v in enumerate(found)}}
+
+    pool = {p["id"]: item(p["id"], v) for p, v in zip(page, values, strict=True)}
+    versions = {row[0]: row[1] for row in unsure}
+    for row in unsure:
+        pool[row[0]] = item(row[0], row[2:])
+    ordered = evaluate.sort_items(sorted(pool.values(), key=lambda i: i["id"]), keys)
+    chosen = [i["id"] for i in ordered[: query.limit]]
+    known = {p["id"]: p for p in page}
+    bodies = _bodies(conn, [i for i in chosen if i not in known], versions)
+    return Selection(items=[known.get(i) or bodies[i] for i in chosen], total=total)
 
 
 def _counted(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> Selection | None:
@@ -198,7 +259,7 @@ def _counted(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> 
     None when the core must decide, or when matches appeared since the page was read
     (the page would no longer be empty: the caller runs another plan).
     """
-    matches, params = _matches(scope, where, compile_sort(()))
+    matches, params = _matches(scope, where, compile_sort(()), lossy=True)
     statement = sql.SQL("SELECT count(*), count(*) FILTER (WHERE m.doubt) FROM ({}) AS m").format(
         matches
     )

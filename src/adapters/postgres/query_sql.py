@@ -4,8 +4,7 @@ The SQL runs over ``entries.data`` (jsonb) of rows whose ``data`` holds the fiel
 exactly (``data_exact``; the caller adds the other rows). It never drops a match of
 :mod:`flextype_core.query.clauses`: where SQL cannot decide as the core does (the
 case-folded order of strings, the regexp dialect, dates, numbers past 2**53 that jsonb
-may hold as their shortest decimal rather than their binary value, dot path segments
-that PostgreSQL reads as array subscripts and Python does not) the condition is a
+may hold as their shortest decimal rather than their binary value) the condition is a
 superset and ``exact`` is false. ``doubt`` then names the rows that may be false
 positives, so a caller can learn from one count whether SQL's answer is already exact
 for the data at hand. Every value, key and dot path is a parameter: no user string is
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -69,9 +67,6 @@ only past 2**53, where floats stop holding every integer.
 
 _IDENTITY = ("id", "slug")
 """Top-level keys the public item takes from the entry's id, not from its fields."""
-
-_SUBSCRIPT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
-"""What PostgreSQL's ``#>`` reads as an array subscript (C ``strtol``)."""
 
 
 class _F(NamedTuple):
@@ -161,28 +156,35 @@ def _exact(cond: _F) -> _Cond:
 
 
 class _Value(NamedTuple):
-    """The jsonb at a key path (SQL NULL when absent) and whether ``#>`` reads as Python."""
+    """The jsonb at a key path (SQL NULL when absent)."""
 
     expr: _F
-    faithful: bool
     containment: bool
     """The path crosses maps only, so ``data @> {...}`` tests it (and the GIN index serves)."""
 
 
 def _value(path: Path) -> _Value | None:
-    """Where ``path`` leads in a row; None when it leads nowhere in any exact row."""
+    """Where ``path`` leads in a row, as Python's lookup reads it; None: nowhere, ever.
+
+    A segment of ASCII digits is a list index or a map key (``#>``, as Python); any
+    other segment is a map key only (``->``). ``#>`` alone would also read " 1", "+1" or
+    "-1" (from the end) as an index, where Python finds nothing; ``->`` with one key is
+    also much cheaper than ``#>``, which parses its array on every row.
+    """
     if path[0] in _IDENTITY:
         # The item's id and slug are the entry's id: a string, with nothing below it.
-        return _Value(_F(sql.SQL("to_jsonb(id)")), True, False) if len(path) == 1 else None
+        return _Value(_F(sql.SQL("to_jsonb(id)")), containment=False) if len(path) == 1 else None
     if any("\x00" in segment for segment in path):
         return None  # jsonb holds no NUL: no exact row has such a key
-    # Python indexes a list only by an ASCII decimal segment; PostgreSQL also by " 1",
-    # "+1" or "-1" (from the end): there it may find a value Python does not.
-    faithful = not any(
-        _SUBSCRIPT.fullmatch(s) and not (s.isascii() and s.isdecimal()) for s in path
-    )
-    containment = not any(s.isascii() and s.isdecimal() for s in path)
-    return _Value(_cat("(data #> ", _param(list(path), "text[]"), ")"), faithful, containment)
+    expr = _F(sql.SQL("data"))
+    indexed = False
+    for segment in path:
+        if segment.isascii() and segment.isdecimal():
+            expr = _cat("(", expr, " #> ", _param([segment], "text[]"), ")")
+            indexed = True
+        else:
+            expr = _cat("(", expr, " -> ", _param(segment, "text"), ")")
+    return _Value(expr, containment=not indexed)
 
 
 def _is(value: _F, *kinds: str) -> _F:
@@ -433,10 +435,7 @@ def _compile(clause: Clause) -> _Cond:
     value = _value(clause.key)
     if value is None:
         return _exact(_FALSE)  # a missing field fails every clause
-    found = _clause(clause, value)
-    if not value.faithful:
-        return _Cond(found.cond, None)
-    return found
+    return _clause(clause, value)
 
 
 def _compiled(conds: Sequence[_Cond]) -> Compiled:
@@ -460,48 +459,54 @@ def compile_where(where: Sequence[Clause]) -> Compiled:
 
 # -- sort -------------------------------------------------------------------------------
 
-_RANKS = {
+_RANK = {
     # Numbers, strings, bools, then lists and maps (all equal); missing and null last,
     # whichever the direction.
-    False: "CASE {} WHEN 'number' THEN 0 WHEN 'string' THEN 1 WHEN 'boolean' THEN 2"
-    " WHEN 'array' THEN 3 WHEN 'object' THEN 3 ELSE 4 END",
-    True: "CASE {} WHEN 'array' THEN 0 WHEN 'object' THEN 0 WHEN 'boolean' THEN 1"
-    " WHEN 'string' THEN 2 WHEN 'number' THEN 3 ELSE 4 END",
+    False: "CASE jsonb_typeof({}) WHEN 'number' THEN 0 WHEN 'string' THEN 1"
+    " WHEN 'boolean' THEN 2 WHEN 'array' THEN 3 WHEN 'object' THEN 3 ELSE 4 END",
+    True: "CASE jsonb_typeof({}) WHEN 'array' THEN 0 WHEN 'object' THEN 0"
+    " WHEN 'boolean' THEN 1 WHEN 'string' THEN 2 WHEN 'number' THEN 3 ELSE 4 END",
 }
+_SCALAR_RANKS = {False: "(0, 2)", True: "(3, 1)"}
+"""The ranks of numbers and bools, ordered by their jsonb value."""
+_STRING_RANK = {False: "1", True: "2"}
 
 
 class SortSql(NamedTuple):
-    """How SQL orders rows for ``sort_by``, given each key's jsonb and its type in columns.
+    """How SQL orders rows for ``sort_by``, given each key's jsonb and rank in columns.
 
     ``values``: the jsonb at each key's path (for a select list), with its parameters;
-    the caller also selects ``jsonb_typeof`` of each (``kinds``). ``order_by`` gives
-    the ORDER BY items (then the id breaks ties, as the core's stable sort over id order
-    does). SQL's order is the core's but where it cannot know the core's case folding
-    (a string past ASCII: ``doubt``, per row) or a float's binary value (a number past
-    2**53: ``doubts_page``, over the page's values only, since such a number is
-    misplaced only against another one).
+    ``rank(i, value)``: the key's type rank in its direction (an int, also selected).
+    ``order_by`` gives the ORDER BY items over both (then the id breaks ties, as the
+    core's stable sort over id order does). SQL's order is the core's but where it
+    cannot know the core's case folding (a string past ASCII: ``doubt``, per row) or a
+    float's binary value (a number past 2**53: ``doubts_page``, over the page's values
+    only, since such a number is misplaced only against another one).
     """
 
     values: list[tuple[sql.Composable, list[object]]]
     descending: tuple[bool, ...]
-    faithful: bool
-    """False when a key's path is one PostgreSQL reads otherwise than Python (``-1``):
-    SQL's order then proves nothing."""
+
+    def rank(self, index: int, value: sql.Composable) -> sql.Composable:
+        """The rank of key ``index``'s type: what orders first in its direction."""
+        return sql.SQL(_RANK[self.descending[index]]).format(value)
 
     def order_by(
-        self, values: Sequence[sql.Composable], kinds: Sequence[sql.Composable]
+        self, values: Sequence[sql.Composable], ranks: Sequence[sql.Composable]
     ) -> sql.Composable:
-        """The ORDER BY items over the key columns and their types (no parameters)."""
+        """The ORDER BY items over the key columns and their ranks (no parameters)."""
         items: list[sql.Composable] = []
-        for value, kind, descending in zip(values, kinds, self.descending, strict=True):
+        for value, rank, descending in zip(values, ranks, self.descending, strict=True):
             way = sql.SQL(" DESC" if descending else "")
-            text = sql.SQL("CASE WHEN {} = 'string' THEN ({} #>> '{{}}') COLLATE \"C\" END")
-            string = text.format(kind, value)
+            text = sql.SQL("CASE WHEN {} = " + _STRING_RANK[descending])
+            string = sql.SQL("{} THEN ({} #>> '{{}}') COLLATE \"C\" END").format(
+                text.format(rank), value
+            )
             items += [
-                sql.SQL(_RANKS[descending]).format(kind),
-                # Within a type: numbers by value, bools false first (jsonb's order).
-                sql.SQL("CASE WHEN {} IN ('number', 'boolean') THEN {} END{}").format(
-                    kind, value, way
+                rank,
+                # Within a type: numbers by value, bools false first (jsonb's own order).
+                sql.SQL("CASE WHEN {} IN " + _SCALAR_RANKS[descending] + " THEN {} END{}").format(
+                    rank, value, way
                 ),
                 sql.SQL("lower({}){}").format(string, way),
                 sql.SQL("{}{}").format(string, way),
@@ -509,12 +514,15 @@ class SortSql(NamedTuple):
         return sql.SQL(", ").join(items)
 
     def doubt(
-        self, values: Sequence[sql.Composable], kinds: Sequence[sql.Composable]
+        self, values: Sequence[sql.Composable], ranks: Sequence[sql.Composable]
     ) -> sql.Composable:
         """True for a row holding a string past ASCII in a key (no parameters)."""
-        beyond = sql.SQL("({} = 'string' AND octet_length({} #>> '{{}}') <> length({} #>> '{{}}'))")
         parts = [
-            beyond.format(kind, value, value) for value, kind in zip(values, kinds, strict=True)
+            sql.SQL(
+                "({} = " + _STRING_RANK[descending] + " AND octet_length({} #>> '{{}}')"
+                " <> length({} #>> '{{}}'))"
+            ).format(rank, value, value)
+            for value, rank, descending in zip(values, ranks, self.descending, strict=True)
         ]
         return sql.SQL(" OR ").join(parts) if parts else sql.SQL("FALSE")
 
@@ -530,14 +538,12 @@ class SortSql(NamedTuple):
 def compile_sort(keys: Sequence[SortKey]) -> SortSql:
     """Compile ``sort_by``: each key's value expression, its direction, its doubt."""
     values: list[tuple[sql.Composable, list[object]]] = []
-    faithful = True
     for key in keys:
         value = _value(key.key)
         # None: the path leads nowhere in an exact row, so the key is missing in each.
         found = _F(sql.SQL("NULL::jsonb")) if value is None else value.expr
-        faithful = faithful and (value is None or value.faithful)
         values.append((found.sql, list(found.params)))
-    return SortSql(values, tuple(key.descending for key in keys), faithful)
+    return SortSql(values, tuple(key.descending for key in keys))
 
 
 def field_keys(paths: Iterable[Path]) -> list[str]:
