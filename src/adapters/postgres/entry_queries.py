@@ -44,7 +44,7 @@ from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
 from flextype_core.query.model import Query, SortKey
 
-__all__ = ["select"]
+__all__ = ["MIXED_SORTS", "select"]
 
 Connection = psycopg.Connection[Any]
 Fields = dict[str, Any]
@@ -135,19 +135,25 @@ def _page_bounds(query: Query) -> list[object]:
 
 
 def _matches(
-    scope: _Scope, where: Compiled, sort: SortSql, *, lossy: bool
+    scope: _Scope, where: Compiled, sort: SortSql, *, lossy: bool, ranks: bool = True
 ) -> tuple[sql.Composable, list[object]]:
-    """The candidate rows: id, each sort key's jsonb (s0...) and rank (r0...), doubt.
+    """The candidate rows: id, version, each sort key's jsonb (s0...) and rank (r0...), doubt.
 
     ``lossy``: include the rows whose ``data`` is not exact (always in doubt).
+    ``ranks``: add each key's type rank (and the row version) for the generic order.
     ``OFFSET 0`` keeps the subquery apart, so each key is read out of ``data`` once.
     """
-    columns: list[sql.Composable] = [sql.SQL("id"), sql.SQL("xmin::text AS version")]
+    columns: list[sql.Composable] = [sql.SQL("id")]
     params: list[object] = []
+    if ranks:
+        columns.append(sql.SQL("xmin AS version"))
     for i, (value, value_params) in enumerate(sort.values):
         columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(f"s{i}")))
-        columns.append(sql.SQL("{} AS {}").format(sort.rank(i, value), sql.Identifier(f"r{i}")))
-        params += [*value_params, *value_params]
+        params += value_params
+        if ranks:
+            rank = sort.rank(i, value)
+            columns.append(sql.SQL("{} AS {}").format(rank, sql.Identifier(f"r{i}")))
+            params += value_params
     doubt = sql.SQL("TRUE") if where.doubt is None else where.doubt
     condition = where.sql
     if lossy:
@@ -161,18 +167,51 @@ def _matches(
     return statement, [*params, *scope.params, *where.params]
 
 
+MIXED_SORTS: dict[tuple[tuple[tuple[str, ...], bool], ...], None] = {}
+"""Sorts that lately met a key holding something else than a number: the numeric shape
+would only find that out again (a hint for speed, never for the answer)."""
+MIXED_SORTS_KEPT = 256
+
+
 def _pushed(
     conn: Connection, scope: _Scope, where: Compiled, sort: SortSql, query: Query
 ) -> Selection | None:
     """Plan 1; None when SQL's answer may differ from the core's for these rows.
 
-    Rows whose ``data`` is not exact are left out here (they would make every query
-    test them): one look at the partial index tells whether the range has any, and
-    then the core decides. Rows whose place SQL cannot know (a sort key past ASCII)
-    sort after all others and come back apart, with their keys: on a first page the
-    core then sorts them among the page (``_merged``).
+    A sort on numbers (the common case: years, dates, prices) first takes the numeric
+    shape: jsonb's own order, which is the core's while every key is a number or
+    missing (a count says so). Else the generic shape orders by type rank, then value
+    (``SortSql.order_by``).
     """
-    matches, params = _matches(scope, where, sort, lossy=False)
+    signature = tuple((key.key, key.descending) for key in query.sort)
+    if query.sort and signature not in MIXED_SORTS:
+        found = _run_pushed(conn, scope, where, sort, query, numeric=True)
+        if found is not _NOT_NUMBERS:
+            return found
+        if len(MIXED_SORTS) >= MIXED_SORTS_KEPT:
+            MIXED_SORTS.clear()
+        MIXED_SORTS[signature] = None
+    found = _run_pushed(conn, scope, where, sort, query, numeric=False)
+    return None if found is _NOT_NUMBERS else found
+
+
+class _NotNumbers:
+    """A sort key held something else than a number: the numeric shape cannot answer."""
+
+
+_NOT_NUMBERS: Any = _NotNumbers()
+
+
+def _pushed_statement(
+    scope: _Scope, where: Compiled, sort: SortSql, query: Query, *, numeric: bool
+) -> tuple[sql.Composable, list[object], int]:
+    """The statement of plan 1 in either shape; its parameters; its columns in doubt.
+
+    Its rows: id, body, total, doubtful (where), lossy, not numbers, the rows in doubt
+    (arrays of ids, versions, then each key), each key of the row. Rows in doubt come
+    as arrays (one per column): they cost nothing while there are none.
+    """
+    matches, params = _matches(scope, where, sort, lossy=False, ranks=not numeric)
     n = len(sort.values)
 
     def keys(table: str) -> tuple[list[sql.Composable], list[sql.Composable]]:
@@ -182,43 +221,85 @@ def _pushed(
         )
 
     def order(table: str) -> sql.Composable:
-        """``sd`` (sure rows first), the sort keys' ORDER BY items, then the id."""
-        items = [sql.Identifier(table, "sd"), *([sort.order_by(*keys(table))] if n else [])]
+        """The sort keys' ORDER BY items, then the id (numeric; or sure rows first)."""
+        if numeric:
+            items = [sort.native_order(keys(table)[0])]
+        else:
+            items = [sql.Identifier(table, "sd"), *([sort.order_by(*keys(table))] if n else [])]
         return sql.SQL(", ").join([*items, sql.Identifier(table, "id")])
 
+    unsure = [sql.SQL("m.id"), sql.SQL("m.version"), *keys("m")[0]]
+    if numeric:
+        arrays = [
+            sql.SQL("NULL::text[] AS {}").format(sql.Identifier(f"u{i}"))
+            for i in range(len(unsure))
+        ]
+        kinds = sql.SQL("count(*) FILTER (WHERE {}) OVER ()").format(sort.not_numbers(keys("m")[0]))
+        sure = sql.SQL("SELECT m0.* FROM ({}) AS m0").format(matches)
+    else:
+        arrays = [
+            sql.SQL("array_agg({}) FILTER (WHERE m.sd) OVER () AS {}").format(
+                c, sql.Identifier(f"u{i}")
+            )
+            for i, c in enumerate(unsure)
+        ]
+        kinds = sql.SQL("0")
+        sure = sql.SQL("SELECT m0.*, {} AS sd FROM ({}) AS m0").format(
+            sort.doubt(*keys("m0")), matches
+        )
     statement = sql.SQL(
-        "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.unsure::text{values_p} FROM ("
+        "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.kinds, {unsure_p}{values_p} FROM ("
         "SELECT m.*, count(*) OVER () AS total,"
-        " count(*) FILTER (WHERE m.doubt) OVER () AS doubtful,"
-        " jsonb_agg(jsonb_build_array(m.id, m.version{values_m})) FILTER (WHERE m.sd) OVER ()"
-        " AS unsure,"
+        " count(*) FILTER (WHERE m.doubt) OVER () AS doubtful, {kinds} AS kinds, {arrays},"
         " (SELECT EXISTS (SELECT FROM entries WHERE NOT data_exact AND {scope})) AS lossy"
-        " FROM (SELECT m0.*, {sort_doubt} AS sd FROM ({matches}) AS m0) AS m"
-        " ORDER BY {order_m} OFFSET %s LIMIT %s"
+        " FROM ({sure}) AS m ORDER BY {order_m} OFFSET %s LIMIT %s"
         ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}"
     ).format(
+        unsure_p=sql.SQL(", ").join(
+            sql.SQL("{}::text[]").format(sql.Identifier("p", f"u{i}")) for i in range(len(unsure))
+        ),
         values_p=sql.SQL("").join(sql.SQL(", {}::text").format(c) for c in keys("p")[0]),
-        values_m=sql.SQL("").join(sql.SQL(", {}").format(c) for c in keys("m")[0]),
+        kinds=kinds,
+        arrays=sql.SQL(", ").join(arrays),
         scope=scope.sql,
-        sort_doubt=sort.doubt(*keys("m0")),
-        matches=matches,
+        sure=sure,
         order_m=order("m"),
         order_p=order("p"),
     )
-    params = [*scope.params, *params, *_page_bounds(query)]
+    return statement, [*scope.params, *params, *_page_bounds(query)], len(unsure)
+
+
+def _run_pushed(
+    conn: Connection, scope: _Scope, where: Compiled, sort: SortSql, query: Query, *, numeric: bool
+) -> Selection | None:
+    """Run plan 1 in one shape: the answer, None (another plan), or _NOT_NUMBERS."""
+    statement, params, width = _pushed_statement(scope, where, sort, query, numeric=numeric)
     rows = conn.execute(statement, params, binary=True).fetchall()
     if not rows:
         return _counted(conn, scope, where, query)
-    total, doubtful, lossy, unsure = int(rows[0][2]), rows[0][3], rows[0][4], rows[0][5]
+    total, doubtful, lossy, kinds = int(rows[0][2]), rows[0][3], rows[0][4], rows[0][5]
     if doubtful or lossy:
         return None
-    values = [[_VALUE.decode(t) if t is not None else None for t in row[6:]] for row in rows]
+    if kinds:
+        return _NOT_NUMBERS
+    first = 6 + width
+    values = [[_json(t) for t in row[first:]] for row in rows]
     if any(sort.doubts_page(v) for v in values):
         return None
     page = [_public(row[0], bytes(row[1])) for row in rows]
-    if unsure is None:
+    if rows[0][6] is None:  # no row in doubt
         return Selection(items=page, total=total)
-    return _merged(conn, sort, query, page, values, _VALUE.decode(unsure), total)
+    ids, versions, *columns = rows[0][6:first]
+    apart = [
+        [i, v, *(_json(t) for t in found)]
+        for i, v, *found in zip(ids, versions, *columns, strict=True)
+    ]
+    return _merged(conn, sort, query, page, values, apart, total)
+
+
+def _json(text: str | None) -> Any:
+    """A jsonb value read as text; None for SQL NULL (a missing key), as for JSON null."""
+    return None if text is None else _VALUE.decode(text)
 
 
 def _merged(

@@ -513,6 +513,23 @@ class SortSql(NamedTuple):
             ]
         return sql.SQL(", ").join(items)
 
+    def native_order(self, values: Sequence[sql.Composable]) -> sql.Composable:
+        """ORDER BY items in jsonb's own order, missing last (no parameters).
+
+        The core's order while every key is a number or missing (``not_numbers`` false
+        for every row).
+        """
+        items = [
+            sql.SQL("{}{} NULLS LAST").format(value, sql.SQL(" DESC" if descending else ""))
+            for value, descending in zip(values, self.descending, strict=True)
+        ]
+        return sql.SQL(", ").join(items)
+
+    def not_numbers(self, values: Sequence[sql.Composable]) -> sql.Composable:
+        """True for a row with a key present and not a number (JSON null included)."""
+        parts = [sql.SQL("jsonb_typeof({}) <> 'number'").format(value) for value in values]
+        return sql.SQL(" OR ").join(parts) if parts else sql.SQL("FALSE")
+
     def doubt(
         self, values: Sequence[sql.Composable], ranks: Sequence[sql.Composable]
     ) -> sql.Composable:
