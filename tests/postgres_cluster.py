@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -38,6 +38,7 @@ __all__ = [
     "find_bindir",
     "pg_database",
     "postgres_url",
+    "require_bindir",
 ]
 
 HOW_TO_ENABLE = (
@@ -46,21 +47,25 @@ HOW_TO_ENABLE = (
 _SERVER_USER = "postgres"  # the Debian package's system user, owner of the data directory
 
 
-def find_bindir() -> Path | None:
+def find_bindir(
+    installed: Path = Path("/usr/lib/postgresql"), search_path: str | None = None
+) -> Path | None:
     """Return the folder holding initdb, pg_ctl and postgres, or None if there is none.
 
-    Debian keeps them off PATH in /usr/lib/postgresql/<version>/bin: the newest is taken.
+    initdb on ``search_path`` (PATH by default) first; else the newest version of
+    Debian's ``installed``/<version>/bin, which is off PATH.
     """
-    on_path = shutil.which("initdb")
+    on_path = shutil.which("initdb", path=search_path)
     if on_path is not None:
         folder = Path(on_path).resolve().parent
         if (folder / "pg_ctl").exists() and (folder / "postgres").exists():
             return folder
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        (int(initdb.parent.parent.name), initdb.parent)
+        for initdb in installed.glob("*/bin/initdb")
+        if initdb.parent.parent.name.isdigit()
     )
-    return versions[-1].parent if versions else None
+    return versions[-1][1] if versions else None
 
 
 def _free_port() -> int:
@@ -76,10 +81,12 @@ class PostgresCluster:
     A test that needs to stop the database (fault tests) makes its own; the folder and
     the server go away with ``remove`` (or the ``with`` block). The superuser is
     ``flextype`` with a random password, over TCP on 127.0.0.1 (scram-sha-256).
+    Tests run with fsync off; ``durable`` keeps PostgreSQL's defaults (for benchmarks).
     """
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable
         self.folder = Path(tempfile.mkdtemp(prefix="flextype-pg-"))
         self.data = self.folder / "data"
         self.sockets = self.folder / "sockets"
@@ -88,12 +95,16 @@ class PostgresCluster:
         self.user = "flextype"
         self.port = 0
         self._as_server_user = os.geteuid() == 0
-        self.sockets.mkdir()
-        if self._as_server_user:
-            entry = pwd.getpwnam(_SERVER_USER)
-            for path in (self.folder, self.sockets):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._initdb()
+        try:
+            self.sockets.mkdir()
+            if self._as_server_user:
+                entry = pwd.getpwnam(_SERVER_USER)
+                for path in (self.folder, self.sockets):
+                    os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._initdb()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)  # no `with` block to do it
+            raise
 
     def _run(self, *args: str) -> None:
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # sbin: often off PATH
@@ -145,8 +156,7 @@ class PostgresCluster:
                     f"-c port={self.port}",
                     "-c listen_addresses=127.0.0.1",
                     f"-c unix_socket_directories={self.sockets}",
-                    "-c fsync=off",
-                    "-c full_page_writes=off",
+                    *([] if self.durable else ["-c fsync=off", "-c full_page_writes=off"]),
                     "-c max_connections=200",
                     "-c shared_buffers=32MB",
                 ]
@@ -209,9 +219,9 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def require_bindir() -> Path:
+def require_bindir(find: Callable[[], Path | None] = find_bindir) -> Path:
     """Return the server binaries' folder, or skip (fail under FLEXTYPE_REQUIRE_POSTGRES=1)."""
-    bindir = find_bindir()
+    bindir = find()
     if bindir is None:
         _unavailable(HOW_TO_ENABLE)
     if os.geteuid() == 0:

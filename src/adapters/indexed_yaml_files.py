@@ -20,36 +20,30 @@ parsing the others.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from flextype_adapters.atomic import write_atomic
 from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
+from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
-from flextype_core.errors import EntryNotFound, InvalidId, StorageError
-from flextype_core.model import Entry
+from flextype_core.errors import EntryNotFound, StorageError
+from flextype_core.model import Entry, Selection
+from flextype_core.query import Collections, Query
 
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
-_Cursor = tuple[int, bytes, int]
-_HEADER_SIZE = 64
+_Current = TypeVar("_Current")
 
-JOURNAL_FILE = ".changes"
-"""In ``entries/``: one id per line, appended by every write of every process."""
 _FIELDS = msgspec.json.Decoder(dict[str, Any])
-_JOURNAL_LIMIT = 1_000_000
-"""Past this size the journal is replaced by an empty one; readers then rebuild."""
 
 
 class IndexedYamlFilesEntryStore:
@@ -63,18 +57,18 @@ class IndexedYamlFilesEntryStore:
     def __init__(self, root: Path, *, sweep_interval: float = 2.0) -> None:
         self._files = YamlFilesEntryStore(root)
         self._root = root
-        self._journal = root / JOURNAL_FILE
+        self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
         self._index: EntryIndex | None = None
         self._identities: dict[str, FileIdentity] = {}
-        self._cursor: _Cursor = (0, b"", 0)  # the journal's inode, header, offset read
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
+        self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -101,6 +95,10 @@ class IndexedYamlFilesEntryStore:
 
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
         return ids_in_range(self._fresh()[1], entry_id, depth)
+
+    def select(self, parent: str, query: Query) -> Selection:
+        # Kept per version: a warm query reads the journal (one stat) and no entry.
+        return self._collections.select(parent, query)
 
     def version(self) -> Hashable:
         index, broken = self._fresh()
@@ -129,22 +127,56 @@ class IndexedYamlFilesEntryStore:
         self._write([entry_id], lambda: updated.append(self._files.update(entry_id, change)))
         return updated[0]
 
-    def move(self, entry_id: str, new_id: str) -> None:
-        self._write([entry_id, new_id], lambda: self._files.move(entry_id, new_id))
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
+        watched = _Watched.of(expect)
+        self._write(
+            [entry_id, new_id],
+            lambda: self._files.move(entry_id, new_id, expect=watched),
+            watched,
+        )
 
-    def delete(self, entry_id: str) -> None:
-        self._write([entry_id], lambda: self._files.delete(entry_id))
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
+        copied: list[Entry] = []
+        watched = _Watched.of(expect)
+        self._write(
+            [new_id],
+            lambda: copied.append(self._files.copy(entry_id, new_id, renew, expect=watched)),
+            watched,
+        )
+        return copied[0]
 
-    def _write(self, touched: list[str], write: Callable[[], object]) -> None:
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
+        watched = _Watched.of(expect)
+        self._write([entry_id], lambda: self._files.delete(entry_id, expect=watched), watched)
+
+    def _write(
+        self,
+        touched: list[str],
+        write: Callable[[], object],
+        watched: _Watched[Any] | None = None,
+    ) -> None:
         # No index lock while the files are written and parsed (seconds for a big entry):
         # queries answer from the index as it was until the reload, a moment under it.
         try:
             write()
         except BaseException:
             # A failed write changed nothing on disk (a half-done create is undone),
-            # so other processes need no news; this index re-reads to be sure.
-            with self._lock:
-                self._reload(touched)
+            # so other processes need no news; this index re-reads to be sure, unless
+            # the write's ``expect`` refused it before it began (a whole subtree's walk).
+            if watched is None or not watched.refused:
+                with self._lock:
+                    self._reload(touched)
             raise
         # Before the journal line: a query that reads it finds the files parsed.
         self._parse_ahead(touched)
@@ -152,7 +184,7 @@ class IndexedYamlFilesEntryStore:
         # rotation's temp file). Lines may come out of the writes' order: readers
         # reload each id as its file is then, so the order does not matter.
         with self._files.exclusive():
-            self._announce(touched)
+            self._journal.announce(touched)
         with self._lock:
             self._reload(touched)
 
@@ -189,11 +221,15 @@ class IndexedYamlFilesEntryStore:
         before taking it (as after our own writes), so that a big entry's parse does not
         hold up every query and write of this process.
         """
-        self._parse_ahead(self._journal_news())
+        self._parse_ahead(self._journal.news())
         with self._lock:
             index = self._index
-            if index is None or not self._read_journal(index):
+            news = None if index is None else self._journal.read()
+            if index is None or news is None:
                 index = self._index = self._build()
+            else:
+                for entry_id in news:
+                    self._reload_subtree(index, entry_id)
             if self._suspects:
                 suspects, self._suspects = self._suspects, set()
                 for entry_id in suspects:
@@ -204,7 +240,7 @@ class IndexedYamlFilesEntryStore:
 
     def _build(self) -> EntryIndex:
         """Index every entry: from the snapshot where its file is unchanged, else parsed."""
-        self._cursor = self._journal_state()
+        self._journal.start()
         self._identities = {}
         self._broken = set()
         index = EntryIndex()
@@ -265,79 +301,6 @@ class IndexedYamlFilesEntryStore:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
         yield from self._files.entry_files_below(entry_id, None)
 
-    # -- the journal of other processes' writes ------------------------------------
-
-    def _announce(self, touched: list[str]) -> None:
-        line = "".join(f"{entry_id}\n" for entry_id in touched).encode("utf-8")
-        with contextlib.suppress(OSError):  # the sweep still finds what a lost line hides
-            self._root.mkdir(parents=True, exist_ok=True)
-            # O_NOFOLLOW: a journal that is a link (to a file outside) is never appended to.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(self._journal, flags, 0o644)
-            try:
-                os.write(fd, line)  # one small O_APPEND write: never interleaved
-                size = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            if size > _JOURNAL_LIMIT:
-                # A new journal starts with a line of its own (``#`` is never an id):
-                # inode numbers are reused, so only this tells readers it is new.
-                write_atomic(self._journal, f"#{uuid.uuid4().hex}\n".encode())
-
-    def _journal_state(self) -> _Cursor:
-        """Return (inode, first line if it is a ``#`` header, size) of the journal."""
-        try:
-            with self._journal.open("rb") as journal:
-                stat = os.fstat(journal.fileno())
-                first = journal.readline(_HEADER_SIZE)
-        except FileNotFoundError:
-            return (0, b"", 0)
-        header = first if first.startswith(b"#") else b""
-        return (stat.st_ino, header, stat.st_size)
-
-    def _journal_news(self) -> list[str]:
-        """The ids appended to the journal since this index last read it (no lock taken).
-
-        A hint only: ``_read_journal`` decides, under the lock, what to reload.
-        """
-        inode, _, offset = self._cursor
-        try:
-            stat = os.stat(self._journal)  # noqa: PTH116 - on every query
-            if stat.st_ino != inode or stat.st_size <= offset:
-                return []
-            with self._journal.open("rb") as journal:
-                journal.seek(offset)
-                data = journal.read(stat.st_size - offset)
-        except OSError:
-            return []
-        lines = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
-        return [entry_id for entry_id in dict.fromkeys(lines) if _valid(entry_id)]
-
-    def _read_journal(self, index: EntryIndex) -> bool:
-        """Apply the journal's new lines; False if it was replaced (rebuild instead)."""
-        inode, header, offset = self._cursor
-        try:
-            stat = self._journal.stat()
-        except FileNotFoundError:
-            return inode == 0
-        if stat.st_ino == inode and stat.st_size == offset:
-            return True  # the common case: nothing new, one stat
-        current_inode, current_header, size = self._journal_state()
-        if current_header != header or (inode != 0 and current_inode != inode) or size < offset:
-            return False
-        try:
-            with self._journal.open("rb") as journal:
-                journal.seek(offset)
-                data = journal.read(size - offset)
-        except FileNotFoundError:
-            return False
-        complete = data[: data.rfind(b"\n") + 1]
-        self._cursor = (current_inode, header, offset + len(complete))
-        for entry_id in dict.fromkeys(complete.decode("utf-8", "replace").splitlines()):
-            if entry_id == ids.ROOT or _valid(entry_id):
-                self._reload_subtree(index, entry_id)
-        return True
-
     # -- the sweep for edits by hand ----------------------------------------------
 
     def _maybe_sweep(self) -> None:
@@ -376,17 +339,28 @@ class IndexedYamlFilesEntryStore:
         self._sweep(known)
 
 
+class _Watched(Generic[_Current]):
+    """An ``expect`` that remembers whether it refused its write (then nothing was written)."""
+
+    def __init__(self, expect: Callable[[_Current], None]) -> None:
+        self._expect = expect
+        self.refused = False
+
+    @classmethod
+    def of(cls, expect: Callable[[_Current], None] | None) -> _Watched[_Current] | None:
+        return None if expect is None else cls(expect)
+
+    def __call__(self, current: _Current) -> None:
+        try:
+            self._expect(current)
+        except BaseException:
+            self.refused = True
+            raise
+
+
 def _decoded(fields: bytes) -> Fields | None:
     """A snapshot's fields of one entry; None if damaged (the file is parsed instead)."""
     try:
         return _FIELDS.decode(fields)
     except msgspec.DecodeError:
         return None
-
-
-def _valid(entry_id: str) -> bool:
-    try:
-        ids.parse_entry_id(entry_id)
-    except InvalidId:
-        return False
-    return True

@@ -1,135 +1,34 @@
 """EntryStore and TokenStore over one TinyDB JSON file (``<project>/db.json``).
 
 The file itself (atomic rewrites, re-reads when it changed, locks): ``tinydb_file``.
-Each store reads and writes its table as a whole, one storage write per operation.
+Each store reads and writes its table as a whole, one storage write per operation
+(``tinydb_table``); the token store lives in ``tinydb_tokens`` and is re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import threading
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from tinydb import TinyDB
-from tinydb.storages import Storage
 
-from flextype_adapters.debris import remove_debris
-from flextype_adapters.entry_index import EntryIndex, ids_in_range, next_generation
+from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.tinydb_file import AtomicJSONStorage, open_tinydb, storage_errors
+from flextype_adapters.tinydb_table import TinyDBTable
+from flextype_adapters.tinydb_tokens import TinyDBTokenStore
 from flextype_core import ids
-from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound, shown
-from flextype_core.model import CallCount, Entry, Token
+from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
+from flextype_core.model import Entry, Selection
+from flextype_core.query import Collections, Query
 
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
 Fields = dict[str, Any]
 
 _ENTRIES = "entries"
-_TOKENS = "tokens"
-
-
-_fallback_locks: weakref.WeakKeyDictionary[Storage, threading.RLock] = weakref.WeakKeyDictionary()
-_fallback_guard = threading.Lock()
-
-
-def _storage_lock(storage: Storage) -> threading.RLock:
-    """Return the one lock shared by every store of the database behind ``storage``."""
-    if isinstance(storage, AtomicJSONStorage):
-        return storage.lock
-    # Any other storage (a MemoryStorage in a test, say) gets a lock of its own here.
-    with _fallback_guard:
-        return _fallback_locks.setdefault(storage, threading.RLock())
-
-
-class _Table:
-    """One table read and written as a whole, with an index by a document's key field."""
-
-    def __init__(self, db: TinyDB, name: str, key: str, kind: str) -> None:
-        self._storage = db.storage
-        self._name = name
-        self._key = key
-        self._kind = kind
-        self._lock = _storage_lock(self._storage)
-        self._indexed: dict[str, Any] | None = None
-        self._index: dict[str, tuple[str, Any]] = {}
-        self._generation = next_generation()
-        """Changes whenever the table is read anew or written: the table's version."""
-
-    def exclusive(self) -> contextlib.AbstractContextManager[object]:
-        """Hold off every other writer of the database (both tables, every process)."""
-        return self._transaction()
-
-    def check(self) -> None:
-        """Read the table: the file is read and parsed again only if it changed."""
-        with self._lock:
-            self._docs()
-
-    def remove_debris(self) -> int:
-        """Remove the temporary files interrupted writes of the database file left.
-
-        Only the database's own (``.db.json.<8>.tmp``): its folder is the project's,
-        where other tools may keep temporary files of theirs.
-        """
-        if not isinstance(self._storage, AtomicJSONStorage):
-            return 0
-        path = self._storage.path
-        with self._transaction():
-            return remove_debris(path.parent, recursive=False, prefix=f".{path.name}.")
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        if isinstance(self._storage, AtomicJSONStorage):
-            with self._storage.transaction():
-                yield
-        else:
-            with self._lock:
-                yield
-
-    def _name_of_file(self) -> str:
-        """The database file, to tell apart warnings about several projects."""
-        if isinstance(self._storage, AtomicJSONStorage):
-            return str(self._storage.path)
-        return f"storage {id(self._storage)}"
-
-    def _table(self) -> dict[str, Any]:
-        return (self._storage.read() or {}).get(self._name, {})
-
-    def _read_afresh(self) -> None:
-        """Parse the file on the next read (call it inside ``_transaction``)."""
-        if isinstance(self._storage, AtomicJSONStorage):
-            self._storage.forget()
-
-    def _docs(self) -> dict[str, tuple[str, Any]]:
-        """Return key -> (document id, raw document), rebuilt only when the table changed."""
-        table = self._table()
-        if table is not self._indexed:
-            index: dict[str, tuple[str, Any]] = {}
-            for doc_id, doc in table.items():
-                key = doc.get(self._key) if isinstance(doc, dict) else None
-                if not isinstance(key, str):
-                    raise StorageError(
-                        f"The {self._name} table is damaged: document {shown(doc_id)} has no "
-                        f"{self._kind} id."
-                    )
-                if key in index:
-                    raise StorageError(f"{self._kind.capitalize()} {shown(key)} is stored twice.")
-                index[key] = (doc_id, doc)
-            self._index, self._indexed = index, table
-            self._generation = next_generation()
-        return self._index
-
-    def _write(self, table: dict[str, Any]) -> None:
-        """Write the database with this table replaced: one storage write."""
-        self._storage.write({**(self._storage.read() or {}), self._name: table})
-
-    def _next_doc_id(self, table: dict[str, Any]) -> int:
-        # TinyDB's own rule (one more than the largest), so TinyDB tools keep working.
-        return max((int(k) for k in table if k.isdecimal()), default=0) + 1
 
 
 class _EntryDoc(msgspec.Struct):
@@ -139,7 +38,7 @@ class _EntryDoc(msgspec.Struct):
     fields: dict[str, Any]
 
 
-class TinyDBEntryStore(_Table):
+class TinyDBEntryStore(TinyDBTable):
     """EntryStore over the ``entries`` table: one document per entry.
 
     Args:
@@ -150,6 +49,7 @@ class TinyDBEntryStore(_Table):
         super().__init__(db, _ENTRIES, key="id", kind="entry")
         # Per version of the table: every readable entry, and the ids of the others.
         self._entries: tuple[int, EntryIndex, list[str]] | None = None
+        self._collections = Collections(self)
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:
@@ -194,6 +94,10 @@ class TinyDBEntryStore(_Table):
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
         with self._lock:
             return ids_in_range(self._readable_and_broken()[1], entry_id, depth)
+
+    def select(self, parent: str, query: Query) -> Selection:
+        # Kept per version of the table: a warm query decodes and indexes nothing.
+        return self._collections.select(parent, query)
 
     def _entry_index(self) -> EntryIndex:
         return self._readable_and_broken()[0]
@@ -243,25 +147,63 @@ class TinyDBEntryStore(_Table):
             self._write({**self._table(), doc_id: {"id": entry_id, "fields": fields}})
             return self.get(entry_id)
 
-    def move(self, entry_id: str, new_id: str) -> None:
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
         with self._transaction():
-            if not self.exists(entry_id):
-                raise EntryNotFound(entry_id)
-            if self.exists(new_id) or self.has_descendants(new_id):
-                raise Conflict(f"Entry '{new_id}' already exists.")
+            self._check_free(entry_id, new_id, expect)
             table = dict(self._table())
             for doc_id, doc in table.items():
                 if ids.is_within(doc["id"], entry_id):
                     table[doc_id] = {**doc, "id": ids.rebase(doc["id"], entry_id, new_id)}
             self._write(table)
 
-    def delete(self, entry_id: str) -> None:
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
+        with self._transaction():
+            self._check_free(entry_id, new_id, expect)
+            index, broken = self._readable_and_broken()
+            broken_below = ids_in_range(broken, entry_id, None)
+            if broken_below:
+                raise StorageError(
+                    f"Entry {shown(entry_id)} cannot be copied: {len(broken_below)} entries "
+                    f"below it cannot be read, such as {shown(broken_below[0])}."
+                )
+            copies = {new_id: renew(self.get(entry_id).fields)}
+            for entry in index.below(entry_id, None):
+                # A deep copy: the index's fields are shared, renew may change what it gets.
+                copies[ids.rebase(entry.id, entry_id, new_id)] = renew(copy.deepcopy(entry.fields))
+            self.create(copies)
+            return self.get(new_id)
+
+    def _check_free(
+        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
+    ) -> None:
+        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
+        if not self.exists(entry_id):
+            raise EntryNotFound(entry_id)
+        if self.exists(new_id) or self.has_descendants(new_id):
+            raise Conflict(f"Entry '{new_id}' already exists.")
+        if expect is not None:
+            expect(self.get(entry_id))
+
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
         with self._transaction():
             table = self._table()
-            self._docs()  # validates every document's id before we rely on doc["id"]
+            docs = self._docs()  # validates every document's id before we rely on doc["id"]
             kept = {k: d for k, d in table.items() if not ids.is_within(d["id"], entry_id)}
             if len(kept) == len(table):
                 raise EntryNotFound(entry_id)
+            if expect is not None:
+                expect(self.get(entry_id) if entry_id in docs else None)
             self._write(kept)
 
     def _decode(self, entry_id: str, doc: Any, *, copy_fields: bool = True) -> Entry:
@@ -271,108 +213,3 @@ class TinyDBEntryStore(_Table):
         # with them. The index's own entries are shared read-only and need none.
         fields = copy.deepcopy(stored.fields) if copy_fields else stored.fields
         return Entry(id=entry_id, fields=fields)
-
-
-class TinyDBTokenStore(_Table):
-    """TokenStore over the ``tokens`` table: one document per token, as its Struct fields.
-
-    Args:
-        db: the database, from ``open_tinydb``; share it with a ``TinyDBEntryStore``.
-    """
-
-    def __init__(self, db: TinyDB) -> None:
-        super().__init__(db, _TOKENS, key="token", kind="token")
-
-    def get(self, token_id: str) -> Token:
-        with self._lock:
-            docs = self._docs()
-            if token_id not in docs:
-                raise TokenNotFound(token_id)
-            return self._decode(token_id, docs[token_id][1])
-
-    def unreadable(self) -> list[str]:
-        with self._lock:
-            docs = self._docs()
-            found = []
-            for token_id in sorted(docs):
-                try:
-                    self._decode(token_id, docs[token_id][1])
-                except StorageError:
-                    found.append(token_id)
-            return found
-
-    def list(self) -> list[Token]:
-        with self._lock:
-            docs = self._docs()
-            tokens = []
-            for token_id in sorted(docs):
-                try:
-                    tokens.append(self._decode(token_id, docs[token_id][1]))
-                except StorageError as exc:
-                    warn_limited(
-                        f"token:{self._name_of_file()}:{token_id}",
-                        "%s It is left out of the token list.",
-                        exc.message,
-                    )
-            return tokens
-
-    def create(self, token: Token) -> None:
-        with self._transaction():
-            if token.token in self._docs():
-                raise Conflict(f"Token '{token.token}' already exists.")
-            table = self._table()
-            doc_id = str(self._next_doc_id(table))
-            self._write({**table, doc_id: msgspec.to_builtins(token)})
-
-    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
-        with self._transaction():
-            changed = change(self.get(token_id))
-            self._put(token_id, changed)
-            return changed
-
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
-        with self._transaction():
-            token = self.get(token_id)
-            if new_id in self._docs():
-                raise Conflict(f"Token '{new_id}' already exists.")
-            moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
-            self._put(token_id, moved)
-            return moved
-
-    def delete(self, token_id: str) -> None:
-        with self._transaction():
-            docs = self._docs()
-            if token_id not in docs:
-                raise TokenNotFound(token_id)
-            # No decoding: a token too damaged to read can still be deleted.
-            doc_id = docs[token_id][0]
-            self._write({k: d for k, d in self._table().items() if k != doc_id})
-
-    def spend(self, token_id: str, at: int) -> Token:
-        with self._transaction():
-            self._read_afresh()
-            spent = self.get(token_id).spent(at)
-            self._put(token_id, spent)
-            return spent
-
-    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
-        with self._transaction():
-            self._read_afresh()
-            docs = self._docs()
-            table = dict(self._table())
-            for token_id, count in counts.items():
-                if token_id in docs:
-                    doc_id, doc = docs[token_id]
-                    token = self._decode(token_id, doc)
-                    table[doc_id] = msgspec.to_builtins(token.counted(count))
-            if any(token_id in docs for token_id in counts):
-                self._write(table)
-
-    def _put(self, token_id: str, token: Token) -> None:
-        """Store ``token`` in the document that holds ``token_id``: one write."""
-        doc_id = self._docs()[token_id][0]
-        self._write({**self._table(), doc_id: msgspec.to_builtins(token)})
-
-    def _decode(self, token_id: str, doc: Any) -> Token:
-        with storage_errors(f"Token {shown(token_id)} cannot be read"):
-            return msgspec.convert(doc, type=Token)

@@ -36,7 +36,8 @@ from flextype_adapters.yaml_codec import storage_error as _storage_error
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
-from flextype_core.model import Entry
+from flextype_core.model import Entry, Selection
+from flextype_core.query import Collections, Query
 
 # The names of ``entry_files`` that users of this module have always imported from here.
 __all__ = [
@@ -85,6 +86,7 @@ class YamlFilesEntryStore:
         self._confinement = Confinement(root)
         self._parsed: ParsedFileCache[bytes] = ParsedFileCache(confinement=self._confinement)
         self._root_text = str(root)
+        self._collections = Collections(self)
 
     def get(self, entry_id: str) -> Entry:
         fields = self._read(entry_id)
@@ -143,6 +145,10 @@ class YamlFilesEntryStore:
             except StorageError:
                 found.append(child_id)
         return found
+
+    def select(self, parent: str, query: Query) -> Selection:
+        # Every call is a new version (see ``version``): each select reads the disk.
+        return self._collections.select(parent, query)
 
     def _sorted_ids_below(self, entry_id: str, depth: int | None) -> list[str]:
         with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
@@ -255,12 +261,11 @@ class YamlFilesEntryStore:
                 if self._parsed.get_with_mtime(f"{path}/{name}", parse) is not None:
                     return
 
-    def move(self, entry_id: str, new_id: str) -> None:
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
         with self._lock.held():
-            if not self.exists(entry_id):
-                raise EntryNotFound(entry_id)
-            if self.exists(new_id) or self.has_descendants(new_id):
-                raise Conflict(f"Entry '{new_id}' already exists.")
+            self._check_free(entry_id, new_id, expect)
             source, target = self._root / entry_id, self._writable(new_id)
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
@@ -273,10 +278,51 @@ class YamlFilesEntryStore:
                 fsync_dir(source.parent)
                 self._prune(source.parent)
 
-    def delete(self, entry_id: str) -> None:
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
         with self._lock.held():
-            if not self.exists(entry_id) and not self.has_descendants(entry_id):
+            self._check_free(entry_id, new_id, None)
+            root = self.get(entry_id)
+            if expect is not None:
+                expect(root)
+            broken = self.unreadable(entry_id, None)
+            if broken:
+                raise StorageError(
+                    f"{_entry(entry_id)} cannot be copied: {len(broken)} entries below it "
+                    f"cannot be read, such as {shown(broken[0])}."
+                )
+            copies = {new_id: renew(root.fields)}
+            for entry in self.descendants(entry_id, None):  # parsed once, by unreadable
+                copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
+            self.create(copies)
+        return Entry(id=new_id, fields=copies[new_id])
+
+    def _check_free(
+        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
+    ) -> None:
+        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
+        if not self.exists(entry_id):
+            raise EntryNotFound(entry_id)
+        if self.exists(new_id) or self.has_descendants(new_id):
+            raise Conflict(f"Entry '{new_id}' already exists.")
+        if expect is not None:
+            expect(self.get(entry_id))
+
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
+        with self._lock.held():
+            found = self.exists(entry_id)
+            if not found and not self.has_descendants(entry_id):
                 raise EntryNotFound(entry_id)
+            if expect is not None:
+                expect(self.get(entry_id) if found else None)
             with _storage_errors(_entry(entry_id), "deleted"):
                 if entry_id == ids.ROOT:  # as the reference store: every entry goes
                     for child in self._root.iterdir():

@@ -142,11 +142,20 @@ class YamlFilesTokenStore:
             self._write(token_id, changed)
             return changed
 
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+    def move(
+        self,
+        token_id: str,
+        new_id: str,
+        modified_at: int,
+        *,
+        expect: Callable[[Token], None] | None = None,
+    ) -> Token:
         with self._lock.held():
             token = self.get(token_id)
             if self._path(new_id).exists():
                 raise Conflict(f"Token '{new_id}' already exists.")
+            if expect is not None:
+                expect(token)
             moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
             # New file first: a crash in between leaves both ids working, never neither.
             self._write(new_id, moved)
@@ -155,8 +164,14 @@ class YamlFilesTokenStore:
                 fsync_dir(self._root)
             return moved
 
-    def delete(self, token_id: str) -> None:
-        with self._lock.held(), _storage_errors(_token(token_id), "deleted"):
+    def delete(self, token_id: str, *, expect: Callable[[Token], None] | None = None) -> None:
+        with self._lock.held():
+            if expect is not None:
+                expect(self.get(token_id))
+            self._unlink(token_id)
+
+    def _unlink(self, token_id: str) -> None:
+        with _storage_errors(_token(token_id), "deleted"):
             try:
                 self._path(token_id).unlink()
             except FileNotFoundError:

@@ -28,7 +28,7 @@ from flextype_core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from flextype_core.model import Entry, MediaFile, Page, PageMeta, Token
+from flextype_core.model import Entry, MediaFile, Page, PageMeta, Selection, Token
 from flextype_core.ports import Clock, EntryStore, IdFactory, PasswordHasher, TokenStore
 from flextype_core.registry import Registry
 from flextype_core.tokens import IssuedToken, TokensService
@@ -61,6 +61,7 @@ __all__ = [
     "PreconditionFailed",
     "Registry",
     "RegistryKeyNotFound",
+    "Selection",
     "ServiceUnavailable",
     "StorageError",
     "Token",

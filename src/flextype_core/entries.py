@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -12,17 +11,15 @@ from flextype_core import ids
 from flextype_core.errors import (
     BadRequest,
     Conflict,
-    EntryNotFound,
     PayloadTooLarge,
     PreconditionFailed,
-    StorageError,
     ValidationFailed,
     shown,
 )
 from flextype_core.etags import check_if_match
 from flextype_core.model import Entry, Page, PageMeta
 from flextype_core.ports import Clock, EntryStore, IdFactory
-from flextype_core.query import IndexedItems, parse_options, select_from, shape
+from flextype_core.query import parse_options, shape_page
 
 __all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
 
@@ -88,8 +85,6 @@ CollectionMethod = Callable[[str, Mapping[str, Any]], Any]
 _COPY_ENCODER = msgspec.json.Encoder()
 # Sizes the fields a library caller may give too: anything JSON lacks counts as its text.
 _SIZE_ENCODER = msgspec.json.Encoder(enc_hook=str)
-_COLLECTIONS_KEPT = 64
-"""Collections whose items and indexes are kept between queries (the most recent)."""
 
 
 def _copied(data: Any) -> Any:
@@ -116,9 +111,6 @@ class EntriesService:
         self._ids = ids
         self._max_entry_size = max_entry_size
         self._methods: dict[str, CollectionMethod] = {}
-        self._collections: OrderedDict[
-            tuple[str, int | None, int], tuple[Hashable, IndexedItems, tuple[str, ...]]
-        ] = OrderedDict()
 
     def fetch(self, entry_id: object) -> dict[str, Any]:
         """Return one entry as the API shows it (stored fields plus ``id`` and ``slug``).
@@ -173,10 +165,11 @@ class EntriesService:
     def query(self, parent_id: object, options: Mapping[str, Any], *, shared: bool = False) -> Page:
         """Run a collection query: ``options`` as the REST API takes them.
 
-        The pipeline is where -> sort_by -> offset/limit -> return -> group_by ->
-        only/except (see ``flextype_core.query``). ``options[method]`` calls a method
-        registered with ``register_method`` instead. Entries in range that cannot be
-        read are left out and named in ``meta.unreadable``.
+        The pipeline is where -> sort_by -> offset/limit, which the store answers
+        (``EntryStore.select``), then return -> group_by -> only/except over the page
+        (see ``flextype_core.query``). ``options[method]`` calls a method registered
+        with ``register_method`` instead. Entries in range that cannot be read are left
+        out and named in ``meta.unreadable``.
 
         Args:
             parent_id: an entry id, or ``""``/``"/"`` for the root.
@@ -197,48 +190,16 @@ class EntriesService:
             if method is None:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
-        items, unreadable = self._collection(parent, query.depth, query.min_depth)
-        selected = select_from(query, items)
-        data = shape(query, selected)
+        # The store selects and pages (keeping indexes, or in SQL); the rest is ours.
+        selection = self._store.select(parent, query)
+        data = shape_page(query, selection.items)
         meta = PageMeta(
-            total=len(selected), offset=query.offset, limit=query.limit, unreadable=unreadable
+            total=selection.total,
+            offset=query.offset,
+            limit=query.limit,
+            unreadable=selection.unreadable,
         )
         return Page(data=data if shared else _copied(data), meta=meta)
-
-    def _collection(
-        self, parent: str, depth: int | None, min_depth: int
-    ) -> tuple[IndexedItems, tuple[str, ...]]:
-        """The items below ``parent`` with their query indexes, and the unreadable ids.
-
-        Both are kept per store version.
-
-        Raises:
-            EntryNotFound: ``parent`` is neither an entry nor has descendants.
-        """
-        key = (parent, depth, min_depth)
-        version = self._store.version()
-        cached = self._collections.get(key)
-        if cached is not None and cached[0] == version:
-            self._collections.move_to_end(key)
-            return cached[1], cached[2]
-        found = self._store.descendants(parent, depth)
-        unreadable = self._store.unreadable(parent, depth)
-        if min_depth > 1:
-            found = [e for e in found if ids.child_depth(e.id, parent) >= min_depth]
-            unreadable = [i for i in unreadable if ids.child_depth(i, parent) >= min_depth]
-        if (
-            not found
-            and not unreadable
-            and parent != ids.ROOT
-            and not self._store.exists(parent)
-            and not self._store.has_descendants(parent)
-        ):
-            raise EntryNotFound(parent)
-        items = IndexedItems([entry.public for entry in found])
-        self._collections[key] = (version, items, tuple(unreadable))
-        while len(self._collections) > _COLLECTIONS_KEPT:
-            self._collections.popitem(last=False)
-        return items, tuple(unreadable)
 
     def register_method(self, name: str, method: CollectionMethod) -> None:
         """Make ``options[method]=name`` call ``method(parent_id, options)``.
@@ -275,15 +236,16 @@ class EntriesService:
         fields.setdefault("visibility", DEFAULT_VISIBILITY)
         fields.update(uuid=self._ids.uuid(), created_at=now, modified_at=now)
         self._check_size(entry_id, fields)
-        if not asked_absent:
-            # The store refuses a taken id itself; holding off other writers around it
-            # would also make them wait while a big entry is serialised.
+        try:
+            # The store refuses a taken id itself, as one step with the write.
             self._store.create({entry_id: fields})
-        else:
-            with self._store.exclusive():
-                if self._store.exists(entry_id):
-                    raise PreconditionFailed(f"Entry {shown(entry_id)} exists (If-None-Match: *).")
-                self._store.create({entry_id: fields})
+        except Conflict:
+            # Only a taken id fails the precondition (not a path the store cannot write).
+            if asked_absent and self._store.exists(entry_id):
+                raise PreconditionFailed(
+                    f"Entry {shown(entry_id)} exists (If-None-Match: *)."
+                ) from None
+            raise
         return Entry(id=entry_id, fields=fields).to_public()
 
     def _check_size(self, entry_id: str, fields: dict[str, Any]) -> None:
@@ -330,6 +292,8 @@ class EntriesService:
         """Move the entry and its descendants to ``new_id``; return the moved entry.
 
         Fields are kept as they are (the seed's move example keeps ``modified_at``).
+        ``if_match`` is checked by the store against the entry as it moves it, in the
+        same step (``EntryStore.move``'s ``expect``).
 
         Raises:
             InvalidId: either id is not valid.
@@ -338,11 +302,15 @@ class EntriesService:
             Conflict: ``new_id`` holds an entry or has descendants.
             PreconditionFailed: ``if_match`` does not name the current entry.
         """
-        with self._store.exclusive():
-            source, target = self._source_and_target(entry_id, new_id, "move")
-            self._check_if_match(source, if_match)
-            self._store.move(source, target)
-            return self._store.get(target).to_public()
+        source, target = self._source_and_target(entry_id, new_id, "move")
+        moved: list[Entry] = []
+
+        def expect(current: Entry) -> None:
+            self._check_if_match(current, if_match)
+            moved.append(current)  # its fields as they are moved, for the answer
+
+        self._store.move(source, target, expect=expect)
+        return Entry(id=target, fields=moved[0].fields).to_public()
 
     def copy(
         self, entry_id: object, new_id: object, *, if_match: str | None = None
@@ -357,23 +325,16 @@ class EntriesService:
             StorageError: an entry of the subtree cannot be read; nothing is copied
                 (a copy without it would lose it silently).
         """
+        source, target = self._source_and_target(entry_id, new_id, "copy")
         now = self._clock.now()
-        with self._store.exclusive():
-            source, target = self._source_and_target(entry_id, new_id, "copy")
-            self._check_if_match(source, if_match)
-            root = self._store.get(source)
-            broken = self._store.unreadable(source, None)
-            if broken:
-                raise StorageError(
-                    f"Entry {shown(source)} cannot be copied: {len(broken)} entries below it "
-                    f"cannot be read, such as {shown(broken[0])}."
-                )
-            copies: dict[str, dict[str, Any]] = {}
-            for entry in [root, *self._store.descendants(source, None)]:
-                fields = {**entry.fields, "uuid": self._ids.uuid(), "modified_at": now}
-                copies[ids.rebase(entry.id, source, target)] = fields
-            self._store.create(copies)
-        return Entry(id=target, fields=copies[target]).to_public()
+
+        def renew(fields: dict[str, Any]) -> dict[str, Any]:
+            return {**fields, "uuid": self._ids.uuid(), "modified_at": now}
+
+        copied = self._store.copy(
+            source, target, renew, expect=lambda current: self._check_if_match(current, if_match)
+        )
+        return copied.to_public()
 
     def delete(self, entry_id: object, *, if_match: str | None = None) -> None:
         """Delete the entry and every descendant.
@@ -381,42 +342,42 @@ class EntriesService:
         Raises:
             InvalidId: ``entry_id`` is not a valid id.
             EntryNotFound: nothing exists at ``entry_id``.
-            PreconditionFailed: ``if_match`` does not name the current entry.
+            PreconditionFailed: ``if_match`` does not name the current entry, or there
+                is no entry at ``entry_id``, only entries below it.
         """
         entry_id = ids.parse_entry_id(entry_id)
-        with self._store.exclusive():
-            self._check_if_match(entry_id, if_match)
-            self._store.delete(entry_id)
-
-    def _check_if_match(self, entry_id: str, if_match: str | None) -> None:
-        """Check ``If-Match``: call it in the same ``exclusive`` block as the write.
-
-        A missing entry stays a 404 (``EntryNotFound``): RFC 9110 section 13.2.1 lets an
-        error the request would get anyway win over its preconditions.
-        """
         if if_match is None:
+            self._store.delete(entry_id)
             return
-        try:
-            current = self._store.get(entry_id).to_public()
-        except EntryNotFound:
-            if not self._store.has_descendants(entry_id):
-                raise
-            # Only children: the delete would go on without the header, but If-Match
-            # names a representation, and there is none.
-            raise PreconditionFailed(
-                f"Entry {shown(entry_id)} does not exist (If-Match: {shown(if_match)})."
-            ) from None
-        check_if_match(if_match, current, f"Entry {shown(entry_id)}")
 
-    def _source_and_target(self, entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
+        def expect(current: Entry | None) -> None:
+            if current is None:
+                # Only children: the delete would go on without the header, but If-Match
+                # names a representation, and there is none.
+                raise PreconditionFailed(
+                    f"Entry {shown(entry_id)} does not exist (If-Match: {shown(if_match)})."
+                )
+            self._check_if_match(current, if_match)
+
+        self._store.delete(entry_id, expect=expect)
+
+    @staticmethod
+    def _check_if_match(current: Entry, if_match: str | None) -> None:
+        """Check ``If-Match`` against the entry as the store holds it for the write.
+
+        A missing entry stays a 404 (``EntryNotFound``, raised by the store before it
+        calls this): RFC 9110 section 13.2.1 lets an error the request would get anyway
+        win over its preconditions.
+        """
+        if if_match is not None:
+            check_if_match(if_match, current.to_public(), f"Entry {shown(current.id)}")
+
+    @staticmethod
+    def _source_and_target(entry_id: object, new_id: object, verb: str) -> tuple[str, str]:
         source = ids.parse_entry_id(entry_id)
         target = ids.parse_entry_id(new_id)
         if target != source and ids.is_within(target, source):
             raise BadRequest(
                 f"Cannot {verb} entry {shown(source)} into its own subtree ({shown(target)})."
             )
-        if not self._store.exists(source):
-            raise EntryNotFound(source)
-        if self._store.exists(target) or self._store.has_descendants(target):
-            raise Conflict(f"Entry {shown(target)} already exists.")
         return source, target

@@ -2,21 +2,25 @@
 
 Adapters implement these structurally (no inheritance); mypy checks conformance where a
 concrete adapter is passed for a port. Every method states its contract: results, order,
-and the domain errors it raises.
+and the domain errors it raises. The two storage ports have modules of their own
+(``entry_port``, ``token_port``) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
-from flextype_core.model import CallCount, Entry, MediaFile, Token
+from flextype_core.entry_port import EntryStore, Fields
+from flextype_core.model import MediaFile
+from flextype_core.token_port import TokenStore
 
 __all__ = [
     "Clock",
     "DerivativeCache",
     "EntryStore",
+    "Fields",
     "IdFactory",
     "ImageProcessor",
     "MediaStore",
@@ -24,227 +28,6 @@ __all__ = [
     "TokenStore",
     "Upload",
 ]
-
-Fields = dict[str, Any]
-
-
-class EntryStore(Protocol):
-    """Persistent entries, addressed by validated ids (see ``flextype_core.ids``).
-
-    A store keeps only the fields it is given; ``id`` and ``slug`` are implied by the
-    location. Results must be the same as if the store read its medium on every call,
-    edits made outside this process included.
-    """
-
-    def get(self, entry_id: str) -> Entry:
-        """Return the entry.
-
-        Raises:
-            EntryNotFound: there is no entry at ``entry_id``.
-            StorageError: the stored entry cannot be read.
-        """
-        ...
-
-    def cached(self, entry_id: str) -> Entry | None:
-        """Return the entry if the store holds it in memory as it is stored now, else None.
-
-        No file is read or parsed and no lock waited for (a ``stat`` is allowed): None
-        whenever answering would need more, a missing entry included. The entry may be
-        shared with the store's memory: callers must not change it.
-        """
-        ...
-
-    def exists(self, entry_id: str) -> bool:
-        """Tell whether there is an entry at ``entry_id`` (a folder of children is not one)."""
-        ...
-
-    def has_descendants(self, entry_id: str) -> bool:
-        """Tell whether any entry lies below ``entry_id`` (``""`` is the root)."""
-        ...
-
-    def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
-        """Return the entries strictly below ``entry_id``, at most ``depth`` levels down.
-
-        ``depth`` None means every level; 1 means direct children. ``""`` is the root. The
-        order is by id, in code-point order. Folders that are not entries are not listed,
-        nor are entries that cannot be read (``unreadable`` names them; ``get`` raises).
-        """
-        ...
-
-    def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
-        """Return the ids of the entries ``descendants`` leaves out as unreadable.
-
-        Those in the same range (strictly below ``entry_id``, at most ``depth`` levels
-        down), in code-point order: entries whose stored data is damaged.
-        """
-        ...
-
-    def version(self) -> Hashable:
-        """Return a value that stays equal while no entry changes.
-
-        Two calls give equal values only if no entry was created, changed, moved or
-        deleted in between, as far as the store can see (its rules on edits made
-        outside the process apply). A store that cannot tell cheaply returns a new
-        object on every call. The core keeps collection indexes while it stays equal.
-        """
-        ...
-
-    def create(self, entries: Mapping[str, Fields]) -> None:
-        """Create every given entry, all or none.
-
-        Raises:
-            Conflict: one of the ids already holds an entry; nothing was written.
-        """
-        ...
-
-    def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
-        """Replace the entry's fields with ``change(current fields)`` and return the result.
-
-        Read, change and write happen as one step for this entry: a concurrent update of
-        the same entry sees this one's result, never the state before it.
-
-        Raises:
-            EntryNotFound: there is no entry at ``entry_id``.
-            StorageError: the stored entry cannot be read.
-            Any error ``change`` raises, with nothing written.
-        """
-        ...
-
-    def move(self, entry_id: str, new_id: str) -> None:
-        """Move the entry and every descendant from ``entry_id`` to ``new_id``.
-
-        Raises:
-            EntryNotFound: there is no entry at ``entry_id``.
-            Conflict: ``new_id`` holds an entry or has descendants.
-        """
-        ...
-
-    def delete(self, entry_id: str) -> None:
-        """Delete the entry at ``entry_id`` (if any) and every descendant.
-
-        Raises:
-            EntryNotFound: there is neither an entry nor a descendant at ``entry_id``.
-        """
-        ...
-
-    def check(self) -> None:
-        """Read the medium once, as a health check does: return if it answers.
-
-        Raises:
-            StorageError: the medium cannot be read now (the entries folder is not a
-                folder or cannot be listed, the database file is not a database).
-        """
-        ...
-
-    def exclusive(self) -> AbstractContextManager[object]:
-        """Hold off every other writer of the entries for a ``with`` block.
-
-        Other threads and processes wait; the store's own calls inside the block go on
-        (the lock is re-entrant). The core wraps a check and the write it guards in one
-        block (``If-Match``, then the move), so no other write comes in between.
-        """
-        ...
-
-
-class TokenStore(Protocol):
-    """Persistent tokens, addressed by validated token ids."""
-
-    def get(self, token_id: str) -> Token:
-        """Return the token.
-
-        Raises:
-            TokenNotFound: there is no such token.
-            StorageError: the stored token cannot be read.
-        """
-        ...
-
-    def unreadable(self) -> list[str]:
-        """Return the ids of the tokens whose stored data is damaged, in code-point order."""
-        ...
-
-    def list(self) -> list[Token]:
-        """Return every token, ordered by token id in code-point order.
-
-        Tokens that cannot be read are left out (``unreadable`` names them).
-        """
-        ...
-
-    def create(self, token: Token) -> None:
-        """Store a new token.
-
-        Raises:
-            Conflict: a token with this id exists; nothing was written.
-        """
-        ...
-
-    def update(self, token_id: str, change: Callable[[Token], Token]) -> Token:
-        """Replace the token with ``change(current)`` as one step and return the result.
-
-        ``change`` keeps the token id.
-
-        Raises:
-            TokenNotFound: there is no such token.
-        """
-        ...
-
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
-        """Give the token the id ``new_id`` and return it.
-
-        Raises:
-            TokenNotFound: there is no token ``token_id``.
-            Conflict: a token ``new_id`` exists.
-        """
-        ...
-
-    def delete(self, token_id: str) -> None:
-        """Delete the token.
-
-        Raises:
-            TokenNotFound: there is no such token.
-        """
-        ...
-
-    def add_calls(self, counts: Mapping[str, CallCount]) -> None:
-        """Add each ``counts[token_id].calls`` to the token's ``calls``, as one step.
-
-        Counts are added to what is stored, never written over it, so several processes
-        may flush their counts; ``last_used_at`` becomes the later of the stored one and
-        the count's. Tokens that no longer exist are skipped.
-        """
-        ...
-
-    def check(self) -> None:
-        """Read the medium once, as a health check does: return if it answers.
-
-        Raises:
-            StorageError: the medium cannot be read now (the tokens folder is not a
-                folder or cannot be listed, the database file is not a database).
-        """
-        ...
-
-    def spend(self, token_id: str, at: int) -> Token:
-        """Count one call of the token if it has calls left, as one step; return the result.
-
-        Under the store's writers' lock (across processes) the stored token is read
-        afresh; if ``limit_calls`` is set and ``calls`` has reached it, nothing is
-        written, else ``calls`` grows by one and ``last_used_at`` becomes the later of
-        the stored one and ``at``. So N spends of a token limited to N pass, however
-        many threads and processes make them. ``limit_calls`` 0 (no limit) always passes.
-
-        Raises:
-            TokenNotFound: there is no such token.
-            CallLimitExceeded: the token's calls are used up; nothing was written.
-        """
-        ...
-
-    def exclusive(self) -> AbstractContextManager[object]:
-        """Hold off every other writer of the tokens for a ``with`` block.
-
-        Other threads and processes wait; the store's own calls inside the block go on
-        (the lock is re-entrant). The core wraps a check and the write it guards in one
-        block (``If-Match``, then the move), so no other write comes in between.
-        """
-        ...
 
 
 class Clock(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -119,7 +119,8 @@ class TokensService:
         self._flush_interval = flush_interval
         self._autoflush = autoflush
         # Guards the counts below. Taken last and never held across a store call, so code
-        # holding a store's lock (an If-Match check inside ``exclusive``) may take it.
+        # holding a store's lock (an If-Match check run by the store, in ``exclusive``)
+        # may take it.
         self._lock = threading.Lock()
         # Flushes reach the store one at a time; taken before any store lock.
         self._flush_lock = threading.RLock()
@@ -217,9 +218,9 @@ class TokensService:
         """
         source, target = ids.parse_token_id(token_id), ids.parse_token_id(new_id)
         self.flush()  # pending calls belong to the old id
-        with self._store.exclusive():
-            self._check_if_match(self._store.get(source), if_match)
-            return self._store.move(source, target, self._clock.now())
+        return self._store.move(
+            source, target, self._clock.now(), expect=self._if_match_check(if_match)
+        )
 
     def copy(self, token_id: object, new_id: object, *, if_match: str | None = None) -> IssuedToken:
         """Copy a token's settings to ``new_id`` with a new access token and no calls.
@@ -255,10 +256,8 @@ class TokensService:
             PreconditionFailed: as for ``update``.
         """
         token_id = ids.parse_token_id(token_id)
-        with self._store.exclusive():
-            if if_match is not None:  # else unread: a token too damaged to read can go
-                self._check_if_match(self._store.get(token_id), if_match)
-            self._store.delete(token_id)
+        # Without If-Match the store reads nothing: a token too damaged to read can go.
+        self._store.delete(token_id, expect=self._if_match_check(if_match))
         with self._lock:
             self._pending.pop(token_id, None)
             self._pending_last.pop(token_id, None)
@@ -481,6 +480,12 @@ class TokensService:
             return False
         self._verified.add(proof)
         return True
+
+    def _if_match_check(self, if_match: str | None) -> Callable[[Token], None] | None:
+        """The ``expect`` of a store write that checks ``if_match``; None without one."""
+        if if_match is None:
+            return None
+        return lambda stored: self._check_if_match(stored, if_match)
 
     def _check_if_match(self, stored: Token, if_match: str | None) -> None:
         if if_match is not None:

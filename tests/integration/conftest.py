@@ -22,6 +22,8 @@ from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from tests.http_client import DRIVERS, ApiClient, Project, ProjectFactory, serve
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
 
+# Each store in a folder of its own: a test may ask for several at once (the parity suite).
+
 
 @pytest.fixture
 def fake_store() -> FakeEntryStore:
@@ -30,17 +32,19 @@ def fake_store() -> FakeEntryStore:
 
 @pytest.fixture
 def yaml_store(tmp_path: Path) -> YamlFilesEntryStore:
-    return YamlFilesEntryStore(root=tmp_path / "entries")
+    return YamlFilesEntryStore(root=tmp_path / "yaml" / "entries")
 
 
 @pytest.fixture
 def indexed_yaml_store(tmp_path: Path) -> IndexedYamlFilesEntryStore:
-    return IndexedYamlFilesEntryStore(root=tmp_path / "entries")
+    return IndexedYamlFilesEntryStore(root=tmp_path / "indexed-yaml" / "entries")
 
 
 @pytest.fixture
 def tinydb_store(tmp_path: Path) -> Iterator[TinyDBEntryStore]:
-    db = open_tinydb(tmp_path / "db.json")
+    folder = tmp_path / "tinydb"
+    folder.mkdir()
+    db = open_tinydb(folder / "db.json")
     yield TinyDBEntryStore(db)
     db.close()
 
@@ -57,7 +61,7 @@ def fake_token_store() -> FakeTokenStore:
 
 @pytest.fixture
 def yaml_token_store(tmp_path: Path) -> YamlFilesTokenStore:
-    return YamlFilesTokenStore(root=tmp_path / "tokens")
+    return YamlFilesTokenStore(root=tmp_path / "yaml" / "tokens")
 
 
 @pytest.fixture
@@ -67,7 +71,9 @@ def pg_token_store(pg_database: PostgresDatabase) -> PostgresTokenStore:
 
 @pytest.fixture
 def tinydb_token_store(tmp_path: Path) -> Iterator[TinyDBTokenStore]:
-    db = open_tinydb(tmp_path / "db.json")
+    folder = tmp_path / "tinydb-tokens"
+    folder.mkdir()
+    db = open_tinydb(folder / "db.json")
     yield TinyDBTokenStore(db)
     db.close()
 

@@ -1,4 +1,8 @@
-"""One contract, every EntryStore: the same operations give the same results, order, errors."""
+"""One contract, every EntryStore: the same operations give the same results, order, errors.
+
+The stores: ``tests.integration.stores.ENTRY_STORES``; ``select`` has a suite of its own
+(``test_entry_store_select.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flextype_adapters.postgres.entries import PostgresEntryStore
-from flextype_core import Conflict, EntryNotFound
+from flextype_core import Conflict, Entry, EntryNotFound, StorageError
 from flextype_core.ports import EntryStore
+from tests.integration.stores import ENTRY_STORES, damage_entry
 
 
-@pytest.fixture(
-    params=["fake_store", "yaml_store", "indexed_yaml_store", "tinydb_store", "pg_store"]
-)
+@pytest.fixture(params=ENTRY_STORES)
 def store(request: pytest.FixtureRequest) -> EntryStore:
     entry_store: EntryStore = request.getfixturevalue(request.param)
     return entry_store
@@ -281,3 +284,194 @@ def test_an_entry_read_once_is_answered_from_memory_as_get_reads_it(store: Entry
     assert store.cached("movies/a") == store.get("movies/a")
     store.delete("movies/a")
     assert store.cached("movies/a") is None
+
+
+# -- copy ----------------------------------------------------------------------------------
+
+
+def _renewed(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "title": f"copy of {fields['title']}"}
+
+
+def test_copy_copies_the_subtree_with_renewed_fields_and_returns_the_root(
+    store: EntryStore,
+) -> None:
+    _seed(store, "a", "a/b", "a/b/c", "a-1", "keep")
+    copied = store.copy("a", "x/y", _renewed)
+    assert copied == Entry(id="x/y", fields={"title": "copy of a"})
+    assert store.get("x/y") == copied
+    assert [(e.id, e.fields["title"]) for e in store.descendants("x", None)] == [
+        ("x/y", "copy of a"),
+        ("x/y/b", "copy of a/b"),
+        ("x/y/b/c", "copy of a/b/c"),
+    ]
+    assert _ids(store.descendants("", None)) == [
+        "a", "a-1", "a/b", "a/b/c", "keep", "x/y", "x/y/b", "x/y/b/c",
+    ]  # fmt: skip
+    assert store.get("a/b").fields == {"title": "a/b"}
+
+
+def test_copy_keeps_every_field_and_its_order_through_renew(store: EntryStore) -> None:
+    fields = {"zeta": [1, {"n": None}], "title": "t", "alpha": 2.5}
+    store.create({"a": fields, "a/b": fields})
+    store.copy("a", "c", lambda f: {**f, "uuid": "new"})
+    for entry_id in ("c", "c/b"):
+        assert list(store.get(entry_id).fields.items()) == [*fields.items(), ("uuid", "new")]
+    assert store.get("a").fields == fields
+
+
+def test_copy_refuses_a_missing_source_or_a_taken_target_and_writes_nothing(
+    store: EntryStore,
+) -> None:
+    _seed(store, "a", "a/b", "taken", "folder/child")
+    before = store.descendants("", None)
+    with pytest.raises(EntryNotFound):
+        store.copy("ghost", "new", _renewed)
+    with pytest.raises(EntryNotFound):
+        store.copy("folder", "new", _renewed)  # children only: no entry to copy
+    with pytest.raises(Conflict, match="taken"):
+        store.copy("a", "taken", _renewed)
+    with pytest.raises(Conflict):
+        store.copy("a", "folder", _renewed)
+    with pytest.raises(Conflict):
+        store.copy("a", "a", _renewed)
+    assert store.descendants("", None) == before
+
+
+def test_copy_of_a_subtree_with_an_unreadable_entry_copies_nothing(store: EntryStore) -> None:
+    _seed(store, "a", "a/b", "a/c")
+    damage_entry(store, "a/c")
+    with pytest.raises(StorageError, match="a/c"):
+        store.copy("a", "x", _renewed)
+    assert not store.exists("x")
+    assert not store.has_descendants("x")
+
+
+def test_a_copy_whose_renew_fails_writes_nothing(store: EntryStore) -> None:
+    _seed(store, "a", "a/b")
+
+    def renew(fields: dict[str, Any]) -> dict[str, Any]:
+        if fields["title"] == "a/b":
+            raise ValueError("no")
+        return fields
+
+    with pytest.raises(ValueError, match="no"):
+        store.copy("a", "x", renew)
+    assert _ids(store.descendants("", None)) == ["a", "a/b"]
+
+
+def test_the_version_changes_with_a_copy(store: EntryStore) -> None:
+    _seed(store, "a")
+    before = store.version()
+    store.copy("a", "b", dict)
+    assert store.version() != before
+
+
+# -- expect: conditional writes ---------------------------------------------------------
+
+
+class RefusedError(Exception):
+    """What the tests' ``expect`` raises: the write must not happen."""
+
+
+def _refuse(current: object) -> None:
+    raise RefusedError(current)
+
+
+def test_what_expect_raises_aborts_a_move_copy_or_delete_with_nothing_written(
+    store: EntryStore,
+) -> None:
+    _seed(store, "a", "a/b", "c")
+    before = store.descendants("", None)
+    with pytest.raises(RefusedError):
+        store.move("a", "x", expect=_refuse)
+    with pytest.raises(RefusedError):
+        store.copy("a", "x", _renewed, expect=_refuse)
+    with pytest.raises(RefusedError):
+        store.delete("a", expect=_refuse)
+    with pytest.raises(RefusedError):
+        store.delete("", expect=_refuse)
+    assert store.descendants("", None) == before
+    assert not store.has_descendants("x")
+
+
+def test_expect_sees_the_entry_as_it_is_now(store: EntryStore) -> None:
+    _seed(store, "a", "a/b")
+    store.update("a", lambda f: {**f, "n": 1})
+    seen: list[Entry | None] = []
+    store.copy("a", "x", dict, expect=seen.append)
+    store.move("a", "y", expect=seen.append)
+    store.update("y", lambda f: {**f, "n": 2})
+    store.delete("y", expect=seen.append)
+    assert seen == [
+        Entry(id="a", fields={"title": "a", "n": 1}),
+        Entry(id="a", fields={"title": "a", "n": 1}),
+        Entry(id="y", fields={"title": "a", "n": 2}),
+    ]
+    assert _ids(store.descendants("", None)) == ["x", "x/b"]
+
+
+def test_delete_gives_expect_none_when_only_descendants_exist(store: EntryStore) -> None:
+    _seed(store, "folder/a", "folder/b/c")
+    seen: list[Entry | None] = []
+    store.delete("folder", expect=seen.append)
+    assert seen == [None]
+    assert not store.has_descendants("folder")
+
+
+def test_not_found_and_conflicts_come_before_expect(store: EntryStore) -> None:
+    # RFC 9110 13.2.1: the error a request gets without its preconditions wins over them.
+    _seed(store, "a", "b")
+    with pytest.raises(EntryNotFound):
+        store.move("ghost", "x", expect=_refuse)
+    with pytest.raises(EntryNotFound):
+        store.copy("ghost", "x", dict, expect=_refuse)
+    with pytest.raises(EntryNotFound):
+        store.delete("ghost", expect=_refuse)
+    with pytest.raises(Conflict):
+        store.move("a", "b", expect=_refuse)
+    with pytest.raises(Conflict):
+        store.copy("a", "b", dict, expect=_refuse)
+
+
+def test_expect_of_an_unreadable_entry_is_a_storage_error(store: EntryStore) -> None:
+    _seed(store, "a")
+    damage_entry(store, "a")
+    seen: list[Entry | None] = []
+    with pytest.raises(StorageError):
+        store.move("a", "b", expect=seen.append)
+    with pytest.raises(StorageError):
+        store.delete("a", expect=seen.append)
+    assert seen == []
+    assert store.exists("a")
+
+
+@pytest.mark.parametrize("verb", ["move", "copy", "delete"])
+def test_expect_runs_in_the_same_step_as_the_write(store: EntryStore, verb: str) -> None:
+    # A child created while expect runs must wait for the write: it is neither moved,
+    # copied nor deleted with the subtree, and lands after it.
+    _seed(store, "a", "a/b")
+    other: list[threading.Thread] = []
+
+    def expect(current: Entry | None) -> None:
+        late = threading.Thread(target=lambda: store.create({"a/late": {"title": "late"}}))
+        late.start()
+        other.append(late)
+        late.join(0.3)
+        assert late.is_alive()  # held off by the write's lock
+
+    if verb == "move":
+        store.move("a", "x", expect=expect)
+    elif verb == "copy":
+        store.copy("a", "x", dict, expect=expect)
+    else:
+        store.delete("a", expect=expect)
+    other[0].join(60)
+    assert store.exists("a/late")
+    assert not store.exists("x/late")
+    expected = {
+        "move": ["a/late", "x", "x/b"],
+        "copy": ["a", "a/b", "a/late", "x", "x/b"],
+        "delete": ["a/late"],
+    }
+    assert _ids(store.descendants("", None)) == expected[verb]

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from flextype_adapters import indexed_yaml_files
+from flextype_adapters import entry_journal
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, load_snapshot, save_snapshot
 from flextype_adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
 from flextype_adapters.yaml_codec import PARSE_RULES
@@ -406,7 +406,7 @@ def test_a_journal_cut_short_but_not_emptied_makes_the_index_rebuild(
 def test_the_journal_rotated_by_a_writer_past_its_size_limit_keeps_readers_true(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(indexed_yaml_files, "_JOURNAL_LIMIT", 100)
+    monkeypatch.setattr(entry_journal, "_LIMIT", 100)
     a, b = a_store(root), a_store(root)
     assert a.descendants("", None) == []
 

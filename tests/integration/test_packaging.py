@@ -70,3 +70,24 @@ def test_the_license_file_is_the_license_pyproject_declares() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.splitlines()[0] == f"{declared} License"
     assert "Permission is hereby granted, free of charge" in text  # the MIT terms
+
+
+def test_every_data_file_of_a_package_is_shipped() -> None:
+    # The PostgreSQL migrations are .sql files read at run time: a wheel without them
+    # could not create a schema.
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    tool = settings["tool"]["setuptools"]
+    shipped = tool["package-data"]
+    left_out = []
+    for name, folder in tool["package-dir"].items():
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_dir() or path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
+                continue
+            package_folder = next(p for p in path.parents if (p / "__init__.py").exists())
+            package = ".".join((name, *package_folder.relative_to(ROOT / folder).parts))
+            inside = path.relative_to(package_folder)
+            patterns = [*shipped.get("*", []), *shipped.get(package, [])]
+            if not any(inside.match(pattern) for pattern in patterns):
+                left_out.append(f"{package}: {inside}")
+    assert left_out == []
+    assert (ROOT / "src/adapters/postgres/migrations/0001_tables.sql").exists()

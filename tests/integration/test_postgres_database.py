@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from flextype_adapters.postgres.database import (
     apply_migrations,
     migrations,
 )
-from tests.postgres_cluster import drop_schema
+from tests.postgres_cluster import PostgresCluster, drop_schema, find_bindir, require_bindir
 
 
 @pytest.fixture
@@ -110,3 +112,29 @@ def test_the_url_never_shows_in_the_database_repr(postgres_url: str) -> None:
     database = PostgresDatabase(postgres_url, schema="flextype")
     assert "postgresql://" not in repr(database)
     assert "flextype" in repr(database)
+
+
+def test_the_server_binaries_are_found_off_path_newest_version_first(tmp_path: Path) -> None:
+    assert find_bindir(installed=tmp_path, search_path="") is None
+    for version in ("9", "15", "13"):
+        (tmp_path / version / "bin").mkdir(parents=True)
+        (tmp_path / version / "bin" / "initdb").touch()
+    assert find_bindir(installed=tmp_path, search_path="") == tmp_path / "15" / "bin"
+
+
+def test_missing_binaries_skip_with_how_to_enable_them_but_fail_when_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FLEXTYPE_REQUIRE_POSTGRES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        require_bindir(lambda: None)
+    monkeypatch.setenv("FLEXTYPE_REQUIRE_POSTGRES", "1")
+    with pytest.raises(pytest.fail.Exception, match="FLEXTYPE_TEST_DATABASE_URL"):
+        require_bindir(lambda: None)
+
+
+def test_a_cluster_that_cannot_be_made_leaves_no_folder(tmp_path: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("flextype-pg-*"))
+    with pytest.raises(RuntimeError, match="initdb failed"):
+        PostgresCluster(tmp_path)  # no initdb in this folder
+    assert set(Path(tempfile.gettempdir()).glob("flextype-pg-*")) <= before

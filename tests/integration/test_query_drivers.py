@@ -1,17 +1,17 @@
 """The same random collection queries give identical answers on every storage driver.
 
-A random small collection under ``c/`` is written into the in-memory fake, the YAML
-files store, the indexed YAML files store and the TinyDB store; random ``options`` (as a
-query string gives them: every leaf a string) then run through ``EntriesService.query``
-on each. The data and meta must be identical, in identical order, whatever a store's
-round trip through YAML or JSON does to the values.
+A random small collection is written under a parent of its own into every store of
+``DRIVERS`` (the in-memory fake first, the reference); random ``options`` (as a query
+string gives them: every leaf a string) then run through ``EntriesService.query`` on
+each. The data and meta must be identical, in identical order, whatever a store's round
+trip through YAML or JSON (or a database) does to the values. A new driver joins by
+adding its store fixture's name to ``tests.integration.stores.ENTRY_STORES``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -19,13 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
-from flextype_adapters.tinydb_store import TinyDBEntryStore, open_tinydb
-from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core.entries import EntriesService
 from flextype_core.errors import BadRequest, EntryNotFound
 from flextype_core.ports import EntryStore
-from tests.unit.fakes import FakeEntryStore, FixedClock, SequenceIdFactory
+from tests.integration.stores import ENTRY_STORES
+from tests.unit.fakes import FixedClock, SequenceIdFactory
 
 Fields = dict[str, Any]
 Outcome = tuple[str, Any, Any]
@@ -58,7 +56,7 @@ values = st.one_of(
 )
 entry_fields = st.dictionaries(st.sampled_from(FIELD_NAMES), values, max_size=4)
 collections = st.dictionaries(
-    st.sampled_from(CHILD_NAMES).map(lambda name: f"c/{name}"),
+    st.sampled_from(CHILD_NAMES),
     entry_fields,
     min_size=1,
     max_size=6,
@@ -136,23 +134,17 @@ def options(draw: st.DrawFn) -> dict[str, Any]:
 
 # -- the stores ------------------------------------------------------------------------------
 
-_counter = itertools.count()
+DRIVERS = ENTRY_STORES
+"""The stores compared, by fixture name (``tests/integration/stores.py``); the first is
+the reference the others must match."""
+
+_parents = itertools.count()
 
 
-@contextlib.contextmanager
-def every_store(factory: pytest.TempPathFactory) -> Iterator[dict[str, EntryStore]]:
-    """A fresh store of each kind, in folders of their own (never deleted mid-session)."""
-    folder = factory.mktemp(f"drivers-{next(_counter)}")
-    db = open_tinydb(folder / "db.json")
-    try:
-        yield {
-            "fake": FakeEntryStore(),
-            "yaml": YamlFilesEntryStore(root=folder / "yaml" / "entries"),
-            "indexed-yaml": IndexedYamlFilesEntryStore(root=folder / "indexed" / "entries"),
-            "tinydb": TinyDBEntryStore(db),
-        }
-    finally:
-        db.close()
+@pytest.fixture
+def stores(request: pytest.FixtureRequest) -> dict[str, EntryStore]:
+    """One store of each driver for the whole test: every example writes under a new parent."""
+    return {name: request.getfixturevalue(name) for name in DRIVERS}
 
 
 def outcome(run: Callable[[], Any]) -> Outcome:
@@ -175,41 +167,44 @@ def strict(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+_SUPPRESSED = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.function_scoped_fixture,  # ``stores``: each example has its own parent
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=_SUPPRESSED)
 @given(collection=collections, queries=st.lists(options(), min_size=1, max_size=4))
 def test_random_queries_give_identical_data_in_identical_order_on_every_driver(
-    tmp_path_factory: pytest.TempPathFactory,
+    stores: dict[str, EntryStore],
     collection: dict[str, Fields],
     queries: list[dict[str, Any]],
 ) -> None:
-    with every_store(tmp_path_factory) as stores:
-        services = {}
-        for name, store in stores.items():
-            store.create(collection)
-            services[name] = EntriesService(store, FixedClock(), SequenceIdFactory())
-        for query in queries:
-            answers = {
-                name: outcome(partial(service.query, "c", query))
-                for name, service in services.items()
-            }
-            reference = answers["fake"]
-            for name, answer in answers.items():
-                assert strict(answer[1]) == strict(reference[1]), (name, query)
-                assert answer == reference, (name, query)
+    parent = f"c{next(_parents)}"
+    services = {}
+    for name, store in stores.items():
+        store.create({f"{parent}/{child}": fields for child, fields in collection.items()})
+        services[name] = EntriesService(store, FixedClock(), SequenceIdFactory())
+    for query in queries:
+        answers = {
+            name: outcome(partial(service.query, parent, query))
+            for name, service in services.items()
+        }
+        reference = answers[DRIVERS[0]]
+        for name, answer in answers.items():
+            assert strict(answer[1]) == strict(reference[1]), (name, query)
+            assert answer == reference, (name, query)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=_SUPPRESSED)
 @given(collection=collections)
 def test_every_driver_stores_the_random_fields_exactly(
-    tmp_path_factory: pytest.TempPathFactory, collection: dict[str, Fields]
+    stores: dict[str, EntryStore], collection: dict[str, Fields]
 ) -> None:
-    with every_store(tmp_path_factory) as stores:
-        for name, store in stores.items():
-            store.create(collection)
-            for entry_id, fields in collection.items():
-                stored = store.get(entry_id).fields
-                assert strict(stored) == strict(fields), (name, entry_id)
+    parent = f"c{next(_parents)}"
+    for name, store in stores.items():
+        store.create({f"{parent}/{child}": fields for child, fields in collection.items()})
+        for child, fields in collection.items():
+            stored = store.get(f"{parent}/{child}").fields
+            assert strict(stored) == strict(fields), (name, child)

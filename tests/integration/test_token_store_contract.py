@@ -1,4 +1,7 @@
-"""One contract, every TokenStore: the same operations give the same results and errors."""
+"""One contract, every TokenStore: the same operations give the same results and errors.
+
+The stores: ``tests.integration.stores.TOKEN_STORES``.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,10 @@ from flextype_core import CallLimitExceeded, Conflict, Token, TokenNotFound
 from flextype_core.model import CallCount
 from flextype_core.ports import TokenStore
 from tests.call_limits import passed_calls, together
+from tests.integration.stores import TOKEN_STORES
 
 
-@pytest.fixture(
-    params=["fake_token_store", "yaml_token_store", "tinydb_token_store", "pg_token_store"]
-)
+@pytest.fixture(params=TOKEN_STORES)
 def tokens(request: pytest.FixtureRequest) -> TokenStore:
     token_store: TokenStore = request.getfixturevalue(request.param)
     return token_store
@@ -98,6 +100,81 @@ def test_delete_removes_the_token(tokens: TokenStore) -> None:
     tokens.create(_token("a" * 32))
     tokens.delete("a" * 32)
     assert tokens.list() == []
+
+
+class RefusedError(Exception):
+    """What the tests' ``expect`` raises: the write must not happen."""
+
+
+def _refuse(current: Token) -> None:
+    raise RefusedError(current.token)
+
+
+def test_what_expect_raises_aborts_a_move_or_delete_with_nothing_written(
+    tokens: TokenStore,
+) -> None:
+    tokens.create(_token("a" * 32))
+    with pytest.raises(RefusedError):
+        tokens.move("a" * 32, "c" * 32, 5, expect=_refuse)
+    with pytest.raises(RefusedError):
+        tokens.delete("a" * 32, expect=_refuse)
+    assert tokens.list() == [_token("a" * 32)]
+
+
+def test_expect_sees_the_token_as_it_is_now(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    tokens.update("a" * 32, lambda t: msgspec.structs.replace(t, title="new"))
+    seen: list[Token] = []
+    tokens.move("a" * 32, "c" * 32, 1_700_000_500, expect=seen.append)
+    tokens.add_calls({"c" * 32: CallCount(calls=2, last_used_at=1_700_000_600)})
+    tokens.delete("c" * 32, expect=seen.append)
+    assert seen == [
+        _token("a" * 32, title="new"),
+        _token(
+            "c" * 32, title="new", modified_at=1_700_000_500, calls=2, last_used_at=1_700_000_600
+        ),
+    ]
+    assert tokens.list() == []
+
+
+def test_not_found_and_conflicts_come_before_expect(tokens: TokenStore) -> None:
+    tokens.create(_token("a" * 32))
+    tokens.create(_token("b" * 32))
+    with pytest.raises(TokenNotFound):
+        tokens.move("z" * 32, "c" * 32, 5, expect=_refuse)
+    with pytest.raises(TokenNotFound):
+        tokens.delete("z" * 32, expect=_refuse)
+    with pytest.raises(Conflict):
+        tokens.move("a" * 32, "b" * 32, 5, expect=_refuse)
+
+
+@pytest.mark.parametrize("verb", ["move", "delete"])
+def test_expect_runs_in_the_same_step_as_the_write(tokens: TokenStore, verb: str) -> None:
+    # An update started while expect runs must wait for the write, then find no token.
+    tokens.create(_token("a" * 32))
+    outcome: list[str] = []
+
+    def rename() -> None:
+        try:
+            tokens.update("a" * 32, lambda t: msgspec.structs.replace(t, title="late"))
+            outcome.append("updated")
+        except TokenNotFound:
+            outcome.append("gone")
+
+    other = threading.Thread(target=rename)
+
+    def expect(current: Token) -> None:
+        other.start()
+        other.join(0.3)
+        assert other.is_alive()  # held off by the write's lock
+
+    if verb == "move":
+        tokens.move("a" * 32, "c" * 32, 5, expect=expect)
+    else:
+        tokens.delete("a" * 32, expect=expect)
+    other.join(60)
+    assert outcome == ["gone"]
+    assert [t.title for t in tokens.list()] == ([""] if verb == "move" else [])
 
 
 def test_call_counts_are_added_and_vanished_tokens_skipped(tokens: TokenStore) -> None:

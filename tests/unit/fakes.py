@@ -12,7 +12,8 @@ import msgspec
 
 from flextype_core import ids
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound
-from flextype_core.model import CallCount, Entry, Token
+from flextype_core.model import CallCount, Entry, Selection, Token
+from flextype_core.query import Collections, Query
 
 Fields = dict[str, Any]
 
@@ -25,6 +26,7 @@ class FakeEntryStore:
         self._damaged: set[str] = set()
         self._lock = threading.RLock()
         self._version = 0
+        self._collections = Collections(self)
 
     def exclusive(self) -> threading.RLock:
         return self._lock
@@ -90,22 +92,58 @@ class FakeEntryStore:
             self._entries[entry_id] = copy.deepcopy(change(current.fields))
             return self.get(entry_id)
 
-    def move(self, entry_id: str, new_id: str) -> None:
+    def select(self, parent: str, query: Query) -> Selection:
+        return self._collections.select(parent, query)
+
+    def move(
+        self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
+    ) -> None:
         with self._lock:
+            self._check_free(entry_id, new_id, expect)
             self._version += 1
-            if entry_id not in self._entries:
-                raise EntryNotFound(entry_id)
-            if new_id in self._entries or self.has_descendants(new_id):
-                raise Conflict(f"Entry '{new_id}' already exists.")
             for old in [i for i in self._entries if ids.is_within(i, entry_id)]:
                 self._entries[ids.rebase(old, entry_id, new_id)] = self._entries.pop(old)
 
-    def delete(self, entry_id: str) -> None:
+    def copy(
+        self,
+        entry_id: str,
+        new_id: str,
+        renew: Callable[[Fields], Fields],
+        *,
+        expect: Callable[[Entry], None] | None = None,
+    ) -> Entry:
         with self._lock:
-            self._version += 1
+            self._check_free(entry_id, new_id, expect)
+            broken = self.unreadable(entry_id, None)
+            if broken:
+                raise StorageError(f"Entry '{broken[0]}' cannot be read: damaged.")
+            copies = {
+                ids.rebase(entry.id, entry_id, new_id): renew(entry.fields)
+                for entry in [self.get(entry_id), *self.descendants(entry_id, None)]
+            }
+            self.create(copies)
+            return self.get(new_id)
+
+    def _check_free(
+        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
+    ) -> None:
+        if entry_id not in self._entries:
+            raise EntryNotFound(entry_id)
+        if new_id in self._entries or self.has_descendants(new_id):
+            raise Conflict(f"Entry '{new_id}' already exists.")
+        if expect is not None:
+            expect(self.get(entry_id))
+
+    def delete(
+        self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
+    ) -> None:
+        with self._lock:
             doomed = [i for i in self._entries if ids.is_within(i, entry_id)]
             if not doomed:
                 raise EntryNotFound(entry_id)
+            if expect is not None:
+                expect(self.get(entry_id) if entry_id in self._entries else None)
+            self._version += 1
             for i in doomed:
                 del self._entries[i]
 
@@ -150,20 +188,31 @@ class FakeTokenStore:
             self._tokens[token_id] = change(self.get(token_id))
             return self._tokens[token_id]
 
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+    def move(
+        self,
+        token_id: str,
+        new_id: str,
+        modified_at: int,
+        *,
+        expect: Callable[[Token], None] | None = None,
+    ) -> Token:
         with self._lock:
             token = self.get(token_id)
             if new_id in self._tokens:
                 raise Conflict(f"Token '{new_id}' already exists.")
+            if expect is not None:
+                expect(token)
             del self._tokens[token_id]
             moved = msgspec.structs.replace(token, token=new_id, modified_at=modified_at)
             self._tokens[new_id] = moved
             return moved
 
-    def delete(self, token_id: str) -> None:
+    def delete(self, token_id: str, *, expect: Callable[[Token], None] | None = None) -> None:
         with self._lock:
             if token_id not in self._tokens:  # no read: a damaged token can be deleted
                 raise TokenNotFound(token_id)
+            if expect is not None:
+                expect(self.get(token_id))
             del self._tokens[token_id]
             self.damaged.discard(token_id)
 

@@ -1,8 +1,11 @@
-"""If-Match and If-None-Match in the services: checked in the same exclusive block as the write.
+"""If-Match and If-None-Match in the services: checked in the same step as the write.
 
-Each service is given a fake store wrapped in ``Recorded``, which logs every store call
-and the bounds of ``exclusive`` blocks: a check (the read) and its write must fall in one
-block, or another writer could slip in between them.
+Entry writes and token moves and deletes hand their check to the store (``expect``),
+which runs it inside its own lock on the record as it is: ``Interloper`` makes another
+writer change the record just before the store call, and the check must see that
+change. Media writes and token copies check in an ``exclusive`` block of the store:
+``Recorded`` logs every store call and the bounds of the blocks, and a check (the read)
+and its write must fall in one block, or another writer could slip in between them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 
 from flextype_core.entries import EntriesService
 from flextype_core.errors import (
+    Conflict,
     EntryNotFound,
     MediaFileNotFound,
     MediaFolderNotFound,
@@ -65,6 +69,35 @@ class Recorded:
         return call
 
 
+class Interloper:
+    """A store wrapper: another writer's change lands just before the service's write call.
+
+    ``before(name, change)``: the first call of ``name`` runs ``change`` on the wrapped
+    store first, as a concurrent writer would between the service's own reads and its
+    write. Calls are passed on unchanged.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._pending: dict[str, Callable[[], object]] = {}
+
+    def before(self, name: str, change: Callable[[], object]) -> None:
+        self._pending[name] = change
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.store, name)
+        if name not in self._pending:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            change = self._pending.pop(name, None)
+            if change is not None:
+                change()
+            return attribute(*args, **kwargs)
+
+        return call
+
+
 def in_one_block(log: list[str], *names: str) -> bool:
     """Tell whether ``names`` were called in this order inside a single exclusive block."""
     depth, block = 0, list[str]()
@@ -91,12 +124,11 @@ def _in_order(calls: list[str], names: tuple[str, ...]) -> bool:
 
 
 @pytest.fixture
-def entries() -> tuple[EntriesService, Recorded]:
-    store = Recorded(FakeEntryStore())
+def entries() -> tuple[EntriesService, Interloper]:
+    store = Interloper(FakeEntryStore())
     service = EntriesService(cast("EntryStore", store), FixedClock(), SequenceIdFactory())
     service.create("movies", {"title": "Movies"})
     service.create("movies/dune", {"title": "Dune"})
-    store.log.clear()
     return service, store
 
 
@@ -107,24 +139,50 @@ def entry_tag(service: EntriesService, entry_id: str) -> str:
 EntryWrite = Callable[[EntriesService, str | None], object]
 ENTRY_WRITES: dict[str, tuple[EntryWrite, str]] = {
     "move": (lambda s, tag: s.move("movies/dune", "archive/dune", if_match=tag), "move"),
-    "copy": (lambda s, tag: s.copy("movies/dune", "archive/dune", if_match=tag), "create"),
+    "copy": (lambda s, tag: s.copy("movies/dune", "archive/dune", if_match=tag), "copy"),
     "delete": (lambda s, tag: s.delete("movies/dune", if_match=tag), "delete"),
 }
 
 
 @pytest.mark.parametrize("verb", ENTRY_WRITES)
-def test_an_entry_write_checks_if_match_in_its_own_exclusive_block(
-    entries: tuple[EntriesService, Recorded], verb: str
+def test_an_entry_write_checks_if_match_against_the_entry_as_the_store_writes_it(
+    entries: tuple[EntriesService, Interloper], verb: str
 ) -> None:
     service, store = entries
     write, store_call = ENTRY_WRITES[verb]
-    write(service, entry_tag(service, "movies/dune"))
-    assert in_one_block(store.log, "get", store_call), store.log
+    tag = entry_tag(service, "movies/dune")
+    store.before(store_call, lambda: service.update("movies/dune", {"title": "Changed"}))
+    before = service.collection("", None)
+    with pytest.raises(PreconditionFailed):
+        write(service, tag)
+    after = service.collection("", None)
+    assert [e["id"] for e in after] == [e["id"] for e in before]
+    assert service.fetch("movies/dune")["title"] == "Changed"
+
+
+@pytest.mark.parametrize("verb", ENTRY_WRITES)
+def test_a_current_if_match_lets_an_entry_write_through(
+    entries: tuple[EntriesService, Interloper], verb: str
+) -> None:
+    service, _ = entries
+    dune = service.fetch("movies/dune")
+    ENTRY_WRITES[verb][0](service, entry_tag(service, "movies/dune"))
+    if verb == "move":
+        assert service.fetch("archive/dune") == {
+            **dune,
+            "id": "archive/dune",
+            "slug": "archive/dune",
+        }
+    if verb == "copy":
+        assert service.fetch("archive/dune")["title"] == "Dune"
+    if verb in ("move", "delete"):
+        with pytest.raises(EntryNotFound):
+            service.fetch("movies/dune")
 
 
 @pytest.mark.parametrize("verb", ENTRY_WRITES)
 def test_a_stale_if_match_on_an_entry_write_changes_nothing(
-    entries: tuple[EntriesService, Recorded], verb: str
+    entries: tuple[EntriesService, Interloper], verb: str
 ) -> None:
     service, _ = entries
     before = service.collection("", None)
@@ -134,23 +192,50 @@ def test_a_stale_if_match_on_an_entry_write_changes_nothing(
 
 
 def test_if_match_on_a_missing_entry_is_not_found_as_without_it(
-    entries: tuple[EntriesService, Recorded],
+    entries: tuple[EntriesService, Interloper],
 ) -> None:
     # RFC 9110 section 13.2.1: an error the request gets anyway wins over preconditions.
     service, _ = entries
     with pytest.raises(EntryNotFound):
         service.delete("movies/none", if_match=STALE)
+    with pytest.raises(EntryNotFound):
+        service.move("movies/none", "elsewhere", if_match=STALE)
 
 
-def test_create_if_absent_checks_and_creates_in_one_exclusive_block(
-    entries: tuple[EntriesService, Recorded],
+def test_if_match_on_a_move_onto_a_taken_id_is_a_conflict_as_without_it(
+    entries: tuple[EntriesService, Interloper],
+) -> None:
+    service, _ = entries
+    with pytest.raises(Conflict):
+        service.move("movies/dune", "movies", if_match=STALE)
+    with pytest.raises(Conflict):
+        service.copy("movies/dune", "movies", if_match=STALE)
+
+
+def test_create_if_absent_refuses_an_entry_created_just_before_its_write(
+    entries: tuple[EntriesService, Interloper],
 ) -> None:
     service, store = entries
-    service.create("movies/new", {"title": "New"}, if_none_match="*")
-    assert in_one_block(store.log, "exists", "create"), store.log
+    store.before("create", lambda: service.create("movies/new", {"title": "First"}))
     with pytest.raises(PreconditionFailed):
-        service.create("movies/new", {"title": "Again"}, if_none_match="*")
-    assert service.fetch("movies/new")["title"] == "New"
+        service.create("movies/new", {"title": "Second"}, if_none_match="*")
+    assert service.fetch("movies/new")["title"] == "First"
+    created = service.create("movies/other", {"title": "Other"}, if_none_match="*")
+    assert service.fetch("movies/other") == created
+
+
+def test_create_if_absent_leaves_other_conflicts_as_they_are(
+    entries: tuple[EntriesService, Interloper],
+) -> None:
+    # A Conflict that is no taken id (a path the store cannot write) is no precondition.
+    service, store = entries
+
+    def refuse() -> None:
+        raise Conflict("cannot be written here")
+
+    store.before("create", refuse)
+    with pytest.raises(Conflict, match="cannot be written here"):
+        service.create("movies/linked", {"title": "x"}, if_none_match="*")
 
 
 # -- tokens ----------------------------------------------------------------------
@@ -176,14 +261,29 @@ TOKEN_WRITES: dict[str, TokenWrite] = {
 }
 
 
-@pytest.mark.parametrize("verb", ["move", "copy", "delete"])
-def test_a_token_write_checks_if_match_in_its_own_exclusive_block(
-    tokens: tuple[TokensService, Recorded, str], verb: str
+def test_a_token_copy_checks_if_match_in_its_own_exclusive_block(
+    tokens: tuple[TokensService, Recorded, str],
 ) -> None:
     service, store, token_id = tokens
-    TOKEN_WRITES[verb](service, token_id, entity_tag(service.fetch(token_id).to_public()))
-    store_call = {"move": "move", "copy": "create", "delete": "delete"}[verb]
-    assert in_one_block(store.log, "get", store_call), store.log
+    TOKEN_WRITES["copy"](service, token_id, entity_tag(service.fetch(token_id).to_public()))
+    assert in_one_block(store.log, "get", "create"), store.log
+
+
+@pytest.mark.parametrize("verb", ["move", "delete"])
+def test_a_token_move_or_delete_checks_if_match_against_the_token_as_the_store_writes_it(
+    verb: str,
+) -> None:
+    store = Interloper(FakeTokenStore())
+    service = TokensService(
+        cast("TokenStore", store), FakeHasher(), FixedClock(), SequenceIdFactory()
+    )
+    token_id = service.create({"title": "Site"}).token.token
+    tag = entity_tag(service.fetch(token_id).to_public())
+    store.before(verb, lambda: service.update(token_id, {"title": "Changed"}))
+    with pytest.raises(PreconditionFailed):
+        TOKEN_WRITES[verb](service, token_id, tag)
+    assert [t.token for t in service.list()] == [token_id]
+    assert service.fetch(token_id).title == "Changed"
 
 
 @pytest.mark.parametrize("verb", TOKEN_WRITES)
@@ -206,6 +306,17 @@ def test_a_current_if_match_lets_a_token_write_through(
     if verb in ("move", "delete"):
         with pytest.raises(TokenNotFound):
             service.fetch(token_id)
+
+
+def test_a_token_move_onto_a_taken_id_is_a_conflict_whatever_its_if_match(
+    tokens: tuple[TokensService, Recorded, str],
+) -> None:
+    # RFC 9110 section 13.2.1: the 409 the move gets without the header wins over a 412.
+    service, _, token_id = tokens
+    taken = service.create({"title": "Other"}).token.token
+    with pytest.raises(Conflict):
+        service.move(token_id, taken, if_match=STALE)
+    assert service.fetch(token_id).title == "Site"
 
 
 def test_pending_calls_count_in_the_token_if_match_is_checked_against(
@@ -315,7 +426,7 @@ def test_if_match_on_missing_media_is_not_found_as_without_it(
 
 
 def test_deleting_children_only_with_if_match_fails_the_precondition(
-    entries: tuple[EntriesService, Recorded],
+    entries: tuple[EntriesService, Interloper],
 ) -> None:
     # Without the header the delete would remove the children; with it, there is no
     # representation of "movies/2020" to match.

@@ -43,13 +43,20 @@ class CountingTokenStore(FakeTokenStore):
         self.writes += 1
         return super().update(token_id, change)
 
-    def move(self, token_id: str, new_id: str, modified_at: int) -> Token:
+    def move(
+        self,
+        token_id: str,
+        new_id: str,
+        modified_at: int,
+        *,
+        expect: Callable[[Token], None] | None = None,
+    ) -> Token:
         self.writes += 1
-        return super().move(token_id, new_id, modified_at)
+        return super().move(token_id, new_id, modified_at, expect=expect)
 
-    def delete(self, token_id: str) -> None:
+    def delete(self, token_id: str, *, expect: Callable[[Token], None] | None = None) -> None:
         self.writes += 1
-        super().delete(token_id)
+        super().delete(token_id, expect=expect)
 
     def spend(self, token_id: str, at: int) -> Token:
         self.writes += 1

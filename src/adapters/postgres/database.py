@@ -59,6 +59,10 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
         reason = "the database did not answer within the statement timeout"
     elif isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
         reason = "the database is shutting down or starting"
+    elif isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+        reason = "concurrent writes got in each other's way"
+    elif isinstance(exc, psycopg.errors.TooManyConnections):
+        reason = "the database has no connection slot free"
     else:
         reason = "the database cannot be reached"
     return ServiceUnavailable(f"The storage is unavailable: {reason}. Try again.", retry_after=1)
@@ -180,6 +184,28 @@ class PostgresDatabase:
                 pool.check()  # drop every other connection the restart left dead
         raise AssertionError("unreachable")
 
+    def read(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work``, which only reads, without a transaction of its own.
+
+        One round trip per statement instead of three (no BEGIN, no COMMIT): for reads
+        of one statement, or of several that need no common snapshot. ``work`` must not
+        write (nothing would roll it back). Errors and retries are as ``run``'s.
+        """
+        held = self._held()
+        with _mapped():
+            if held is not None:
+                return work(held)
+            pool = self._connection_pool()
+            for attempt in (1, 2):
+                with pool.connection() as conn:
+                    try:
+                        return work(Tx(conn, self.lock_key("changes")))
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+                pool.check()
+        raise AssertionError("unreachable")
+
     @contextlib.contextmanager
     def exclusive(self, kind: str) -> Iterator[Tx]:
         """Hold this schema's exclusive advisory lock of ``kind`` for a ``with`` block.
@@ -234,7 +260,7 @@ class PostgresDatabase:
 
     def check(self) -> None:
         """Make one round trip to the database; raise ServiceUnavailable if it fails."""
-        self.run(lambda tx: tx.execute("SELECT 1").fetchone())
+        self.read(lambda tx: tx.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
         """Close the pool's connections (a later use opens a new pool)."""

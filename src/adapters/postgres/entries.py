@@ -105,7 +105,7 @@ class PostgresEntryStore:
         return [(row[0], bytes(row[1])) for row in tx.execute(query, [*params, *more])]
 
     def get(self, entry_id: str) -> Entry:
-        body = self._db.run(lambda tx: self._body(tx, entry_id))
+        body = self._db.read(lambda tx: self._body(tx, entry_id))
         if body is None:
             raise EntryNotFound(entry_id)
         return Entry(id=entry_id, fields=decode_fields(entry_id, body))
@@ -114,10 +114,10 @@ class PostgresEntryStore:
         return None  # nothing is kept in memory: every answer needs a round trip
 
     def exists(self, entry_id: str) -> bool:
-        return self._db.run(lambda tx: self._body(tx, entry_id)) is not None
+        return self._db.read(lambda tx: self._body(tx, entry_id)) is not None
 
     def has_descendants(self, entry_id: str) -> bool:
-        return self._db.run(lambda tx: self._has_descendants(tx, entry_id))
+        return self._db.read(lambda tx: self._has_descendants(tx, entry_id))
 
     @staticmethod
     def _decoded(rows: list[tuple[str, bytes]]) -> tuple[list[Entry], list[str]]:
@@ -130,11 +130,11 @@ class PostgresEntryStore:
         return entries, damaged
 
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]:
-        rows = self._db.run(lambda tx: self._rows(tx, entry_id, 1, depth))
+        rows = self._db.read(lambda tx: self._rows(tx, entry_id, 1, depth))
         return self._decoded(rows)[0]
 
     def unreadable(self, entry_id: str, depth: int | None) -> list[str]:
-        rows = self._db.run(lambda tx: self._rows(tx, entry_id, 1, depth))
+        rows = self._db.read(lambda tx: self._rows(tx, entry_id, 1, depth))
         return self._decoded(rows)[1]
 
     def select(self, parent: str, query: Query) -> Selection:
@@ -149,7 +149,7 @@ class PostgresEntryStore:
             missing = not rows and parent and not self._has_descendants(tx, parent)
             return None if missing and self._body(tx, parent) is None else rows
 
-        rows = self._db.run(read)
+        rows = self._db.read(read)
         if rows is None:
             raise EntryNotFound(parent)
         entries, damaged = self._decoded(rows)
@@ -161,7 +161,7 @@ class PostgresEntryStore:
 
     def version(self) -> int:
         """The change-log position of the last entry change visible now (0: none yet)."""
-        row = self._db.run(
+        row = self._db.read(
             lambda tx: tx.execute(
                 "SELECT coalesce(max(seq), 0) FROM changes WHERE kind = %s", [KIND]
             ).fetchone()
@@ -169,7 +169,7 @@ class PostgresEntryStore:
         return int(row[0]) if row else 0
 
     def check(self) -> None:
-        self._db.run(lambda tx: tx.execute("SELECT 1 FROM entries LIMIT 1").fetchall())
+        self._db.read(lambda tx: tx.execute("SELECT 1 FROM entries LIMIT 1").fetchall())
 
     # -- writes --------------------------------------------------------------------------
 

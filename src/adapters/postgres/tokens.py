@@ -65,13 +65,13 @@ class PostgresTokenStore:
         return token
 
     def get(self, token_id: str) -> Token:
-        token = self._db.run(lambda tx: self._row(tx, token_id))
+        token = self._db.read(lambda tx: self._row(tx, token_id))
         if token is None:
             raise TokenNotFound(token_id)
         return token
 
     def _all(self) -> tuple[list[Token], list[str]]:
-        rows = self._db.run(
+        rows = self._db.read(
             lambda tx: tx.execute(
                 "SELECT id, body, calls, last_used_at FROM tokens ORDER BY id"
             ).fetchall()
@@ -91,7 +91,7 @@ class PostgresTokenStore:
         return self._all()[0]
 
     def check(self) -> None:
-        self._db.run(lambda tx: tx.execute("SELECT 1 FROM tokens LIMIT 1").fetchall())
+        self._db.read(lambda tx: tx.execute("SELECT 1 FROM tokens LIMIT 1").fetchall())
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[object]:

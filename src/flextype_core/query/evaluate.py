@@ -10,7 +10,16 @@ from flextype_core.query.model import Path, Query, SortKey
 from flextype_core.query.prefilter import IndexedItems
 from flextype_core.query.values import MISSING, json_text, lookup, order_key
 
-__all__ = ["project", "run", "select", "select_from", "shape", "sort_items"]
+__all__ = [
+    "page",
+    "project",
+    "run",
+    "select",
+    "select_from",
+    "shape",
+    "shape_page",
+    "sort_items",
+]
 
 _RANDOM = _random.Random()  # noqa: S311 - shuffling entries is not cryptography
 
@@ -59,7 +68,8 @@ def sort_items(items: list[dict[str, Any]], keys: tuple[SortKey, ...]) -> list[d
     return result
 
 
-def _page(items: list[dict[str, Any]], offset: int, limit: int | None) -> list[dict[str, Any]]:
+def page(items: list[dict[str, Any]], offset: int, limit: int | None) -> list[dict[str, Any]]:
+    """Return the items from ``offset`` on, at most ``limit`` of them (None: all)."""
     return items[offset:] if limit is None else items[offset : offset + limit]
 
 
@@ -139,13 +149,18 @@ def project(item: dict[str, Any], query: Query) -> dict[str, Any]:
 
 
 def shape(query: Query, selected: list[dict[str, Any]], rng: _random.Random | None = None) -> Any:
-    """Apply offset/limit, ``return``, ``group_by`` and projection to selected items.
+    """Apply offset/limit, ``return``, ``group_by`` and projection to selected items."""
+    return shape_page(query, page(selected, query.offset, query.limit), rng)
+
+
+def shape_page(query: Query, items: list[dict[str, Any]], rng: _random.Random | None = None) -> Any:
+    """Apply ``return``, ``group_by`` and projection to a page (offset/limit already applied).
 
     ``group_by`` applies to list results; a single item (``first``, ``last``, ``next``,
-    ``random``) is returned as it is, or None when there is none.
+    ``random``) is returned as it is, or None when there is none. ``items`` is never
+    changed: a projection builds new items.
     """
-    page = _page(selected, query.offset, query.limit)
-    result = _returned(query, page, rng or _RANDOM)
+    result = _returned(query, items, rng or _RANDOM)
     projecting = query.only is not None or bool(query.except_)
     if isinstance(result, dict):
         return project(result, query) if projecting else result
