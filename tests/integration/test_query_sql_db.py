@@ -459,19 +459,27 @@ def test_fields_with_a_nul_are_found_through_their_body(
         assert len(found.items) == 1
 
 
-def test_a_row_that_cannot_be_decoded_is_unreadable_and_left_out(
+def test_rows_that_cannot_be_decoded_are_unreadable_and_left_out(
     pg_database: PostgresDatabase, store: PostgresEntryStore
 ) -> None:
     store.create(MOVIES)
-    pg_database.run(lambda tx: tx.execute("UPDATE entries SET body = 'not json' WHERE id = 'm/04'"))
+    # Off the page and failing the where: found by the index of bodies that hold no object.
+    pg_database.run(lambda tx: tx.execute("UPDATE entries SET body = 'not json' WHERE id = 'm/00'"))
+    # On the page, and beginning and ending as an object would: found when decoded.
+    pg_database.run(lambda tx: tx.execute("UPDATE entries SET body = '{oops}' WHERE id = 'm/04'"))
     query = options(**EQ_SORT)
     found = answer(pg_database, "m", query)
-    assert found.unreadable == ("m/04",)
-    survivors = {k: v for k, v in MOVIES.items() if k != "m/04"}
+    assert found.unreadable == ("m/00", "m/04")
+    survivors = {k: v for k, v in MOVIES.items() if k not in ("m/00", "m/04")}
     items = [{**f, "id": k, "slug": k} for k, f in survivors.items()]
     selected = evaluate.select(query, items)
     assert found.items == selected[1:5]
     assert found.total == len(selected)
+    for filters in (
+        {**EQ_SORT, "offset": "50"},
+        {"where": [{"key": "title", "operator": "regexp", "value": "x"}]},
+    ):
+        assert answer(pg_database, "m", options(**filters)).unreadable == ("m/00", "m/04")
 
 
 def test_a_page_changed_between_the_statements_is_read_again(
@@ -530,7 +538,7 @@ _T_N = [
     ("é", 1.2345678901234567e20), ("é", 123456789012345668000), (1, None), (2.5, "é"),
     (None, 0), (True, 1), (["x"], 2), ({"k": 1}, 3),
 ]  # fmt: skip
-_ROWS = [
+_ROWS: list[Fields] = [
     *({"t": t, "n": n, "k": "x"} for t, n in _T_N),
     {"n": 5, "k": "x"},
     # Past ASCII but folding among ASCII letters: SQL would put them apart.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import psycopg
@@ -124,7 +124,7 @@ def select(conn: Connection, parent: str, query: Query) -> Selection:
         found = None
     if found is None:
         found = _whole_range(conn, scope, query)
-    if found.total == 0 and not found.unreadable and parent and not _exists(conn, parent):
+    if found.total == 0 and not found.unreadable and parent and not _parent_exists(conn, parent):
         raise EntryNotFound(parent)
     return found
 
@@ -186,28 +186,28 @@ def _pushed(
     signature = tuple((key.key, key.descending) for key in query.sort)
     if query.sort and signature not in MIXED_SORTS:
         found = _run_pushed(conn, scope, where, sort, query, numeric=True)
-        if found is not _NOT_NUMBERS:
+        if not isinstance(found, _NotNumbers):
             return found
         if len(MIXED_SORTS) >= MIXED_SORTS_KEPT:
             MIXED_SORTS.clear()
         MIXED_SORTS[signature] = None
-    found = _run_pushed(conn, scope, where, sort, query, numeric=False)
-    return None if found is _NOT_NUMBERS else found
+    generic = _run_pushed(conn, scope, where, sort, query, numeric=False)
+    return None if isinstance(generic, _NotNumbers) else generic
 
 
 class _NotNumbers:
     """A sort key held something else than a number: the numeric shape cannot answer."""
 
 
-_NOT_NUMBERS: Any = _NotNumbers()
+_NOT_NUMBERS = _NotNumbers()
 
 
 def _pushed_statement(
     scope: _Scope, where: Compiled, sort: SortSql, query: Query, *, numeric: bool
-) -> tuple[sql.Composable, list[object], int]:
+) -> tuple[sql.Composed, list[object], int]:
     """The statement of plan 1 in either shape; its parameters; its columns in doubt.
 
-    Its rows: id, body, total, doubtful (where), lossy, not numbers, the rows in doubt
+    Its rows: id, body, total, doubtful (where), lossy, suspect, not numbers, the rows in doubt
     (arrays of ids, versions, then each key), each key of the row. Rows in doubt come
     as arrays (one per column): they cost nothing while there are none.
     """
@@ -229,6 +229,7 @@ def _pushed_statement(
         return sql.SQL(", ").join([*items, sql.Identifier(table, "id")])
 
     unsure = [sql.SQL("m.id"), sql.SQL("m.version"), *keys("m")[0]]
+    kinds: sql.Composable
     if numeric:
         arrays = [
             sql.SQL("NULL::text[] AS {}").format(sql.Identifier(f"u{i}"))
@@ -248,10 +249,11 @@ def _pushed_statement(
             sort.doubt(*keys("m0")), matches
         )
     statement = sql.SQL(
-        "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.kinds, {unsure_p}{values_p} FROM ("
+        "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.suspect, p.kinds,"
+        " {unsure_p}{values_p} FROM ("
         "SELECT m.*, count(*) OVER () AS total,"
         " count(*) FILTER (WHERE m.doubt) OVER () AS doubtful, {kinds} AS kinds, {arrays},"
-        " (SELECT EXISTS (SELECT FROM entries WHERE NOT data_exact AND {scope})) AS lossy"
+        " {lossy} AS lossy, {suspect} AS suspect"
         " FROM ({sure}) AS m ORDER BY {order_m} OFFSET %s LIMIT %s"
         ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}"
     ).format(
@@ -261,35 +263,39 @@ def _pushed_statement(
         values_p=sql.SQL("").join(sql.SQL(", {}::text").format(c) for c in keys("p")[0]),
         kinds=kinds,
         arrays=sql.SQL(", ").join(arrays),
-        scope=scope.sql,
+        lossy=_exists(scope, "NOT data_exact"),
+        suspect=_exists(scope, "NOT body_ok"),
         sure=sure,
         order_m=order("m"),
         order_p=order("p"),
     )
-    return statement, [*scope.params, *params, *_page_bounds(query)], len(unsure)
+    return statement, [*scope.params, *scope.params, *params, *_page_bounds(query)], len(unsure)
 
 
 def _run_pushed(
     conn: Connection, scope: _Scope, where: Compiled, sort: SortSql, query: Query, *, numeric: bool
-) -> Selection | None:
+) -> Selection | _NotNumbers | None:
     """Run plan 1 in one shape: the answer, None (another plan), or _NOT_NUMBERS."""
     statement, params, width = _pushed_statement(scope, where, sort, query, numeric=numeric)
     rows = conn.execute(statement, params, binary=True).fetchall()
     if not rows:
         return _counted(conn, scope, where, query)
-    total, doubtful, lossy, kinds = int(rows[0][2]), rows[0][3], rows[0][4], rows[0][5]
+    head = rows[0]
+    total, doubtful, lossy, suspect, kinds = int(head[2]), head[3], head[4], head[5], head[6]
+    if suspect:
+        raise _DamagedError
     if doubtful or lossy:
         return None
     if kinds:
         return _NOT_NUMBERS
-    first = 6 + width
+    first = 7 + width
     values = [[_json(t) for t in row[first:]] for row in rows]
     if any(sort.doubts_page(v) for v in values):
         return None
     page = [_public(row[0], bytes(row[1])) for row in rows]
-    if rows[0][6] is None:  # no row in doubt
+    if rows[0][7] is None:  # no row in doubt
         return Selection(items=page, total=total)
-    ids, versions, *columns = rows[0][6:first]
+    ids, versions, *columns = rows[0][7:first]
     apart = [
         [i, v, *(_json(t) for t in found)]
         for i, v, *found in zip(ids, versions, *columns, strict=True)
@@ -341,11 +347,13 @@ def _counted(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> 
     (the page would no longer be empty: the caller runs another plan).
     """
     matches, params = _matches(scope, where, compile_sort(()), lossy=True)
-    statement = sql.SQL("SELECT count(*), count(*) FILTER (WHERE m.doubt) FROM ({}) AS m").format(
-        matches
-    )
-    row = conn.execute(statement, params).fetchone()
-    total, doubtful = (int(row[0]), int(row[1])) if row else (0, 0)
+    statement = sql.SQL(
+        "SELECT count(*), count(*) FILTER (WHERE m.doubt), {} FROM ({}) AS m"
+    ).format(_exists(scope, "NOT body_ok"), matches)
+    row = conn.execute(statement, [*scope.params, *params]).fetchone()
+    total, doubtful, suspect = (int(row[0]), int(row[1]), row[2]) if row else (0, 0, False)
+    if suspect:
+        raise _DamagedError
     if doubtful or (total > query.offset and query.limit != 0):
         return None
     return Selection(items=[], total=total)
@@ -355,15 +363,23 @@ def _sparse(conn: Connection, scope: _Scope, where: Compiled, query: Query) -> S
     """Plan 2: the core decides over small items; the page's bodies are read by id."""
     keys = field_keys([c.key for c in query.where] + [k.key for k in query.sort])
     columns = [sql.SQL("(data -> %s)::text") for _ in keys]
+    # One row at least (the check for damaged rows), then the candidates in id order.
     statement = sql.SQL(
+        "SELECT {suspect}, m.* FROM (SELECT 1) AS one LEFT JOIN ("
         "SELECT id, xmin::text, CASE WHEN data_exact THEN NULL ELSE body END{columns}"
-        " FROM entries WHERE {scope} AND (({where}) OR NOT data_exact) ORDER BY id"
+        " FROM entries WHERE {scope} AND (({where}) OR NOT data_exact)"
+        ") AS m ON TRUE ORDER BY m.id"
     ).format(
+        suspect=_exists(scope, "NOT body_ok"),
         columns=sql.SQL("").join(sql.SQL(", {}").format(c) for c in columns),
         scope=scope.sql,
         where=where.sql,
     )
-    rows = conn.execute(statement, [*keys, *scope.params, *where.params], binary=True).fetchall()
+    params = [*scope.params, *keys, *scope.params, *where.params]
+    found_rows = conn.execute(statement, params, binary=True).fetchall()
+    if found_rows[0][0]:
+        raise _DamagedError
+    rows = [row[1:] for row in found_rows if row[1] is not None]
     versions: dict[str, str] = {}
     items: list[dict[str, Any]] = []
     lossy = False
@@ -435,7 +451,17 @@ def _whole_range(conn: Connection, scope: _Scope, query: Query) -> Selection:
     return Selection(items=page, total=len(found), unreadable=tuple(damaged))
 
 
-def _exists(conn: Connection, parent: str) -> bool:
+def _exists(scope: _Scope, condition: Literal["NOT data_exact", "NOT body_ok"]) -> sql.Composable:
+    """Whether a row of the range meets ``condition`` (a constant), as one select item.
+
+    The conditions have partial indexes (``data_exact``, ``body_ok``): one probe each.
+    """
+    return sql.SQL("(SELECT EXISTS (SELECT FROM entries WHERE {} AND {}))").format(
+        sql.SQL(condition), scope.sql
+    )
+
+
+def _parent_exists(conn: Connection, parent: str) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT FROM entries WHERE id = %s)"
         " OR EXISTS (SELECT FROM entries WHERE id >= %s AND id < %s)",
