@@ -2,21 +2,23 @@
 
 The same query, the same data, in one run, in process (no HTTP):
 
-- ``postgres pushed``: ``entry_queries.select`` over a private PostgreSQL cluster this
-  script starts (``tests/postgres_cluster.PostgresCluster``: fsync off, 127.0.0.1),
-  through ``PostgresDatabase.run`` as the store calls it: one statement (the GIN index
-  finds the category, SQL sorts by year and takes 10, the page's bodies come with it);
+- ``postgres``: ``entry_queries.select`` over a private PostgreSQL cluster this script
+  starts (``tests/postgres_cluster.PostgresCluster``: fsync off, 127.0.0.1), through
+  ``PostgresDatabase.read`` (no BEGIN/COMMIT) as the store calls it: one statement (the
+  GIN index finds the category, SQL sorts by year and takes 10, counts the matches, and
+  the page's bodies come with it);
 - ``yaml``: ``EntriesService.query`` over ``IndexedYamlFilesEntryStore`` (the in-memory
   index, warm), as the YAML driver answers it.
 
 Then the same where sorted by ``title`` instead, where 1 title in 100 has an accent
-(``Amélie``): SQL cannot fold its case as Python does, so ``entry_queries`` falls back
-to its sparse plan (SQL narrows to the category and returns ids and titles only, Python
-sorts them, a second statement reads the page), beside the YAML driver again.
+(``Amélie``): SQL cannot fold its case as Python does, so the statement orders the other
+titles and hands the accented ones back apart (ids and titles); the core sorts them into
+the first page and a second statement reads the bodies of those on it. Beside the YAML
+driver again.
 
 Every target must give the same 10 ids and total. Loading is not timed (printed apart).
 
-    .venv/bin/python bench/postgres_query.py [--entries 100000] [--repeats 300]
+    .venv/bin/python -m bench.postgres_query [--entries 100000] [--repeats 300]
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.postgres_cluster
 
 from tests.postgres_cluster import PostgresCluster, find_bindir
 
@@ -133,7 +133,7 @@ def main() -> None:
             query = parse_options(options(wanted, sort_by))
 
             def postgres(query: Query = query) -> tuple[list[str], int]:
-                found = db.run(lambda tx: select(tx.conn, PARENT, query))
+                found = db.read(lambda tx: select(tx.conn, PARENT, query))
                 return [item["id"] for item in found.items], found.total
 
             def yaml(sort_by: str = sort_by) -> tuple[list[str], int]:

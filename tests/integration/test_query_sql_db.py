@@ -175,7 +175,7 @@ def reference(store: PostgresEntryStore, parent: str, query: Query) -> Selection
 
 
 def answer(db: PostgresDatabase, parent: str, query: Query) -> Selection:
-    return db.run(lambda tx: select(tx.conn, parent, query))
+    return db.read(lambda tx: select(tx.conn, parent, query))
 
 
 def same(got: Selection, want: Selection) -> None:
@@ -369,7 +369,7 @@ def counted(
         conn = Counting(tx.conn, after)
         return select(conn, parent, query), conn.statements  # type: ignore[arg-type]
 
-    return db.run(work)
+    return db.read(work)
 
 
 def options(**filters: Any) -> Query:
