@@ -73,9 +73,9 @@ def _pushed_statement(
 ) -> tuple[sql.Composed, list[object], int]:
     """The statement of plan 1 in either shape; its parameters; its columns in doubt.
 
-    Its rows: id, body, total, doubtful (where), lossy, suspect, not numbers, the rows in doubt
-    (arrays of ids, versions, then each key), each key of the row. Rows in doubt come
-    as arrays (one per column): they cost nothing while there are none.
+    Its rows: id, body, total, doubtful (where), lossy, suspect, not numbers, the rows
+    in doubt (arrays of ids, versions, then each key), each key of the row. Rows in
+    doubt come as arrays (one per column): they cost nothing while there are none.
     """
     matches, params = candidates(scope, where, sort, lossy=False, ranks=not numeric)
     n = len(sort.values)

@@ -86,6 +86,7 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
 
 
 def _has_big_number(values: Iterable[Any]) -> bool:
+    """Tell whether an integer past 2**53 lies anywhere in ``values`` (maps, lists too)."""
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_NUMBER:
             return True
