@@ -290,3 +290,13 @@ def test_user_strings_travel_only_as_parameters(where: list[Clause], sort_keys: 
     placeholders(compiled)
     # PostgreSQL text holds no NUL: no parameter may carry one.
     assert all("\x00" not in s for p in params for s in _strings(p))
+
+
+def test_a_sort_on_numbers_may_take_jsonbs_own_order() -> None:
+    sort = compile_sort((SortKey(key=("year",), descending=True), SortKey(key=("n",))))
+    values = [sql.Identifier("s0"), sql.Identifier("s1")]
+    assert text(sort.native_order(values)) == '"s0" DESC NULLS LAST, "s1" NULLS LAST'
+    # What would make it wrong: a key present and no number (a JSON null too).
+    assert text(sort.not_numbers(values)) == (
+        """jsonb_typeof("s0") <> 'number' OR jsonb_typeof("s1") <> 'number'"""
+    )
