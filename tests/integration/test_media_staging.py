@@ -34,28 +34,33 @@ MB = 1024 * 1024
 class Staging:
     """A store under test and a way to see everything it keeps (files, staged bytes)."""
 
-    def __init__(self, kind: str, root: Path) -> None:
+    def __init__(self, kind: str, store: MediaStore, root: Path) -> None:
         self.kind = kind
         self.root = root
-        self.fake = FakeMediaStore()
-        self.store: MediaStore = self.fake if kind == "fake" else LocalMediaStore(root)
+        self.store = store
 
     def residue(self) -> list[str]:
-        """Everything kept: stored files and staged uploads (the lock file aside)."""
-        if self.kind == "fake":
-            return sorted(self.fake.contents) + [f"staged {id(u)}" for u in self.fake.staged]
+        """Everything kept: stored files and staged bytes (the lock file aside)."""
+        if isinstance(self.store, FakeMediaStore):
+            return sorted(self.store.contents) + [f"staged {id(u)}" for u in self.store.staged]
+        kept = [] if self.kind == "local" else [f"row {f.id}" for f in self.store.files("")]
         if not self.root.exists():
-            return []
-        return sorted(
+            return kept
+        return kept + sorted(
             str(p.relative_to(self.root))
             for p in self.root.rglob("*")
             if p.is_file() and p != self.root / ".lock"
         )
 
 
-@pytest.fixture(params=["fake", "local"])
+@pytest.fixture(params=["fake", "local", "postgres"])
 def staging(request: pytest.FixtureRequest, tmp_path: Path) -> Staging:
-    return Staging(request.param, tmp_path / "media")
+    if request.param == "fake":
+        return Staging("fake", FakeMediaStore(), tmp_path)
+    if request.param == "local":
+        return Staging("local", LocalMediaStore(tmp_path / "media"), tmp_path / "media")
+    store = request.getfixturevalue("pg_media_store")
+    return Staging("postgres", store, tmp_path / "pg-media")
 
 
 def service(store: MediaStore, max_file_size: int = 1000) -> MediaService:
@@ -82,15 +87,13 @@ def test_staged_bytes_are_no_file_until_added(staging: Staging) -> None:
         assert upload.head(5) == b"hello"
         assert store.files("") == [] and store.folders("") == []
         added = store.add_file("docs/a.txt", upload, META, replace=False)
+        stored = staging.residue()
     assert added.meta == META
     assert store.read("docs/a.txt") == b"hello world"
     upload.abort()  # taken by the store: the file stays
     assert store.read("docs/a.txt") == b"hello world"
-    assert staging.residue() == (
-        ["docs/a.txt"]
-        if staging.kind == "fake"
-        else sorted(["docs/a.txt", "docs/.a.txt.meta.yaml"])
-    )
+    assert staging.residue() == stored
+    assert [f.id for f in store.files("docs")] == ["docs/a.txt"]
 
 
 def test_a_conflicting_add_leaves_the_upload_to_its_caller(staging: Staging) -> None:
