@@ -173,7 +173,7 @@ class FakeMediaStore:
 
     def create_folder(self, folder_id: str) -> None:
         with self._lock:
-            if self.folder_exists(folder_id):
+            if self.folder_exists(folder_id) or folder_id in self.metas:
                 raise Conflict(f"Folder '{folder_id}' already exists.")
             self._make_folders(folder_id)
 

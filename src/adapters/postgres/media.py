@@ -278,18 +278,26 @@ class PostgresMediaStore:
         def work(tx: Tx) -> None:
             files, folders = self._subtree(tx, folder_id, new_id)
             low, high = _below(folder_id)
-            size = len(folder_id)
+            names = {
+                "old": folder_id,
+                "new": new_id,
+                "parent": ids.parent_of(new_id),
+                "rest": len(folder_id) + 1,  # where the part below the folder starts
+                "low": low,
+                "high": high,
+            }
             tx.execute(
-                "UPDATE media_folders SET id = %s || substr(id, %s::int),"
-                " parent = CASE WHEN id = %s THEN %s ELSE %s || substr(parent, %s::int) END"
-                " WHERE id = %s OR (id >= %s AND id < %s)",
-                [new_id, size + 1, folder_id, ids.parent_of(new_id), new_id, size + 1]
-                + [folder_id, low, high],
+                "UPDATE media_folders SET id = %(new)s || substr(id, %(rest)s::int),"
+                " parent = CASE WHEN id = %(old)s THEN %(parent)s"
+                " ELSE %(new)s || substr(parent, %(rest)s::int) END"
+                " WHERE id = %(old)s OR (id >= %(low)s AND id < %(high)s)",
+                names,
             )
             tx.execute(
-                "UPDATE media_files SET id = %s || substr(id, %s::int), folder = %s || substr(folder, %s::int)"
-                " WHERE id >= %s AND id < %s",
-                [new_id, size + 1, new_id, size + 1, low, high],
+                "UPDATE media_files SET id = %(new)s || substr(id, %(rest)s::int),"
+                " folder = %(new)s || substr(folder, %(rest)s::int)"
+                " WHERE id >= %(low)s AND id < %(high)s",
+                names,
             )
             _log_moves(tx, files, folders, folder_id, new_id)
 

@@ -94,7 +94,7 @@ class Blobs:
             if known is not None:
                 self._hashes.move_to_end(name)
                 return known
-        with self.open(name) as stream:
+        with self.path(name).open("rb") as stream:
             digest = hashlib.file_digest(stream, "sha256").hexdigest()
         with self._hash_lock:
             self._hashes[name] = digest
