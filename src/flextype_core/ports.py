@@ -127,11 +127,11 @@ class StagedUpload(Protocol):
 
 
 class MediaStore(Protocol):
-    """Files under ``media/``, each with a metadata sidecar, and their folders.
+    """Media files, each with its metadata (a sidecar, a table row), and their folders.
 
     A file id is a folder id (``""`` for the root) plus a file name; folder ids follow
     the entry id rules; both are validated before they reach a store. A file and its
-    sidecar move, copy and delete together: a file exists only with its metadata, and a
+    metadata move, copy and delete together: a file exists only with its metadata, and a
     crash never makes one visible without the other. ``meta`` mappings are copies: a
     caller may change what it gets without changing what is stored.
     """

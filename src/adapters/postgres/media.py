@@ -29,6 +29,16 @@ from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.media_blobs import Blobs
+from flextype_adapters.postgres.media_rows import (
+    FOLDERS,
+    KIND,
+    below,
+    folder_row,
+    ids_below,
+    log_moves,
+    make_folders,
+    taken,
+)
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import (
@@ -42,8 +52,6 @@ from flextype_core.ports import StagedUpload
 
 __all__ = ["PostgresMediaStore"]
 
-KIND = "media"
-FOLDERS = "media_folders"
 _STALE_SECONDS = 3600.0
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
@@ -57,11 +65,6 @@ def _decode(file_id: str, meta: bytes) -> Meta:
         raise StorageError(
             f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
         ) from exc
-
-
-def _below(folder_id: str) -> tuple[str, str]:
-    """The id range strictly below a folder: ['a/', 'a0') ('0' follows '/')."""
-    return folder_id + "/", folder_id + "0"
 
 
 class PostgresMediaStore:
@@ -117,7 +120,7 @@ class PostgresMediaStore:
         return self._db.run(work)
 
     def folder_exists(self, folder_id: str) -> bool:
-        return folder_id == ids.ROOT or self._db.read(lambda tx: _folder(tx, folder_id))
+        return folder_id == ids.ROOT or self._db.read(lambda tx: folder_row(tx, folder_id))
 
     def read(self, file_id: str) -> bytes:
         with self.open(file_id) as stream:
@@ -148,7 +151,7 @@ class PostgresMediaStore:
 
     @staticmethod
     def _require_folder(tx: Tx, folder_id: str) -> None:
-        if folder_id != ids.ROOT and not _folder(tx, folder_id):
+        if folder_id != ids.ROOT and not folder_row(tx, folder_id):
             raise MediaFolderNotFound(folder_id)
 
     # -- writes ---------------------------------------------------------------------------
@@ -176,13 +179,13 @@ class PostgresMediaStore:
         blob = self._blobs.new_name()
 
         def work(tx: Tx) -> str | None:
-            if _folder(tx, file_id):
+            if folder_row(tx, file_id):
                 raise Conflict(f"{file_named(file_id)} already exists.")
             query = "SELECT blob FROM media_files WHERE id = %s FOR UPDATE"
             old = tx.execute(query, [file_id]).fetchone()
             if old is not None and not replace:
                 raise Conflict(f"{file_named(file_id)} already exists.")
-            _make_folders(tx, ids.parent_of(file_id), file_id)
+            make_folders(tx, ids.parent_of(file_id), file_id)
             with _storage_errors(file_named(file_id), "written"):
                 self._blobs.place(upload, blob)  # the bytes first
             tx.execute(
@@ -248,9 +251,9 @@ class PostgresMediaStore:
         row = tx.execute(query, [file_id]).fetchone()
         if row is None:
             raise MediaFileNotFound(file_id)
-        if _taken(tx, new_id):
+        if taken(tx, new_id):
             raise Conflict(f"{file_named(new_id)} already exists.")
-        _make_folders(tx, ids.parent_of(new_id), new_id)
+        make_folders(tx, ids.parent_of(new_id), new_id)
         return bytes(row[0]), str(row[1])
 
     def delete_file(self, file_id: str) -> None:
@@ -268,16 +271,16 @@ class PostgresMediaStore:
 
     def create_folder(self, folder_id: str) -> None:
         def work(tx: Tx) -> None:
-            if _taken(tx, folder_id):
+            if taken(tx, folder_id):
                 raise Conflict(f"{folder_named(folder_id)} already exists.")
-            _make_folders(tx, folder_id, folder_id)
+            make_folders(tx, folder_id, folder_id)
 
         self._write(work)
 
     def move_folder(self, folder_id: str, new_id: str) -> None:
         def work(tx: Tx) -> None:
             files, folders = self._subtree(tx, folder_id, new_id)
-            low, high = _below(folder_id)
+            low, high = below(folder_id)
             names = {
                 "old": folder_id,
                 "new": new_id,
@@ -299,7 +302,7 @@ class PostgresMediaStore:
                 " WHERE id >= %(low)s AND id < %(high)s",
                 names,
             )
-            _log_moves(tx, files, folders, folder_id, new_id)
+            log_moves(tx, files, folders, folder_id, new_id)
 
         self._write(work)
 
@@ -312,7 +315,7 @@ class PostgresMediaStore:
                     "INSERT INTO media_folders (id, parent) VALUES (%s, %s)",
                     [new, ids.parent_of(new)],
                 )
-            low, high = _below(folder_id)
+            low, high = below(folder_id)
             query = "SELECT id, meta, blob FROM media_files WHERE id >= %s AND id < %s"
             for old, meta, source in tx.execute(query, [low, high]).fetchall():
                 new, blob = ids.rebase(old, folder_id, new_id), self._blobs.new_name()
@@ -329,19 +332,19 @@ class PostgresMediaStore:
 
     def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> tuple[list[str], list[str]]:
         """Check a folder move or copy; return the file and folder ids it carries."""
-        if not _folder(tx, folder_id):
+        if not folder_row(tx, folder_id):
             raise MediaFolderNotFound(folder_id)
-        if _taken(tx, new_id):
+        if taken(tx, new_id):
             raise Conflict(f"{folder_named(new_id)} already exists.")
-        _make_folders(tx, ids.parent_of(new_id), new_id)
-        return _ids_below(tx, folder_id)
+        make_folders(tx, ids.parent_of(new_id), new_id)
+        return ids_below(tx, folder_id)
 
     def delete_folder(self, folder_id: str) -> None:
         def work(tx: Tx) -> list[str]:
-            if not _folder(tx, folder_id):
+            if not folder_row(tx, folder_id):
                 raise MediaFolderNotFound(folder_id)
-            files, folders = _ids_below(tx, folder_id)
-            low, high = _below(folder_id)
+            files, folders = ids_below(tx, folder_id)
+            low, high = below(folder_id)
             blobs = tx.execute(
                 "DELETE FROM media_files WHERE id >= %s AND id < %s RETURNING blob", [low, high]
             ).fetchall()
@@ -369,58 +372,3 @@ class PostgresMediaStore:
             removed = remove_debris(self._root / UPLOADS, min_age=_STALE_SECONDS)
             removed += remove_debris(self._root / ".blobs", min_age=_STALE_SECONDS)
             return removed + self._blobs.remove_orphans(named, _STALE_SECONDS)
-
-
-def _folder(tx: Tx, folder_id: str) -> bool:
-    query = "SELECT 1 FROM media_folders WHERE id = %s"
-    return tx.execute(query, [folder_id]).fetchone() is not None
-
-
-def _taken(tx: Tx, media_id: str) -> bool:
-    """Tell whether a file or a folder holds ``media_id``."""
-    row = tx.execute(
-        "SELECT EXISTS (SELECT 1 FROM media_files WHERE id = %s)"
-        " OR EXISTS (SELECT 1 FROM media_folders WHERE id = %s)",
-        [media_id, media_id],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _make_folders(tx: Tx, folder_id: str, for_id: str) -> None:
-    """Create ``folder_id`` and its missing ancestors; a file in the way is a Conflict."""
-    missing = []
-    while folder_id != ids.ROOT and not _folder(tx, folder_id):
-        missing.append(folder_id)
-        folder_id = ids.parent_of(folder_id)
-    for folder in missing:
-        query = "SELECT 1 FROM media_files WHERE id = %s"
-        if tx.execute(query, [folder]).fetchone() is not None:
-            raise Conflict(
-                f"{file_named(for_id)} cannot be written: {file_named(folder)} is in the way."
-            )
-    for folder in reversed(missing):
-        tx.execute(
-            "INSERT INTO media_folders (id, parent) VALUES (%s, %s)",
-            [folder, ids.parent_of(folder)],
-        )
-    tx.log(FOLDERS, "create", reversed(missing))
-
-
-def _ids_below(tx: Tx, folder_id: str) -> tuple[list[str], list[str]]:
-    """The ids of the files below a folder, and of the folder and the folders below it."""
-    low, high = _below(folder_id)
-    files = tx.execute(
-        "SELECT id FROM media_files WHERE id >= %s AND id < %s ORDER BY id", [low, high]
-    ).fetchall()
-    folders = tx.execute(
-        "SELECT id FROM media_folders WHERE id = %s OR (id >= %s AND id < %s) ORDER BY id",
-        [folder_id, low, high],
-    ).fetchall()
-    return [str(row[0]) for row in files], [str(row[0]) for row in folders]
-
-
-def _log_moves(tx: Tx, files: list[str], folders: list[str], old: str, new: str) -> None:
-    tx.log(KIND, "delete", files)
-    tx.log(FOLDERS, "delete", folders)
-    tx.log(FOLDERS, "create", [ids.rebase(f, old, new) for f in folders])
-    tx.log(KIND, "create", [ids.rebase(f, old, new) for f in files])
