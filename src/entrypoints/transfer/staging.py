@@ -117,12 +117,6 @@ class Staging:
         self._transaction.enter_context(tokens.exclusive())
         clear_stores(entries, tokens)
 
-    def uploads(self) -> Path:
-        """A folder on the media folder's file system for files to move into the media store."""
-        folder = self.path / MEDIA / ".uploads"
-        folder.mkdir(exist_ok=True)
-        return folder
-
     def close_project(self) -> None:
         """Close the staged project (flush, close files) before ``commit``."""
         if self._open:
