@@ -27,6 +27,7 @@ from flextype_adapters.entry_files import (
     walk_entry_files,
     warn_unreadable,
 )
+from flextype_adapters.entry_moves import check_free
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.yaml_codec import STORAGE_FAILURES as _FAILURES
@@ -265,7 +266,7 @@ class YamlFilesEntryStore:
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
     ) -> None:
         with self._lock.held():
-            self._check_free(entry_id, new_id, expect)
+            check_free(self, entry_id, new_id, expect)
             source, target = self._root / entry_id, self._writable(new_id)
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
@@ -287,7 +288,7 @@ class YamlFilesEntryStore:
         expect: Callable[[Entry], None] | None = None,
     ) -> Entry:
         with self._lock.held():
-            self._check_free(entry_id, new_id, None)
+            check_free(self, entry_id, new_id, None)
             root = self.get(entry_id)
             if expect is not None:
                 expect(root)
@@ -302,17 +303,6 @@ class YamlFilesEntryStore:
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
             self.create(copies)
         return Entry(id=new_id, fields=copies[new_id])
-
-    def _check_free(
-        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
-    ) -> None:
-        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
-        if not self.exists(entry_id):
-            raise EntryNotFound(entry_id)
-        if self.exists(new_id) or self.has_descendants(new_id):
-            raise Conflict(f"Entry '{new_id}' already exists.")
-        if expect is not None:
-            expect(self.get(entry_id))
 
     def delete(
         self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
