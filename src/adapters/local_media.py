@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from flextype_adapters.atomic import (
+    copy_atomic,
     fsync_dir,
-    fsync_file,
     fsync_tree,
     hidden_twin,
     new_file_mode,
@@ -142,21 +142,10 @@ class LocalMediaStore(LocalMediaReader):
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            self._copy_into_place(upload.path, path)
+            copy_atomic(upload.path, path)
             upload.abort()  # its bytes are in place: the staged file goes
             return
         upload.taken()
-
-    def _copy_into_place(self, source: Path, target: Path) -> None:
-        temporary = hidden_twin(target, "tmp")
-        try:
-            shutil.copyfile(source, temporary)
-            fsync_file(temporary)
-            temporary.replace(target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -188,7 +177,7 @@ class LocalMediaStore(LocalMediaReader):
         with self._lock.held():
             source, target, meta = self._transfer_start(file_id, new_id)
             with _storage_errors(file_named(file_id), "copied"):
-                self._copy_into_place(source, target)
+                copy_atomic(source, target)
                 fsync_dir(target.parent)
             return MediaFile(id=new_id, meta=meta)
 

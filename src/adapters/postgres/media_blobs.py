@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import shutil
 import threading
 import time
 import uuid
@@ -21,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from flextype_adapters.atomic import fsync_dir, fsync_file, hidden_twin, new_file_mode
+from flextype_adapters.atomic import copy_atomic, fsync_dir, new_file_mode
 from flextype_adapters.local_uploads import FileUpload
 
 __all__ = ["BLOBS", "Blobs"]
@@ -58,7 +57,7 @@ class Blobs:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            self._copy_file(upload.path, target)
+            copy_atomic(upload.path, target)
             upload.abort()
         else:
             upload.taken()
@@ -70,20 +69,8 @@ class Blobs:
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._copy_file(self.path(name), target)
+        copy_atomic(self.path(name), target)
         fsync_dir(target.parent)
-
-    @staticmethod
-    def _copy_file(source: Path, target: Path) -> None:
-        temporary = hidden_twin(target, "tmp")
-        try:
-            shutil.copyfile(source, temporary)
-            fsync_file(temporary)
-            temporary.replace(target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
 
     def open(self, name: str) -> BinaryIO:
         return self.path(name).open("rb")
