@@ -125,6 +125,23 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a hidden temporary twin, synced, then renamed.
+
+    Readers of ``target`` see the old file or the whole copy, never part of it; the twin
+    is removed when the copy fails.
+    """
+    temporary = hidden_twin(target, "tmp")
+    try:
+        shutil.copyfile(source, temporary)
+        fsync_file(temporary)
+        temporary.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a directory's entries (renames, creations, deletions) to disk."""
     fd = os.open(directory, os.O_RDONLY)

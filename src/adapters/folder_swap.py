@@ -83,6 +83,8 @@ class FolderSwap:
                     (self.staging / name, self.live / name),
                 ):
                     if os.path.lexists(source):
+                        # A name may be nested (media/.blobs): its parent may be missing.
+                        target.parent.mkdir(parents=True, exist_ok=True)
                         source.rename(target)
             fsync_dir(self.live)
             if settings is not None:

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from flextype_adapters.atomic import (
+    copy_atomic,
     fsync_dir,
-    fsync_file,
     fsync_tree,
     hidden_twin,
     new_file_mode,
@@ -55,38 +55,17 @@ from flextype_adapters.local_media_reads import (
     folder_named,
     sidecar,
 )
+from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
 from flextype_core.model import MediaFile
-from flextype_core.ports import Upload
+from flextype_core.ports import StagedUpload
 
-__all__ = ["SIDECAR_SUFFIX", "LocalMediaStore", "TempUpload"]
+__all__ = ["SIDECAR_SUFFIX", "LocalMediaStore"]
 
 _STALE_UPLOAD_SECONDS = 3600.0
-
-
-class TempUpload:
-    """An upload received into a temporary file (the Upload port).
-
-    Args:
-        path: the temporary file; ``LocalMediaStore.add_file`` moves it into place, so
-            it should lie on the media directory's file system (``media/.uploads``).
-        size: its length in bytes.
-    """
-
-    def __init__(self, path: Path, size: int) -> None:
-        self.path = path
-        self._size = size
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def head(self, length: int) -> bytes:
-        with self.path.open("rb") as stream:
-            return stream.read(length)
 
 
 def _outside(what: str) -> Conflict:
@@ -127,12 +106,22 @@ class LocalMediaStore(LocalMediaReader):
         """
         with self._lock.held():
             removed = remove_debris(self._root)
-        return removed + remove_debris(self._root / ".uploads", min_age=_STALE_UPLOAD_SECONDS)
+        return removed + remove_debris(self._root / UPLOADS, min_age=_STALE_UPLOAD_SECONDS)
+
+    def stage(self) -> FileUpload:
+        """Begin an upload into a hidden temporary file of ``media/.uploads``.
+
+        Received without the lock: many uploads arrive at once, each in its own file.
+        """
+        return FileUpload(self._root / UPLOADS)
 
     def add_file(
-        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+        self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
+        if not isinstance(upload, FileUpload):
+            raise TypeError("LocalMediaStore.add_file takes an upload of its own stage().")
         path = self._inside(self._root / file_id, file_named(file_id))
+        upload.finish()  # before anything changes: a failing fsync leaves the old file
         with self._lock.held(), _storage_errors(file_named(file_id), "written"):
             if os.path.lexists(path):
                 if not replace or not path.is_file():
@@ -145,32 +134,18 @@ class LocalMediaStore(LocalMediaReader):
             fsync_dir(path.parent)
         return MediaFile(id=file_id, meta=stored)
 
-    def _place_upload(self, upload: Upload, path: Path) -> None:
-        if isinstance(upload, TempUpload):
-            # Received privately; in place, it is a file like any other the umask rules.
-            upload.path.chmod(new_file_mode())
-            fsync_file(upload.path)
-            try:
-                upload.path.replace(path)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                self._copy_into_place(upload.path, path)
-                upload.path.unlink()
-            return
-        # Another Upload gives its bytes only through head(): read them whole.
-        write_atomic(path, upload.head(upload.size))
-
-    def _copy_into_place(self, source: Path, target: Path) -> None:
-        temporary = hidden_twin(target, "tmp")
+    def _place_upload(self, upload: FileUpload, path: Path) -> None:
+        # Received privately; in place, it is a file like any other the umask rules.
+        upload.path.chmod(new_file_mode())
         try:
-            shutil.copyfile(source, temporary)
-            fsync_file(temporary)
-            temporary.replace(target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+            upload.path.replace(path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            copy_atomic(upload.path, path)
+            upload.abort()  # its bytes are in place: the staged file goes
+            return
+        upload.taken()
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -202,7 +177,7 @@ class LocalMediaStore(LocalMediaReader):
         with self._lock.held():
             source, target, meta = self._transfer_start(file_id, new_id)
             with _storage_errors(file_named(file_id), "copied"):
-                self._copy_into_place(source, target)
+                copy_atomic(source, target)
                 fsync_dir(target.parent)
             return MediaFile(id=new_id, meta=meta)
 

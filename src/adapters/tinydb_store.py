@@ -15,6 +15,7 @@ import msgspec
 from tinydb import TinyDB
 
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
+from flextype_adapters.entry_moves import check_free
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.tinydb_file import AtomicJSONStorage, open_tinydb, storage_errors
 from flextype_adapters.tinydb_table import TinyDBTable
@@ -151,7 +152,7 @@ class TinyDBEntryStore(TinyDBTable):
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
     ) -> None:
         with self._transaction():
-            self._check_free(entry_id, new_id, expect)
+            check_free(self, entry_id, new_id, expect)
             table = dict(self._table())
             for doc_id, doc in table.items():
                 if ids.is_within(doc["id"], entry_id):
@@ -167,7 +168,7 @@ class TinyDBEntryStore(TinyDBTable):
         expect: Callable[[Entry], None] | None = None,
     ) -> Entry:
         with self._transaction():
-            self._check_free(entry_id, new_id, expect)
+            check_free(self, entry_id, new_id, expect)
             index, broken = self._readable_and_broken()
             broken_below = ids_in_range(broken, entry_id, None)
             if broken_below:
@@ -181,17 +182,6 @@ class TinyDBEntryStore(TinyDBTable):
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(copy.deepcopy(entry.fields))
             self.create(copies)
             return self.get(new_id)
-
-    def _check_free(
-        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
-    ) -> None:
-        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
-        if not self.exists(entry_id):
-            raise EntryNotFound(entry_id)
-        if self.exists(new_id) or self.has_descendants(new_id):
-            raise Conflict(f"Entry '{new_id}' already exists.")
-        if expect is not None:
-            expect(self.get(entry_id))
 
     def delete(
         self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None

@@ -27,6 +27,7 @@ from flextype_adapters.entry_files import (
     walk_entry_files,
     warn_unreadable,
 )
+from flextype_adapters.entry_moves import check_free
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.parallel_parse import parse_in_processes
@@ -275,7 +276,7 @@ class YamlFilesEntryStore:
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
     ) -> None:
         with self._lock.held():
-            self._check_free(entry_id, new_id, expect)
+            check_free(self, entry_id, new_id, expect)
             source, target = self._root / entry_id, self._writable(new_id)
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
@@ -297,7 +298,7 @@ class YamlFilesEntryStore:
         expect: Callable[[Entry], None] | None = None,
     ) -> Entry:
         with self._lock.held():
-            self._check_free(entry_id, new_id, None)
+            check_free(self, entry_id, new_id, None)
             root = self.get(entry_id)
             if expect is not None:
                 expect(root)
@@ -312,17 +313,6 @@ class YamlFilesEntryStore:
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
             self.create(copies)
         return Entry(id=new_id, fields=copies[new_id])
-
-    def _check_free(
-        self, entry_id: str, new_id: str, expect: Callable[[Entry], None] | None
-    ) -> None:
-        """Refuse a move or copy of a missing entry or onto a taken id; then ``expect``."""
-        if not self.exists(entry_id):
-            raise EntryNotFound(entry_id)
-        if self.exists(new_id) or self.has_descendants(new_id):
-            raise Conflict(f"Entry '{new_id}' already exists.")
-        if expect is not None:
-            expect(self.get(entry_id))
 
     def delete(
         self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None

@@ -22,12 +22,13 @@ from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
-from flextype_core.ports import EntryStore, TokenStore
+from flextype_core.ports import EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from flextype_adapters.postgres.database import PostgresDatabase
     from flextype_adapters.postgres.entries import PostgresEntryStore
+    from flextype_adapters.postgres.media import PostgresMediaStore
     from flextype_adapters.postgres.tokens import PostgresTokenStore
 
 __all__ = ["MANIFEST", "Container", "build_container"]
@@ -82,6 +83,12 @@ def _postgres_refresh(db: PostgresDatabase) -> Callable[[], None]:
     return db.refresh
 
 
+def _postgres_media(db: PostgresDatabase, root: Path) -> PostgresMediaStore:
+    from flextype_adapters.postgres.media import PostgresMediaStore
+
+    return PostgresMediaStore(db, root)
+
+
 class Container(containers.DeclarativeContainer):
     """Providers for one project. Build it with ``build_container``, not directly.
 
@@ -123,8 +130,13 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Callable(_postgres_refresh, db=postgres_database),
     )
 
-    media_store = providers.Singleton(
-        LocalMediaStore, root=providers.Callable(Path.joinpath, project, "media")
+    media_root = providers.Callable(Path.joinpath, project, "media")
+    # On postgres the metadata and folders are rows; the bytes stay in media/ (.blobs).
+    media_store: providers.Provider[MediaStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Singleton(LocalMediaStore, root=media_root),
+        tinydb=providers.Singleton(LocalMediaStore, root=media_root),
+        postgres=providers.Singleton(_postgres_media, db=postgres_database, root=media_root),
     )
     image_processor = providers.Singleton(PillowImageProcessor)
     derivative_cache = providers.Singleton(

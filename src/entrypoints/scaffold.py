@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ import yaml
 from PIL import Image
 
 from flextype_adapters.atomic import write_atomic
-from flextype_adapters.local_media import TempUpload
 from flextype_core import IssuedToken
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.database import migrate_database, uses_database
@@ -128,7 +126,7 @@ def create_project(
         if demo:
             for entry_id, data in DEMO_ENTRIES.items():
                 project.entries.create(entry_id, data)
-            _add_demo_image(path, project)
+            _add_demo_image(project)
         return project.tokens.create({"title": "First token", "apis": ["*"]})
 
 
@@ -158,13 +156,11 @@ def _prepare_database(project: Project) -> None:
         )
 
 
-def _add_demo_image(path: Path, project: Project) -> None:
+def _add_demo_image(project: Project) -> None:
     """Upload a generated 800x400 PNG as ``demo/flextype.png``, as a client would."""
     image = Image.linear_gradient("L").resize((800, 400)).convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
-    fd, name = tempfile.mkstemp(prefix=".upload-", dir=path / "media")
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(buffer.getvalue())
-    upload = TempUpload(Path(name), len(buffer.getvalue()))
-    project.media.upload("demo", "flextype.png", upload)
+    with project.media.stage() as upload:
+        upload.write(buffer.getbuffer())
+        project.media.upload("demo", "flextype.png", upload)

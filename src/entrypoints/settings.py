@@ -27,7 +27,11 @@ SETTINGS_FILE = "flextype.yaml"
 SETTINGS_HEADER = "# flextype-py settings; every key is optional. See README.md, 'Settings'.\n"
 """The first line of a settings file that flextype writes."""
 ENV_PREFIX = "FLEXTYPE_"
-_NOT_SETTINGS = frozenset({"FLEXTYPE_PROJECT"})
+# Variables of the project's own tests share the prefix (the PostgreSQL suites' server
+# and CI's demand for it); a server started by those tests must not read them as settings.
+_NOT_SETTINGS = frozenset(
+    {"FLEXTYPE_PROJECT", "FLEXTYPE_TEST_DATABASE_URL", "FLEXTYPE_REQUIRE_POSTGRES"}
+)
 
 
 class SettingsError(Exception):

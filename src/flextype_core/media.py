@@ -20,7 +20,7 @@ from flextype_core.errors import (
 from flextype_core.etags import check_if_match
 from flextype_core.media_folders import MEDIA_URL, MediaFolders, file_url
 from flextype_core.model import MediaFile, Page, PageMeta
-from flextype_core.ports import Clock, ImageProcessor, MediaStore, Upload
+from flextype_core.ports import Clock, ImageProcessor, MediaStore, StagedUpload
 from flextype_core.query import IndexedItems, parse_options, select_from, shape
 
 __all__ = ["HEAD_BYTES", "MANAGED_META", "MEDIA_URL", "MediaService", "file_url", "public_file"]
@@ -169,16 +169,27 @@ class MediaService(MediaFolders):
             level += 1
         return found, unreadable
 
+    def stage(self) -> StagedUpload:
+        """Begin receiving an upload (``MediaStore.stage``): write it in, then ``upload`` it.
+
+        Use it as a ``with`` block: leaving it discards the bytes unless ``upload``
+        stored them, so a refused upload leaves nothing behind.
+        """
+        return self._store.stage()
+
     def upload(
         self,
         folder_id: object,
         file_name: object,
-        upload: Upload,
+        upload: StagedUpload,
         *,
         replace: bool = False,
         if_match: str | None = None,
     ) -> dict[str, Any]:
-        """Store an upload in a folder (created if missing) and return the new file.
+        """Store a staged upload in a folder (created if missing) and return the new file.
+
+        Every check runs before the store makes the file visible; the upload is
+        finished (made durable) outside the store's lock.
 
         The name is made safe (``ids.safe_file_name``); the answer's ``id`` is the final
         one. The metadata holds ``title`` (the name without its extension),
@@ -227,6 +238,7 @@ class MediaService(MediaFolders):
         size = self._images.probe(head) if self._images and mime.startswith("image/") else None
         if size is not None:
             meta["width"], meta["height"] = size
+        upload.finish()
         with self._store.exclusive():
             if if_match is not None:
                 try:

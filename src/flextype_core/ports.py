@@ -25,8 +25,8 @@ __all__ = [
     "ImageProcessor",
     "MediaStore",
     "PasswordHasher",
+    "StagedUpload",
     "TokenStore",
-    "Upload",
 ]
 
 
@@ -75,25 +75,63 @@ class PasswordHasher(Protocol):
         ...
 
 
-class Upload(Protocol):
-    """An uploaded file, already received whole (into a temporary file by the entrypoint)."""
+class StagedUpload(Protocol):
+    """An upload being received, staged where its ``MediaStore`` chose (``MediaStore.stage``).
+
+    The entrypoint writes the bytes in as they arrive, never holding them whole, then
+    hands the upload to the core, whose checks (name, size, the type sniffed from
+    ``head``) run before ``MediaStore.add_file`` makes it visible. Until ``add_file``
+    takes it, staged bytes are nobody's file: no read of the store sees them. Leaving
+    the ``with`` block aborts it, so a refused, failed or abandoned upload leaves nothing
+    behind (after ``add_file`` took it, abort does nothing).
+    """
 
     @property
     def size(self) -> int:
-        """Its length in bytes."""
+        """The number of bytes written so far."""
+        ...
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``, all of it.
+
+        Raises:
+            StorageError: it cannot be staged (a full disk, say).
+        """
+        ...
+
+    def finish(self) -> None:
+        """End the writing: the staged bytes become durable where they wait.
+
+        ``add_file`` finishes an upload that was not; no ``write`` may follow.
+
+        Raises:
+            StorageError: it cannot be made durable.
+        """
         ...
 
     def head(self, length: int) -> bytes:
-        """Return its first ``length`` bytes (fewer if it is shorter)."""
+        """Return the first ``length`` bytes written (fewer if there are fewer)."""
+        ...
+
+    def abort(self) -> None:
+        """Discard the staged bytes; nothing once ``add_file`` took them, or twice."""
+        ...
+
+    def __enter__(self) -> StagedUpload:
+        """Return the upload itself."""
+        ...
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Abort the upload (see ``abort``)."""
         ...
 
 
 class MediaStore(Protocol):
-    """Files under ``media/``, each with a metadata sidecar, and their folders.
+    """Media files, each with its metadata (a sidecar, a table row), and their folders.
 
     A file id is a folder id (``""`` for the root) plus a file name; folder ids follow
     the entry id rules; both are validated before they reach a store. A file and its
-    sidecar move, copy and delete together: a file exists only with its metadata, and a
+    metadata move, copy and delete together: a file exists only with its metadata, and a
     crash never makes one visible without the other. ``meta`` mappings are copies: a
     caller may change what it gets without changing what is stored.
     """
@@ -138,12 +176,25 @@ class MediaStore(Protocol):
         """Tell whether the folder exists (the root always does)."""
         ...
 
+    def stage(self) -> StagedUpload:
+        """Begin an upload: bytes written to it wait where this store keeps them.
+
+        Where that is (a hidden folder beside the media, a multipart upload of an object
+        store) is the store's choice; the caller only writes, then ``add_file`` or aborts.
+
+        Raises:
+            StorageError: no upload can be begun (the media folder cannot be written).
+        """
+        ...
+
     def add_file(
-        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+        self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
         """Store the upload as ``file_id`` with ``meta``; create missing folders.
 
-        The upload is consumed: a store may move its temporary file into place.
+        ``upload`` comes from this store's ``stage``. On success the store has taken
+        its bytes (its ``abort`` does nothing now); on an error it is left as it was,
+        for the caller to abort.
 
         Returns:
             The stored file, its ``meta`` as a later ``file`` call reads it.

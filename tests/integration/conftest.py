@@ -15,6 +15,7 @@ import pytest
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.entries import PostgresEntryStore
+from flextype_adapters.postgres.media import PostgresMediaStore
 from flextype_adapters.postgres.tokens import PostgresTokenStore
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_files import YamlFilesEntryStore
@@ -67,6 +68,12 @@ def yaml_token_store(tmp_path: Path) -> YamlFilesTokenStore:
 @pytest.fixture
 def pg_token_store(pg_database: PostgresDatabase) -> PostgresTokenStore:
     return PostgresTokenStore(pg_database)
+
+
+@pytest.fixture
+def pg_media_store(pg_database: PostgresDatabase, tmp_path: Path) -> PostgresMediaStore:
+    """A media store on a fresh schema, its bytes in a media folder of its own."""
+    return PostgresMediaStore(pg_database, tmp_path / "pg-media")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flextype_adapters.local_media import LocalMediaStore, TempUpload
+from flextype_adapters.local_media import LocalMediaStore
 from flextype_core.errors import (
     Conflict,
     InvalidId,
@@ -18,7 +18,7 @@ from flextype_core.errors import (
     StorageError,
 )
 from flextype_core.media import MediaService
-from flextype_core.ports import MediaStore
+from flextype_core.ports import MediaStore, StagedUpload
 from tests.unit.fakes import FixedClock
 from tests.unit.media_fakes import FakeMediaStore, FakeUpload
 
@@ -36,16 +36,14 @@ def store(root: Path) -> LocalMediaStore:
     return LocalMediaStore(root)
 
 
-def temp_upload(root: Path, data: bytes) -> TempUpload:
-    uploads = root / ".uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    path = uploads / f"upload-{len(list(uploads.iterdir()))}"
-    path.write_bytes(data)
-    return TempUpload(path, len(data))
+def staged(store: MediaStore, data: bytes) -> StagedUpload:
+    upload = store.stage()
+    upload.write(data)
+    return upload
 
 
 def add(store: LocalMediaStore, root: Path, file_id: str, data: bytes = b"hello") -> None:
-    store.add_file(file_id, temp_upload(root, data), META, replace=False)
+    store.add_file(file_id, staged(store, data), META, replace=False)
 
 
 def sidecar(root: Path, file_id: str) -> Path:
@@ -73,21 +71,26 @@ def test_a_file_lies_beside_its_hidden_yaml_sidecar(store: LocalMediaStore, root
 
 
 def test_an_upload_is_moved_into_place_not_copied(store: LocalMediaStore, root: Path) -> None:
-    upload = temp_upload(root, b"hello")
+    upload = store.stage()
+    upload.write(b"hello")
     store.add_file("a.txt", upload, META, replace=False)
     assert not upload.path.exists()
     assert list((root / ".uploads").iterdir()) == []
+    upload.abort()  # taken: nothing to discard
+    assert store.read("a.txt") == b"hello"
 
 
-def test_an_upload_from_elsewhere_is_stored_too(store: LocalMediaStore) -> None:
-    store.add_file("a/b.txt", FakeUpload(b"bytes"), META, replace=False)
-    assert store.read("a/b.txt") == b"bytes"
+def test_an_upload_staged_elsewhere_is_refused(store: LocalMediaStore, root: Path) -> None:
+    with pytest.raises(TypeError):
+        store.add_file("a/b.txt", FakeUpload(b"bytes"), META, replace=False)
+    assert not root.exists() or visible_tree(root) == []
 
 
-def test_a_temp_upload_reads_its_head_from_the_file(root: Path) -> None:
-    upload = temp_upload(root, b"0123456789")
+def test_a_staged_upload_reads_its_head_from_the_file(store: LocalMediaStore) -> None:
+    upload = staged(store, b"0123456789")
     assert upload.size == 10
     assert upload.head(4) == b"0123"
+    upload.finish()
     assert upload.head(100) == b"0123456789"
 
 
@@ -97,7 +100,7 @@ def test_adding_over_a_file_is_a_conflict_unless_replacing(
     add(store, root, "a.txt", b"one")
     with pytest.raises(Conflict):
         add(store, root, "a.txt", b"two")
-    replaced = store.add_file("a.txt", temp_upload(root, b"three"), {"v": 2}, replace=True)
+    replaced = store.add_file("a.txt", staged(store, b"three"), {"v": 2}, replace=True)
     assert replaced.meta == {"v": 2}
     assert store.read("a.txt") == b"three"
     assert visible_tree(root) == [".a.txt.meta.yaml", "a.txt"]
@@ -271,7 +274,7 @@ def test_the_content_hash_changes_when_the_file_is_replaced(
     add(store, root, "a.txt", b"one")
     first = store.content_hash("a.txt")
     assert first == store.content_hash("a.txt")
-    store.add_file("a.txt", temp_upload(root, b"two"), META, replace=True)
+    store.add_file("a.txt", staged(store, b"two"), META, replace=True)
     assert store.content_hash("a.txt") != first
 
 
@@ -318,8 +321,10 @@ def test_traversal_ids_are_rejected_before_any_disk_access(tmp_path: Path, file_
     assert blocker.read_text() == "not a folder"
 
 
-def test_an_upload_through_the_service_lands_on_disk(media: MediaService, root: Path) -> None:
-    created = media.upload("img", "My Pic.PNG", temp_upload(root, PNG))
+def test_an_upload_through_the_service_lands_on_disk(
+    media: MediaService, store: LocalMediaStore, root: Path
+) -> None:
+    created = media.upload("img", "My Pic.PNG", staged(store, PNG))
     assert created["id"] == "img/my-pic.png" and created["url"] == "/media/img/my-pic.png"
     assert (root / "img" / "my-pic.png").read_bytes() == PNG
     assert str(root) not in repr(created)
@@ -329,7 +334,7 @@ def test_an_upload_through_the_service_lands_on_disk(media: MediaService, root: 
 def test_both_stores_answer_a_folder_walk_alike(kind: str, tmp_path: Path) -> None:
     store: MediaStore = FakeMediaStore() if kind == "fake" else LocalMediaStore(tmp_path / "m")
     for file_id in ["b.txt", "a/x.txt", "a-b/y.txt", "a/c/z.txt"]:
-        store.add_file(file_id, FakeUpload(b"x"), {"n": file_id}, replace=False)
+        store.add_file(file_id, staged(store, b"x"), {"n": file_id}, replace=False)
     assert store.folders("") == ["a", "a-b"]
     assert store.folders("a") == ["a/c"]
     assert [f.id for f in store.files("a")] == ["a/x.txt"]
@@ -341,7 +346,7 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
     kind: str, tmp_path: Path
 ) -> None:
     store: MediaStore = FakeMediaStore() if kind == "fake" else LocalMediaStore(tmp_path / "m")
-    store.add_file("a.txt", FakeUpload(b"x"), {"n": 0}, replace=False)
+    store.add_file("a.txt", staged(store, b"x"), {"n": 0}, replace=False)
     with store.exclusive():
         store.update_meta("a.txt", lambda m: {**m, "n": 1})
         other = threading.Thread(target=lambda: store.update_meta("a.txt", lambda m: {**m, "n": 2}))
@@ -357,7 +362,7 @@ def test_exclusive_holds_off_other_writers_and_lets_its_own_calls_through(
 def test_open_streams_the_content_read_returns(kind: str, tmp_path: Path) -> None:
     store: MediaStore = FakeMediaStore() if kind == "fake" else LocalMediaStore(tmp_path / "m")
     data = bytes(range(256)) * 5000
-    store.add_file("a/big.bin", FakeUpload(data), {"n": 1}, replace=False)
+    store.add_file("a/big.bin", staged(store, data), {"n": 1}, replace=False)
     with store.open("a/big.bin") as stream:
         assert stream.read(10) == data[:10]
         assert stream.read() == data[10:]

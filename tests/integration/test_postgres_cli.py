@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from psycopg import sql
 
 from flextype_adapters.postgres.database import SCHEMA_VERSION, apply_migrations
 from flextype_entrypoints.cli import main
@@ -72,7 +73,13 @@ def test_init_creates_the_tables_the_demo_content_and_a_private_settings_file(
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
             )
         }
+        media = conn.execute(
+            sql.SQL("SELECT id, folder FROM {}").format(sql.Identifier(schema, "media_files"))
+        ).fetchall()
     assert {"entries", "tokens", "changes", "schema_migrations"} <= tables
+    assert media == [("demo/flextype.png", "demo")]  # the demo image is a row, its bytes a blob
+    assert len(list((path / "media" / ".blobs").glob("*/*"))) == 1
+    assert sorted(p.name for p in (path / "media").iterdir()) == [".blobs", ".uploads"]
 
 
 def test_init_refuses_a_schema_that_holds_a_project_and_writes_nothing(
@@ -197,8 +204,8 @@ def test_serve_refuses_a_schema_newer_than_it_knows(
 ) -> None:
     seed = pg_init(tmp_path / "seed", postgres_url, schema, "--no-demo")
     with psycopg.connect(postgres_url) as conn:  # as a newer flextype-py leaves it
-        table = psycopg.sql.Identifier(schema, "schema_migrations")
-        query = psycopg.sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table)
+        table = sql.Identifier(schema, "schema_migrations")
+        query = sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table)
         conn.execute(query, (SCHEMA_VERSION + 1,))
     assert _serve_refusal(seed.path) == (
         f"flextype: error: the database schema {schema} is at version {SCHEMA_VERSION + 1}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,14 +52,30 @@ def _rows(url: str, schema: str) -> dict[str, int]:
             table: conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
             ).fetchone()[0]  # type: ignore[index]
-            for table in ("entries", "tokens")
+            for table in ("entries", "tokens", "media_files", "media_folders")
         }
+
+
+def _blobs(path: Path) -> list[bytes]:
+    """The bytes of the postgres driver's media blobs in a project, sorted."""
+    return sorted(p.read_bytes() for p in (path / "media" / ".blobs").glob("*/*"))
+
+
+def _local_media(path: Path) -> list[str]:
+    """The names the file drivers' media store keeps in a project's media folder."""
+    media = path / "media"
+    return sorted(
+        str(p.relative_to(media))
+        for p in media.rglob("*")
+        if not {".blobs", ".uploads"} & set(p.parts)  # the postgres store's, and uploads
+    )
 
 
 def test_migrate_to_postgres_and_back_keeps_everything(
     filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
 ) -> None:
     before = snapshot(filled)
+    local = _local_media(filled)
     header = (filled / "flextype.yaml").read_text().splitlines()[0]
     code, out, err = run(
         capsys, "migrate", "--project", str(filled), "--to", "postgres",
@@ -66,7 +83,8 @@ def test_migrate_to_postgres_and_back_keeps_everything(
     )  # fmt: skip
     assert (code, err) == (0, "")
     assert out == (
-        "Moved 13 entries and 3 tokens from yaml to postgres; storage.driver is now postgres. "
+        "Moved 13 entries, 3 tokens and 3 media files from yaml to postgres; "
+        "storage.driver is now postgres. "
         "The yaml content is kept (remove it, or use --delete-source).\n"
     )
     settings_file = filled / "flextype.yaml"
@@ -78,7 +96,11 @@ def test_migrate_to_postgres_and_back_keeps_everything(
         "postgres": {"schema": schema, "url": postgres_url},
     }
     assert snapshot(filled) == before
-    assert _rows(postgres_url, schema) == {"entries": 13, "tokens": 3}
+    assert _rows(postgres_url, schema) == {
+        "entries": 13, "tokens": 3, "media_files": 3, "media_folders": 5,
+    }  # fmt: skip
+    assert sorted(_blobs(filled)) == sorted(content for _, content in before["files"].values())
+    assert _local_media(filled) == local  # the yaml driver's media are kept too
     # The kept YAML files are no reason for a warning: the database holds the content.
     code, out, err = run(capsys, "entries", "get", "movies/dune", "--project", str(filled))
     assert (code, err) == (0, "")
@@ -91,7 +113,11 @@ def test_migrate_to_postgres_and_back_keeps_everything(
     assert (code, err) == (0, "")
     assert out.endswith("The postgres content is removed.\n")
     assert snapshot(filled) == before
-    assert _rows(postgres_url, schema) == {"entries": 0, "tokens": 0}
+    assert _rows(postgres_url, schema) == {
+        "entries": 0, "tokens": 0, "media_files": 0, "media_folders": 0,
+    }  # fmt: skip
+    assert not (filled / "media" / ".blobs").exists()
+    assert _local_media(filled) == local
 
 
 def test_migrate_to_a_schema_holding_content_needs_replace(
@@ -109,10 +135,20 @@ def test_migrate_to_a_schema_holding_content_needs_replace(
         "earlier migrate? Pass --replace to overwrite it, or remove it first.\n"
     )
     assert tree(filled) == files
-    assert _rows(postgres_url, schema) == {"entries": 0, "tokens": 1}
+    assert _rows(postgres_url, schema) == {
+        "entries": 0,
+        "tokens": 1,
+        "media_files": 0,
+        "media_folders": 0,
+    }
     code, out, err = run(capsys, *argv, "--replace")
     assert (code, err) == (0, "")
-    assert _rows(postgres_url, schema) == {"entries": 13, "tokens": 3}
+    assert _rows(postgres_url, schema) == {
+        "entries": 13,
+        "tokens": 3,
+        "media_files": 3,
+        "media_folders": 5,
+    }
 
 
 def test_a_migrate_to_postgres_failing_midway_changes_nothing(
@@ -141,7 +177,88 @@ def test_a_migrate_to_postgres_failing_midway_changes_nothing(
     assert (code, out) == (1, "")
     assert err == "flextype: error: The database refused an operation (SQLSTATE P0001).\n"
     assert tree(filled) == files  # still on yaml, settings untouched
-    assert _rows(postgres_url, schema) == {"entries": 0, "tokens": 0}
+    assert _rows(postgres_url, schema) == {
+        "entries": 0,
+        "tokens": 0,
+        "media_files": 0,
+        "media_folders": 0,
+    }
+
+
+def _migrate(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> str:
+    code, out, err = run(capsys, "migrate", "--project", str(path), *argv)
+    assert (code, err) == (0, ""), err
+    return out
+
+
+def test_a_migrate_to_postgres_failing_on_a_media_file_changes_nothing(
+    filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        apply_migrations(conn, schema, 3)
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION {}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.id = 'posters/2021/dune.png' THEN RAISE EXCEPTION 'no'; "
+                "END IF; RETURN NEW; END $$"
+            ).format(sql.Identifier(schema))
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER refuse BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(schema, "media_files"), sql.Identifier(schema, "refuse"))
+        )
+    files = tree(filled)
+    code, out, err = run(
+        capsys, "migrate", "--project", str(filled), "--to", "postgres",
+        "--database-url", postgres_url,
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert err == "flextype: error: The database refused an operation (SQLSTATE P0001).\n"
+    assert tree(filled) == files  # no blob left behind, still on yaml
+    assert _rows(postgres_url, schema) == {
+        "entries": 0, "tokens": 0, "media_files": 0, "media_folders": 0,
+    }  # fmt: skip
+
+
+def test_media_survive_migrating_between_yaml_and_postgres_with_and_without_delete_source(
+    filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
+) -> None:
+    before = snapshot(filled)
+    _migrate(capsys, filled, "--to", "postgres", "--database-url", postgres_url, "--delete-source")
+    assert _local_media(filled) == []  # the yaml driver's media went with --delete-source
+    assert len(_blobs(filled)) == 3
+    assert snapshot(filled) == before
+    # Back to yaml, keeping the postgres content: rows and blobs both stay.
+    out = _migrate(capsys, filled, "--to", "yaml")
+    assert out.startswith("Moved 13 entries, 3 tokens and 3 media files from postgres to yaml;")
+    assert snapshot(filled) == before
+    assert len(_blobs(filled)) == 3
+    assert _rows(postgres_url, schema)["media_files"] == 3
+    # So the database's content is whole still: serving it again needs only the switch.
+    settings = filled / "flextype.yaml"
+    settings.write_text(settings.read_text().replace("driver: yaml", "driver: postgres"))
+    assert snapshot(filled) == before
+    settings.write_text(settings.read_text().replace("driver: postgres", "driver: yaml"))
+    _migrate(capsys, filled, "--to", "postgres", "--replace")
+    assert snapshot(filled) == before
+    assert len(_blobs(filled)) == 3  # the replaced content's blobs went
+
+
+def test_a_migrate_from_postgres_with_a_missing_blob_changes_nothing(
+    filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
+) -> None:
+    _migrate(capsys, filled, "--to", "postgres", "--database-url", postgres_url, "--delete-source")
+    blob = next((filled / "media" / ".blobs").glob("*/*"))
+    blob.unlink()
+    files = tree(filled)
+    code, out, err = run(capsys, "migrate", "--project", str(filled), "--to", "yaml")
+    assert (code, out) == (1, "")
+    assert re.fullmatch(r"flextype: error: File '[^']+' was not found\.\n", err), err
+    assert tree(filled) == files
+    assert _rows(postgres_url, schema) == {
+        "entries": 13, "tokens": 3, "media_files": 3, "media_folders": 5,
+    }  # fmt: skip
 
 
 def test_export_and_import_through_postgres_keep_everything(
@@ -187,7 +304,12 @@ def test_an_import_into_postgres_refused_late_changes_nothing(
     assert (code, out) == (1, "")
     assert "truncated" in err and "Nothing was imported." in err
     assert snapshot(target) == before
-    assert _rows(postgres_url, schema) == {"entries": 9, "tokens": 1}
+    assert _rows(postgres_url, schema) == {
+        "entries": 9,
+        "tokens": 1,
+        "media_files": 1,
+        "media_folders": 1,
+    }
 
 
 # -- what driver_check says ----------------------------------------------------------
@@ -235,7 +357,7 @@ def test_a_driver_switched_to_postgres_by_hand_warns_and_migrate_moves_the_files
     )
     code, out, err = run(capsys, "migrate", "--project", str(filled), "--to", "postgres")
     assert (code, err) == (0, "")
-    assert out.startswith("Moved 13 entries and 3 tokens from yaml to postgres;")
+    assert out.startswith("Moved 13 entries, 3 tokens and 3 media files from yaml to postgres;")
     assert snapshot(filled) == before
     code, out, err = run(capsys, "entries", "get", "movies/dune", "--project", str(filled))
     assert (code, err) == (0, "")

@@ -47,6 +47,8 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
             "FLEXTYPE_CORS__ALLOW_ORIGINS": "[https://a.example, https://b.example]",
             "FLEXTYPE_API__REGISTRY__ENABLED": "false",
             "FLEXTYPE_PROJECT": "/somewhere/else",
+            "FLEXTYPE_TEST_DATABASE_URL": "postgresql://tests@127.0.0.1/x",
+            "FLEXTYPE_REQUIRE_POSTGRES": "1",
             "HOME": "/root",
         },
     )

@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from flextype_adapters.local_media import TempUpload
 from flextype_core import archive
 from flextype_core.model import CallCount
 from flextype_entrypoints.cli import main
@@ -77,14 +76,6 @@ def init(capsys: pytest.CaptureFixture[str], path: Path, driver: str, *, demo: b
     return access
 
 
-def _upload(path: Path, data: bytes) -> TempUpload:
-    uploads = path / "media" / ".uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    temp = uploads / f"t-{len(list(uploads.iterdir()))}"
-    temp.write_bytes(data)
-    return TempUpload(temp, len(data))
-
-
 def fill(path: Path) -> None:
     """Add every kind of content to the (demo) project at ``path``."""
     with open_project(path) as project:
@@ -102,10 +93,14 @@ def fill(path: Path) -> None:
             }
         )
         media = project.media
-        media.upload("posters/2021", "dune.png", _upload(path, encode(gradient((40, 20)), "PNG")))
+        with media.stage() as upload:
+            upload.write(encode(gradient((40, 20)), "PNG"))
+            media.upload("posters/2021", "dune.png", upload)
         media.add_meta("posters/2021/dune.png", "alt", "Dune's poster ✓")
         media.add_meta("posters/2021/dune.png", "credits", {"by": ["A", "B"], "year": 2021})
-        media.upload("", "notes.txt", _upload(path, b"plain notes\n" * 1000))
+        with media.stage() as upload:
+            upload.write(b"plain notes\n" * 1000)
+            media.upload("", "notes.txt", upload)
         media.create_folder("empty/inner")
     if project.settings.storage.driver == "yaml":
         legacy = path / "entries" / "legacy" / "post"

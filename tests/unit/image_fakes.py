@@ -11,7 +11,7 @@ from typing import Any
 
 from flextype_core.errors import MediaFileNotFound, UnsupportedMediaType
 from flextype_core.model import MediaFile
-from flextype_core.ports import Upload
+from flextype_core.ports import StagedUpload
 
 
 class FakeImageStore:
@@ -53,8 +53,11 @@ class FakeImageStore:
     def folder_exists(self, folder_id: str) -> bool:
         return folder_id == ""
 
+    def stage(self) -> StagedUpload:
+        raise NotImplementedError
+
     def add_file(
-        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+        self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
         raise NotImplementedError
 

@@ -12,23 +12,58 @@ from typing import Any
 from flextype_core import ids
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound, StorageError
 from flextype_core.model import MediaFile
-from flextype_core.ports import Upload
+from flextype_core.ports import StagedUpload
 
 Meta = dict[str, Any]
 
 
 class FakeUpload:
-    """An upload held in memory."""
+    """An upload staged in memory: ``FakeUpload(b"...")`` is one already written.
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    ``state`` tells where it is: "writing", "finished", "taken" (by ``add_file``) or
+    "aborted"; ``staged`` of the store that made it lists those neither taken nor aborted.
+    """
+
+    def __init__(self, data: bytes = b"", staged: set[FakeUpload] | None = None) -> None:
+        self.data = bytearray(data)
+        self.state = "writing"
+        self._staged = staged if staged is not None else set()
+        self._staged.add(self)
 
     @property
     def size(self) -> int:
         return len(self.data)
 
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.state != "writing":
+            raise ValueError(f"The upload is {self.state}.")
+        self.data.extend(data)
+
+    def finish(self) -> None:
+        if self.state == "writing":
+            self.state = "finished"
+
     def head(self, length: int) -> bytes:
-        return self.data[:length]
+        return bytes(self.data[:length])
+
+    def take(self) -> bytes:
+        """Give the store the bytes (``add_file``)."""
+        self.finish()
+        self.state = "taken"
+        self._staged.discard(self)
+        return bytes(self.data)
+
+    def abort(self) -> None:
+        if self.state != "taken":
+            self.state = "aborted"
+            self.data = bytearray()
+            self._staged.discard(self)
+
+    def __enter__(self) -> FakeUpload:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.abort()
 
 
 class FakeImageProcessor:
@@ -58,6 +93,8 @@ class FakeMediaStore:
         self.folder_ids: set[str] = set()
         self.damaged: set[str] = set()
         """Ids of files whose metadata is to be unreadable, as a broken sidecar is."""
+        self.staged: set[FakeUpload] = set()
+        """The uploads begun (``stage``) and neither stored nor aborted."""
         self._lock = threading.RLock()
 
     def exclusive(self) -> threading.RLock:
@@ -88,14 +125,19 @@ class FakeMediaStore:
     def folder_exists(self, folder_id: str) -> bool:
         return folder_id == ids.ROOT or folder_id in self.folder_ids
 
+    def stage(self) -> FakeUpload:
+        return FakeUpload(staged=self.staged)
+
     def add_file(
-        self, file_id: str, upload: Upload, meta: Mapping[str, Any], *, replace: bool
+        self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
+        if not isinstance(upload, FakeUpload):
+            raise TypeError("FakeMediaStore.add_file takes a FakeUpload.")
         with self._lock:
             if file_id in self.metas and not replace:
                 raise Conflict(f"File '{file_id}' already exists.")
             self._make_folders(_parent(file_id))
-            self.contents[file_id] = upload.head(upload.size)
+            self.contents[file_id] = upload.take()
             self.metas[file_id] = copy.deepcopy(dict(meta))
             return self.file(file_id)
 
@@ -131,7 +173,7 @@ class FakeMediaStore:
 
     def create_folder(self, folder_id: str) -> None:
         with self._lock:
-            if self.folder_exists(folder_id):
+            if self.folder_exists(folder_id) or folder_id in self.metas:
                 raise Conflict(f"Folder '{folder_id}' already exists.")
             self._make_folders(folder_id)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
+from flextype_adapters.postgres import entry_queries
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.rows import (
     EntryRow,
@@ -19,7 +20,6 @@ from flextype_adapters.postgres.rows import (
 )
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry, Selection
-from flextype_core.query import evaluate
 from flextype_core.query.model import Query
 
 __all__ = ["PostgresEntryStore"]
@@ -146,26 +146,12 @@ class PostgresEntryStore:
         return self._decoded(rows)[1]
 
     def select(self, parent: str, query: Query) -> Selection:
-        """The collection part of ``query``, by the core's own evaluation of the range.
+        """The collection part of ``query``, pushed down to SQL (``entry_queries.select``).
 
-        A first version: every entry of the range is read and decoded, then the core's
-        pure pipeline filters, sorts and pages them.
+        SQL answers where it is exact for the stored data; elsewhere it narrows the rows
+        and the core's own tests and sort decide, so answers are the file drivers'.
         """
-
-        def read(tx: Tx) -> list[tuple[str, bytes]] | None:
-            rows = self._rows(tx, parent, query.min_depth, query.depth)
-            missing = not rows and parent and not self._has_descendants(tx, parent)
-            return None if missing and self._body(tx, parent) is None else rows
-
-        rows = self._db.read(read)
-        if rows is None:
-            raise EntryNotFound(parent)
-        entries, damaged = self._decoded(rows)
-        found = evaluate.select(query, [entry.public for entry in entries])
-        end = None if query.limit is None else query.offset + query.limit
-        return Selection(
-            items=found[query.offset : end], total=len(found), unreadable=tuple(damaged)
-        )
+        return self._db.read(lambda tx: entry_queries.select(tx.conn, parent, query))
 
     def version(self) -> int:
         """The change-log position of the last entry change visible now (0: none yet)."""

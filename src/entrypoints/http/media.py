@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
@@ -11,7 +10,6 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from flextype_adapters.local_media import TempUpload
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
 from flextype_core.etags import entity_tag
 from flextype_entrypoints.http.apidoc import ApiDoc
@@ -84,13 +82,13 @@ class MediaFilesController(Controller):
         the ETag names; `If-None-Match: *` never replaces.
         """
         media = call.media
-        form = await receive_multipart(request, _upload_dir(call), media.max_file_size)
+        form = await receive_multipart(request, media.stage, media.max_file_size)
         try:
             params = call.params.with_fields(form.fields)
             await to_thread.run_sync(partial(call.authorize, _API, write=True, params=params))
-            if form.file_path is None or form.file_name is None:
+            upload = form.file
+            if upload is None or form.file_name is None:
                 raise BadRequest("The upload has no file part named 'file'.")
-            upload = TempUpload(form.file_path, form.file_size)
             folder = params.text("folder", required=False) or ""
             # If-None-Match: * asks for create-if-absent: never a replace.
             replace = is_truthy(params.values.get("replace")) and call.if_none_match is None
@@ -264,11 +262,6 @@ class MediaFoldersController(Controller):
         call.authorize(_API, write=True)
         folder_id = call.read(MediaDelete).id
         call.media.delete_folder(folder_id, if_match=call.if_match)
-
-
-def _upload_dir(call: ApiCall) -> Path:
-    # Beside the media, on the same file system: the upload is renamed into place.
-    return call.project / "media" / ".uploads"
 
 
 class MediaContentController(Controller):

@@ -1,14 +1,10 @@
-"""Receive a multipart upload: the file streamed to a temporary file, never whole in memory."""
+"""Receive a multipart upload: its file streamed into the media store's staging, never whole."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from anyio import to_thread
 from litestar import Request
 from litestar.exceptions import InternalServerException
 from multipart import (  # type: ignore[import-untyped]
@@ -18,8 +14,8 @@ from multipart import (  # type: ignore[import-untyped]
     PushMultipartParser,
 )
 
-from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flextype_core.ports import StagedUpload
 from flextype_entrypoints.http.errors import ClientDisconnected
 
 __all__ = ["MAX_FIELD_SIZE", "ReceivedForm", "receive_multipart"]
@@ -30,40 +26,38 @@ _MAX_PARTS = 32
 
 
 class ReceivedForm:
-    """The text fields of a multipart form, and its one file (a temporary file, or None)."""
+    """The text fields of a multipart form, and its one file (a staged upload, or None)."""
 
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
-        self.file_path: Path | None = None
+        self.file: StagedUpload | None = None
         self.file_name: str | None = None
-        self.file_size = 0
 
     def discard(self) -> None:
-        """Remove the temporary file if it is still there (after an error, or unused)."""
-        if self.file_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.file_path.unlink()
+        """Abort the staged file unless the store took it (after an error, or unused)."""
+        if self.file is not None:
+            self.file.abort()
 
 
 async def receive_multipart(
-    request: Request[Any, Any, Any], upload_dir: Path, max_file_size: int
+    request: Request[Any, Any, Any], stage: Callable[[], StagedUpload], max_file_size: int
 ) -> ReceivedForm:
-    """Read a ``multipart/form-data`` body; the part named ``file`` goes to ``upload_dir``.
+    """Read a ``multipart/form-data`` body; the file part is written into ``stage()``.
 
-    The temporary file is fsync'd, so renaming it into place makes the upload durable.
+    Where its bytes wait is the media store's (``MediaStore.stage``); the caller hands
+    ``form.file`` to the core and ``discard``s the form in every case.
 
     Raises:
         UnsupportedMediaType: the body is not multipart/form-data.
         BadRequest: a malformed body, several files, or a text field over 64 kB.
         PayloadTooLarge: the file is larger than ``max_file_size``.
-        StorageError: the temporary file cannot be written (a full disk, say): nothing
-            is left of it.
+        StorageError: the file cannot be staged (a full disk, say): nothing is left of it.
         ClientDisconnected: the client went away before sending the whole body.
     """
     boundary = _boundary(request.headers.get("content-type", ""))
     form = ReceivedForm()
     try:
-        await _parse(request, boundary, upload_dir, max_file_size, form)
+        await _parse(request, boundary, stage, max_file_size, form)
     except BaseException:
         form.discard()
         raise
@@ -82,21 +76,25 @@ def _boundary(content_type: str) -> str:
 
 
 class _Reader:
-    """Feeds the parser's events into a ``ReceivedForm``, the file into its temp file."""
+    """Feeds the parser's events into a ``ReceivedForm``, the file into its staged upload."""
 
-    def __init__(self, form: ReceivedForm, upload_dir: Path, max_file_size: int) -> None:
+    def __init__(
+        self, form: ReceivedForm, stage: Callable[[], StagedUpload], max_file_size: int
+    ) -> None:
         self.form = form
-        self.upload_dir = upload_dir
+        self.stage = stage
         self.max_file_size = max_file_size
         self.segment: MultipartSegment | None = None
         self.text = bytearray()
-        self.fd: int | None = None
 
     def feed(self, part: MultipartSegment | bytearray | None) -> None:
         if isinstance(part, MultipartSegment):
             self.segment = part
             if part.filename is not None:
-                self.fd = _open_file(self.form, part.filename, self.upload_dir)
+                if self.form.file is not None:
+                    raise BadRequest("Send one file per upload.")
+                self.form.file = self.stage()
+                self.form.file_name = part.filename
         elif self.segment is None:
             return
         elif part:
@@ -108,11 +106,11 @@ class _Reader:
             self.segment = None
 
     def _data(self, segment: MultipartSegment, data: bytearray) -> None:
-        if segment.filename is not None and self.fd is not None:
-            self.form.file_size += len(data)
-            if self.form.file_size > self.max_file_size:
+        file = self.form.file
+        if segment.filename is not None and file is not None:
+            if file.size + len(data) > self.max_file_size:
                 raise PayloadTooLarge(f"The file is larger than {self.max_file_size} bytes.")
-            _write_all(self.fd, data)
+            file.write(data)
             return
         self.text.extend(data)
         if len(self.text) > MAX_FIELD_SIZE:
@@ -122,46 +120,23 @@ class _Reader:
 async def _parse(
     request: Request[Any, Any, Any],
     boundary: str,
-    upload_dir: Path,
+    stage: Callable[[], StagedUpload],
     max_file_size: int,
     form: ReceivedForm,
 ) -> None:
-    reader = _Reader(form, upload_dir, max_file_size)
+    reader = _Reader(form, stage, max_file_size)
     try:
-        # As every other write: a full disk or a failing one is named in the answer.
-        with _storage_errors("The upload", "written"):
-            with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
-                async for chunk in request.stream():
-                    for part in parser.parse(chunk):
-                        reader.feed(part)
-                    if parser.closed:
-                        break
-                if not parser.closed:
-                    raise BadRequest("The multipart/form-data body ended early.")
-            if reader.fd is not None:
-                await to_thread.run_sync(os.fsync, reader.fd)
+        # The staged upload names a full disk or a failing one (StorageError) itself.
+        with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
+            async for chunk in request.stream():
+                for part in parser.parse(chunk):
+                    reader.feed(part)
+                if parser.closed:
+                    break
+            if not parser.closed:
+                raise BadRequest("The multipart/form-data body ended early.")
     except (ParserError, ParserLimitReached) as exc:
         raise BadRequest(f"The multipart/form-data body is malformed: {exc}.") from exc
     except InternalServerException as exc:
         # Litestar's one 500 from reading a body: the disconnect message of the server.
         raise ClientDisconnected from exc
-    finally:
-        if reader.fd is not None:
-            os.close(reader.fd)
-
-
-def _write_all(fd: int, data: bytearray) -> None:
-    """Write all of ``data``: a nearly full disk takes part of it and says so only next."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _open_file(form: ReceivedForm, file_name: str, upload_dir: Path) -> int:
-    if form.file_path is not None:
-        raise BadRequest("Send one file per upload.")
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".upload-", dir=upload_dir)
-    form.file_path = Path(name)
-    form.file_name = file_name
-    return fd

@@ -78,9 +78,16 @@ def _migrate(args: argparse.Namespace) -> int:
             database_url=args.database_url,
         )
     kept = "removed" if done.deleted_source else "kept (remove it, or use --delete-source)"
+    moved = (
+        f"{_plural(done.entries, 'entry', 'entries')}, "
+        f"{_plural(done.tokens, 'token', 'tokens')} and "
+        f"{_plural(done.media_files, 'media file', 'media files')}"
+        if "postgres" in (done.source, done.target)  # the file drivers share media/
+        else f"{_plural(done.entries, 'entry', 'entries')} and "
+        f"{_plural(done.tokens, 'token', 'tokens')}"
+    )
     print(
-        f"Moved {_plural(done.entries, 'entry', 'entries')} and "
-        f"{_plural(done.tokens, 'token', 'tokens')} from {done.source} to {done.target}; "
+        f"Moved {moved} from {done.source} to {done.target}; "
         f"storage.driver is now {done.target}. The {done.source} content is {kept}."
     )
     overridden = os.environ.get("FLEXTYPE_STORAGE__DRIVER")

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from flextype_adapters.local_media import TempUpload
 from flextype_core import ids
 from flextype_core.archive import (
     Counts,
@@ -169,10 +168,9 @@ class _Import:
             raise InvalidArchive(f"Media file {shown(file_id)} is not in the media index.")
         if member.size != record.size:
             raise InvalidArchive(f"Media file {shown(file_id)} is not the size its index says.")
-        path = self._staging.uploads() / f"import-{len(self._received)}"
-        with path.open("wb") as target:
-            member.copy_to(target, self._advance_media)
-        self._media.add_file(file_id, TempUpload(path, record.size), record.meta, replace=False)
+        with self._media.stage() as upload:
+            member.copy_to(upload, self._advance_media)
+            self._media.add_file(file_id, upload, record.meta, replace=False)
         self._received.add(file_id)
         self._count(media_files=1, media_bytes=record.size)
 

@@ -3,9 +3,11 @@
 The content is copied through the stores into a staging project with the new driver,
 read back and compared, swapped into the project folder, and only then does
 ``storage.driver`` change in the settings file: the switch is the last step, so a
-failure anywhere before leaves the project on its old driver, as it was. Media stay
-where they are (every driver keeps them in ``media/``). The old driver's content stays
-until ``--delete-source``. Into postgres, the copy is one transaction of the database,
+failure anywhere before leaves the project on its old driver, as it was. Between the
+file drivers media stay where they are (both keep them as files in ``media/``); to or
+from postgres (metadata and folders as rows, bytes as blobs) they are copied through
+the two stores too (``media_copy``). The old driver's content stays until
+``--delete-source``. Into postgres, the copy is one transaction of the database,
 committed just before the switch (``Staging``).
 """
 
@@ -27,10 +29,19 @@ from flextype_entrypoints.driver_check import find_mismatch, store_kinds
 from flextype_entrypoints.project import Project
 from flextype_entrypoints.settings import Settings, load_settings
 from flextype_entrypoints.transfer.importer import ENTRIES_PER_WRITE
+from flextype_entrypoints.transfer.media_copy import (
+    BLOBS_NAME,
+    MediaTree,
+    copy_media,
+    keep_blobs,
+    media_tree,
+    remove_local_media,
+)
 from flextype_entrypoints.transfer.progress import ProgressBars
 from flextype_entrypoints.transfer.readable import refuse_unreadable
 from flextype_entrypoints.transfer.settings_file import read_settings_text, switched_driver_text
 from flextype_entrypoints.transfer.staging import (
+    MEDIA,
     Staging,
     clear_stores,
     content_names,
@@ -48,6 +59,7 @@ class Migrated(msgspec.Struct, frozen=True, kw_only=True):
     target: str
     entries: int
     tokens: int
+    media_files: int
     deleted_source: bool
 
 
@@ -151,7 +163,7 @@ def migrate_project(
     bars: ProgressBars,
     database_url: str | None = None,
 ) -> Migrated:
-    """Move the project's entries and tokens to the ``target`` driver and switch to it.
+    """Move the project's entries, tokens (and media) to the ``target`` driver; switch to it.
 
     Args:
         path: the project folder.
@@ -177,28 +189,43 @@ def migrate_project(
             _check_target_free(path, target_settings)
         entry_store = project.container.entry_store()
         token_store = project.container.token_store()
+        media_store = project.container.media_store()
+        # Only postgres keeps media otherwise than the file drivers do.
+        media_moves = "postgres" in (source, target)
         with ExitStack() as held:
             # Writers of the old driver wait until the switch: nothing written meanwhile
             # can be left behind.
             held.enter_context(entry_store.exclusive())
             held.enter_context(token_store.exclusive())
+            held.enter_context(media_store.exclusive())
             entries = entry_store.descendants(ids.ROOT, None)
             tokens = token_store.list()
-            refuse_unreadable(entry_store, token_store, None, ())
+            media = media_tree(media_store) if media_moves else MediaTree([], [])
+            refuse_unreadable(entry_store, token_store, media_store, [ids.ROOT, *media.folders])
             with Staging(path, target, "migrate", target_settings) as staging:
                 _copy(staging, entries, tokens, bars)
+                names = list(content_names(target))
+                if media_moves:
+                    copy_media(media_store, staging.project.container.media_store(), media, bars)
+                    names.append(BLOBS_NAME if target == "postgres" else MEDIA)
+                if source == "postgres" and not delete_source:
+                    keep_blobs(path / MEDIA, staging.path / MEDIA)
                 text = switched_driver_text(
                     read_settings_text(path), target, database_url=database_url
                 )
-                staging.commit(content_names(target), text.encode("utf-8"))
+                staging.commit(names, text.encode("utf-8"))
             if delete_source and source == "postgres":
-                clear_stores(entry_store, token_store)  # committed as the block ends
+                # Committed as the block ends (the blobs went aside with the swap).
+                clear_stores(entry_store, token_store, media_store)
     if delete_source and source != "postgres":
         remove_content(path, source)
+        if target == "postgres":
+            remove_local_media(path / MEDIA)
     return Migrated(
         source=source,
         target=target,
         entries=len(entries),
         tokens=len(tokens),
+        media_files=len(media.files),
         deleted_source=delete_source,
     )

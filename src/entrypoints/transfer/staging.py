@@ -7,8 +7,9 @@ live ones go aside, into the staging folder) and writes the settings file, undoi
 renames if any step fails. Leaving the ``with`` block removes the staging folder and
 what went aside.
 
-With the postgres driver the entries and tokens are not files: the staged project's
-stores are the database's, inside one transaction that first empties them. Readers
+With the postgres driver the entries, tokens and media rows are not files: the staged
+project's stores are the database's, inside one transaction that first empties them
+(the media's blobs are files, written in the staging folder's ``media/.blobs``). Readers
 (of every server) see the old content until ``commit`` commits it, just before the
 media and the settings file are swapped; leaving the block without ``commit`` rolls
 it back.
@@ -26,7 +27,7 @@ from types import TracebackType
 from flextype_adapters.atomic import remove_atomically
 from flextype_adapters.folder_swap import FolderSwap
 from flextype_core import ids
-from flextype_core.ports import EntryStore, TokenStore
+from flextype_core.ports import EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.database import migrate_database
 from flextype_entrypoints.project import Project, open_project
@@ -58,13 +59,21 @@ def remove_content(project: Path, driver: str) -> None:
             remove_atomically(live)
 
 
-def clear_stores(entries: EntryStore, tokens: TokenStore) -> None:
-    """Delete every entry and token of two stores (in their ``exclusive`` blocks, at once)."""
+def clear_stores(entries: EntryStore, tokens: TokenStore, media: MediaStore | None) -> None:
+    """Delete every entry, token (and media file and folder) of the stores.
+
+    In their ``exclusive`` blocks, so that it happens at once.
+    """
     tops = {entry.id.split("/", 1)[0] for entry in entries.descendants(ids.ROOT, None)}
     for top in sorted(tops):
         entries.delete(top)
     for token in tokens.list():
         tokens.delete(token.token)
+    if media is not None:
+        for folder in media.folders(ids.ROOT):
+            media.delete_folder(folder)
+        for file in media.listing(ids.ROOT)[0]:
+            media.delete_file(file.id)
 
 
 class _AbandonedError(Exception):
@@ -113,15 +122,11 @@ class Staging:
         container = self.project.container
         migrate_database(container)
         entries, tokens = container.entry_store(), container.token_store()
+        media = container.media_store()
         self._transaction.enter_context(entries.exclusive())
         self._transaction.enter_context(tokens.exclusive())
-        clear_stores(entries, tokens)
-
-    def uploads(self) -> Path:
-        """A folder on the media folder's file system for files to move into the media store."""
-        folder = self.path / MEDIA / ".uploads"
-        folder.mkdir(exist_ok=True)
-        return folder
+        self._transaction.enter_context(media.exclusive())
+        clear_stores(entries, tokens, media)
 
     def close_project(self) -> None:
         """Close the staged project (flush, close files) before ``commit``."""

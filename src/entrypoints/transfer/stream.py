@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 
 from flextype_core.archive import MANIFEST, Digest, member_kind
 from flextype_core.errors import InvalidArchive, shown
+from flextype_core.ports import StagedUpload
 from flextype_entrypoints.transfer.progress import Advance
 
 if TYPE_CHECKING:
@@ -171,8 +172,8 @@ class Member:
             )
         return self._stream.read(self.size)
 
-    def copy_to(self, target: BinaryIO, advance: Advance | None = None) -> None:
-        """Copy the content to ``target`` in chunks, calling ``advance`` with each size."""
+    def copy_to(self, target: StagedUpload, advance: Advance | None = None) -> None:
+        """Write the content into ``target`` in chunks, calling ``advance`` with each size."""
         while True:
             data = self._stream.read(_CHUNK)
             if not data:

@@ -1,0 +1,374 @@
+"""MediaStore on PostgreSQL: metadata and folders in tables, the bytes in blob files.
+
+A file exists for the API only with its row in ``media_files`` (its metadata and the
+name of its blob, ``media_blobs``); every folder, and every ancestor of a file or
+folder, has its row in ``media_folders``. The bytes are written first, the row after,
+in the transaction that also appends the change-log rows (kind ``media`` for files,
+``media_folders`` for folders); blobs a transaction no longer names are removed after
+its commit. A crash leaves at most a blob no row names (invisible, removed by
+``remove_debris``), never a row without its bytes.
+
+Writes take the schema's media lock exclusively (media writes are few; the local store
+serialises them too), so checks and writes never interleave, on any number of servers.
+Staging is the local store's (``media/.uploads``): the bytes stay in the project's
+``media/`` folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+from flextype_adapters.debris import remove_debris
+from flextype_adapters.local_media_reads import file_named, folder_named
+from flextype_adapters.local_uploads import UPLOADS, FileUpload
+from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.postgres.database import PostgresDatabase, Tx
+from flextype_adapters.postgres.media_blobs import Blobs
+from flextype_adapters.postgres.media_rows import (
+    FOLDERS,
+    KIND,
+    below,
+    folder_row,
+    ids_below,
+    log_moves,
+    make_folders,
+    taken,
+)
+from flextype_adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_core import ids
+from flextype_core.errors import (
+    Conflict,
+    MediaFileNotFound,
+    MediaFolderNotFound,
+    StorageError,
+)
+from flextype_core.model import MediaFile
+from flextype_core.ports import StagedUpload
+
+__all__ = ["PostgresMediaStore"]
+
+_STALE_SECONDS = 3600.0
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+Meta = dict[str, Any]
+
+
+def _decode(file_id: str, meta: bytes) -> Meta:
+    try:
+        return _DECODER.decode(meta)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StorageError(
+            f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
+        ) from exc
+
+
+class PostgresMediaStore:
+    """MediaStore on a PostgreSQL schema and the blob files of ``root`` (see the module).
+
+    Args:
+        db: the project's database.
+        root: the media directory (uploads are staged and blobs kept there).
+    """
+
+    def __init__(self, db: PostgresDatabase, root: Path) -> None:
+        self._db = db
+        self._root = root
+        self._blobs = Blobs(root)
+        self._lock = db.lock_key(KIND)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def file(self, file_id: str) -> MediaFile:
+        row = self._db.read(
+            lambda tx: tx.execute(
+                "SELECT meta FROM media_files WHERE id = %s", [file_id]
+            ).fetchone()
+        )
+        if row is None:
+            raise MediaFileNotFound(file_id)
+        return MediaFile(id=file_id, meta=_decode(file_id, bytes(row[0])))
+
+    def files(self, folder_id: str) -> list[MediaFile]:
+        return self.listing(folder_id)[0]
+
+    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
+        def work(tx: Tx) -> list[tuple[Any, ...]]:
+            self._require_folder(tx, folder_id)
+            query = "SELECT id, meta FROM media_files WHERE folder = %s ORDER BY id"
+            return tx.execute(query, [folder_id]).fetchall()
+
+        found, unreadable = [], []
+        for file_id, meta in self._db.run(work):
+            try:
+                found.append(MediaFile(id=file_id, meta=_decode(file_id, bytes(meta))))
+            except StorageError as exc:
+                warn_limited(f"media:{file_id}", "%s It is left out of listings.", exc.message)
+                unreadable.append(file_id)
+        return found, unreadable
+
+    def folders(self, folder_id: str) -> list[str]:
+        def work(tx: Tx) -> list[str]:
+            self._require_folder(tx, folder_id)
+            query = "SELECT id FROM media_folders WHERE parent = %s ORDER BY id"
+            return [row[0] for row in tx.execute(query, [folder_id])]
+
+        return self._db.run(work)
+
+    def folder_exists(self, folder_id: str) -> bool:
+        return folder_id == ids.ROOT or self._db.read(lambda tx: folder_row(tx, folder_id))
+
+    def read(self, file_id: str) -> bytes:
+        with self.open(file_id) as stream:
+            return stream.read()
+
+    def open(self, file_id: str) -> BinaryIO:
+        blob = self._blob(file_id)
+        with _storage_errors(file_named(file_id), "read"):
+            try:
+                return self._blobs.open(blob)
+            except FileNotFoundError:  # deleted since the row was read
+                raise MediaFileNotFound(file_id) from None
+
+    def content_hash(self, file_id: str) -> str:
+        blob = self._blob(file_id)
+        with _storage_errors(file_named(file_id), "read"):
+            try:
+                return self._blobs.sha256(blob)
+            except FileNotFoundError:
+                raise MediaFileNotFound(file_id) from None
+
+    def _blob(self, file_id: str) -> str:
+        query = "SELECT blob FROM media_files WHERE id = %s"
+        row = self._db.read(lambda tx: tx.execute(query, [file_id]).fetchone())
+        if row is None:
+            raise MediaFileNotFound(file_id)
+        return str(row[0])
+
+    @staticmethod
+    def _require_folder(tx: Tx, folder_id: str) -> None:
+        if folder_id != ids.ROOT and not folder_row(tx, folder_id):
+            raise MediaFolderNotFound(folder_id)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def exclusive(self) -> AbstractContextManager[object]:
+        return self._db.exclusive(KIND)
+
+    def _write(self, work: Callable[[Tx], Any]) -> Any:
+        def locked(tx: Tx) -> Any:
+            tx.lock(self._lock, shared=False)
+            return work(tx)
+
+        return self._db.run(locked)
+
+    def stage(self) -> FileUpload:
+        return FileUpload(self._root / UPLOADS)
+
+    def add_file(
+        self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
+    ) -> MediaFile:
+        if not isinstance(upload, FileUpload):
+            raise TypeError("PostgresMediaStore.add_file takes an upload of its own stage().")
+        upload.finish()
+        encoded = _ENCODER.encode(dict(meta))
+        blob = self._blobs.new_name()
+
+        def work(tx: Tx) -> str | None:
+            if folder_row(tx, file_id):
+                raise Conflict(f"{file_named(file_id)} already exists.")
+            query = "SELECT blob FROM media_files WHERE id = %s FOR UPDATE"
+            old = tx.execute(query, [file_id]).fetchone()
+            if old is not None and not replace:
+                raise Conflict(f"{file_named(file_id)} already exists.")
+            make_folders(tx, ids.parent_of(file_id), file_id)
+            with _storage_errors(file_named(file_id), "written"):
+                self._blobs.place(upload, blob)  # the bytes first
+            tx.execute(
+                "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET meta = excluded.meta, blob = excluded.blob",
+                [file_id, ids.parent_of(file_id), encoded, blob],
+            )
+            tx.log(KIND, "create" if old is None else "update", [file_id])
+            return None if old is None else str(old[0])
+
+        replaced = self._write(work)
+        if replaced is not None:
+            self._blobs.remove([replaced])
+        return MediaFile(id=file_id, meta=_DECODER.decode(encoded))
+
+    def update_meta(
+        self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> MediaFile:
+        def work(tx: Tx) -> bytes:
+            query = "SELECT meta FROM media_files WHERE id = %s FOR UPDATE"
+            row = tx.execute(query, [file_id]).fetchone()
+            if row is None:
+                raise MediaFileNotFound(file_id)
+            encoded = _ENCODER.encode(change(_decode(file_id, bytes(row[0]))))
+            tx.execute("UPDATE media_files SET meta = %s WHERE id = %s", [encoded, file_id])
+            tx.log(KIND, "update", [file_id])
+            return encoded
+
+        return MediaFile(id=file_id, meta=_DECODER.decode(self._write(work)))
+
+    def move_file(self, file_id: str, new_id: str) -> MediaFile:
+        def work(tx: Tx) -> bytes:
+            meta, _ = self._transfer_start(tx, file_id, new_id)
+            tx.execute(
+                "UPDATE media_files SET id = %s, folder = %s WHERE id = %s",
+                [new_id, ids.parent_of(new_id), file_id],
+            )
+            tx.log(KIND, "delete", [file_id])
+            tx.log(KIND, "create", [new_id])
+            return meta
+
+        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+
+    def copy_file(self, file_id: str, new_id: str) -> MediaFile:
+        blob = self._blobs.new_name()
+
+        def work(tx: Tx) -> bytes:
+            meta, source = self._transfer_start(tx, file_id, new_id)
+            with _storage_errors(file_named(file_id), "copied"):
+                self._blobs.copy(source, blob)
+            tx.execute(
+                "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
+                [new_id, ids.parent_of(new_id), meta, blob],
+            )
+            tx.log(KIND, "create", [new_id])
+            return meta
+
+        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+
+    def _transfer_start(self, tx: Tx, file_id: str, new_id: str) -> tuple[bytes, str]:
+        """Check a move or copy, make the target's folders; return the meta and the blob."""
+        query = "SELECT meta, blob FROM media_files WHERE id = %s FOR UPDATE"
+        row = tx.execute(query, [file_id]).fetchone()
+        if row is None:
+            raise MediaFileNotFound(file_id)
+        if taken(tx, new_id):
+            raise Conflict(f"{file_named(new_id)} already exists.")
+        make_folders(tx, ids.parent_of(new_id), new_id)
+        return bytes(row[0]), str(row[1])
+
+    def delete_file(self, file_id: str) -> None:
+        def work(tx: Tx) -> str:
+            query = "DELETE FROM media_files WHERE id = %s RETURNING blob"
+            row = tx.execute(query, [file_id]).fetchone()
+            if row is None:
+                raise MediaFileNotFound(file_id)
+            tx.log(KIND, "delete", [file_id])
+            return str(row[0])
+
+        self._blobs.remove([self._write(work)])  # after the commit
+
+    # -- folders --------------------------------------------------------------------------
+
+    def create_folder(self, folder_id: str) -> None:
+        def work(tx: Tx) -> None:
+            if taken(tx, folder_id):
+                raise Conflict(f"{folder_named(folder_id)} already exists.")
+            make_folders(tx, folder_id, folder_id)
+
+        self._write(work)
+
+    def move_folder(self, folder_id: str, new_id: str) -> None:
+        def work(tx: Tx) -> None:
+            files, folders = self._subtree(tx, folder_id, new_id)
+            low, high = below(folder_id)
+            names = {
+                "old": folder_id,
+                "new": new_id,
+                "parent": ids.parent_of(new_id),
+                "rest": len(folder_id) + 1,  # where the part below the folder starts
+                "low": low,
+                "high": high,
+            }
+            tx.execute(
+                "UPDATE media_folders SET id = %(new)s || substr(id, %(rest)s::int),"
+                " parent = CASE WHEN id = %(old)s THEN %(parent)s"
+                " ELSE %(new)s || substr(parent, %(rest)s::int) END"
+                " WHERE id = %(old)s OR (id >= %(low)s AND id < %(high)s)",
+                names,
+            )
+            tx.execute(
+                "UPDATE media_files SET id = %(new)s || substr(id, %(rest)s::int),"
+                " folder = %(new)s || substr(folder, %(rest)s::int)"
+                " WHERE id >= %(low)s AND id < %(high)s",
+                names,
+            )
+            log_moves(tx, files, folders, folder_id, new_id)
+
+        self._write(work)
+
+    def copy_folder(self, folder_id: str, new_id: str) -> None:
+        def work(tx: Tx) -> None:
+            files, folders = self._subtree(tx, folder_id, new_id)
+            for old in folders:
+                new = ids.rebase(old, folder_id, new_id)
+                tx.execute(
+                    "INSERT INTO media_folders (id, parent) VALUES (%s, %s)",
+                    [new, ids.parent_of(new)],
+                )
+            low, high = below(folder_id)
+            query = "SELECT id, meta, blob FROM media_files WHERE id >= %s AND id < %s"
+            for old, meta, source in tx.execute(query, [low, high]).fetchall():
+                new, blob = ids.rebase(old, folder_id, new_id), self._blobs.new_name()
+                with _storage_errors(folder_named(folder_id), "copied"):
+                    self._blobs.copy(source, blob)
+                tx.execute(
+                    "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
+                    [new, ids.parent_of(new), meta, blob],
+                )
+            tx.log(FOLDERS, "create", [ids.rebase(f, folder_id, new_id) for f in folders])
+            tx.log(KIND, "create", [ids.rebase(f, folder_id, new_id) for f in files])
+
+        self._write(work)
+
+    def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> tuple[list[str], list[str]]:
+        """Check a folder move or copy; return the file and folder ids it carries."""
+        if not folder_row(tx, folder_id):
+            raise MediaFolderNotFound(folder_id)
+        if taken(tx, new_id):
+            raise Conflict(f"{folder_named(new_id)} already exists.")
+        make_folders(tx, ids.parent_of(new_id), new_id)
+        return ids_below(tx, folder_id)
+
+    def delete_folder(self, folder_id: str) -> None:
+        def work(tx: Tx) -> list[str]:
+            if not folder_row(tx, folder_id):
+                raise MediaFolderNotFound(folder_id)
+            files, folders = ids_below(tx, folder_id)
+            low, high = below(folder_id)
+            blobs = tx.execute(
+                "DELETE FROM media_files WHERE id >= %s AND id < %s RETURNING blob", [low, high]
+            ).fetchall()
+            tx.execute(
+                "DELETE FROM media_folders WHERE id = %s OR (id >= %s AND id < %s)",
+                [folder_id, low, high],
+            )
+            tx.log(KIND, "delete", files)
+            tx.log(FOLDERS, "delete", folders)
+            return [str(row[0]) for row in blobs]
+
+        self._blobs.remove(self._write(work))  # after the commit
+
+    # -- upkeep ---------------------------------------------------------------------------
+
+    def remove_debris(self) -> int:
+        """Remove stale uploads and blobs no row names (older than an hour); return how many."""
+
+        def named(candidates: list[str]) -> set[str]:
+            query = "SELECT blob FROM media_files WHERE blob = ANY(%s)"
+            rows = self._db.read(lambda tx: tx.execute(query, [candidates]).fetchall())
+            return {str(row[0]) for row in rows}
+
+        with _storage_errors("The media folder", "cleaned"):
+            removed = remove_debris(self._root / UPLOADS, min_age=_STALE_SECONDS)
+            removed += remove_debris(self._root / ".blobs", min_age=_STALE_SECONDS)
+            return removed + self._blobs.remove_orphans(named, _STALE_SECONDS)

@@ -1,0 +1,120 @@
+"""The bytes of PostgreSQL's media files: immutable files ``media/.blobs/<2 hex>/<32 hex>``.
+
+A blob is written whole (fsync'd) before any row names it and is never changed or
+renamed after: a move is a change of rows only, a replace names a new blob. So a crash
+leaves at most a blob no row names: invisible, and removed by ``remove_orphans`` once
+it is older than any write lasts. A blob is removed only after the commit that dropped
+its row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from flextype_adapters.atomic import copy_atomic, fsync_dir, new_file_mode
+from flextype_adapters.local_uploads import FileUpload
+
+__all__ = ["BLOBS", "Blobs"]
+
+BLOBS = ".blobs"
+"""The folder of the media directory that holds the blobs (hidden: never a media folder)."""
+_HASHES_KEPT = 10_000
+
+
+class Blobs:
+    """The blob files under ``root/.blobs``; their SHA-256 kept once made (they never change)."""
+
+    def __init__(self, root: Path) -> None:
+        self._folder = root / BLOBS
+        self._hashes: OrderedDict[str, str] = OrderedDict()
+        self._hash_lock = threading.Lock()
+
+    @staticmethod
+    def new_name() -> str:
+        return uuid.uuid4().hex
+
+    def path(self, name: str) -> Path:
+        return self._folder / name[:2] / name
+
+    def place(self, upload: FileUpload, name: str) -> None:
+        """Move a finished upload's file to blob ``name`` (copy it across file systems)."""
+        target = self.path(name)
+        if target.exists():  # placed by an earlier attempt of the same transaction
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        upload.path.chmod(new_file_mode())
+        try:
+            upload.path.replace(target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            copy_atomic(upload.path, target)
+            upload.abort()
+        else:
+            upload.taken()
+        fsync_dir(target.parent)
+
+    def copy(self, name: str, new_name: str) -> None:
+        """Write blob ``new_name`` with the bytes of blob ``name``."""
+        target = self.path(new_name)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_atomic(self.path(name), target)
+        fsync_dir(target.parent)
+
+    def open(self, name: str) -> BinaryIO:
+        return self.path(name).open("rb")
+
+    def sha256(self, name: str) -> str:
+        with self._hash_lock:
+            known = self._hashes.get(name)
+            if known is not None:
+                self._hashes.move_to_end(name)
+                return known
+        with self.path(name).open("rb") as stream:
+            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        with self._hash_lock:
+            self._hashes[name] = digest
+            while len(self._hashes) > _HASHES_KEPT:
+                self._hashes.popitem(last=False)
+        return digest
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Remove blobs no row names any more (a failure leaves an orphan, removed later)."""
+        for name in names:
+            with contextlib.suppress(OSError):
+                self.path(name).unlink()
+
+    def remove_orphans(self, named: Callable[[list[str]], set[str]], min_age: float) -> int:
+        """Remove the blobs older than ``min_age`` seconds that ``named`` does not name.
+
+        ``named(candidates)`` returns those of the candidates some row names. Only old
+        blobs are candidates: a younger one may belong to a write not yet committed.
+        """
+        if not self._folder.is_dir():
+            return 0
+        limit = time.time() - min_age
+        candidates = []
+        for shard in self._folder.iterdir():
+            if not shard.is_dir():
+                continue
+            for blob in shard.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if not blob.name.startswith(".") and blob.stat().st_mtime < limit:
+                        candidates.append(blob.name)
+        if not candidates:
+            return 0
+        kept = named(candidates)
+        orphans = [name for name in candidates if name not in kept]
+        self.remove(orphans)
+        return len(orphans)

@@ -1,0 +1,240 @@
+"""The staging contract of MediaStore (``stage``): on every store, and through the HTTP layer.
+
+Staged bytes are nobody's file until ``add_file`` takes them; an aborted, refused or
+failed upload leaves nothing behind; a big upload is written through, never held whole.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from flextype_adapters.local_media import LocalMediaStore
+from flextype_core.errors import Conflict, PayloadTooLarge, UnsupportedMediaType
+from flextype_core.media import MediaService
+from flextype_core.ports import MediaStore
+from flextype_entrypoints.container import build_container
+from flextype_entrypoints.http.app import create_app
+from tests.http_client import Project, ProjectFactory
+from tests.unit.fakes import FixedClock
+from tests.unit.media_fakes import FakeMediaStore
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+META = {"title": "a"}
+MB = 1024 * 1024
+
+
+class Staging:
+    """A store under test and a way to see everything it keeps (files, staged bytes)."""
+
+    def __init__(self, kind: str, store: MediaStore, root: Path) -> None:
+        self.kind = kind
+        self.root = root
+        self.store = store
+
+    def residue(self) -> list[str]:
+        """Everything kept: stored files and staged bytes (the lock file aside)."""
+        if isinstance(self.store, FakeMediaStore):
+            return sorted(self.store.contents) + [f"staged {id(u)}" for u in self.store.staged]
+        kept = [] if self.kind == "local" else [f"row {f.id}" for f in self.store.files("")]
+        if not self.root.exists():
+            return kept
+        return kept + sorted(
+            str(p.relative_to(self.root))
+            for p in self.root.rglob("*")
+            if p.is_file() and p != self.root / ".lock"
+        )
+
+
+@pytest.fixture(params=["fake", "local", "postgres"])
+def staging(request: pytest.FixtureRequest, tmp_path: Path) -> Staging:
+    if request.param == "fake":
+        return Staging("fake", FakeMediaStore(), tmp_path)
+    if request.param == "local":
+        return Staging("local", LocalMediaStore(tmp_path / "media"), tmp_path / "media")
+    store = request.getfixturevalue("pg_media_store")
+    return Staging("postgres", store, tmp_path / "pg-media")
+
+
+def service(store: MediaStore, max_file_size: int = 1000) -> MediaService:
+    return MediaService(
+        store, FixedClock(), None, accept_file_types=["png", "txt"], max_file_size=max_file_size
+    )
+
+
+def test_an_aborted_upload_leaves_nothing(staging: Staging) -> None:
+    with staging.store.stage() as upload:
+        upload.write(b"x" * 100_000)
+        assert upload.size == 100_000
+        assert staging.residue() != []  # the bytes wait somewhere
+    assert staging.residue() == []
+    upload.abort()  # twice is harmless
+    assert staging.residue() == []
+
+
+def test_staged_bytes_are_no_file_until_added(staging: Staging) -> None:
+    store = staging.store
+    with store.stage() as upload:
+        upload.write(b"hello ")
+        upload.write(bytearray(b"world"))
+        assert upload.head(5) == b"hello"
+        assert store.files("") == [] and store.folders("") == []
+        added = store.add_file("docs/a.txt", upload, META, replace=False)
+        stored = staging.residue()
+    assert added.meta == META
+    assert store.read("docs/a.txt") == b"hello world"
+    upload.abort()  # taken by the store: the file stays
+    assert store.read("docs/a.txt") == b"hello world"
+    assert staging.residue() == stored
+    assert [f.id for f in store.files("docs")] == ["docs/a.txt"]
+
+
+def test_a_conflicting_add_leaves_the_upload_to_its_caller(staging: Staging) -> None:
+    store = staging.store
+    with store.stage() as first:
+        first.write(b"one")
+        store.add_file("a.txt", first, META, replace=False)
+    before = staging.residue()
+    with store.stage() as second:
+        second.write(b"two")
+        with pytest.raises(Conflict):
+            store.add_file("a.txt", second, META, replace=False)
+        assert second.head(3) == b"two"  # still there: the with block discards it
+    assert staging.residue() == before
+    assert store.read("a.txt") == b"one"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("a.exe", PNG, UnsupportedMediaType),  # extension not accepted
+        ("a.png", b"<html></html>", UnsupportedMediaType),  # content is no PNG
+        ("a.txt", b"x" * 1001, PayloadTooLarge),
+        ("taken.txt", b"new", Conflict),
+    ],
+)
+def test_a_refused_upload_leaves_nothing(
+    staging: Staging, name: str, content: bytes, error: type[Exception]
+) -> None:
+    media = service(staging.store)
+    with media.stage() as upload:
+        upload.write(b"old")
+        media.upload("", "taken.txt", upload)
+    before = staging.residue()
+    with pytest.raises(error), media.stage() as upload:
+        upload.write(content)
+        media.upload("", name, upload)
+    assert staging.residue() == before
+    assert staging.store.read("taken.txt") == b"old"
+
+
+def test_a_big_upload_is_never_held_in_memory_whole(tmp_path: Path) -> None:
+    store = LocalMediaStore(tmp_path / "media")
+    media = service(store, max_file_size=64 * MB)
+    chunk = PNG + b"\x00" * (MB - len(PNG))
+    tracemalloc.start()
+    try:
+        with media.stage() as upload:
+            for _ in range(48):
+                upload.write(chunk)
+            media.upload("big", "big.png", upload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert store.file("big/big.png").meta["filesize"] == 48 * MB
+    assert (tmp_path / "media" / "big" / "big.png").stat().st_size == 48 * MB
+    assert peak < 4 * MB, peak
+
+
+# -- through the HTTP layer ------------------------------------------------------------
+
+
+@pytest.fixture
+def yaml_project(tmp_path: Path) -> Project:
+    return ProjectFactory(tmp_path / "templates")(tmp_path / "project", "yaml", demo=False)
+
+
+async def _post_streamed(
+    app: Litestar, path: str, headers: dict[str, str], parts: Iterator[bytes]
+) -> tuple[int, bytes]:
+    """POST a body chunk by chunk straight to the ASGI app (a test client buffers it)."""
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        chunk = next(parts, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return answer["status"], answer["body"]
+
+
+def _multipart(project: Project, name: str, chunks: list[bytes]) -> Iterator[bytes]:
+    boundary = "b0undary"
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="token"\r\n\r\n{project.token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="access_token"\r\n\r\n'
+        f"{project.access_token}\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    yield from chunks
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_a_big_upload_over_http_is_streamed_into_the_store(yaml_project: Project) -> None:
+    container = build_container(
+        yaml_project.path,
+        {
+            "FLEXTYPE_MEDIA__MAX_FILE_SIZE": str(64 * MB),
+            "FLEXTYPE_API__MAX_BODY_SIZE": str(64 * MB),
+        },
+    )
+    chunk = b"\x00" * (256 * 1024)
+    head = PNG + b"\x00" * (len(chunk) - len(PNG))
+    body = _multipart(yaml_project, "big.png", [head] + [chunk] * 191)  # 2 buffers, 48 MB
+    headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+    with TestClient(create_app(container)) as client:
+        tracemalloc.start()
+        try:
+            status, answer = client.blocking_portal.call(
+                _post_streamed, client.app, "/api/media/files", headers, body
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert status == 200, answer
+    data = msgspec.json.decode(answer)["data"]
+    assert data["id"] == "big.png" and data["filesize"] == 48 * MB
+    assert (yaml_project.path / "media" / "big.png").stat().st_size == 48 * MB
+    assert peak < 8 * MB, peak
+    assert list((yaml_project.path / "media" / ".uploads").iterdir()) == []
