@@ -20,6 +20,7 @@ from flextype_adapters.postgres.tokens import PostgresTokenStore
 from flextype_core.errors import ServiceUnavailable
 from flextype_core.model import CallCount, Token
 from flextype_core.ports import TokenStore
+from flextype_core.query import Query, parse_options
 from tests.integration.postgres_support import held_tables
 
 TOKEN = "feed-test-token-0001"
@@ -95,6 +96,24 @@ def test_memory_is_bounded_in_rows_and_in_row_size() -> None:
         feed.remember(feed.ticket(), "entries", key, key, 1)
     feed.remember(feed.ticket(), "entries", "big", "big", 11)
     assert [feed.recall("entries", k) for k in ("a", "b", "c", "big")] == [None, "b", "c", None]
+
+
+def test_a_kind_that_follows_another_is_forgotten_whole_when_that_one_changes() -> None:
+    feed = ChangeFeed(follows={"answers": ("entries",)}, sizes={"answers": 1})
+    feed.advance(1, None)
+    feed.remember(feed.ticket(), "answers", b"q1", "first", 1)
+    feed.remember(feed.ticket(), "answers", b"q2", "second", 1)  # one kept: the oldest goes
+    feed.remember(feed.ticket(), "entries", "a", b"a", 1)
+    assert feed.recall("answers", b"q1") is None
+    assert feed.recall("answers", b"q2") == "second"
+    feed.advance(2, [("tokens", "t")])
+    assert feed.recall("answers", b"q2") == "second"
+    feed.advance(3, [("entries", "elsewhere")])
+    assert feed.recall("answers", b"q2") is None
+    assert feed.recall("entries", "a") == b"a"
+    feed.remember(feed.ticket(), "answers", b"q2", "again", 1)
+    feed.forget([("entries", "b")])
+    assert feed.recall("answers", b"q2") is None
 
 
 # -- the stores of two servers on one schema ---------------------------------------------
@@ -204,3 +223,52 @@ def test_a_token_is_remembered_until_a_refresh_shows_its_change_or_count(
     assert mine.get(TOKEN).calls == 3
     mine.add_calls({TOKEN: CallCount(calls=1, last_used_at=6)})  # this server's flush
     assert mine.cached(TOKEN) is None
+
+
+def _query() -> Query:
+    return parse_options({"filter": {"sort_by": {"key": "n"}, "limit": "2"}})
+
+
+def test_a_collection_answer_is_never_older_than_another_servers_last_write(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    mine, theirs = PostgresEntryStore(pg_database), PostgresEntryStore(other)
+    theirs.create({"list": {}, **{f"list/e{n}": {"n": n} for n in range(3)}})
+    first = mine.select("list", _query())
+    assert mine.select("list", _query()) is first  # remembered: no change since
+    theirs.update("list/e2", lambda fields: {"n": -1})
+    assert [item["id"] for item in mine.select("list", _query()).items] == ["list/e2", "list/e0"]
+    theirs.delete("list/e2")
+    assert [item["n"] for item in mine.select("list", _query()).items] == [0, 1]
+    before = mine.select("list", _query())
+    theirs.create({"elsewhere": {"n": 5}})  # any entry's change: answers are read again
+    after = mine.select("list", _query())
+    assert after is not before
+    assert after == before
+
+
+def test_answers_differ_by_the_types_of_their_values(pg_database: PostgresDatabase) -> None:
+    store = PostgresEntryStore(pg_database)
+    store.create({"t": {}, "t/one": {"v": 1}, "t/true": {"v": True}, "t/float": {"v": 1.0}})
+
+    def ids(value: object) -> list[str]:
+        where = {"where": [{"key": "v", "operator": "eq", "value": value}]}
+        return [item["id"] for item in store.select("t", parse_options({"filter": where})).items]
+
+    # 1 == True == 1.0 in Python, with one hash: as keys of remembered answers they differ.
+    assert ids(1) == ["t/float", "t/one", "t/true"]
+    assert ids(True) == ["t/true"]
+    assert ids(1.0) == ["t/float", "t/one"]
+    assert ids(1) == ["t/float", "t/one", "t/true"]
+
+
+def test_a_collection_answer_inside_an_exclusive_block_is_its_own_and_not_kept(
+    pg_database: PostgresDatabase,
+) -> None:
+    store = PostgresEntryStore(pg_database)
+    store.create({"list": {}, "list/a": {"n": 1}})
+    with store.exclusive():
+        store.create({"list/b": {"n": 0}})
+        inside = store.select("list", _query())
+        assert [item["id"] for item in inside.items] == ["list/b", "list/a"]
+    assert store.select("list", _query()) is not inside

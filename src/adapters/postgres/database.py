@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
-from flextype_adapters.postgres.feed import ChangeFeed
+from flextype_adapters.postgres.feed import SELECTIONS, ChangeFeed
 from flextype_core.errors import ServiceUnavailable, StorageError
 
 __all__ = [
@@ -116,7 +116,8 @@ class PostgresDatabase:
         self._pool_guard = threading.Lock()
         self._local = threading.local()
         self._refreshing = threading.Lock()
-        self.feed = ChangeFeed()
+        # Collection answers hold many entries: any entry's change drops them all.
+        self.feed = ChangeFeed(sizes={SELECTIONS: 256}, follows={SELECTIONS: ("entries",)})
         """Rows this process read, kept while the change log says they did not change."""
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
@@ -257,6 +258,8 @@ class PostgresDatabase:
         migration, locks the change log against reads): it raises ServiceUnavailable
         instead, and callers read the store as they would without the feed.
         """
+        if self._held() is not None:
+            return  # inside an exclusive block nothing is remembered: nothing to refresh
         with self._refreshing:
             after = self.feed.position
             # One simple-protocol query string: its statements run as one implicit

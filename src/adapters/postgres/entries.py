@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import msgspec
 from psycopg import sql
 
 from flextype_adapters.postgres import entry_queries
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
+from flextype_adapters.postgres.feed import SELECTIONS
 from flextype_adapters.postgres.rows import (
     EntryRow,
     decode_fields,
@@ -18,7 +20,7 @@ from flextype_adapters.postgres.rows import (
     parent_of,
     subtree,
 )
-from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
+from flextype_core.errors import Conflict, EntryNotFound, ServiceUnavailable, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query.model import Query
 
@@ -26,6 +28,19 @@ __all__ = ["PostgresEntryStore"]
 
 Fields = dict[str, Any]
 KIND = "entries"
+_KEPT_ITEMS = 100
+"""Collection answers of at most this many items are remembered (and of at most the
+feed's ``max_bytes`` as JSON)."""
+_SIZE = msgspec.json.Encoder(enc_hook=str)
+
+
+def _selection_key(parent: str, query: Query) -> bytes:
+    """What a collection answer depends on, typed: 1, 1.0 and true differ (not for ==)."""
+    store_part = msgspec.structs.replace(
+        query, return_="all", group_by=None, only=None, except_=None, method=None
+    )
+    return msgspec.msgpack.encode((parent, store_part))
+
 
 _INSERT = sql.SQL(
     "INSERT INTO entries (id, parent, depth, data, data_exact, body)"
@@ -148,9 +163,29 @@ class PostgresEntryStore:
     def select(self, parent: str, query: Query) -> Selection:
         """The collection part of ``query``, pushed down to SQL (``entry_queries.select``).
 
+        The answer is remembered (its items shared: callers must not change them) and
+        given again while no entry changes: each call first reads the change log (one
+        round trip), so an answer is never older than the writes committed before it.
+
         SQL answers where it is exact for the stored data; elsewhere it narrows the rows
         and the core's own tests and sort decide, so answers are the file drivers'.
         """
+        try:
+            self._db.refresh()  # begun after this call: what is remembered then is current
+        except ServiceUnavailable:
+            return self._select(parent, query)  # the query itself answers, or says why not
+        ticket = self._db.ticket()
+        key = _selection_key(parent, query)
+        kept: Selection | None = self._db.feed.recall(SELECTIONS, key)
+        if kept is not None:
+            return kept
+        found = self._select(parent, query)
+        if len(found.items) <= _KEPT_ITEMS:
+            size = len(_SIZE.encode(found.items))
+            self._db.feed.remember(ticket, SELECTIONS, key, found, size)
+        return found
+
+    def _select(self, parent: str, query: Query) -> Selection:
         return self._db.read(lambda tx: entry_queries.select(tx.conn, parent, query))
 
     def version(self) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ChangeFeed"]
+__all__ = ["SELECTIONS", "ChangeFeed"]
+
+SELECTIONS = "selections"
+"""The kind of the answers of collection queries: they follow every entry's changes."""
 
 
 class ChangeFeed:
@@ -20,17 +23,33 @@ class ChangeFeed:
     as of the last ``advance``: a caller that needs what was committed before some
     moment advances the feed with a read of the log begun after that moment, first.
 
-    Memory is bounded: at most ``size`` rows per kind (the oldest go first), and only
-    rows of at most ``max_bytes`` bytes are kept. Thread-safe.
+    A kind may follow others (``follows``): values derived from many rows, such as the
+    answers of collection queries, are all forgotten whenever a row of a kind they
+    follow changes.
+
+    Memory is bounded: at most ``size`` rows per kind (``sizes`` for some kinds; the
+    oldest go first), and only rows of at most ``max_bytes`` bytes are kept. Thread-safe.
     """
 
-    def __init__(self, *, size: int = 10_000, max_bytes: int = 65_536) -> None:
+    def __init__(
+        self,
+        *,
+        size: int = 10_000,
+        max_bytes: int = 65_536,
+        sizes: Mapping[str, int] | None = None,
+        follows: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self._size = size
+        self._sizes = dict(sizes or {})
         self._max_bytes = max_bytes
+        self._followers: dict[str, list[str]] = {}
+        for follower, kinds in (follows or {}).items():
+            for kind in kinds:
+                self._followers.setdefault(kind, []).append(follower)
         self._lock = threading.Lock()
         self._position: int | None = None
         self._moves = 0  # how often rows were forgotten: a ticket is valid while it stays
-        self._rows: dict[str, dict[str, Any]] = {}
+        self._rows: dict[str, dict[str | bytes, Any]] = {}
 
     @property
     def position(self) -> int | None:
@@ -42,7 +61,9 @@ class ChangeFeed:
         with self._lock:
             return None if self._position is None else self._moves
 
-    def remember(self, ticket: int | None, kind: str, key: str, row: Any, size: int) -> None:
+    def remember(
+        self, ticket: int | None, kind: str, key: str | bytes, row: Any, size: int
+    ) -> None:
         """Keep ``row`` (of ``size`` bytes) if nothing was forgotten since ``ticket``."""
         if ticket is None or size > self._max_bytes:
             return
@@ -51,11 +72,11 @@ class ChangeFeed:
                 return
             rows = self._rows.setdefault(kind, {})
             rows.pop(key, None)
-            if len(rows) >= self._size:
+            if len(rows) >= self._sizes.get(kind, self._size):
                 del rows[next(iter(rows))]
             rows[key] = row
 
-    def recall(self, kind: str, key: str) -> Any | None:
+    def recall(self, kind: str, key: str | bytes) -> Any | None:
         """The row kept for ``key``, exact as of ``position``; None if none is kept."""
         rows = self._rows.get(kind)
         return None if rows is None else rows.get(key)
@@ -64,10 +85,16 @@ class ChangeFeed:
         """Drop the rows of ``changed`` (kind, key) pairs: this process just wrote them."""
         with self._lock:
             self._moves += 1
-            for kind, key in changed:
-                rows = self._rows.get(kind)
-                if rows is not None:
-                    rows.pop(key, None)
+            self._drop(changed)
+
+    def _drop(self, changed: Iterable[tuple[str, str]]) -> None:
+        """Drop the rows named, and every row of the kinds that follow theirs."""
+        for kind, key in changed:
+            rows = self._rows.get(kind)
+            if rows is not None:
+                rows.pop(key, None)
+            for follower in self._followers.get(kind, ()):
+                self._rows.pop(follower, None)
 
     def advance(self, top: int, changed: Iterable[tuple[str, str]] | None) -> None:
         """Apply the change log up to position ``top``.
@@ -82,8 +109,5 @@ class ChangeFeed:
                 self._moves += 1
             elif top != self._position:
                 self._moves += 1
-                for kind, key in changed:
-                    rows = self._rows.get(kind)
-                    if rows is not None:
-                        rows.pop(key, None)
+                self._drop(changed)
             self._position = top
