@@ -145,8 +145,13 @@ def test_a_server_killed_during_writes_loses_none_it_acknowledged(
                         return  # the server is gone
                     assert answer.status_code == 200, answer.text
                     created.append((entry_id, n))
-                    if len(created) >= 60:
-                        enough.set()
+                    progressed()
+
+        def progressed() -> None:
+            # Kill only once both kinds of write were acknowledged: on a busy machine the
+            # creates alone could reach their count before the first update came back.
+            if len(created) >= 60 and len(counters) >= 5:
+                enough.set()
 
         def count() -> None:
             with httpx.Client(base_url=url, auth=auth, timeout=TIMEOUT) as client:
@@ -158,6 +163,7 @@ def test_a_server_killed_during_writes_loses_none_it_acknowledged(
                         return
                     assert answer.status_code == 200, answer.text
                     counters.append(n)
+                    progressed()
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             running = [pool.submit(create, w) for w in range(3)] + [pool.submit(count)]
