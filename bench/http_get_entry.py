@@ -135,6 +135,11 @@ def _serve_bare(body_file: Path) -> None:
         server.run(sockets=[sock])
 
 
+def _db_placement(args: argparse.Namespace) -> str:
+    core = args.load_core if args.db_core is None else args.db_core
+    return ", postgres on any core" if core < 0 else f", postgres on core {core}"
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -159,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=["yaml", "tinydb", "postgres"],
         help="storage driver of flextype serve; repeat to compare (default: yaml)",
     )
+    parser.add_argument(
+        "--db-core", type=int, help="core of PostgreSQL (default: the load core; -1: any)"
+    )
     parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     return parser
 
@@ -179,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flextype-bench-")))
         url = None
         if "postgres" in drivers:
-            url = stack.enter_context(cluster(durable=True, core=args.load_core)).url
+            core = args.load_core if args.db_core is None else args.db_core
+            url = stack.enter_context(cluster(durable=True, core=core if core >= 0 else None)).url
         servers = {}
         for driver in drivers:
             project = tmp / driver
@@ -199,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write(
         f"GET {ENTRY} ({len(body)} bytes), uvicorn, server on core {args.server_core}, "
         f"wrk -t{args.threads} -c{args.connections} on core {args.load_core}"
-        f"{' (postgres too)' if url else ''}, {args.warmup}s warm-up + {args.duration}s each; "
+        f"{_db_placement(args) if url else ''}, {args.warmup}s warm-up + {args.duration}s each; "
         f"load average (1/5/15 min) before: {load_before}, after: {_load()}"
     )
     _write(_table(results))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +79,8 @@ def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
     return PostgresTokenStore(db)
 
 
-def _postgres_refresh(db: PostgresDatabase) -> Callable[[], None]:
-    return db.refresh
+def _postgres_refresh(db: PostgresDatabase) -> Callable[[], Awaitable[None]]:
+    return db.refresh_async
 
 
 def _postgres_media(db: PostgresDatabase, root: Path) -> PostgresMediaStore:
@@ -123,7 +123,7 @@ class Container(containers.DeclarativeContainer):
     )
     # What brings the stores' memory up to the database's change log (a server calls it
     # before answering lookups from memory); None: the file stores need none.
-    refresh: providers.Provider[Callable[[], None] | None] = providers.Selector(
+    refresh: providers.Provider[Callable[[], Awaitable[None]] | None] = providers.Selector(
         config.storage.driver,
         yaml=providers.Object(None),
         tinydb=providers.Object(None),

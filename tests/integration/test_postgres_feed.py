@@ -7,6 +7,7 @@ objects on one schema, as two servers would have: a row one remembers is answere
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -37,18 +38,18 @@ def test_nothing_is_remembered_before_the_first_advance() -> None:
     feed = ChangeFeed()
     feed.remember(feed.ticket(), "entries", "a", b"{}", 2)
     assert feed.recall("entries", "a") is None
-    feed.advance(5, None)
+    feed.advance(feed.mark(), 5, None)
     feed.remember(feed.ticket(), "entries", "a", b"{}", 2)
     assert feed.recall("entries", "a") == b"{}"
 
 
 def test_an_advance_forgets_the_rows_it_names_and_keeps_the_others() -> None:
     feed = ChangeFeed()
-    feed.advance(1, None)
+    feed.advance(feed.mark(), 1, None)
     for key in ("a", "b"):
         feed.remember(feed.ticket(), "entries", key, key.encode(), 1)
     feed.remember(feed.ticket(), "tokens", "a", b"token", 5)
-    feed.advance(3, [("entries", "a"), ("media", "b")])
+    feed.advance(feed.mark(), 3, [("entries", "a"), ("media", "b")])
     assert feed.recall("entries", "a") is None
     assert feed.recall("entries", "b") == b"b"
     assert feed.recall("tokens", "a") == b"token"
@@ -57,9 +58,9 @@ def test_an_advance_forgets_the_rows_it_names_and_keeps_the_others() -> None:
 
 def test_a_row_read_while_the_feed_moved_is_not_kept() -> None:
     feed = ChangeFeed()
-    feed.advance(1, None)
+    feed.advance(feed.mark(), 1, None)
     ticket = feed.ticket()  # the read begins ...
-    feed.advance(2, [("entries", "a")])  # ... a change of it is applied meanwhile ...
+    feed.advance(feed.mark(), 2, [("entries", "a")])  # ... a change of it is applied meanwhile ...
     feed.remember(ticket, "entries", "a", b"old", 3)  # ... the read may predate it
     assert feed.recall("entries", "a") is None
     ticket = feed.ticket()
@@ -70,11 +71,46 @@ def test_a_row_read_while_the_feed_moved_is_not_kept() -> None:
 
 def test_an_advance_that_went_nowhere_keeps_reads_in_flight() -> None:
     feed = ChangeFeed()
-    feed.advance(4, None)
+    feed.advance(feed.mark(), 4, None)
     ticket = feed.ticket()
-    feed.advance(4, [])
+    feed.advance(feed.mark(), 4, [])
     feed.remember(ticket, "entries", "a", b"x", 1)
     assert feed.recall("entries", "a") == b"x"
+
+
+def test_a_read_of_the_log_ending_after_a_newer_one_forgets_but_keeps_the_position() -> None:
+    feed = ChangeFeed()
+    feed.advance(feed.mark(), 5, None)
+    older, newer = feed.mark(), feed.mark()
+    feed.advance(newer, 9, [("entries", "a")])
+    feed.remember(feed.ticket(), "entries", "b", b"b", 1)
+    feed.advance(older, 7, [("entries", "b")])
+    assert feed.recall("entries", "b") is None
+    assert feed.position == 9
+
+
+def test_a_read_begun_before_everything_was_forgotten_does_not_move_the_position() -> None:
+    feed = ChangeFeed()
+    feed.advance(feed.mark(), 5, None)
+    before = feed.mark()
+    feed.advance(feed.mark(), 3, [])  # the log restarted below 5: all forgotten
+    feed.remember(feed.ticket(), "entries", "a", b"a", 1)
+    feed.advance(before, 9, [("entries", "a")])
+    assert feed.recall("entries", "a") is None
+    assert feed.position == 3
+
+
+def test_rows_read_with_the_log_renew_remembered_ones_only_when_newest() -> None:
+    feed = ChangeFeed()
+    feed.advance(feed.mark(), 1, None)
+    feed.remember(feed.ticket(), "tokens", "t", ("old",), 1)
+    older = feed.mark()
+    renewed = {("tokens", "t"): ("new",), ("tokens", "u"): ("unknown",)}
+    feed.advance(feed.mark(), 3, [("tokens", "t"), ("tokens", "u")], renewed)
+    assert feed.recall("tokens", "t") == ("new",)
+    assert feed.recall("tokens", "u") is None  # not remembered before: not added
+    feed.advance(older, 2, [("tokens", "t")], {("tokens", "t"): ("stale",)})
+    assert feed.recall("tokens", "t") is None  # an older read: forgets, renews nothing
 
 
 @pytest.mark.parametrize(("top", "changed"), [(9, None), (2, [])])
@@ -82,16 +118,16 @@ def test_unknown_changes_or_a_restarted_log_forget_everything(
     top: int, changed: list[tuple[str, str]] | None
 ) -> None:
     feed = ChangeFeed()
-    feed.advance(5, None)
+    feed.advance(feed.mark(), 5, None)
     feed.remember(feed.ticket(), "entries", "a", b"x", 1)
-    feed.advance(top, changed)
+    feed.advance(feed.mark(), top, changed)
     assert feed.recall("entries", "a") is None
     assert feed.position == top
 
 
 def test_memory_is_bounded_in_rows_and_in_row_size() -> None:
     feed = ChangeFeed(size=2, max_bytes=10)
-    feed.advance(1, None)
+    feed.advance(feed.mark(), 1, None)
     for key in ("a", "b", "c"):
         feed.remember(feed.ticket(), "entries", key, key, 1)
     feed.remember(feed.ticket(), "entries", "big", "big", 11)
@@ -100,15 +136,15 @@ def test_memory_is_bounded_in_rows_and_in_row_size() -> None:
 
 def test_a_kind_that_follows_another_is_forgotten_whole_when_that_one_changes() -> None:
     feed = ChangeFeed(follows={"answers": ("entries",)}, sizes={"answers": 1})
-    feed.advance(1, None)
+    feed.advance(feed.mark(), 1, None)
     feed.remember(feed.ticket(), "answers", b"q1", "first", 1)
     feed.remember(feed.ticket(), "answers", b"q2", "second", 1)  # one kept: the oldest goes
     feed.remember(feed.ticket(), "entries", "a", b"a", 1)
     assert feed.recall("answers", b"q1") is None
     assert feed.recall("answers", b"q2") == "second"
-    feed.advance(2, [("tokens", "t")])
+    feed.advance(feed.mark(), 2, [("tokens", "t")])
     assert feed.recall("answers", b"q2") == "second"
-    feed.advance(3, [("entries", "elsewhere")])
+    feed.advance(feed.mark(), 3, [("entries", "elsewhere")])
     assert feed.recall("answers", b"q2") is None
     assert feed.recall("entries", "a") == b"a"
     feed.remember(feed.ticket(), "answers", b"q2", "again", 1)
@@ -143,6 +179,21 @@ def test_an_entry_is_remembered_until_a_refresh_shows_another_servers_write(
     theirs.move("movies", "films")
     pg_database.refresh()
     assert mine.cached("movies/dune") is None
+
+
+def test_a_refresh_awaited_on_an_event_loop_shows_another_servers_write(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    mine, theirs = PostgresEntryStore(pg_database), PostgresEntryStore(other)
+    theirs.create({"a": {"n": 1}})
+    asyncio.run(pg_database.refresh_async())
+    mine.get("a")
+    assert mine.cached("a") is not None
+    theirs.update("a", lambda fields: {"n": 2})
+    asyncio.run(pg_database.refresh_async())  # another loop: its own connection
+    assert mine.cached("a") is None
+    assert mine.get("a").fields == {"n": 2}
+    assert mine.cached("a") == mine.get("a")
 
 
 def test_a_write_through_this_server_forgets_at_once(pg_database: PostgresDatabase) -> None:
@@ -189,8 +240,11 @@ def test_a_refresh_never_waits_on_a_locked_change_log(
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable):
             pg_database.refresh()
+        with pytest.raises(ServiceUnavailable):
+            asyncio.run(pg_database.refresh_async())
         assert time.monotonic() - started < 10.0  # not the 30 s statement timeout
     pg_database.refresh()
+    asyncio.run(pg_database.refresh_async())
 
 
 def _token() -> Token:
@@ -203,7 +257,7 @@ def _token() -> Token:
     )
 
 
-def test_a_token_is_remembered_until_a_refresh_shows_its_change_or_count(
+def test_a_token_remembered_is_renewed_by_a_refresh_after_a_change_or_count(
     pg_database: PostgresDatabase, other: PostgresDatabase
 ) -> None:
     mine, theirs = _as_port(PostgresTokenStore(pg_database)), PostgresTokenStore(other)
@@ -213,15 +267,26 @@ def test_a_token_is_remembered_until_a_refresh_shows_its_change_or_count(
     assert mine.get(TOKEN).state == "enabled"
     assert mine.cached(TOKEN) == mine.get(TOKEN)
     theirs.update(TOKEN, lambda token: msgspec.structs.replace(token, state="disabled"))
-    assert mine.cached(TOKEN) is not None  # not refreshed yet
-    pg_database.refresh()
-    assert mine.cached(TOKEN) is None
-    assert mine.get(TOKEN).state == "disabled"
+    before = mine.cached(TOKEN)
+    assert before is not None
+    assert before.state == "enabled"  # not refreshed yet: as read before
+    pg_database.refresh()  # another server's change: the row is read anew with the log
+    after = mine.cached(TOKEN)
+    assert after is not None
+    assert after.state == "disabled"
+    assert after == mine.get(TOKEN)
     theirs.add_calls({TOKEN: CallCount(calls=3, last_used_at=5)})
     pg_database.refresh()
-    assert mine.cached(TOKEN) is None
-    assert mine.get(TOKEN).calls == 3
+    renewed = mine.cached(TOKEN)  # a count flush: renewed by the refresh, not forgotten
+    assert renewed is not None
+    assert (renewed.calls, renewed.last_used_at, renewed.state) == (3, 5, "disabled")
     mine.add_calls({TOKEN: CallCount(calls=1, last_used_at=6)})  # this server's flush
+    assert mine.cached(TOKEN) == renewed  # until the next refresh
+    pg_database.refresh()
+    assert mine.cached(TOKEN) == mine.get(TOKEN)
+    assert mine.get(TOKEN).calls == 4
+    theirs.delete(TOKEN)
+    pg_database.refresh()
     assert mine.cached(TOKEN) is None
 
 

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.entries import PostgresEntryStore
@@ -350,6 +352,28 @@ def test_an_uncommitted_change_holds_the_version_below_it(
         release.set()
         holder.join(60)
         other.close()
+
+
+def test_a_write_draws_its_change_log_position_only_once_it_holds_the_log_lock(
+    pg_store: PostgresEntryStore, pg_database: PostgresDatabase, postgres_url: str
+) -> None:
+    pg_store.create({"first": {}})
+    drawn = "SELECT last_value FROM pg_sequences WHERE sequencename = 'changes_seq_seq'"
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        holder.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(pg_database.schema)))
+        before = holder.execute(drawn).fetchone()
+        key = pg_database.lock_key("changes")
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+        writer = threading.Thread(target=lambda: pg_store.create({"second": {}}))
+        writer.start()
+        try:
+            _wait_until(lambda: _waiting_on_a_lock(pg_database), "the write to queue")
+            # Drawn before the lock, a later writer's position could commit first.
+            assert holder.execute(drawn).fetchone() == before
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+            writer.join(60)
+    assert pg_store.exists("second")
 
 
 def test_two_servers_updating_one_entry_lose_nothing(

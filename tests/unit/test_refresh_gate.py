@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from flextype_entrypoints.http.freshness import RefreshGate
 
@@ -11,25 +10,44 @@ WAIT = 30.0
 
 
 class Refreshes:
-    """A refresh that reports when each run begins and holds it until released."""
+    """A refresh that reports when each run begins and holds it until released.
+
+    Its events are made on first use, inside the test's event loop.
+    """
 
     def __init__(self, runs: int) -> None:
-        self.began = [threading.Event() for _ in range(runs)]
-        self.release = [threading.Event() for _ in range(runs)]
+        self._runs = runs
+        self._events: tuple[list[asyncio.Event], list[asyncio.Event]] | None = None
         self.runs = 0
         self.fail = False
 
-    def __call__(self) -> None:
+    def _made(self) -> tuple[list[asyncio.Event], list[asyncio.Event]]:
+        if self._events is None:
+            self._events = (
+                [asyncio.Event() for _ in range(self._runs)],
+                [asyncio.Event() for _ in range(self._runs)],
+            )
+        return self._events
+
+    @property
+    def began(self) -> list[asyncio.Event]:
+        return self._made()[0]
+
+    @property
+    def release(self) -> list[asyncio.Event]:
+        return self._made()[1]
+
+    async def __call__(self) -> None:
         run = self.runs
         self.runs += 1
         self.began[run].set()
-        self.release[run].wait(WAIT)
+        await asyncio.wait_for(self.release[run].wait(), WAIT)
         if self.fail:
             raise ConnectionError("the database went away")
 
 
-async def _began(event: threading.Event) -> None:
-    assert await asyncio.to_thread(event.wait, WAIT)
+async def _began(event: asyncio.Event) -> None:
+    await asyncio.wait_for(event.wait(), WAIT)
 
 
 def test_requests_arriving_during_a_refresh_wait_for_the_next_one_and_share_it() -> None:

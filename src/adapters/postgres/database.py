@@ -16,6 +16,8 @@ from psycopg import sql
 from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
+from flextype_adapters.postgres import change_log
+from flextype_adapters.postgres.change_log import MOST_CHANGES
 from flextype_adapters.postgres.feed import SELECTIONS, ChangeFeed
 from flextype_core.errors import ServiceUnavailable, StorageError
 
@@ -50,9 +52,6 @@ def migrations() -> list[tuple[int, str]]:
 
 SCHEMA_VERSION: int = len(migrations())
 """The number of the newest migration: what ``migrate`` brings a schema to."""
-
-REFRESH_LOCK_TIMEOUT = 0.1
-"""Seconds ``PostgresDatabase.refresh`` waits for a lock on the change log at most."""
 
 
 def _unavailable(exc: BaseException) -> ServiceUnavailable:
@@ -112,12 +111,13 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._pool_timeout = pool_timeout
         self._statement_timeout_ms = max(1, round(statement_timeout * 1000))
+        self._search_path = sql.Identifier(schema).as_string(None)
         self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
         self._pool_guard = threading.Lock()
         self._local = threading.local()
-        self._refreshing = threading.Lock()
         # Collection answers hold many entries: any entry's change drops them all.
         self.feed = ChangeFeed(sizes={SELECTIONS: 256}, follows={SELECTIONS: ("entries",)})
+        self._reader = change_log.ChangeLogReader(self.feed, self._connect_async, _unavailable)
         """Rows this process read, kept while the change log says they did not change."""
 
     def __repr__(self) -> str:  # never the URL: it may hold a password
@@ -135,7 +135,7 @@ class PostgresDatabase:
         conn.execute(
             "SELECT set_config('search_path', %s, false), "
             "set_config('statement_timeout', %s, false)",
-            [sql.Identifier(self.schema).as_string(conn), f"{self._statement_timeout_ms}ms"],
+            [self._search_path, f"{self._statement_timeout_ms}ms"],
         )
 
     def _connection_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
@@ -249,42 +249,49 @@ class PostgresDatabase:
         """
         return None if self._held() is not None else self.feed.ticket()
 
-    def refresh(self, *, most: int = 10_000) -> None:
+    def refresh(self, *, most: int = MOST_CHANGES) -> None:
         """Bring ``feed`` up to the change log as committed now (one round trip).
 
         After it returns, ``feed.recall`` answers reflect every write committed before
         the call began, on any server. Past ``most`` changes, every row is forgotten. It
-        never waits on a lock more than ``REFRESH_LOCK_TIMEOUT`` (only DDL, such as a
+        never waits on a lock more than ``change_log.LOCK_TIMEOUT`` (only DDL, such as a
         migration, locks the change log against reads): it raises ServiceUnavailable
         instead, and callers read the store as they would without the feed.
         """
         if self._held() is not None:
             return  # inside an exclusive block nothing is remembered: nothing to refresh
-        with self._refreshing:
-            after = self.feed.position
-            # One simple-protocol query string: its statements run as one implicit
-            # transaction, so SET LOCAL holds for the SELECT only (the integers are ours).
-            query = sql.SQL(
-                "SET LOCAL lock_timeout = {};"
-                " SELECT m.top, c.kind, c.id"
-                " FROM (SELECT coalesce(max(seq), 0) AS top FROM changes) AS m"
-                " LEFT JOIN LATERAL (SELECT seq, kind, id FROM changes"
-                "  WHERE seq > {} AND seq <= m.top ORDER BY seq LIMIT {}) AS c ON true"
-            ).format(
-                sql.Literal(f"{round(REFRESH_LOCK_TIMEOUT * 1000)}ms"),
-                sql.Literal(after or 0),
-                sql.Literal(0 if after is None else most),
-            )
+        mark = self.feed.mark()
+        query = change_log.statement(mark.position, most)
 
-            def work(tx: Tx) -> list[tuple[Any, ...]]:
-                cursor = tx.conn.execute(query)
-                cursor.nextset()  # past the SET's result
-                return cursor.fetchall()
+        def work(tx: Tx) -> list[tuple[Any, ...]]:
+            cursor = tx.conn.execute(query)
+            cursor.nextset()  # past the SET's result
+            return cursor.fetchall()
 
-            rows = self.read(work)
-            changed = [(kind, key) for _, kind, key in rows if kind is not None]
-            known = after is not None and len(changed) < most
-            self.feed.advance(int(rows[0][0]), changed if known else None)
+        change_log.apply(self.feed, mark, self.read(work), most)
+
+    async def refresh_async(self, *, most: int = MOST_CHANGES) -> None:
+        """``refresh``, awaited on the caller's event loop: a connection of its own, no thread.
+
+        Raises:
+            ServiceUnavailable: the database cannot be reached (connects again at most
+                once a second), or the change log is locked.
+        """
+        await self._reader.refresh(most=most)
+
+    async def _connect_async(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=max(2, round(self._pool_timeout)),
+            application_name="flextype",
+        )
+        await conn.execute(
+            "SELECT set_config('search_path', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            [self._search_path, f"{self._statement_timeout_ms}ms"],
+        )
+        return conn
 
     # -- the schema ----------------------------------------------------------------------
 
@@ -325,6 +332,7 @@ class PostgresDatabase:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+        self._reader.close()
 
 
 class Tx:
@@ -339,8 +347,10 @@ class Tx:
         self.conn = conn
         self._log_lock = log_lock
         self._pending: list[tuple[str, str, str]] = []
+        self._renewed: set[tuple[str, str]] = set()
         self.logged: list[tuple[str, str]] = []
-        """(kind, id) of every change appended by ``flush``."""
+        """(kind, id) of the changes appended by ``flush`` that this process must forget
+        at the commit (all but those logged with ``renewed``)."""
 
     def execute(self, query: Query, params: Params | None = None) -> psycopg.Cursor[Any]:
         """Execute one statement, results in the binary protocol."""
@@ -354,9 +364,17 @@ class Tx:
             [key],
         )
 
-    def log(self, kind: str, op: str, ids: Iterable[str]) -> None:
-        """Record a change of each of ``ids`` (appended to ``changes`` at the commit)."""
-        self._pending.extend((kind, entry_id, op) for entry_id in ids)
+    def log(self, kind: str, op: str, ids: Iterable[str], *, renewed: bool = False) -> None:
+        """Record a change of each of ``ids`` (appended to ``changes`` at the commit).
+
+        ``renewed``: what this process remembers of these rows may stay until the next
+        refresh of the feed, which reads them anew (token counts: what a token allows
+        stays the same, and every request refreshes before its lookups).
+        """
+        listed = list(ids)
+        self._pending.extend((kind, entry_id, op) for entry_id in listed)
+        if renewed:
+            self._renewed.update((kind, entry_id) for entry_id in listed)
 
     def nested(self, work: Callable[[Tx], T]) -> T:
         """Run ``work`` in a savepoint of this transaction; its log rows go if it fails."""
@@ -372,14 +390,18 @@ class Tx:
         """Append the logged changes, in order, under the change-log lock."""
         if not self._pending:
             return
-        self.lock(self._log_lock, shared=False)
         kinds, ids, ops = (list(column) for column in zip(*self._pending, strict=True))
-        self.logged.extend(zip(kinds, ids, strict=True))
+        self.logged.extend(c for c in zip(kinds, ids, strict=True) if c not in self._renewed)
+        # The lock and the rows in one statement: the lock is held until the commit, so
+        # every round trip it costs is time all other writers wait. The sort needs every
+        # row of the join first, so the lock is taken before the first row is inserted
+        # (and its position drawn).
         self.conn.execute(
-            "INSERT INTO changes (kind, id, op) SELECT k, i, o"
-            " FROM unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS c(k, i, o, n)"
+            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(%b, 0)))"
+            " INSERT INTO changes (kind, id, op) SELECT k, i, o FROM held,"
+            " unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS c(k, i, o, n)"
             " ORDER BY n",
-            [kinds, ids, ops],
+            [self._log_lock, kinds, ids, ops],
         )
         self._pending.clear()
 

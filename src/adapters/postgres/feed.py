@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["SELECTIONS", "ChangeFeed"]
+__all__ = ["SELECTIONS", "ChangeFeed", "Mark"]
 
 SELECTIONS = "selections"
 """The kind of the answers of collection queries: they follow every entry's changes."""
+
+
+class Mark(NamedTuple):
+    """Where the feed stood when a read of the change log began (``ChangeFeed.mark``)."""
+
+    position: int | None
+    epoch: int
 
 
 class ChangeFeed:
@@ -48,6 +55,7 @@ class ChangeFeed:
                 self._followers.setdefault(kind, []).append(follower)
         self._lock = threading.Lock()
         self._position: int | None = None
+        self._epoch = 0  # how often everything was forgotten
         self._moves = 0  # how often rows were forgotten: a ticket is valid while it stays
         self._rows: dict[str, dict[str | bytes, Any]] = {}
 
@@ -55,6 +63,11 @@ class ChangeFeed:
     def position(self) -> int | None:
         """The change-log position applied last; None before the first ``advance``."""
         return self._position
+
+    def mark(self) -> Mark:
+        """Take before reading the change log past ``position``, for ``advance``."""
+        with self._lock:
+            return Mark(self._position, self._epoch)
 
     def ticket(self) -> int | None:
         """Take before reading a row to remember; None when nothing may be remembered yet."""
@@ -96,18 +109,45 @@ class ChangeFeed:
             for follower in self._followers.get(kind, ()):
                 self._rows.pop(follower, None)
 
-    def advance(self, top: int, changed: Iterable[tuple[str, str]] | None) -> None:
-        """Apply the change log up to position ``top``.
+    def advance(
+        self,
+        mark: Mark,
+        top: int,
+        changed: Iterable[tuple[str, str]] | None,
+        renewed: Mapping[tuple[str, str], Any] | None = None,
+    ) -> None:
+        """Apply a read of the change log, begun at ``mark``, that found position ``top``.
 
-        ``changed`` names every (kind, key) changed after ``position`` up to ``top``;
-        None when they are not known (too many, or the log restarted below
-        ``position``): then every row is forgotten.
+        ``changed`` names every (kind, key) changed after ``mark.position`` up to
+        ``top``; None when they are not known (the first read, too many changes).
+        ``renewed`` holds rows read with it (as of ``top``): one remembered here is
+        replaced rather than forgotten. Reads may overlap and end in any order: a result
+        older than the position already applied still forgets what it names (and renews
+        nothing), and never moves the position back. Every row is forgotten when the
+        changes are not known, or when the log restarted below ``mark.position`` (the
+        schema was recreated).
         """
         with self._lock:
-            if self._position is None or changed is None or top < self._position:
+            if changed is None or mark.position is None or top < mark.position:
                 self._rows.clear()
                 self._moves += 1
-            elif top != self._position:
+                self._epoch += 1
+                self._position = top
+                return
+            named = list(changed)
+            # After a forget-all begun later, this read's base is gone: keep that one's.
+            newest = (
+                mark.epoch == self._epoch and self._position is not None and top >= self._position
+            )
+            kept = [
+                (kind, key, row)
+                for (kind, key), row in (renewed or {}).items()
+                if newest and key in self._rows.get(kind, {})
+            ]
+            if named:
                 self._moves += 1
-                self._drop(changed)
-            self._position = top
+                self._drop(named)
+            for kind, key, row in kept:
+                self._rows.setdefault(kind, {})[key] = row
+            if newest:
+                self._position = top

@@ -218,7 +218,8 @@ class PostgresTokenStore:
                     [counts[i].last_used_at for i in ordered],
                 ],
             ).fetchall()
-            tx.log(KIND, "update", sorted(row[0] for row in counted))
+            # Counts only: a token remembered here stays usable until the refresh renews it.
+            tx.log(KIND, "update", sorted(row[0] for row in counted), renewed=True)
 
         if ordered:
             self._db.run(work)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-
-from anyio import to_thread
+from collections.abc import Awaitable, Callable
 
 __all__ = ["RefreshGate"]
 
@@ -16,7 +14,7 @@ log = logging.getLogger("flextype.serve")
 class RefreshGate:
     """Lets a request wait until the stores' memory holds every write committed before it.
 
-    ``wait`` returns once a ``refresh`` (a read of the change log, in a worker thread)
+    ``wait`` returns once a ``refresh`` (a read of the change log, awaited on the loop)
     that began after the call has finished: so a write acknowledged by any server
     before this request was sent is in what the stores remember (read-your-writes
     across servers), and the request may answer its lookups from that memory, on the
@@ -24,7 +22,7 @@ class RefreshGate:
     the next, so under load one round trip serves many requests.
     """
 
-    def __init__(self, refresh: Callable[[], None]) -> None:
+    def __init__(self, refresh: Callable[[], Awaitable[None]]) -> None:
         self._refresh = refresh
         self._running: asyncio.Task[None] | None = None
         self._next: asyncio.Future[bool] | None = None
@@ -50,7 +48,7 @@ class RefreshGate:
     async def _run(self, done: asyncio.Future[bool]) -> None:
         ok = False
         try:
-            await to_thread.run_sync(self._refresh)
+            await self._refresh()
             ok = True
         except Exception as exc:
             log.debug("change-log refresh failed: %s", exc)

@@ -1,0 +1,160 @@
+"""The collection query over HTTP on 100k entries: ``flextype serve`` on postgres beside yaml.
+
+One run, the same data in two projects (``bench/postgres_query.py``'s generator:
+``category`` of 10 values, ``year``, ``title``, ``rating``): a YAML project (files written
+directly; the server builds its index on the first query, untimed) and a postgres
+project on a private durable cluster (rows created through the store, then ANALYZE).
+Each project's ``flextype serve --port 0`` is pinned to one core (PostgreSQL to the
+other, with the client), and answers, after a warm-up, ``--repeats`` sequential
+keep-alive GETs of
+
+    /api/entries?id=movies&options[collection]=true
+        &options[filter][where][0][key]=category&...[operator]=eq&...[value]=category-3
+        &options[filter][sort_by][key]=year&options[filter][limit]=10&token=T
+
+timed by the client (wall time per request). Both must answer the same 10 ids and total.
+Two rounds: ``warm``, the same query again and again (the YAML driver answers from its
+index kept per version, PostgreSQL from the answer it keeps while no entry changes);
+``after a write``, each timed query preceded by an untimed PATCH of another entry
+(``scratch``), so neither may reuse what it kept: PostgreSQL runs the statement.
+
+    .venv/bin/python bench/http_query.py [--entries 100000] [--repeats 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# bench/ is not a package: import the harness, the data and the cluster from beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import http_get_entry as harness
+from pg_cluster import cluster
+from postgres_query import CATEGORIES, PARENT, generate
+
+from flextype_adapters.yaml_codec import dump
+from flextype_entrypoints.project import open_project
+from flextype_entrypoints.scaffold import create_project
+
+__all__ = ["main"]
+
+
+def _query(token: str, sort_by: str) -> dict[str, str]:
+    return {
+        "id": PARENT,
+        "options[collection]": "true",
+        "options[filter][where][0][key]": "category",
+        "options[filter][where][0][operator]": "eq",
+        "options[filter][where][0][value]": CATEGORIES[3],
+        "options[filter][sort_by][key]": sort_by,
+        "options[filter][limit]": "10",
+        "token": token,
+    }
+
+
+def _yaml_project(path: Path, items: Mapping[str, dict[str, Any]]) -> tuple[str, str]:
+    issued = create_project(path, driver="yaml", demo=False)
+    root = path / "entries"
+    for entry_id, fields in {PARENT: {"title": "Movies"}, "scratch": {}, **items}.items():
+        folder = root / entry_id
+        folder.mkdir(parents=True)
+        (folder / "entry.yaml").write_bytes(dump(fields))
+    return issued.token.token, issued.access_token
+
+
+def _postgres_project(path: Path, url: str, items: Mapping[str, dict[str, Any]]) -> tuple[str, str]:
+    postgres = {"url": url, "schema": "bench_query"}
+    issued = create_project(path, driver="postgres", demo=False, postgres=postgres)
+    with open_project(path, environ={}) as project:
+        store = project.container.entry_store()
+        rows = list({PARENT: {"title": "Movies"}, "scratch": {}, **items}.items())
+        for i in range(0, len(rows), 5000):
+            store.create(dict(rows[i : i + 5000]))
+        project.container.postgres_database().run(lambda tx: tx.execute("ANALYZE entries"))
+    return issued.token.token, issued.access_token
+
+
+def _times(
+    url: str, params: dict[str, str], auth: tuple[str, str], args: argparse.Namespace, write: bool
+) -> tuple[list[float], tuple[Any, ...]]:
+    with httpx.Client(base_url=url, timeout=600) as client:
+        first = client.get("/api/entries", params=params).raise_for_status().json()
+        answer = ([item["id"] for item in first["data"]], first["meta"]["total"])
+        times = []
+        for n in range(max(10, args.repeats // 10) + args.repeats):
+            if write:
+                body = {"id": "scratch", "data": {"n": n}}
+                client.patch("/api/entries", json=body, auth=auth).raise_for_status()
+            started = time.perf_counter()
+            client.get("/api/entries", params=params).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times[-args.repeats :]), answer
+
+
+def _p99(times: list[float]) -> float:
+    return times[min(len(times) - 1, round(0.99 * len(times)) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--sort-by", action="append", help="year (default), title, ...")
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--load-core", type=int, default=1)
+    args = parser.parse_args()
+    os.environ.pop("FLEXTYPE_STORAGE__DRIVER", None)
+    os.sched_setaffinity(0, {args.load_core})  # the client, beside PostgreSQL
+    load_before = harness._load()
+    items = generate(args.entries)
+    lines = []
+    with tempfile.TemporaryDirectory() as folder, cluster(core=args.load_core) as running:
+        tmp = Path(folder)
+        tokens = {
+            "yaml": _yaml_project(tmp / "yaml", items),
+            "postgres": _postgres_project(tmp / "postgres", running.url, items),
+        }
+        answers = {}
+        for sort_by in args.sort_by or ["year"]:
+            for driver in ("postgres", "yaml"):
+                server = ["taskset", "-c", str(args.server_core), str(harness.BIN / "flextype")]
+                server += ["serve", "--project", str(tmp / driver), "--port", "0"]
+                token, access = tokens[driver]
+                with harness._server(server) as url:
+                    for write in (False, True):
+                        times, answer = _times(
+                            url, _query(token, sort_by), (token, access), args, write
+                        )
+                        round_ = "after a write" if write else "warm"
+                        lines.append(
+                            f"{driver:<10} {sort_by:<8} {round_:<14} "
+                            f"{statistics.median(times):8.2f} {_p99(times):8.2f} {answer[1]:>8}"
+                        )
+                answers[driver] = answer
+            if answers["postgres"] != answers["yaml"]:
+                raise RuntimeError(f"the drivers answer differently: {answers}")
+    harness._write(
+        f"GET collection: category eq {CATEGORIES[3]} + sort_by + limit 10 over "
+        f"{args.entries} entries, {args.repeats} sequential keep-alive requests a round; server "
+        f"on core {args.server_core}, client and PostgreSQL (fsync on) on core {args.load_core};"
+        f" load average (1/5/15 min) before: {load_before}, after: {harness._load()}"
+    )
+    harness._write(
+        f"{'driver':<10} {'sort_by':<8} {'round':<14} {'p50 ms':>8} {'p99 ms':>8} {'total':>8}"
+    )
+    for line in lines:
+        harness._write(line)
+
+
+if __name__ == "__main__":
+    main()
