@@ -1,0 +1,84 @@
+"""S3Upload on moto's S3 server: bytes go to the bucket as they arrive, aborts leave nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from flextype_adapters.s3_bucket import S3Bucket
+from flextype_adapters.s3_uploads import HEAD_KEPT, MIN_PART_SIZE, S3Upload
+
+
+def _object(bucket: S3Bucket, name: str) -> bytes:
+    return bucket.client.get_object(Bucket=bucket.bucket, Key=bucket.key(name))["Body"].read()
+
+
+def _objects(bucket: S3Bucket) -> list[str]:
+    return [name for name, _ in bucket.names("")]
+
+
+def _incomplete(bucket: S3Bucket) -> list[str]:
+    answer = bucket.client.list_multipart_uploads(Bucket=bucket.bucket)
+    return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+
+def test_a_small_upload_is_one_object_at_finish(s3_bucket: S3Bucket) -> None:
+    upload = S3Upload(s3_bucket, "blobs/small")
+    upload.write(b"hello ")
+    upload.write(memoryview(b"world"))
+    assert _objects(s3_bucket) == []  # nothing before finish
+    upload.finish()
+    upload.taken()
+    upload.abort()  # taken: abort leaves it
+    assert upload.size == 11
+    assert _object(s3_bucket, "blobs/small") == b"hello world"
+    assert _incomplete(s3_bucket) == []
+
+
+def test_a_large_upload_goes_in_parts_while_written(s3_bucket: S3Bucket) -> None:
+    data = os.urandom(MIN_PART_SIZE * 2 + 12345)
+    with S3Upload(s3_bucket, "blobs/large", part_size=MIN_PART_SIZE) as upload:
+        for start in range(0, len(data), 65536):
+            upload.write(data[start : start + 65536])
+        # Two whole parts were written: a multipart upload is under way before finish.
+        assert _incomplete(s3_bucket) == [s3_bucket.key("blobs/large")]
+        assert upload.head(10) == data[:10]
+        upload.finish()
+        assert upload.head(HEAD_KEPT + 10) == data[: HEAD_KEPT + 10]  # past what is kept
+        upload.taken()
+    assert _object(s3_bucket, "blobs/large") == data
+    assert _incomplete(s3_bucket) == []
+
+
+def test_an_abort_in_the_middle_leaves_no_incomplete_upload(s3_bucket: S3Bucket) -> None:
+    with S3Upload(s3_bucket, "blobs/aborted", part_size=MIN_PART_SIZE) as upload:
+        # The second part is handed over once the first was sent: the upload is begun.
+        upload.write(os.urandom(MIN_PART_SIZE * 2 + 1))
+        assert _incomplete(s3_bucket) != []
+    assert _incomplete(s3_bucket) == []
+    assert _objects(s3_bucket) == []
+
+
+@pytest.mark.parametrize("size", [10, MIN_PART_SIZE + 10])
+def test_an_abort_after_finish_deletes_the_object(s3_bucket: S3Bucket, size: int) -> None:
+    upload = S3Upload(s3_bucket, "blobs/refused", part_size=MIN_PART_SIZE)
+    upload.write(b"x" * size)
+    upload.finish()
+    assert _objects(s3_bucket) == ["blobs/refused"]
+    upload.abort()
+    upload.abort()  # twice is nothing
+    assert _objects(s3_bucket) == []
+    assert _incomplete(s3_bucket) == []
+
+
+def test_no_write_after_finish(s3_bucket: S3Bucket) -> None:
+    with S3Upload(s3_bucket, "blobs/done") as upload:
+        upload.finish()
+        with pytest.raises(ValueError, match="finished"):
+            upload.write(b"more")
+
+
+def test_parts_smaller_than_s3_accepts_are_refused(s3_bucket: S3Bucket) -> None:
+    with pytest.raises(ValueError, match="at least"):
+        S3Upload(s3_bucket, "blobs/x", part_size=1024)
