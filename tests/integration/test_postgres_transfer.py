@@ -151,23 +151,37 @@ def test_migrate_to_a_schema_holding_content_needs_replace(
     }
 
 
+@pytest.mark.parametrize(
+    ("version", "table", "refused"),
+    [
+        # The database refuses one entry, after others of the same write went in.
+        (1, "entries", "unicode"),
+        # ... or a media file's row, after its blob was written.
+        (3, "media_files", "posters/2021/dune.png"),
+    ],
+)
 def test_a_migrate_to_postgres_failing_midway_changes_nothing(
-    filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
+    filled: Path,
+    capsys: pytest.CaptureFixture[str],
+    postgres_url: str,
+    schema: str,
+    version: int,
+    table: str,
+    refused: str,
 ) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        apply_migrations(conn, schema, 1)
-        # The database refuses one entry, after others of the same write went in.
+        apply_migrations(conn, schema, version)
         conn.execute(
             sql.SQL(
                 "CREATE FUNCTION {}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN IF NEW.id = 'unicode' THEN RAISE EXCEPTION 'no'; END IF; "
+                "$$ BEGIN IF NEW.id = {} THEN RAISE EXCEPTION 'no'; END IF; "
                 "RETURN NEW; END $$"
-            ).format(sql.Identifier(schema))
+            ).format(sql.Identifier(schema), sql.Literal(refused))
         )
         conn.execute(
             sql.SQL(
                 "CREATE TRIGGER refuse BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
-            ).format(sql.Identifier(schema, "entries"), sql.Identifier(schema, "refuse"))
+            ).format(sql.Identifier(schema, table), sql.Identifier(schema, "refuse"))
         )
     files = tree(filled)
     code, out, err = run(
@@ -176,49 +190,16 @@ def test_a_migrate_to_postgres_failing_midway_changes_nothing(
     )  # fmt: skip
     assert (code, out) == (1, "")
     assert err == "flextype: error: The database refused an operation (SQLSTATE P0001).\n"
-    assert tree(filled) == files  # still on yaml, settings untouched
+    assert tree(filled) == files  # still on yaml, settings untouched, no blob left behind
     assert _rows(postgres_url, schema) == {
-        "entries": 0,
-        "tokens": 0,
-        "media_files": 0,
-        "media_folders": 0,
-    }
+        "entries": 0, "tokens": 0, "media_files": 0, "media_folders": 0,
+    }  # fmt: skip
 
 
 def _migrate(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> str:
     code, out, err = run(capsys, "migrate", "--project", str(path), *argv)
     assert (code, err) == (0, ""), err
     return out
-
-
-def test_a_migrate_to_postgres_failing_on_a_media_file_changes_nothing(
-    filled: Path, capsys: pytest.CaptureFixture[str], postgres_url: str, schema: str
-) -> None:
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        apply_migrations(conn, schema, 3)
-        conn.execute(
-            sql.SQL(
-                "CREATE FUNCTION {}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN IF NEW.id = 'posters/2021/dune.png' THEN RAISE EXCEPTION 'no'; "
-                "END IF; RETURN NEW; END $$"
-            ).format(sql.Identifier(schema))
-        )
-        conn.execute(
-            sql.SQL(
-                "CREATE TRIGGER refuse BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
-            ).format(sql.Identifier(schema, "media_files"), sql.Identifier(schema, "refuse"))
-        )
-    files = tree(filled)
-    code, out, err = run(
-        capsys, "migrate", "--project", str(filled), "--to", "postgres",
-        "--database-url", postgres_url,
-    )  # fmt: skip
-    assert (code, out) == (1, "")
-    assert err == "flextype: error: The database refused an operation (SQLSTATE P0001).\n"
-    assert tree(filled) == files  # no blob left behind, still on yaml
-    assert _rows(postgres_url, schema) == {
-        "entries": 0, "tokens": 0, "media_files": 0, "media_folders": 0,
-    }  # fmt: skip
 
 
 def test_media_survive_migrating_between_yaml_and_postgres_with_and_without_delete_source(
