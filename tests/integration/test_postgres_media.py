@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.media import PostgresMediaStore
 
@@ -81,3 +83,24 @@ def test_every_write_appends_its_change_rows(
         ("media", "b/x.txt", "delete"),
         ("media_folders", "b", "delete"),
     ]
+
+
+def test_blobs_outlive_a_rolled_back_exclusive_block(
+    pg_media_store: PostgresMediaStore, tmp_path: Path
+) -> None:
+    add(pg_media_store, "a.txt", b"one")
+    add(pg_media_store, "f/b.txt", b"two")
+    before = blobs(tmp_path / "pg-media")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), pg_media_store.exclusive():
+        pg_media_store.delete_file("a.txt")
+        pg_media_store.delete_folder("f")
+        add(pg_media_store, "c.txt", b"three")
+        raise Undo
+    # The rows are back, so are their bytes (c.txt's is an orphan, for remove_debris).
+    assert set(before) <= set(blobs(tmp_path / "pg-media"))
+    assert pg_media_store.read("a.txt") == b"one"
+    assert pg_media_store.read("f/b.txt") == b"two"
