@@ -47,8 +47,10 @@ class BlobStore(Protocol):
         ...
 
     def place(self, upload: StagedUpload, name: str) -> None:
-        """Make the finished ``upload`` blob ``name`` (done already: nothing); the upload is
-        the store's from then on (its ``abort`` does nothing)."""
+        """Make the finished ``upload`` blob ``name`` (done already: nothing).
+
+        The upload is the store's from then on: its ``abort`` does nothing.
+        """
         ...
 
     def copy(self, name: str, new_name: str) -> None:
@@ -72,6 +74,9 @@ class BlobStore(Protocol):
         ...
 
     def abort_stale_uploads(self, min_age: float) -> int:
-        """Remove what writes idle for ``min_age`` seconds left (a process killed in the
-        middle): staged files and half-made copies, or incomplete multipart uploads."""
+        """Remove what writes idle for ``min_age`` seconds left; return how many.
+
+        What a process killed in the middle left: staged files and half-made copies, or
+        incomplete multipart uploads.
+        """
         ...

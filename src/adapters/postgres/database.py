@@ -380,9 +380,11 @@ class Tx:
             self._renewed.update((kind, entry_id) for entry_id in listed)
 
     def after_commit(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once this transaction committed (the outermost one, in an
-        ``exclusive`` block), never if it rolls back: the removal of what only the rows
-        it drops still name. ``action`` should not raise: the commit is done.
+        """Run ``action`` once this transaction committed, never if it rolls back.
+
+        In an ``exclusive`` block, after the block's commit (the outermost one): for the
+        removal of what only the rows it drops still name. ``action`` should not raise:
+        the commit is done.
         """
         self._after.append(action)
 
@@ -393,8 +395,7 @@ class Tx:
             action()
 
     def nested(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work`` in a savepoint of this transaction; its log rows and
-        ``after_commit`` actions go if it fails."""
+        """Run ``work`` in a savepoint; its log rows and ``after_commit`` actions go if it fails."""
         mark, after = len(self._pending), len(self._after)
         try:
             with self.conn.transaction():

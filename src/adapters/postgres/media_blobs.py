@@ -54,7 +54,7 @@ class Blobs:
         return FileUpload(self._uploads)
 
     def finish(self, upload: StagedUpload) -> str:
-        """fsync the upload's file; its blob gets a fresh name (``place`` renames it)."""
+        """Make the upload's file durable; its blob gets a fresh name (``place`` renames it)."""
         if not isinstance(upload, FileUpload):
             raise TypeError("PostgresMediaStore.add_file takes an upload of its own stage().")
         upload.finish()
@@ -100,8 +100,11 @@ class Blobs:
             if known is not None:
                 self._hashes.move_to_end(name)
                 return known
-        with self.open(name, file_id) as stream:
-            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        try:
+            with self.path(name).open("rb") as stream:
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise MediaFileNotFound(file_id) from None
         with self._hash_lock:
             self._hashes[name] = digest
             while len(self._hashes) > _HASHES_KEPT:
