@@ -90,7 +90,6 @@ class PostgresMediaStore:
         debris_age: float = _STALE_SECONDS,
     ) -> None:
         self._db = db
-        self._root = root
         self._blobs: BlobStore = Blobs(root) if blobs is None else blobs
         self._debris_age = debris_age
         self._lock = db.lock_key(KIND)
