@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg import sql
 
 from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.entries import PostgresEntryStore
@@ -68,12 +69,12 @@ def test_a_column_holds_what_data_holds_at_its_path_whoever_writes(
 ) -> None:
     PostgresEntryStore(indexed).create({"m/1": {"a": {"k": 3, "0": "zero"}, "b": [1]}})
     indexed.run(lambda tx: tx.execute("UPDATE entries SET data = data || '{\"A\": null}'"))
-    a, ak, a0, upper, b = (column_of(tuple(p.split("."))) for p in ("a", "a.k", "a.0", "A", "b"))
-    row = indexed.run(
-        lambda tx: tx.execute(
-            f"SELECT {a}::text, {ak}::text, {a0}::text, {upper}::text, {b}::text FROM entries"  # noqa: S608 - our column names
-        ).fetchone()
-    )
+    paths = ("a", "a.k", "a.0", "A", "b")
+    columns = [
+        sql.SQL("{}::text").format(sql.Identifier(column_of(tuple(p.split("."))))) for p in paths
+    ]
+    statement = sql.SQL("SELECT {} FROM entries").format(sql.SQL(", ").join(columns))
+    row = indexed.run(lambda tx: tx.execute(statement).fetchone())
     assert row == ('{"0": "zero", "k": 3}', "3", '"zero"', "null", "[1]")
 
 
