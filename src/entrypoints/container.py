@@ -60,6 +60,7 @@ def _postgres_database(settings: Mapping[str, Any]) -> Iterator[PostgresDatabase
         pool_size=settings["pool_size"],
         pool_timeout=settings["pool_timeout"],
         statement_timeout=settings["statement_timeout"],
+        indexes=settings["indexes"],
     )
     try:
         yield db

@@ -168,6 +168,10 @@ def serve(
 def _check_storage(container: Container, project: Path) -> None:
     """Refuse a database that does not answer or has another schema; warn of a mismatch."""
     require_current_schema(container, project)
+    if uses_database(container):
+        created = container.postgres_database().ensure_field_indexes()
+        if created:
+            log.info("Created %d field indexes (storage.postgres.indexes).", created)
     selected = database_kinds(container) if uses_database(container) else None
     warning = driver_mismatch(project, container.config.storage.driver(), selected)
     if warning is not None:

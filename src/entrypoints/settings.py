@@ -60,6 +60,17 @@ class PostgresSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     """Seconds a request waits for a free connection before it answers 503."""
     statement_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """Seconds one SQL statement may run before it is cancelled (503)."""
+    indexes: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(default_factory=list)
+    """Dot paths of fields to index (``category``, ``meta.year``): ``where`` tests and
+    ``sort_by`` on them are answered from a btree index (a stored copy of the field
+    beside ``data``, created by ``flextype db migrate`` and at server start)."""
+
+    def __post_init__(self) -> None:
+        for path in self.indexes:
+            if not path or "" in path.split(".") or "\x00" in path:
+                raise ValueError(f"indexes: {path!r} is not a dot path")
+            if path.split(".")[0] in ("id", "slug"):
+                raise ValueError(f"indexes: {path!r} is the entry's id, indexed already")
 
 
 class StorageSettings(_Section, forbid_unknown_fields=True, kw_only=True):

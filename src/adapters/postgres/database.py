@@ -16,10 +16,12 @@ from psycopg import sql
 from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
-from flextype_adapters.postgres import change_log
+from flextype_adapters.postgres import change_log, field_columns
 from flextype_adapters.postgres.change_log import MOST_CHANGES
 from flextype_adapters.postgres.feed import SELECTIONS, ChangeFeed
+from flextype_adapters.postgres.field_columns import path_of
 from flextype_core.errors import ServiceUnavailable, StorageError
+from flextype_core.query.model import Path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -105,8 +107,12 @@ class PostgresDatabase:
         pool_size: int = 10,
         pool_timeout: float = 5.0,
         statement_timeout: float = 30.0,
+        indexes: Iterable[str] = (),
     ) -> None:
         self._url = url
+        # Declared field indexes (field_columns): the paths, and those in place (lazily).
+        self._indexed = {path: field_columns.column_of(path) for path in map(path_of, indexes)}
+        self._columns: dict[Path, str] | None = None
         self.schema = schema
         self._pool_size = pool_size
         self._pool_timeout = pool_timeout
@@ -312,17 +318,40 @@ class PostgresDatabase:
     def migrate(self) -> tuple[int, int]:
         """Create the schema or bring it to ``SCHEMA_VERSION``; return (before, after).
 
+        Then the declared field indexes missing are created (``ensure_field_indexes``).
+
         Each migration runs in a transaction of its own, recorded in
         ``schema_migrations``. A session advisory lock makes servers that migrate at the
         same time take turns: the second finds the work done.
         """
+        return self._migrating(lambda conn: apply_migrations(conn, self.schema, SCHEMA_VERSION))[0]
+
+    def ensure_field_indexes(self) -> int:
+        """Create the declared field indexes missing (``field_columns``); return how many.
+
+        ``migrate`` does it too; a server does it at start, so a path added to
+        ``storage.postgres.indexes`` takes effect with the next start.
+        """
+        return self._migrating(lambda conn: 0)[1]
+
+    def _migrating(self, step: Callable[[Connection], T]) -> tuple[T, int]:
+        """Run ``step`` then create the missing field indexes, under the migration lock."""
         with _mapped(), self._connection_pool().connection() as conn:
             key = self.lock_key("migrate")
             conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
             try:
-                return apply_migrations(conn, self.schema, SCHEMA_VERSION)
+                done = step(conn)
+                created = field_columns.ensure_columns(conn, self._indexed)
+                self._columns = None
+                return done, created
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+    def indexed_columns(self, conn: Connection) -> dict[Path, str]:
+        """The declared field indexes in place: path -> column (read once, then kept)."""
+        if self._columns is None:
+            self._columns = field_columns.existing_columns(conn, self._indexed)
+        return self._columns
 
     def check(self) -> None:
         """Make one round trip to the database; raise ServiceUnavailable if it fails."""

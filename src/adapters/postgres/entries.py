@@ -186,7 +186,11 @@ class PostgresEntryStore:
         return found
 
     def _select(self, parent: str, query: Query) -> Selection:
-        return self._db.read(lambda tx: entry_queries.select(tx.conn, parent, query))
+        return self._db.read(
+            lambda tx: entry_queries.select(
+                tx.conn, parent, query, self._db.indexed_columns(tx.conn)
+            )
+        )
 
     def version(self) -> int:
         """The change-log position of the last entry change visible now (0: none yet)."""

@@ -27,6 +27,7 @@ comes from one snapshot, or from statements checked to agree.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from flextype_adapters.postgres.plan_rows import Connection, DamagedError, RacedError, Scope
 from flextype_adapters.postgres.pushed_plan import MIXED_SORTS, pushed
@@ -34,7 +35,7 @@ from flextype_adapters.postgres.query_sql import compile_sort, compile_where
 from flextype_adapters.postgres.sparse_plan import sparse, whole_range
 from flextype_core.errors import EntryNotFound
 from flextype_core.model import Selection
-from flextype_core.query.model import Query
+from flextype_core.query.model import Path, Query
 
 __all__ = ["MIXED_SORTS", "select"]
 
@@ -42,8 +43,13 @@ _RACES = 3
 """Sparse plans run before the whole-range one, when other writers keep changing the page."""
 
 
-def select(conn: Connection, parent: str, query: Query) -> Selection:
+def select(
+    conn: Connection, parent: str, query: Query, columns: Mapping[Path, str] | None = None
+) -> Selection:
     """The collection part of ``query`` below ``parent`` (``EntryStore.select``'s contract).
+
+    ``columns``: the declared field indexes in place (``field_columns``): the SQL reads
+    those columns instead of ``data`` (the same values), so their indexes serve.
 
     ``conn`` may be in a transaction of any isolation level: each plan reads one
     snapshot or checks that what it read later is what it saw first.
@@ -52,8 +58,8 @@ def select(conn: Connection, parent: str, query: Query) -> Selection:
         EntryNotFound: ``parent`` is neither an entry nor has descendants.
     """
     scope = Scope(parent, query)
-    where = compile_where(query.where)
-    sort = compile_sort(query.sort)
+    where = compile_where(query.where, columns)
+    sort = compile_sort(query.sort, columns)
     found: Selection | None = None
     try:
         if where.doubt is not None:

@@ -84,13 +84,20 @@ def page_bounds(query: Query) -> list[object]:
 
 
 def candidates(
-    scope: Scope, where: Compiled, sort: SortSql, *, lossy: bool, ranks: bool = True
+    scope: Scope,
+    where: Compiled,
+    sort: SortSql,
+    *,
+    lossy: bool,
+    ranks: bool = True,
+    fenced: bool = True,
 ) -> tuple[sql.Composable, list[object]]:
     """The candidate rows: id, version, each sort key's jsonb (s0...) and rank (r0...), doubt.
 
     ``lossy``: include the rows whose ``data`` is not exact (always in doubt).
     ``ranks``: add each key's type rank (and the row version) for the generic order.
-    ``OFFSET 0`` keeps the subquery apart, so each key is read out of ``data`` once.
+    ``fenced``: ``OFFSET 0`` keeps the subquery apart, so each key is read out of
+    ``data`` once; unfenced, an outer ORDER BY and LIMIT may take an index's order.
     """
     columns: list[sql.Composable] = [sql.SQL("id")]
     params: list[object] = []
@@ -110,8 +117,8 @@ def candidates(
         condition = sql.SQL("({}) OR NOT data_exact").format(condition)
     columns.append(sql.SQL("{} AS doubt").format(doubt))
     params += where.doubt_params
-    statement = sql.SQL("SELECT {} FROM entries WHERE {} AND ({}) OFFSET 0").format(
-        sql.SQL(", ").join(columns), scope.sql, condition
+    statement = sql.SQL("SELECT {} FROM entries WHERE {} AND ({}){}").format(
+        sql.SQL(", ").join(columns), scope.sql, condition, sql.SQL(" OFFSET 0" if fenced else "")
     )
     return statement, [*params, *scope.params, *where.params]
 

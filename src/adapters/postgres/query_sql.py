@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from psycopg import sql
@@ -334,8 +334,8 @@ def _clause(clause: Clause, value: Value) -> _Cond:
     raise AssertionError(clause)  # pragma: no cover
 
 
-def _compile(clause: Clause) -> _Cond:
-    value = value_at(clause.key)
+def _compile(clause: Clause, columns: Mapping[Path, str] | None = None) -> _Cond:
+    value = value_at(clause.key, columns)
     if value is None:
         return _exact(FALSE)  # a missing field fails every clause
     return _clause(clause, value)
@@ -355,9 +355,12 @@ def compile_clause(clause: Clause) -> Compiled:
     return _compiled([_compile(clause)])
 
 
-def compile_where(where: Sequence[Clause]) -> Compiled:
-    """Compile every clause of ``where`` into one condition (TRUE for no clause)."""
-    return _compiled([_compile(clause) for clause in where])
+def compile_where(where: Sequence[Clause], columns: Mapping[Path, str] | None = None) -> Compiled:
+    """Compile every clause of ``where`` into one condition (TRUE for no clause).
+
+    ``columns``: the declared field indexes in place (``value_at``).
+    """
+    return _compiled([_compile(clause, columns) for clause in where])
 
 
 def field_keys(paths: Iterable[Path]) -> list[str]:

@@ -6,13 +6,13 @@ missing and null last (``flextype_core.query.evaluate.sort_items``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from psycopg import sql
 
 from flextype_adapters.postgres.sql_parts import EXACT_NUMBER, Fragment, value_at
-from flextype_core.query.model import SortKey
+from flextype_core.query.model import Path, SortKey
 
 __all__ = ["SortSql", "compile_sort"]
 
@@ -43,6 +43,8 @@ class SortSql(NamedTuple):
 
     values: list[tuple[sql.Composable, list[object]]]
     descending: tuple[bool, ...]
+    indexed: tuple[bool, ...] = ()
+    """Per key: read from a declared field index's column (its order is an index's)."""
 
     def rank(self, index: int, value: sql.Composable) -> sql.Composable:
         """The rank of key ``index``'s type: what orders first in its direction."""
@@ -109,12 +111,16 @@ class SortSql(NamedTuple):
         )
 
 
-def compile_sort(keys: Sequence[SortKey]) -> SortSql:
-    """Compile ``sort_by``: each key's value expression, its direction, its doubt."""
+def compile_sort(keys: Sequence[SortKey], columns: Mapping[Path, str] | None = None) -> SortSql:
+    """Compile ``sort_by``: each key's value expression, its direction, its doubt.
+
+    ``columns``: the declared field indexes in place (``value_at``).
+    """
     values: list[tuple[sql.Composable, list[object]]] = []
     for key in keys:
-        value = value_at(key.key)
+        value = value_at(key.key, columns)
         # None: the path leads nowhere in an exact row, so the key is missing in each.
         found = Fragment(sql.SQL("NULL::jsonb")) if value is None else value.expr
         values.append((found.sql, list(found.params)))
-    return SortSql(values, tuple(key.descending for key in keys))
+    indexed = tuple(columns is not None and key.key in columns for key in keys)
+    return SortSql(values, tuple(key.descending for key in keys), indexed)

@@ -6,7 +6,7 @@ placeholders, in order; every value, key and path segment travels as a parameter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from psycopg import sql
@@ -106,8 +106,11 @@ class Value(NamedTuple):
     """The path crosses maps only, so ``data @> {...}`` tests it (and the GIN index serves)."""
 
 
-def value_at(path: Path) -> Value | None:
+def value_at(path: Path, columns: Mapping[Path, str] | None = None) -> Value | None:
     """Where ``path`` leads in a row, as Python's lookup reads it; None: nowhere, ever.
+
+    ``columns``: declared field indexes (``field_columns``), path -> a stored column
+    holding exactly the expression below: read the column instead, so its index serves.
 
     A segment of ASCII digits is a list index or a map key (``#>``, as Python); any
     other segment is a map key only (``->``). ``#>`` alone would also read " 1", "+1" or
@@ -121,6 +124,9 @@ def value_at(path: Path) -> Value | None:
         )
     if any("\x00" in segment for segment in path):
         return None  # jsonb holds no NUL: no exact row has such a key
+    column = columns.get(path) if columns else None
+    if column is not None:
+        return Value(Fragment(sql.Identifier(column)), containment=False)
     expr = Fragment(sql.SQL("data"))
     indexed = False
     for segment in path:
