@@ -134,6 +134,10 @@ class PostgresMediaStore:
             except FileNotFoundError:  # deleted since the row was read
                 raise MediaFileNotFound(file_id) from None
 
+    def url(self, file_id: str, expires: int) -> str | None:
+        """None: blobs on disk are served by the server that reads them."""
+        return None
+
     def content_hash(self, file_id: str) -> str:
         blob = self._blob(file_id)
         with _storage_errors(file_named(file_id), "read"):
