@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, cast
 from flextype_adapters.s3_bucket import S3Bucket, bucket_errors, is_missing
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE, S3Upload
 from flextype_core.errors import MediaFileNotFound
+from flextype_core.ports import StagedUpload
 
 __all__ = ["BLOBS", "S3Blobs"]
 
@@ -63,6 +64,19 @@ class S3Blobs:
     def blob_name(upload: S3Upload) -> str:
         """The blob an upload of ``stage`` writes."""
         return upload.name.rsplit("/", 1)[-1]
+
+    def finish(self, upload: StagedUpload) -> str:
+        """Complete the upload's object (``blob_store.BlobStore``): it is the blob already."""
+        if not isinstance(upload, S3Upload) or not upload.name.startswith(BLOBS):
+            raise TypeError("PostgresMediaStore.add_file takes an upload of its own stage().")
+        upload.finish()
+        return self.blob_name(upload)
+
+    @staticmethod
+    def place(upload: StagedUpload, name: str) -> None:
+        """Take the finished upload (``blob_store.BlobStore``): no copy, the object stays."""
+        assert isinstance(upload, S3Upload) and S3Blobs.blob_name(upload) == name
+        upload.taken()
 
     def copy(self, name: str, new_name: str) -> None:
         """Write blob ``new_name`` with the bytes of blob ``name``, inside the service.
@@ -139,7 +153,12 @@ class S3Blobs:
         return len(orphans)
 
     def abort_stale_uploads(self, min_age: float) -> int:
-        """Abort the multipart uploads of blobs begun more than ``min_age`` seconds ago."""
+        """Abort the multipart uploads of blobs idle for ``min_age`` seconds.
+
+        Idle: begun that long ago, and no part sent since (an upload still sending parts
+        after an hour is a slow one, not a dead one; moto dates every upload 2010-11-10,
+        so there only the parts' dates tell a live upload from a dead one).
+        """
         limit = time.time() - min_age
         client, bucket = self.bucket.client, self.bucket.bucket
         aborted = 0
@@ -147,12 +166,28 @@ class S3Blobs:
             paginator = client.get_paginator("list_multipart_uploads")
             for page in paginator.paginate(Bucket=bucket, Prefix=self.bucket.key(BLOBS)):
                 for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() < limit:
-                        client.abort_multipart_upload(
-                            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
+                    key, upload_id = upload["Key"], upload["UploadId"]
+                    if upload["Initiated"].timestamp() < limit and self._idle(
+                        key, upload_id, limit
+                    ):
+                        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
                         aborted += 1
         return aborted
+
+    def _idle(self, key: str, upload_id: str, limit: float) -> bool:
+        """Whether multipart upload ``upload_id`` sent no part since ``limit``."""
+        paginator = self.bucket.client.get_paginator("list_parts")
+        pages = paginator.paginate(Bucket=self.bucket.bucket, Key=key, UploadId=upload_id)
+        try:
+            return all(
+                part["LastModified"].timestamp() < limit
+                for page in pages
+                for part in page.get("Parts", [])
+            )
+        except Exception as exc:
+            if is_missing(exc):  # completed or aborted meanwhile
+                return False
+            raise
 
 
 class _Stream(io.RawIOBase):

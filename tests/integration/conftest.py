@@ -17,6 +17,9 @@ from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.entries import PostgresEntryStore
 from flextype_adapters.postgres.media import PostgresMediaStore
 from flextype_adapters.postgres.tokens import PostgresTokenStore
+from flextype_adapters.s3_blobs import S3Blobs
+from flextype_adapters.s3_bucket import S3Bucket
+from flextype_adapters.s3_uploads import MIN_PART_SIZE
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
@@ -75,6 +78,15 @@ def pg_token_store(pg_database: PostgresDatabase) -> PostgresTokenStore:
 def pg_media_store(pg_database: PostgresDatabase, tmp_path: Path) -> PostgresMediaStore:
     """A media store on a fresh schema, its bytes in a media folder of its own."""
     return PostgresMediaStore(pg_database, tmp_path / "pg-media")
+
+
+@pytest.fixture
+def pg_s3_media_store(
+    pg_database: PostgresDatabase, s3_bucket: S3Bucket, tmp_path: Path
+) -> PostgresMediaStore:
+    """The same with its blobs in a fresh bucket (parts of the smallest size S3 takes)."""
+    blobs = S3Blobs(s3_bucket, part_size=MIN_PART_SIZE)
+    return PostgresMediaStore(pg_database, tmp_path / "pg-media", blobs=blobs)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from flextype_adapters.local_media import LocalMediaStore
+from flextype_adapters.s3_bucket import S3Bucket
+from flextype_adapters.s3_uploads import MIN_PART_SIZE
 from flextype_core.errors import Conflict, PayloadTooLarge, UnsupportedMediaType
 from flextype_core.media import MediaService
 from flextype_core.ports import MediaStore
@@ -32,18 +34,33 @@ MB = 1024 * 1024
 
 
 class Staging:
-    """A store under test and a way to see everything it keeps (files, staged bytes)."""
+    """A store under test and a way to see everything it keeps (files, staged bytes).
 
-    def __init__(self, kind: str, store: MediaStore, root: Path) -> None:
+    ``pending``: how many bytes an upload needs before they wait where ``residue`` sees
+    them (on S3, one part is buffered in memory: past two, the first is in the bucket).
+    """
+
+    def __init__(
+        self, kind: str, store: MediaStore, root: Path, bucket: S3Bucket | None = None
+    ) -> None:
         self.kind = kind
         self.root = root
         self.store = store
+        self.bucket = bucket
+        self.pending = 100_000 if bucket is None else 2 * MIN_PART_SIZE + 1
 
     def residue(self) -> list[str]:
-        """Everything kept: stored files and staged bytes (the lock file aside)."""
+        """Everything kept: stored files and staged bytes (the lock file aside); in a
+        bucket, its objects and its incomplete multipart uploads."""
         if isinstance(self.store, FakeMediaStore):
             return sorted(self.store.contents) + [f"staged {id(u)}" for u in self.store.staged]
         kept = [] if self.kind == "local" else [f"row {f.id}" for f in self.store.files("")]
+        if self.bucket is not None:
+            client, name = self.bucket.client, self.bucket.bucket
+            objects = client.list_objects_v2(Bucket=name).get("Contents", [])
+            uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
+            kept += sorted(f"object {item['Key']}" for item in objects)
+            kept += sorted(f"multipart upload {item['Key']}" for item in uploads)
         if not self.root.exists():
             return kept
         return kept + sorted(
@@ -53,14 +70,18 @@ class Staging:
         )
 
 
-@pytest.fixture(params=["fake", "local", "postgres"])
+@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3"])
 def staging(request: pytest.FixtureRequest, tmp_path: Path) -> Staging:
     if request.param == "fake":
         return Staging("fake", FakeMediaStore(), tmp_path)
     if request.param == "local":
         return Staging("local", LocalMediaStore(tmp_path / "media"), tmp_path / "media")
-    store = request.getfixturevalue("pg_media_store")
-    return Staging("postgres", store, tmp_path / "pg-media")
+    if request.param == "postgres":
+        store = request.getfixturevalue("pg_media_store")
+        return Staging("postgres", store, tmp_path / "pg-media")
+    store = request.getfixturevalue("pg_s3_media_store")
+    bucket = request.getfixturevalue("s3_bucket")
+    return Staging("postgres+s3", store, tmp_path / "pg-media", bucket)
 
 
 def service(store: MediaStore, max_file_size: int = 1000) -> MediaService:
@@ -71,8 +92,8 @@ def service(store: MediaStore, max_file_size: int = 1000) -> MediaService:
 
 def test_an_aborted_upload_leaves_nothing(staging: Staging) -> None:
     with staging.store.stage() as upload:
-        upload.write(b"x" * 100_000)
-        assert upload.size == 100_000
+        upload.write(b"x" * staging.pending)
+        assert upload.size == staging.pending
         assert staging.residue() != []  # the bytes wait somewhere
     assert staging.residue() == []
     upload.abort()  # twice is harmless

@@ -1,4 +1,5 @@
-"""The MediaStore contract on every store: the fake, the local files, PostgreSQL.
+"""The MediaStore contract on every store: the fake, the local files, PostgreSQL (blobs on disk
+or in an S3 bucket).
 
 Layout-specific checks (sidecars, hidden names, links) are in ``test_local_media.py``.
 """
@@ -19,13 +20,14 @@ from tests.unit.media_fakes import FakeMediaStore
 META = {"title": "a", "description": "", "type": "text/plain", "filesize": 5}
 
 
-@pytest.fixture(params=["fake", "local", "postgres"])
+@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
     if request.param == "fake":
         return FakeMediaStore()
     if request.param == "local":
         return LocalMediaStore(tmp_path / "media")
-    pg: MediaStore = request.getfixturevalue("pg_media_store")
+    fixture = "pg_media_store" if request.param == "postgres" else "pg_s3_media_store"
+    pg: MediaStore = request.getfixturevalue(fixture)
     return pg
 
 

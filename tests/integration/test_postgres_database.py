@@ -13,6 +13,7 @@ import pytest
 from flextype_adapters.postgres.database import (
     SCHEMA_VERSION,
     PostgresDatabase,
+    Tx,
     apply_migrations,
     migrations,
 )
@@ -138,3 +139,24 @@ def test_a_cluster_that_cannot_be_made_leaves_no_folder(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="initdb failed"):
         PostgresCluster(tmp_path)  # no initdb in this folder
     assert set(Path(tempfile.gettempdir()).glob("flextype-pg-*")) <= before
+
+
+def test_after_commit_actions_wait_for_the_outermost_commit(pg_database: PostgresDatabase) -> None:
+    ran: list[str] = []
+
+    def failing(tx: Tx) -> None:
+        tx.after_commit(lambda: ran.append("in a failed savepoint"))
+        raise ValueError
+
+    pg_database.run(lambda tx: tx.after_commit(lambda: ran.append("alone")))
+    assert ran == ["alone"]
+    with pg_database.exclusive("test"):
+        pg_database.run(lambda tx: tx.after_commit(lambda: ran.append("in the block")))
+        with pytest.raises(ValueError):
+            pg_database.run(failing)
+        assert ran == ["alone"]
+    assert ran == ["alone", "in the block"]
+    with pytest.raises(ValueError), pg_database.exclusive("test"):
+        pg_database.run(lambda tx: tx.after_commit(lambda: ran.append("rolled back")))
+        raise ValueError
+    assert ran == ["alone", "in the block"]

@@ -186,6 +186,7 @@ class PostgresDatabase:
                             tx.flush()
                             reached_commit = True
                         self.feed.forget(tx.logged)
+                        tx.committed()
                         return result
                     except psycopg.OperationalError:
                         if attempt == 2 or reached_commit or not conn.broken:
@@ -238,6 +239,7 @@ class PostgresDatabase:
             finally:
                 self._local.tx = None
         self.feed.forget(tx.logged)
+        tx.committed()
 
     # -- what this process remembers ------------------------------------------------------
 
@@ -351,6 +353,7 @@ class Tx:
         self.logged: list[tuple[str, str]] = []
         """(kind, id) of the changes appended by ``flush`` that this process must forget
         at the commit (all but those logged with ``renewed``)."""
+        self._after: list[Callable[[], None]] = []
 
     def execute(self, query: Query, params: Params | None = None) -> psycopg.Cursor[Any]:
         """Execute one statement, results in the binary protocol."""
@@ -376,14 +379,30 @@ class Tx:
         if renewed:
             self._renewed.update((kind, entry_id) for entry_id in listed)
 
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this transaction committed, never if it rolls back.
+
+        In an ``exclusive`` block, after the block's commit (the outermost one): for the
+        removal of what only the rows it drops still name. ``action`` should not raise:
+        the commit is done.
+        """
+        self._after.append(action)
+
+    def committed(self) -> None:
+        """Run the ``after_commit`` actions, in order (the transaction has committed)."""
+        actions, self._after = self._after, []
+        for action in actions:
+            action()
+
     def nested(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work`` in a savepoint of this transaction; its log rows go if it fails."""
-        mark = len(self._pending)
+        """Run ``work`` in a savepoint; its log rows and ``after_commit`` actions go if it fails."""
+        mark, after = len(self._pending), len(self._after)
         try:
             with self.conn.transaction():
                 return work(self)
         except BaseException:
             del self._pending[mark:]
+            del self._after[after:]
             raise
 
     def flush(self) -> None:

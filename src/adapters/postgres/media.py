@@ -1,17 +1,19 @@
-"""MediaStore on PostgreSQL: metadata and folders in tables, the bytes in blob files.
+"""MediaStore on PostgreSQL: metadata and folders in tables, the bytes in immutable blobs.
 
 A file exists for the API only with its row in ``media_files`` (its metadata and the
-name of its blob, ``media_blobs``); every folder, and every ancestor of a file or
-folder, has its row in ``media_folders``. The bytes are written first, the row after,
-in the transaction that also appends the change-log rows (kind ``media`` for files,
-``media_folders`` for folders); blobs a transaction no longer names are removed after
-its commit. A crash leaves at most a blob no row names (invisible, removed by
-``remove_debris``), never a row without its bytes.
+name of its blob); every folder, and every ancestor of a file or folder, has its row in
+``media_folders``. The blobs are in a ``BlobStore``: files of ``media/.blobs``
+(``media_blobs``, the default) or objects of a bucket (``s3_blobs``). The bytes are
+written first, the row after, in the transaction that also appends the change-log rows
+(kind ``media`` for files, ``media_folders`` for folders); blobs a transaction no longer
+names are removed after its commit (the outermost one, inside an ``exclusive`` block;
+never if it rolls back). A crash leaves at most a blob no row names (invisible, removed
+by ``remove_debris``), never a row without its bytes.
 
 Writes take the schema's media lock exclusively (media writes are few; the local store
 serialises them too), so checks and writes never interleave, on any number of servers.
-Staging is the local store's (``media/.uploads``): the bytes stay in the project's
-``media/`` folder.
+Uploads are staged by the blob store: in ``media/.uploads`` (renamed into a blob), or
+straight into a new blob object of the bucket (nothing copied at ``add_file``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from flextype_adapters.debris import remove_debris
+from flextype_adapters.blob_store import BlobStore
 from flextype_adapters.local_media_reads import file_named, folder_named
-from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.media_blobs import Blobs
@@ -45,6 +46,7 @@ from flextype_core.errors import (
     Conflict,
     MediaFileNotFound,
     MediaFolderNotFound,
+    ServiceUnavailable,
     StorageError,
 )
 from flextype_core.model import MediaFile
@@ -53,6 +55,7 @@ from flextype_core.ports import StagedUpload
 __all__ = ["PostgresMediaStore"]
 
 _STALE_SECONDS = 3600.0
+"""Older orphans and idle uploads are debris: no write lasts that long without a sign."""
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
 Meta = dict[str, Any]
@@ -68,17 +71,27 @@ def _decode(file_id: str, meta: bytes) -> Meta:
 
 
 class PostgresMediaStore:
-    """MediaStore on a PostgreSQL schema and the blob files of ``root`` (see the module).
+    """MediaStore on a PostgreSQL schema and a blob store (see the module).
 
     Args:
         db: the project's database.
-        root: the media directory (uploads are staged and blobs kept there).
+        root: the media directory (where ``Blobs`` stages uploads and keeps blobs).
+        blobs: where the bytes are (``S3Blobs`` for a bucket); None: ``Blobs(root)``.
+        debris_age: how many seconds an orphan blob or an idle upload must be old for
+            ``remove_debris`` to remove it (tests lower it: the bucket dates objects now).
     """
 
-    def __init__(self, db: PostgresDatabase, root: Path) -> None:
+    def __init__(
+        self,
+        db: PostgresDatabase,
+        root: Path,
+        *,
+        blobs: BlobStore | None = None,
+        debris_age: float = _STALE_SECONDS,
+    ) -> None:
         self._db = db
-        self._root = root
-        self._blobs = Blobs(root)
+        self._blobs: BlobStore = Blobs(root) if blobs is None else blobs
+        self._debris_age = debris_age
         self._lock = db.lock_key(KIND)
 
     # -- reads ----------------------------------------------------------------------------
@@ -129,10 +142,7 @@ class PostgresMediaStore:
     def open(self, file_id: str) -> BinaryIO:
         blob = self._blob(file_id)
         with _storage_errors(file_named(file_id), "read"):
-            try:
-                return self._blobs.open(blob)
-            except FileNotFoundError:  # deleted since the row was read
-                raise MediaFileNotFound(file_id) from None
+            return self._blobs.open(blob, file_id)  # gone since the row was read: not found
 
     def url(self, file_id: str, expires: int) -> str | None:
         """None: blobs on disk are served by the server that reads them."""
@@ -141,10 +151,7 @@ class PostgresMediaStore:
     def content_hash(self, file_id: str) -> str:
         blob = self._blob(file_id)
         with _storage_errors(file_named(file_id), "read"):
-            try:
-                return self._blobs.sha256(blob)
-            except FileNotFoundError:
-                raise MediaFileNotFound(file_id) from None
+            return self._blobs.sha256(blob, file_id)
 
     def _blob(self, file_id: str) -> str:
         query = "SELECT blob FROM media_files WHERE id = %s"
@@ -170,19 +177,29 @@ class PostgresMediaStore:
 
         return self._db.run(locked)
 
-    def stage(self) -> FileUpload:
-        return FileUpload(self._root / UPLOADS)
+    def _remove_after_commit(self, tx: Tx, blobs: list[str]) -> None:
+        """Remove ``blobs`` once ``tx`` committed: the rows naming them are gone for good."""
+
+        def remove() -> None:
+            try:
+                self._blobs.remove(blobs)
+            except (StorageError, ServiceUnavailable) as exc:  # orphans: remove_debris's
+                warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
+
+        if blobs:
+            tx.after_commit(remove)
+
+    def stage(self) -> StagedUpload:
+        return self._blobs.stage()
 
     def add_file(
         self, file_id: str, upload: StagedUpload, meta: Mapping[str, Any], *, replace: bool
     ) -> MediaFile:
-        if not isinstance(upload, FileUpload):
-            raise TypeError("PostgresMediaStore.add_file takes an upload of its own stage().")
-        upload.finish()
+        with _storage_errors(file_named(file_id), "written"):
+            blob = self._blobs.finish(upload)
         encoded = _ENCODER.encode(dict(meta))
-        blob = self._blobs.new_name()
 
-        def work(tx: Tx) -> str | None:
+        def work(tx: Tx) -> None:
             if folder_row(tx, file_id):
                 raise Conflict(f"{file_named(file_id)} already exists.")
             query = "SELECT blob FROM media_files WHERE id = %s FOR UPDATE"
@@ -198,11 +215,10 @@ class PostgresMediaStore:
                 [file_id, ids.parent_of(file_id), encoded, blob],
             )
             tx.log(KIND, "create" if old is None else "update", [file_id])
-            return None if old is None else str(old[0])
+            if old is not None:
+                self._remove_after_commit(tx, [str(old[0])])
 
-        replaced = self._write(work)
-        if replaced is not None:
-            self._blobs.remove([replaced])
+        self._write(work)
         return MediaFile(id=file_id, meta=_DECODER.decode(encoded))
 
     def update_meta(
@@ -261,15 +277,15 @@ class PostgresMediaStore:
         return bytes(row[0]), str(row[1])
 
     def delete_file(self, file_id: str) -> None:
-        def work(tx: Tx) -> str:
+        def work(tx: Tx) -> None:
             query = "DELETE FROM media_files WHERE id = %s RETURNING blob"
             row = tx.execute(query, [file_id]).fetchone()
             if row is None:
                 raise MediaFileNotFound(file_id)
             tx.log(KIND, "delete", [file_id])
-            return str(row[0])
+            self._remove_after_commit(tx, [str(row[0])])
 
-        self._blobs.remove([self._write(work)])  # after the commit
+        self._write(work)
 
     # -- folders --------------------------------------------------------------------------
 
@@ -344,7 +360,7 @@ class PostgresMediaStore:
         return ids_below(tx, folder_id)
 
     def delete_folder(self, folder_id: str) -> None:
-        def work(tx: Tx) -> list[str]:
+        def work(tx: Tx) -> None:
             if not folder_row(tx, folder_id):
                 raise MediaFolderNotFound(folder_id)
             files, folders = ids_below(tx, folder_id)
@@ -358,14 +374,18 @@ class PostgresMediaStore:
             )
             tx.log(KIND, "delete", files)
             tx.log(FOLDERS, "delete", folders)
-            return [str(row[0]) for row in blobs]
+            self._remove_after_commit(tx, [str(row[0]) for row in blobs])
 
-        self._blobs.remove(self._write(work))  # after the commit
+        self._write(work)
 
     # -- upkeep ---------------------------------------------------------------------------
 
     def remove_debris(self) -> int:
-        """Remove stale uploads and blobs no row names (older than an hour); return how many."""
+        """Remove idle uploads and blobs no row names (older than an hour); return how many.
+
+        Run by ``serve`` at start, while other servers may be writing: what a live write
+        has made is younger than that (an upload sending parts is not idle).
+        """
 
         def named(candidates: list[str]) -> set[str]:
             query = "SELECT blob FROM media_files WHERE blob = ANY(%s)"
@@ -373,6 +393,5 @@ class PostgresMediaStore:
             return {str(row[0]) for row in rows}
 
         with _storage_errors("The media folder", "cleaned"):
-            removed = remove_debris(self._root / UPLOADS, min_age=_STALE_SECONDS)
-            removed += remove_debris(self._root / ".blobs", min_age=_STALE_SECONDS)
-            return removed + self._blobs.remove_orphans(named, _STALE_SECONDS)
+            removed = self._blobs.abort_stale_uploads(self._debris_age)
+            return removed + self._blobs.remove_orphans(named, self._debris_age)

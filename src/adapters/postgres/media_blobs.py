@@ -4,7 +4,8 @@ A blob is written whole (fsync'd) before any row names it and is never changed o
 renamed after: a move is a change of rows only, a replace names a new blob. So a crash
 leaves at most a blob no row names: invisible, and removed by ``remove_orphans`` once
 it is older than any write lasts. A blob is removed only after the commit that dropped
-its row.
+its row. Uploads are staged in ``media/.uploads`` (``local_uploads``), on the same file
+system, so placing one is a rename. ``Blobs`` is the local ``blob_store.BlobStore``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flextype_adapters.atomic import copy_atomic, fsync_dir, new_file_mode
-from flextype_adapters.local_uploads import FileUpload
+from flextype_adapters.debris import remove_debris
+from flextype_adapters.local_uploads import UPLOADS, FileUpload
+from flextype_core.errors import MediaFileNotFound
+from flextype_core.ports import StagedUpload
 
 __all__ = ["BLOBS", "Blobs"]
 
@@ -35,6 +39,7 @@ class Blobs:
 
     def __init__(self, root: Path) -> None:
         self._folder = root / BLOBS
+        self._uploads = root / UPLOADS
         self._hashes: OrderedDict[str, str] = OrderedDict()
         self._hash_lock = threading.Lock()
 
@@ -45,8 +50,19 @@ class Blobs:
     def path(self, name: str) -> Path:
         return self._folder / name[:2] / name
 
-    def place(self, upload: FileUpload, name: str) -> None:
+    def stage(self) -> FileUpload:
+        return FileUpload(self._uploads)
+
+    def finish(self, upload: StagedUpload) -> str:
+        """Make the upload's file durable; its blob gets a fresh name (``place`` renames it)."""
+        if not isinstance(upload, FileUpload):
+            raise TypeError("PostgresMediaStore.add_file takes an upload of its own stage().")
+        upload.finish()
+        return self.new_name()
+
+    def place(self, upload: StagedUpload, name: str) -> None:
         """Move a finished upload's file to blob ``name`` (copy it across file systems)."""
+        assert isinstance(upload, FileUpload)  # checked by finish
         target = self.path(name)
         if target.exists():  # placed by an earlier attempt of the same transaction
             return
@@ -72,17 +88,23 @@ class Blobs:
         copy_atomic(self.path(name), target)
         fsync_dir(target.parent)
 
-    def open(self, name: str) -> BinaryIO:
-        return self.path(name).open("rb")
+    def open(self, name: str, file_id: str = "") -> BinaryIO:
+        try:
+            return self.path(name).open("rb")
+        except FileNotFoundError:  # deleted since its row was read
+            raise MediaFileNotFound(file_id) from None
 
-    def sha256(self, name: str) -> str:
+    def sha256(self, name: str, file_id: str = "") -> str:
         with self._hash_lock:
             known = self._hashes.get(name)
             if known is not None:
                 self._hashes.move_to_end(name)
                 return known
-        with self.path(name).open("rb") as stream:
-            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        try:
+            with self.path(name).open("rb") as stream:
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        except FileNotFoundError:
+            raise MediaFileNotFound(file_id) from None
         with self._hash_lock:
             self._hashes[name] = digest
             while len(self._hashes) > _HASHES_KEPT:
@@ -118,3 +140,9 @@ class Blobs:
         orphans = [name for name in candidates if name not in kept]
         self.remove(orphans)
         return len(orphans)
+
+    def abort_stale_uploads(self, min_age: float) -> int:
+        """Remove staged uploads and half-made blob copies idle for ``min_age`` seconds."""
+        return remove_debris(self._uploads, min_age=min_age) + remove_debris(
+            self._folder, min_age=min_age
+        )
