@@ -1,4 +1,4 @@
-"""The MediaStore contract on every store: the fake, the local files, PostgreSQL.
+"""The MediaStore contract on every store: the fake, the local files, PostgreSQL, S3.
 
 Layout-specific checks (sidecars, hidden names, links) are in ``test_local_media.py``.
 """
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flextype_adapters.local_media import LocalMediaStore
+from flextype_adapters.s3_media import S3MediaStore
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
 from flextype_core.model import MediaFile
 from flextype_core.ports import MediaStore
@@ -19,12 +20,14 @@ from tests.unit.media_fakes import FakeMediaStore
 META = {"title": "a", "description": "", "type": "text/plain", "filesize": 5}
 
 
-@pytest.fixture(params=["fake", "local", "postgres"])
+@pytest.fixture(params=["fake", "local", "postgres", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
     if request.param == "fake":
         return FakeMediaStore()
     if request.param == "local":
         return LocalMediaStore(tmp_path / "media")
+    if request.param == "s3":
+        return S3MediaStore(tmp_path / "media", request.getfixturevalue("s3_bucket"))
     pg: MediaStore = request.getfixturevalue("pg_media_store")
     return pg
 
