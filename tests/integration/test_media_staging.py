@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.s3_bucket import S3Bucket
+from flextype_adapters.s3_media import S3MediaStore
 from flextype_adapters.s3_uploads import MIN_PART_SIZE
 from flextype_core.errors import Conflict, PayloadTooLarge, UnsupportedMediaType
 from flextype_core.media import MediaService
@@ -47,20 +48,20 @@ class Staging:
         self.root = root
         self.store = store
         self.bucket = bucket
-        self.pending = 100_000 if bucket is None else 2 * MIN_PART_SIZE + 1
+        # On S3 an upload smaller than a part waits in memory, and a part is sent by a
+        # thread of the upload's: handing it a second part waits until the first is sent.
+        self.pending = 100_000 if bucket is None else 2 * MIN_PART_SIZE + 100_000
 
     def residue(self) -> list[str]:
         """Everything kept: stored files and staged bytes (the lock file aside); in a
         bucket, its objects and its incomplete multipart uploads."""
         if isinstance(self.store, FakeMediaStore):
             return sorted(self.store.contents) + [f"staged {id(u)}" for u in self.store.staged]
+        if self.kind == "s3" and self.bucket is not None:
+            return _bucket_residue(self.bucket)
         kept = [] if self.kind == "local" else [f"row {f.id}" for f in self.store.files("")]
         if self.bucket is not None:
-            client, name = self.bucket.client, self.bucket.bucket
-            objects = client.list_objects_v2(Bucket=name).get("Contents", [])
-            uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
-            kept += sorted(f"object {item['Key']}" for item in objects)
-            kept += sorted(f"multipart upload {item['Key']}" for item in uploads)
+            kept += _bucket_residue(self.bucket)
         if not self.root.exists():
             return kept
         return kept + sorted(
@@ -70,12 +71,23 @@ class Staging:
         )
 
 
-@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3"])
+def _bucket_residue(bucket: S3Bucket) -> list[str]:
+    """Every object of the bucket, and every multipart upload not completed."""
+    client = bucket.client
+    objects = client.list_objects_v2(Bucket=bucket.bucket).get("Contents", [])
+    uploads = client.list_multipart_uploads(Bucket=bucket.bucket).get("Uploads", [])
+    return sorted(o["Key"] for o in objects) + sorted(f"upload {u['Key']}" for u in uploads)
+
+
+@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3", "s3"])
 def staging(request: pytest.FixtureRequest, tmp_path: Path) -> Staging:
     if request.param == "fake":
         return Staging("fake", FakeMediaStore(), tmp_path)
     if request.param == "local":
         return Staging("local", LocalMediaStore(tmp_path / "media"), tmp_path / "media")
+    if request.param == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        return Staging("s3", S3MediaStore(tmp_path / "media", bucket), tmp_path, bucket)
     if request.param == "postgres":
         store = request.getfixturevalue("pg_media_store")
         return Staging("postgres", store, tmp_path / "pg-media")
