@@ -108,6 +108,9 @@ def _s3_bucket(settings: Mapping[str, Any]) -> S3Bucket:
         region=settings["region"],
         access_key_id=settings["access_key_id"],
         secret_access_key=settings["secret_access_key"],
+        # More than the worker threads (anyio's 40) and the uploads' senders together:
+        # a smaller pool makes urllib3 discard connections, with a warning each time.
+        max_connections=64,
     )
 
 
