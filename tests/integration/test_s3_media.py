@@ -19,7 +19,7 @@ import pytest
 from flextype_adapters.s3_blobs import BLOBS, S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_adapters.s3_media import S3MediaStore
-from flextype_core.errors import ServiceUnavailable, StorageError
+from flextype_core.errors import MediaFileNotFound, ServiceUnavailable, StorageError
 from tests.s3_server import S3_CREDENTIALS, new_bucket
 
 META = {"title": "t", "n": 1}
@@ -304,6 +304,29 @@ def test_listings_read_only_the_records_that_changed(s3_bucket: S3Bucket, tmp_pa
     assert client.calls.get("get_object", 0) == before  # all kept: one listing, no GET
     store.update_meta("a/b.txt", lambda m: {**m, "alt": "new"})
     assert store.files("a")[0].meta["alt"] == "new"
+
+
+def test_lookups_ask_the_bucket_only_after_a_write_of_this_host(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    writer = S3MediaStore(tmp_path / "media", s3_bucket)  # another worker of the host
+    add(writer, "a.txt", b"one")
+    bucket, client = twin(s3_bucket, s3_bucket.client.meta.endpoint_url)
+    store = S3MediaStore(tmp_path / "media", bucket)
+    first = store.content_hash("a.txt")
+    before = client.calls.get("get_object", 0)
+    for _ in range(20):
+        assert store.content_hash("a.txt") == first and store.file("a.txt").meta == META
+    assert client.calls.get("get_object", 0) == before
+    writer.update_meta("a.txt", lambda m: {**m, "alt": "x"})
+    assert store.file("a.txt").meta["alt"] == "x"
+    with writer.stage() as upload:
+        upload.write(b"two")
+        writer.add_file("a.txt", upload, META, replace=True)
+    assert store.content_hash("a.txt") != first and store.read("a.txt") == b"two"
+    writer.delete_file("a.txt")
+    with pytest.raises(MediaFileNotFound):
+        store.file("a.txt")
 
 
 def test_a_damaged_record_is_named_unreadable(s3_bucket: S3Bucket, tmp_path: Path) -> None:
