@@ -155,10 +155,9 @@ OPERATIONS: dict[str, Callable[[S3MediaStore], object]] = {
 }
 
 
-@pytest.mark.parametrize("first", ["read", "remove_debris"])
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 def test_a_crash_after_any_write_leaves_the_old_or_the_new_state(
-    s3_endpoint: str, tmp_path: Path, operation: str, first: str
+    s3_endpoint: str, tmp_path: Path, operation: str
 ) -> None:
     run = OPERATIONS[operation]
     clean_bucket = new_bucket(s3_endpoint)
@@ -180,7 +179,7 @@ def test_a_crash_after_any_write_leaves_the_old_or_the_new_state(
             run(S3MediaStore(root, crashing))
         assert list(root.glob(".s3-journal-*")) != []  # cut short: the journal is left
         restarted = S3MediaStore(root, bucket, stale_after=-60)
-        if first == "remove_debris":
+        if k % 2:  # serve's start settles it; otherwise the first read does
             restarted.remove_debris()
         state = tree(restarted)
         assert state in (old, new), k
