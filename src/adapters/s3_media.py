@@ -15,17 +15,24 @@ copy or delete) is journaled (``s3_media_plan``) and runs holding the view lock
 exclusively, so readers on this host wait rather than see half of it, and a crash
 leaves a journal that the next read or write, or ``remove_debris`` at serve start,
 rolls back or finishes. Writers are serialised by one ``ProcessLock`` on
-``media/.lock``, across threads and the server's worker processes.
+``media/.lock``, across threads and the server's worker processes, and rewrite
+``media/.s3-changes`` after each write: lookups of one file (``file``, ``open``,
+``content_hash``, the images' hot path) trust a record read since it last changed,
+for a few seconds, without asking the bucket. This is what makes the store one
+host's: a write from elsewhere is seen by lookups within ``FRESH_SECONDS``, by
+listings at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from flextype_adapters.atomic import write_atomic
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import file_named, folder_named
@@ -93,7 +100,14 @@ class S3MediaStore(S3MediaReader):
             self._view.exclusive(),
             bucket_errors("The media", "recovered"),
         ):
-            self._journal.replay()
+            try:
+                self._journal.replay()
+            finally:
+                self._note_change()
+
+    def _note_change(self) -> None:
+        """Rewrite ``CHANGES``, so that records read before are read again."""
+        write_atomic(self._changes, secrets.token_hex(16).encode())
 
     @contextlib.contextmanager
     def _writing(self, subject: str, action: str) -> Iterator[None]:
@@ -101,8 +115,11 @@ class S3MediaStore(S3MediaReader):
         with self._lock.held():
             if self._journal.left() and not self._view.holds_exclusive():
                 self._recover()
-            with bucket_errors(subject, action):
-                yield
+            try:
+                with bucket_errors(subject, action):
+                    yield
+            finally:  # after a failure too: part of the write may have been done
+                self._note_change()
 
     def _run(self, work: Work) -> None:
         if work.journaled:

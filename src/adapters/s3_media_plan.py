@@ -111,14 +111,16 @@ class Journal:
             if plan.phase != "commit":
                 plan.phase = "commit"
                 self._save(plan)
-            self._delete(plan.deleted)
+            self.settle(plan)
         except Exception:
-            # A failure (not a crash): try to settle now; if that fails too, the
-            # journal stays for the next reader or writer.
+            # A failure (not a crash): settle now. A committed write finished is a
+            # success; if settling fails too, the journal stays for the next reader or
+            # writer to settle.
             with contextlib.suppress(Exception):
                 self.settle(plan)
+                if plan.phase == "commit":
+                    return
             raise
-        self.settle(plan)
 
     def _run_unjournaled(self, work: Work) -> None:
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -40,6 +41,12 @@ __all__ = ["RECORDS", "Record", "S3MediaReader", "encode_record", "marker", "rec
 
 RECORDS = ".media/"
 """Where records and folder markers are under the bucket's prefix."""
+CHANGES = ".s3-changes"
+"""A file of the local media folder that every write rewrites (a random value): a record
+read since it last changed is still the bucket's."""
+FRESH_SECONDS = 2.0
+"""How long a record read stays trusted while ``CHANGES`` stays the same: a bound on what
+a writer killed between its change and its note of it leaves stale elsewhere."""
 VIEW_LOCK = ".s3-view.lock"
 """The view lock's file in the local media folder: readers share it, a multi-object
 write holds it alone."""
@@ -127,6 +134,8 @@ class S3MediaReader:
         self._view = SharedLock(root / VIEW_LOCK)
         self._bodies: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._bodies_lock = threading.Lock()
+        self._recent: OrderedDict[str, tuple[bytes, float, bytes]] = OrderedDict()
+        self._changes = root / CHANGES
 
     # -- the view ---------------------------------------------------------------------
 
@@ -212,10 +221,30 @@ class S3MediaReader:
     # -- the objects --------------------------------------------------------------------
 
     def _record(self, file_id: str) -> Record:
-        got = self._get(record_name(file_id))
+        """The file's record: as read recently if no write happened since, else read."""
+        name = record_name(file_id)
+        changes = self._last_change()
+        with self._bodies_lock:
+            recent = self._recent.get(name)
+        if recent is not None and recent[0] == changes and recent[1] > time.monotonic():
+            return decode_record(file_id, recent[2])
+        got = self._get(name)
         if got is None:
             raise MediaFileNotFound(file_id)
+        with self._bodies_lock:
+            self._recent[name] = (changes, time.monotonic() + FRESH_SECONDS, got[1])
+            self._recent.move_to_end(name)
+            while len(self._recent) > _RECORDS_KEPT:
+                self._recent.popitem(last=False)
         return decode_record(file_id, got[1])
+
+    def _last_change(self) -> bytes:
+        """What ``CHANGES`` holds: it changes after every write of this host's stores."""
+        try:
+            with open(self._changes, "rb") as stream:  # noqa: PTH123 - a hot path
+                return stream.read()
+        except FileNotFoundError:
+            return b""
 
     def _get(self, name: str) -> tuple[str, bytes] | None:
         """Return (ETag, body) of object ``name``, None if there is none."""
