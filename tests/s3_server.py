@@ -8,8 +8,15 @@ shows; ``s3_settings`` gives the same bucket as ``media.s3`` settings for a proj
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +24,15 @@ from moto.server import ThreadedMotoServer
 
 from flextype_adapters.s3_bucket import S3Bucket
 
-__all__ = ["S3_CREDENTIALS", "new_bucket", "s3_bucket", "s3_endpoint", "s3_settings"]
+__all__ = [
+    "S3_CREDENTIALS",
+    "bucket_settings",
+    "moto_process",
+    "new_bucket",
+    "s3_bucket",
+    "s3_endpoint",
+    "s3_settings",
+]
 
 S3_CREDENTIALS = {
     "region": "us-east-1",
@@ -57,13 +72,56 @@ def s3_bucket(s3_endpoint: str) -> S3Bucket:
     return new_bucket(s3_endpoint)
 
 
-@pytest.fixture
-def s3_settings(s3_endpoint: str) -> dict[str, Any]:
-    """``media.s3`` settings of a fresh bucket (created), with a key prefix."""
-    bucket = new_bucket(s3_endpoint)
+def bucket_settings(endpoint: str) -> dict[str, Any]:
+    """``media.s3`` settings of a fresh bucket (created) of ``endpoint``, with a key prefix."""
+    bucket = new_bucket(endpoint)
     return {
-        "endpoint_url": s3_endpoint,
+        "endpoint_url": endpoint,
         "bucket": bucket.bucket,
         "prefix": bucket.prefix,
         **S3_CREDENTIALS,
     }
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: str) -> dict[str, Any]:
+    """``media.s3`` settings of a fresh bucket (created), with a key prefix."""
+    return bucket_settings(s3_endpoint)
+
+
+_RUNNING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
+
+
+@contextmanager
+def moto_process() -> Iterator[str]:
+    """A moto S3 server in a process of its own; yields its endpoint.
+
+    For measuring a server's memory: in-process moto's objects would count as ours.
+    """
+    program = Path(sys.executable).with_name("moto_server")
+    command = [str(program)] if program.exists() else [shutil.which("moto_server") or "moto_server"]
+    proc = subprocess.Popen(
+        [*command, "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    # Its request log goes on after the first line: drained, or it blocks on a full pipe.
+    drain = threading.Thread(target=proc.stderr.read, daemon=True)
+    try:
+        endpoint = None
+        for line in proc.stderr:
+            found = _RUNNING.search(line)
+            if found:
+                endpoint = found.group(1)
+                break
+        assert endpoint is not None, "moto_server ended before serving"
+        drain.start()
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if drain.is_alive():
+            drain.join(timeout=30)
+        proc.stderr.close()

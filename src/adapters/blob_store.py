@@ -61,6 +61,13 @@ class BlobStore(Protocol):
         """Stream blob ``name``; ``MediaFileNotFound(file_id)`` if it is gone."""
         ...
 
+    def url(self, name: str, expires: int, *, media_type: str) -> str | None:
+        """A URL serving blob ``name`` as ``media_type`` for ``expires`` seconds, or None.
+
+        The URL needs no credentials (a presigned GET); None: the blobs are local files.
+        """
+        ...
+
     def sha256(self, name: str, file_id: str) -> str:
         """The hex SHA-256 of blob ``name``; ``MediaFileNotFound(file_id)`` if it is gone."""
         ...

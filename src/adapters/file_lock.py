@@ -10,7 +10,7 @@ from pathlib import Path
 
 import portalocker
 
-__all__ = ["ProcessLock", "try_lock"]
+__all__ = ["ProcessLock", "SharedLock", "try_lock"]
 
 
 class ProcessLock:
@@ -54,6 +54,54 @@ class ProcessLock:
             os.close(fd)
             raise
         return fd
+
+
+class SharedLock:
+    """A readers-writer lock of the threads and processes of one machine: ``flock`` on ``path``.
+
+    Readers hold it shared, a writer exclusively; each holder opens the file itself, so
+    threads of one process exclude each other as processes do (``flock`` locks belong to
+    an open file, not to a process). Re-entrant per thread: inside its exclusive block a
+    thread's shared blocks go through (a writer reads what it writes), and nested blocks
+    of the same kind are free. A thread holding it shared must not ask for it
+    exclusively: it would wait for itself, so that raises ``RuntimeError``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._held = threading.local()
+
+    def holds_exclusive(self) -> bool:
+        """Tell whether the calling thread holds the lock exclusively."""
+        return getattr(self._held, "flags", None) == portalocker.LockFlags.EXCLUSIVE
+
+    def shared(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock shared for the ``with`` block."""
+        return self._hold(portalocker.LockFlags.SHARED)
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock exclusively for the ``with`` block."""
+        return self._hold(portalocker.LockFlags.EXCLUSIVE)
+
+    @contextlib.contextmanager
+    def _hold(self, flags: portalocker.LockFlags) -> Iterator[None]:
+        held: portalocker.LockFlags | None = getattr(self._held, "flags", None)
+        if held is not None:
+            if held == portalocker.LockFlags.SHARED and flags != held:
+                raise RuntimeError("A shared lock cannot be made exclusive by its holder.")
+            yield
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            portalocker.lock(fd, flags)
+            self._held.flags = flags
+            try:
+                yield
+            finally:
+                self._held.flags = None
+        finally:
+            os.close(fd)  # closing the descriptor releases the file lock
 
 
 @contextlib.contextmanager

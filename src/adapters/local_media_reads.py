@@ -149,6 +149,10 @@ class LocalMediaReader:
             except (FileNotFoundError, NotADirectoryError):
                 raise MediaFileNotFound(file_id) from None
 
+    def url(self, file_id: str, expires: int) -> str | None:
+        """None: the files are served by the server that reads them."""
+        return None
+
     def content_hash(self, file_id: str) -> str:
         path = self._root / file_id
         key = str(path)

@@ -58,6 +58,9 @@ class S3Bucket:
             # Path-style addressing works with every S3-compatible service (MinIO, moto,
             # Ceph) without a DNS name per bucket.
             s3={"addressing_style": "path"},
+            # SigV4 everywhere, presigned URLs too (boto3 may still presign with SigV2,
+            # which newer regions refuse).
+            signature_version="s3v4",
         )
         self.client: S3Client = boto3.session.Session().client(
             "s3",

@@ -73,7 +73,11 @@ class S3Upload:
         self._size += len(view)
         self._buffer += view
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
+            # At most two parts in memory: the previous one is sent before this one is
+            # copied out, and copied once (a slice of the bytearray would be a second).
+            self._wait()
+            with memoryview(self._buffer) as whole:
+                part = bytes(whole[: self._part_size])
             del self._buffer[: self._part_size]
             self._send(part)
 

@@ -22,7 +22,7 @@ from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
-from flextype_core.ports import EntryStore, MediaStore, TokenStore
+from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from flextype_adapters.postgres.entries import PostgresEntryStore
     from flextype_adapters.postgres.media import PostgresMediaStore
     from flextype_adapters.postgres.tokens import PostgresTokenStore
+    from flextype_adapters.s3_bucket import S3Bucket
+    from flextype_adapters.s3_derivatives import S3DerivativeCache
+    from flextype_adapters.s3_media import S3MediaStore
 
 __all__ = ["MANIFEST", "Container", "build_container"]
 
@@ -90,6 +93,57 @@ def _postgres_media(db: PostgresDatabase, root: Path) -> PostgresMediaStore:
     return PostgresMediaStore(db, root)
 
 
+# The S3 adapters are imported when first used, as psycopg is: a project keeping its
+# media on disk never loads boto3.
+
+
+def _s3_bucket(settings: Mapping[str, Any]) -> S3Bucket:
+    from flextype_adapters.s3_bucket import S3Bucket
+
+    # Empty keys become None there: boto3 then finds credentials itself (AWS_* variables,
+    # a profile, an instance role).
+    return S3Bucket(
+        bucket=settings["bucket"],
+        endpoint_url=settings["endpoint_url"],
+        prefix=settings["prefix"],
+        region=settings["region"],
+        access_key_id=settings["access_key_id"],
+        secret_access_key=settings["secret_access_key"],
+        # More than the worker threads (anyio's 40) and the uploads' senders together:
+        # a smaller pool makes urllib3 discard connections, with a warning each time.
+        max_connections=64,
+    )
+
+
+def _s3_media(root: Path, bucket: S3Bucket, part_size: int) -> S3MediaStore:
+    from flextype_adapters.s3_media import S3MediaStore
+
+    return S3MediaStore(root, bucket, part_size=part_size)
+
+
+def _postgres_s3_media(
+    db: PostgresDatabase, root: Path, bucket: S3Bucket, part_size: int
+) -> PostgresMediaStore:
+    from flextype_adapters.postgres.media import PostgresMediaStore
+    from flextype_adapters.s3_blobs import S3Blobs
+
+    return PostgresMediaStore(db, root, blobs=S3Blobs(bucket, part_size=part_size))
+
+
+def _s3_derivatives(bucket: S3Bucket) -> S3DerivativeCache:
+    from flextype_adapters.s3_derivatives import S3DerivativeCache
+
+    return S3DerivativeCache(bucket)
+
+
+def _redirect_expires(media: Mapping[str, Any]) -> int | None:
+    """Seconds of the presigned redirects ``/media/<path>`` answers; None: it streams."""
+    s3 = media["s3"]
+    if media["driver"] == "s3" and s3["serve"] == "redirect":
+        return int(s3["redirect_expires"])
+    return None
+
+
 class Container(containers.DeclarativeContainer):
     """Providers for one project. Build it with ``build_container``, not directly.
 
@@ -132,16 +186,42 @@ class Container(containers.DeclarativeContainer):
     )
 
     media_root = providers.Callable(Path.joinpath, project, "media")
-    # On postgres the metadata and folders are rows; the bytes stay in media/ (.blobs).
+    # One bucket (one client and its connection pool) for the media and the derivatives.
+    s3_bucket = providers.Singleton(_s3_bucket, settings=config.media.s3)
+    # On postgres the metadata and folders are rows; the bytes are blobs in media/.blobs,
+    # or in the bucket with media.driver s3.
     media_store: providers.Provider[MediaStore] = providers.Selector(
-        config.storage.driver,
-        yaml=providers.Singleton(LocalMediaStore, root=media_root),
-        tinydb=providers.Singleton(LocalMediaStore, root=media_root),
-        postgres=providers.Singleton(_postgres_media, db=postgres_database, root=media_root),
+        config.media.driver,
+        local=providers.Selector(
+            config.storage.driver,
+            yaml=providers.Singleton(LocalMediaStore, root=media_root),
+            tinydb=providers.Singleton(LocalMediaStore, root=media_root),
+            postgres=providers.Singleton(_postgres_media, db=postgres_database, root=media_root),
+        ),
+        s3=providers.Selector(
+            config.storage.driver,
+            yaml=providers.Singleton(
+                _s3_media, root=media_root, bucket=s3_bucket, part_size=config.media.s3.part_size
+            ),
+            tinydb=providers.Singleton(
+                _s3_media, root=media_root, bucket=s3_bucket, part_size=config.media.s3.part_size
+            ),
+            postgres=providers.Singleton(
+                _postgres_s3_media,
+                db=postgres_database,
+                root=media_root,
+                bucket=s3_bucket,
+                part_size=config.media.s3.part_size,
+            ),
+        ),
     )
     image_processor = providers.Singleton(PillowImageProcessor)
-    derivative_cache = providers.Singleton(
-        DiskDerivativeCache, root=providers.Callable(Path.joinpath, project, "cache", "images")
+    derivative_cache: providers.Provider[DerivativeCache] = providers.Selector(
+        config.media.driver,
+        local=providers.Singleton(
+            DiskDerivativeCache, root=providers.Callable(Path.joinpath, project, "cache", "images")
+        ),
+        s3=providers.Singleton(_s3_derivatives, bucket=s3_bucket),
     )
 
     entries = providers.Singleton(
@@ -158,6 +238,7 @@ class Container(containers.DeclarativeContainer):
         images=image_processor,
         accept_file_types=config.media.accept_file_types,
         max_file_size=config.media.max_file_size,
+        redirect_expires=providers.Callable(_redirect_expires, config.media),
     )
     images = providers.Singleton(
         ImageService,
@@ -193,8 +274,9 @@ def build_container(
     (the container itself only fails late, on first use of a provider).
 
     Raises:
-        SettingsError: a setting is unknown or has the wrong type, or the postgres driver
-            is selected without ``storage.postgres.url``.
+        SettingsError: a setting is unknown or has the wrong type, the postgres driver
+            is selected without ``storage.postgres.url``, or the s3 media driver without
+            ``media.s3.bucket`` (or with one of its two keys).
     """
     if settings is None:
         settings = load_settings(project, environ)
@@ -204,6 +286,24 @@ def build_container(
             "flextype.yaml or FLEXTYPE_STORAGE__POSTGRES__URL "
             "(postgresql://USER:PASSWORD@HOST:PORT/DATABASE)."
         )
+    _check_media(settings)
     container = Container(project=providers.Object(project.resolve()))
     container.config.from_dict(msgspec.to_builtins(settings))
     return container
+
+
+def _check_media(settings: Settings) -> None:
+    """What the S3 media driver needs beyond what each setting's type says."""
+    s3 = settings.media.s3
+    if settings.media.driver != "s3":
+        return
+    if not s3.bucket.strip():
+        raise SettingsError(
+            "media.driver is s3 but media.s3.bucket is not set: set it in flextype.yaml "
+            "or FLEXTYPE_MEDIA__S3__BUCKET."
+        )
+    if bool(s3.access_key_id) != bool(s3.secret_access_key):
+        raise SettingsError(
+            "media.s3.access_key_id and media.s3.secret_access_key go together: set both, "
+            "or neither to use the AWS_* variables, a profile or an instance role."
+        )

@@ -13,8 +13,10 @@ from flextype_entrypoints.settings_check import Sources, explain_invalid, find_u
 
 __all__ = [
     "ENV_PREFIX",
+    "MIB",
     "SETTINGS_FILE",
     "SETTINGS_HEADER",
+    "MediaS3Settings",
     "ServerSettings",
     "Settings",
     "SettingsError",
@@ -100,7 +102,38 @@ class CorsSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     allow_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
+MIB = 1024 * 1024
+
+
+class MediaS3Settings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """The bucket of ``media.driver: s3``: media files and derived images live there."""
+
+    endpoint_url: str = ""
+    """The S3-compatible service; empty: AWS's endpoint of ``region``."""
+    bucket: str = ""
+    """Required with ``media.driver: s3``."""
+    prefix: str = ""
+    """Key prefix inside the bucket (several projects may share one bucket)."""
+    region: str = ""
+    access_key_id: str = ""
+    """A secret, never served; empty (with ``secret_access_key``): boto3's own chain
+    (``AWS_ACCESS_KEY_ID``..., a profile, an instance role)."""
+    secret_access_key: str = ""
+    """A secret, never served."""
+    serve: Literal["proxy", "redirect"] = "proxy"
+    """How ``/media/<path>`` answers: stream the object (proxy) or a presigned redirect."""
+    # S3 refuses parts under 5 MiB (but the last) and over 5 GiB.
+    part_size: Annotated[int, msgspec.Meta(ge=5 * MIB, le=5 * 1024 * MIB)] = 8 * MIB
+    """Bytes of each part of a multipart upload (one part is held in memory)."""
+    # SigV4 presigned URLs live at most 7 days.
+    redirect_expires: Annotated[int, msgspec.Meta(gt=0, le=604_800)] = 300
+    """Seconds a presigned URL of ``serve: redirect`` stays valid."""
+
+
 class MediaSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    driver: Literal["local", "s3"] = "local"
+    """Where media files and derived images live: the project folder, or a bucket."""
+    s3: MediaS3Settings = msgspec.field(default_factory=MediaS3Settings)
     max_file_size: int = 8_000_000
     accept_file_types: list[str] = msgspec.field(
         default_factory=lambda: [

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from flextype_core import ids, sniff
 from flextype_core.errors import (
     BadRequest,
@@ -19,7 +21,7 @@ from flextype_core.errors import (
 )
 from flextype_core.etags import check_if_match
 from flextype_core.media_folders import MEDIA_URL, MediaFolders, file_url
-from flextype_core.model import MediaFile, Page, PageMeta
+from flextype_core.model import MediaContent, MediaFile, Page, PageMeta
 from flextype_core.ports import Clock, ImageProcessor, MediaStore, StagedUpload
 from flextype_core.query import IndexedItems, parse_options, select_from, shape
 
@@ -70,6 +72,8 @@ class MediaService(MediaFolders):
         accept_file_types: the extensions an upload may have (``jpg``, ``png``, ...),
             compared exactly, ignoring case.
         max_file_size: the largest upload accepted, in bytes.
+        redirect_expires: when set, ``content`` answers a URL of the store valid this many
+            seconds (``MediaStore.url``) rather than the bytes, where the store has one.
     """
 
     def __init__(
@@ -80,8 +84,10 @@ class MediaService(MediaFolders):
         *,
         accept_file_types: Sequence[str],
         max_file_size: int,
+        redirect_expires: int | None = None,
     ) -> None:
         super().__init__(store)
+        self._redirect_expires = redirect_expires
         self._clock = clock
         self._images = images
         self._accepted = frozenset(
@@ -110,8 +116,11 @@ class MediaService(MediaFolders):
         """
         return public_file(self._store.file(ids.parse_file_id(file_id)))
 
-    def content(self, file_id: object) -> tuple[bytes, str]:
-        """Return the file's bytes and MIME type (what ``url`` serves).
+    def content(self, file_id: object) -> MediaContent:
+        """Return what the file's ``url`` serves: a stream of its bytes, or a redirect.
+
+        A redirect only with ``redirect_expires`` set and a store that gives URLs; the
+        caller closes the stream.
 
         Raises:
             InvalidId: ``file_id`` is not a valid file id.
@@ -120,9 +129,16 @@ class MediaService(MediaFolders):
         media_id = ids.parse_file_id(file_id)
         meta = self._store.file(media_id).meta
         media_type = meta.get("type")
-        return self._store.read(media_id), media_type if isinstance(media_type, str) else (
-            "application/octet-stream"
+        size = meta.get("filesize")
+        found = MediaContent(
+            media_type=media_type if isinstance(media_type, str) else "application/octet-stream",
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         )
+        if self._redirect_expires is not None:
+            url = self._store.url(media_id, self._redirect_expires)
+            if url is not None:
+                return msgspec.structs.replace(found, redirect=url)
+        return msgspec.structs.replace(found, stream=self._store.open(media_id))
 
     def collection(self, folder_id: object, options: Mapping[str, Any]) -> Page:
         """Return the files of a folder, filtered as entry collections are.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 import msgspec
 
@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_TOKEN_APIS",
     "CallCount",
     "Entry",
+    "MediaContent",
     "MediaFile",
     "Model",
     "Page",
@@ -170,3 +171,19 @@ class MediaFile(Model, frozen=True, kw_only=True):
     meta: dict[str, Any]
     """title, description, type (MIME), filesize, uploaded_on, width/height for images,
     and user fields, all at the top level."""
+
+
+class MediaContent(Model, frozen=True, kw_only=True):
+    """What a media file's ``url`` answers: its bytes as a stream, or where to fetch them.
+
+    Exactly one of ``stream`` and ``redirect`` is set. The receiver closes ``stream``.
+    """
+
+    media_type: str
+    """The file's MIME type (from its metadata)."""
+    size: int | None
+    """Its size in bytes as its metadata records it; None if the metadata has none."""
+    stream: BinaryIO | None = None
+    """The bytes, from the start."""
+    redirect: str | None = None
+    """A short-lived URL that serves the bytes without credentials (a presigned GET)."""

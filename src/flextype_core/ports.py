@@ -286,6 +286,18 @@ class MediaStore(Protocol):
         """
         ...
 
+    def url(self, file_id: str, expires: int) -> str | None:
+        """Return a URL serving the file's content for ``expires`` seconds, or None.
+
+        The URL needs no credentials and answers the content with the file's MIME type
+        (an object store's presigned GET); None: the store has no such URL (the server
+        streams the content itself, and learns then whether the file exists).
+
+        Raises:
+            MediaFileNotFound: (a store giving URLs) there is no such file.
+        """
+        ...
+
     def content_hash(self, file_id: str) -> str:
         """Return the SHA-256 (hex) of the file's content, recomputed when it changed.
 

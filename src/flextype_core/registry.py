@@ -12,8 +12,9 @@ __all__ = ["Registry", "is_secret_key", "without_secrets"]
 
 # A plural only counts after an underscore: ``api_keys`` is secret, the ``tokens`` section
 # (hash_rounds, flush_every) and the ``api.tokens.enabled`` switch are not. A ``url`` may
-# carry a password (``storage.postgres.url``), so every one is kept out.
-_WORDS = "key|secret|password|passwd|hash|salt|token|url"
+# carry a password (``storage.postgres.url``), so every one is kept out. A ``key_id``
+# (``media.s3.access_key_id``) is half of a credential pair.
+_WORDS = "key|key_id|secret|password|passwd|hash|salt|token|url"
 _SECRET = re.compile(rf"(^|_)({_WORDS})$|_({_WORDS})s$", re.IGNORECASE)
 
 

@@ -24,6 +24,7 @@ from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, o
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from tests.http_client import DRIVERS, ApiClient, Project, ProjectFactory, serve
+from tests.media_drivers import StoredMedia, use_bucket
 from tests.unit.fakes import FakeEntryStore, FakeTokenStore
 
 # Each store in a folder of its own: a test may ask for several at once (the parity suite).
@@ -111,11 +112,33 @@ def with_demo() -> bool:
     return True
 
 
+@pytest.fixture
+def media_driver() -> str:
+    """The media driver of ``project``; the media and images modules run on each
+    (``tests.media_drivers.MEDIA_DRIVERS``)."""
+    return "local"
+
+
 @pytest.fixture(params=DRIVERS)
 def project(
-    request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path, with_demo: bool
+    request: pytest.FixtureRequest,
+    projects: ProjectFactory,
+    tmp_path: Path,
+    with_demo: bool,
+    media_driver: str,
 ) -> Project:
-    return projects(tmp_path / "project", request.param, demo=with_demo)
+    made = projects(tmp_path / "project", request.param, demo=with_demo)
+    if media_driver == "s3":
+        # The demo's media stay in the template's folder: this bucket starts empty.
+        use_bucket(made.path, request.getfixturevalue("s3_settings"))
+    return made
+
+
+@pytest.fixture
+def stored(request: pytest.FixtureRequest, project: Project, media_driver: str) -> StoredMedia:
+    """What ``project``'s media driver keeps, read from the storage itself."""
+    s3 = request.getfixturevalue("s3_settings") if media_driver == "s3" else None
+    return StoredMedia(project.path, media_driver, s3)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flextype_adapters.debris import DEBRIS_NAME
+from flextype_core.media import MediaService
 from flextype_entrypoints.project import open_project
 
 
@@ -176,6 +177,13 @@ def _seed_content(name: str) -> bytes:
     return name.encode() * 40_000
 
 
+def _content(media: MediaService, file_id: str) -> bytes:
+    stream = media.content(file_id).stream
+    assert stream is not None
+    with stream:
+        return stream.read()
+
+
 def _check_media(project: Path) -> set[str]:
     """Check every media invariant as a new process would; return the folders seen."""
     with open_project(project, environ={}) as opened:
@@ -186,11 +194,11 @@ def _check_media(project: Path) -> set[str]:
             names = sorted(f["id"].rsplit("/", 1)[1] for f in files.data)
             assert names == list(SEED_FILES), (folder, names)
             for name in SEED_FILES:
-                content, _ = media.content(f"{folder}/{name}")
+                content = _content(media, f"{folder}/{name}")
                 assert content == _seed_content(name), f"{folder}/{name}"
         if "up" in folders:
             for meta in media.collection("up", {}).data:
-                content, _ = media.content(meta["id"])
+                content = _content(media, meta["id"])
                 assert len(content) == meta["filesize"], meta["id"]
                 assert content == bytes(65 + i % 26 for i in range(len(content))), meta["id"]
     return folders

@@ -1,4 +1,7 @@
-"""ProcessLock: one holder at a time across processes and threads; re-entrant in a thread."""
+"""ProcessLock: one holder at a time across processes and threads; re-entrant in a thread.
+
+SharedLock: many readers or one writer, across threads of one process too.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import time
 from pathlib import Path
 
 import portalocker
+import pytest
 
-from flextype_adapters.file_lock import ProcessLock
+from flextype_adapters.file_lock import ProcessLock, SharedLock
 
 HOLDER = r"""
 import sys
@@ -105,3 +109,33 @@ def test_a_thread_may_take_it_again_while_holding_it(tmp_path: Path) -> None:
     # In a thread, so that a lock that is not re-entrant fails the test instead of hanging.
     threading.Thread(target=nested, daemon=True).start()
     assert done.wait(5)
+
+
+def test_a_shared_lock_admits_readers_together_and_a_writer_alone(tmp_path: Path) -> None:
+    lock = SharedLock(tmp_path / "view.lock")
+    other_read, wrote = threading.Event(), threading.Event()
+
+    def read() -> None:
+        with lock.shared():
+            other_read.set()
+
+    def write() -> None:
+        with lock.exclusive():
+            wrote.set()
+
+    with lock.shared():
+        with lock.shared():  # nested: free
+            reader = threading.Thread(target=read)
+            reader.start()
+            assert other_read.wait(60)  # readers share it
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not wrote.wait(0.3)  # the writer waits for the reader
+        with pytest.raises(RuntimeError):
+            lock.exclusive().__enter__()  # it would wait for itself
+    assert wrote.wait(60)
+    with lock.exclusive(), lock.shared():  # a writer reads what it writes
+        assert lock.holds_exclusive()
+    assert not lock.holds_exclusive()
+    reader.join()
+    writer.join()

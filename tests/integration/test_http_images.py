@@ -1,8 +1,9 @@
-"""The Images API over HTTP (api.md section 7), on both storage drivers, with generated images.
+"""The Images API over HTTP (api.md section 7), on both storage drivers and both media
+drivers (local, s3), with generated images.
 
 Sources are uploaded through the Media API, then fetched transformed: sizes per ``fit``,
 output formats, EXIF handling, strict parameters, tokens and signatures, the HTTP cache
-headers, the budgets and the derivative cache on disk.
+headers, the budgets and the derivative cache (on disk, or in the bucket).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from tests.http_client import (
     Project,
     assert_error,
     data_of,
-    files_of,
     serve,
 )
 from tests.images import GPS_IFD, ORIENTATION, encode, exif_jpeg, gradient, halves
 from tests.integration.test_http_media import upload, uploaded
+from tests.media_drivers import MEDIA_DRIVERS, StoredMedia
 
 SOURCES: dict[str, bytes] = {
     "img/photo.png": encode(gradient((200, 100), "RGBA"), "PNG"),
@@ -47,6 +48,11 @@ MAGIC = {
 @pytest.fixture
 def with_demo() -> bool:
     return False
+
+
+@pytest.fixture(params=MEDIA_DRIVERS)
+def media_driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def upload_sources(api: ApiClient) -> None:
@@ -94,11 +100,6 @@ def sign_key(api: ApiClient) -> str:
 
 def raw_query(api: ApiClient, path: str, query: str) -> httpx.Response:
     return api.request("GET", f"/api/images/{path}?{query}")
-
-
-def cache_files(project: Project) -> dict[str, bytes]:
-    folder = project.path / "cache"
-    return files_of(folder) if folder.exists() else {}
 
 
 # -- sizes per fit -----------------------------------------------------------------------------
@@ -486,29 +487,35 @@ def test_a_replaced_source_gets_a_new_etag_and_is_never_served_stale(api: ApiCli
     assert stale.status_code == 200
 
 
-def test_derivatives_are_stored_under_the_project_cache(api: ApiClient, project: Project) -> None:
-    before = cache_files(project)
+def test_derivatives_are_stored_in_the_cache_of_the_media_driver(
+    api: ApiClient, project: Project, stored: StoredMedia
+) -> None:
+    """On local under the project's ``cache/``; on s3 in the bucket, shared by servers."""
+    before = stored.derivatives()
     first = image(api, "img/photo.jpg", {"w": "70"})
-    after = cache_files(project)
+    after = stored.derivatives()
     added = {k: v for k, v in after.items() if k not in before}
     assert list(added.values()) == [first.content]
     again = image(api, "img/photo.jpg", {"h": "35"})  # the same output, spelled otherwise
     assert again.content == first.content
     image(api, "img/photo.jpg", {"w": "70"})
-    assert len(cache_files(project)) == len(after) + 1
+    assert len(stored.derivatives()) == len(after) + 1
     assert not (project.path / "media" / "cache").exists()
+    if stored.driver == "s3":
+        assert not (project.path / "cache" / "images").exists()
 
 
-def test_a_cache_hit_after_a_restart_is_served_from_the_disk_without_a_render(
-    project: Project,
+def test_a_cache_hit_after_a_restart_is_served_from_the_cache_without_a_render(
+    project: Project, stored: StoredMedia
 ) -> None:
     with serve(project) as api:
         upload_sources(api)
         first = image(api, "img/photo.jpg", {"w": "64"})
-    stored = [p for p in (project.path / "cache").rglob("*") if p.is_file()]
-    assert len(stored) == 1
+    derived = list(stored.derivatives())
+    assert len(derived) == 1
     marker = encode(Image.new("RGB", (3, 3), "green"), "JPEG")
-    stored[0].write_bytes(marker)  # were the source decoded again, this would not be served
+    # Were the source decoded again, this would not be served.
+    stored.replace_derivative(derived[0], marker)
     with serve(project) as api:
         again = image(api, "img/photo.jpg", {"w": "64"})
     assert again.content == marker

@@ -1,5 +1,5 @@
 """The MediaStore contract on every store: the fake, the local files, PostgreSQL (blobs on disk
-or in an S3 bucket).
+or in an S3 bucket), S3.
 
 Layout-specific checks (sidecars, hidden names, links) are in ``test_local_media.py``.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flextype_adapters.local_media import LocalMediaStore
+from flextype_adapters.s3_media import S3MediaStore
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
 from flextype_core.model import MediaFile
 from flextype_core.ports import MediaStore
@@ -20,12 +21,14 @@ from tests.unit.media_fakes import FakeMediaStore
 META = {"title": "a", "description": "", "type": "text/plain", "filesize": 5}
 
 
-@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3"])
+@pytest.fixture(params=["fake", "local", "postgres", "postgres+s3", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
     if request.param == "fake":
         return FakeMediaStore()
     if request.param == "local":
         return LocalMediaStore(tmp_path / "media")
+    if request.param == "s3":
+        return S3MediaStore(tmp_path / "media", request.getfixturevalue("s3_bucket"))
     fixture = "pg_media_store" if request.param == "postgres" else "pg_s3_media_store"
     pg: MediaStore = request.getfixturevalue(fixture)
     return pg

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 
 import pytest
 
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_adapters.s3_uploads import HEAD_KEPT, MIN_PART_SIZE, S3Upload
+from tests.s3_server import moto_process, new_bucket
 
 
 def _object(bucket: S3Bucket, name: str) -> bytes:
@@ -82,3 +84,25 @@ def test_no_write_after_finish(s3_bucket: S3Bucket) -> None:
 def test_parts_smaller_than_s3_accepts_are_refused(s3_bucket: S3Bucket) -> None:
     with pytest.raises(ValueError, match="at least"):
         S3Upload(s3_bucket, "blobs/x", part_size=1024)
+
+
+def test_an_upload_holds_at_most_two_parts_in_memory() -> None:
+    """The part being filled and the part being sent (with boto3's buffers of a MiB or
+    two): never a third copy when a part is handed over."""
+    # moto in a process of its own: its copies of the parts are not ours.
+    with moto_process() as endpoint:
+        bucket = new_bucket(endpoint)
+        chunk = b"\x00" * (256 * 1024)
+        tracemalloc.start()
+        try:
+            upload = S3Upload(bucket, "blobs/big", part_size=MIN_PART_SIZE)
+            for _ in range(8 * MIN_PART_SIZE // len(chunk)):
+                upload.write(chunk)
+            upload.finish()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        upload.taken()
+        assert upload.size == 8 * MIN_PART_SIZE
+        assert len(_object(bucket, "blobs/big")) == 8 * MIN_PART_SIZE
+    assert peak < 3 * MIN_PART_SIZE, peak

@@ -32,6 +32,9 @@ class FakeImageStore:
     def open(self, file_id: str) -> io.BytesIO:
         return io.BytesIO(self._content(file_id))
 
+    def url(self, file_id: str, expires: int) -> str | None:
+        return None
+
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self._content(file_id)).hexdigest()
 

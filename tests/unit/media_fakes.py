@@ -87,7 +87,9 @@ def _parent(media_id: str) -> str:
 class FakeMediaStore:
     """MediaStore over dicts: file id -> (content, metadata), and a set of folder ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, links: bool = False) -> None:
+        self.links = links
+        """Whether ``url`` gives URLs, as an object store does (else None, as a disk)."""
         self.contents: dict[str, bytes] = {}
         self.metas: dict[str, Meta] = {}
         self.folder_ids: set[str] = set()
@@ -209,6 +211,14 @@ class FakeMediaStore:
 
     def open(self, file_id: str) -> io.BytesIO:
         return io.BytesIO(self.read(file_id))
+
+    def url(self, file_id: str, expires: int) -> str | None:
+        """With ``links``, a URL naming the file and its lifetime (as a bucket's would)."""
+        if not self.links:
+            return None
+        if file_id not in self.contents:
+            raise MediaFileNotFound(file_id)
+        return f"https://bucket.example/{file_id}?expires={expires}"
 
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self.read(file_id)).hexdigest()

@@ -398,3 +398,61 @@ def test_deleting_a_folder_deletes_everything_in_it(media: MediaService) -> None
 def test_an_invalid_folder_id_is_rejected(media: MediaService, bad: str) -> None:
     with pytest.raises(InvalidId):
         media.create_folder(bad)
+
+
+# -- content (what a file's url serves) -------------------------------------------
+
+
+def _service(store: FakeMediaStore, redirect_expires: int | None) -> MediaService:
+    return MediaService(
+        store,
+        FixedClock(NOW),
+        None,
+        accept_file_types=["png"],
+        max_file_size=1000,
+        redirect_expires=redirect_expires,
+    )
+
+
+def test_content_is_a_stream_of_the_bytes_with_their_type_and_size(media: MediaService) -> None:
+    upload(media, "gallery", "a.png", png())
+    found = media.content("gallery/a.png")
+    assert (found.media_type, found.size, found.redirect) == ("image/png", len(png()), None)
+    assert found.stream is not None
+    with found.stream as stream:
+        assert stream.read() == png()
+
+
+@pytest.mark.parametrize("links", [False, True])
+def test_content_streams_without_redirects_whatever_the_store_gives(links: bool) -> None:
+    media = _service(FakeMediaStore(links=links), None)
+    upload(media, "", "a.png", png())
+    found = media.content("a.png")
+    assert found.redirect is None
+    assert found.stream is not None
+    found.stream.close()
+
+
+def test_content_is_a_redirect_to_the_stores_url_when_asked_and_given() -> None:
+    media = _service(FakeMediaStore(links=True), 300)
+    upload(media, "gallery", "a.png", png())
+    found = media.content("gallery/a.png")
+    assert found.redirect == "https://bucket.example/gallery/a.png?expires=300"
+    assert found.stream is None
+    assert found.media_type == "image/png"
+
+
+def test_content_streams_when_redirects_are_asked_but_the_store_has_no_url() -> None:
+    media = _service(FakeMediaStore(links=False), 300)
+    upload(media, "", "a.png", png())
+    found = media.content("a.png")
+    assert found.redirect is None
+    assert found.stream is not None
+    found.stream.close()
+
+
+@pytest.mark.parametrize("redirect_expires", [None, 300])
+def test_content_of_a_missing_file_is_not_found(redirect_expires: int | None) -> None:
+    media = _service(FakeMediaStore(links=True), redirect_expires)
+    with pytest.raises(MediaFileNotFound):
+        media.content("nope.png")

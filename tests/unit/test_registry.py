@@ -155,6 +155,8 @@ def test_the_registry_keeps_no_reference_to_the_settings_it_was_given() -> None:
         "SIGN_KEY",
         "url",
         "database_url",
+        "access_key_id",
+        "secret_access_key",
     ],
 )
 def test_a_key_whose_last_snake_case_word_names_a_secret_is_secret(name: str) -> None:
@@ -172,6 +174,8 @@ def test_a_key_whose_last_snake_case_word_names_a_secret_is_secret(name: str) ->
         "driver",
         "key_file_path",
         "curl",
+        "id",
+        "bucket_id",
         "",
     ],
 )

@@ -94,6 +94,10 @@ class Blobs:
         except FileNotFoundError:  # deleted since its row was read
             raise MediaFileNotFound(file_id) from None
 
+    def url(self, name: str, expires: int, *, media_type: str) -> str | None:
+        """None: a blob file is served by the server that reads it."""
+        return None
+
     def sha256(self, name: str, file_id: str = "") -> str:
         with self._hash_lock:
             known = self._hashes.get(name)

@@ -44,6 +44,7 @@ class ApiCall:
         "if_match",
         "if_none_match",
         "lookups_on_loop",
+        "media_on_loop",
         "params",
     )
 
@@ -55,6 +56,7 @@ class ApiCall:
         if_match: str | None = None,
         if_none_match: str | None = None,
         lookups_on_loop: bool = True,
+        media_on_loop: bool = True,
         gate: RefreshGate | None = None,
     ) -> None:
         self.params = params
@@ -70,6 +72,10 @@ class ApiCall:
         database's lookups are round trips, which may wait up to the pool and statement
         timeouts: they go to a thread, or every request of the server would wait too;
         unless ``gate`` brought the stores' memory up to date for this request."""
+        self.media_on_loop = media_on_loop
+        """Whether a media file's content hash and a cached derivative are found without
+        waiting (files on this host's disk): on a bucket or a database each is a round
+        trip, so an image request goes to a worker thread whole."""
 
     @property
     def entries(self) -> EntriesService:
@@ -163,6 +169,7 @@ def written(view: Any) -> Response[Data]:
 def provide_call(container: Container) -> Provide:
     """Return the dependency that reads a request into an ``ApiCall``."""
     on_loop = container.config.storage.driver() in LOCAL_DRIVERS
+    media_on_loop = on_loop and container.config.media.driver() == "local"
     refresh = container.refresh()
     gate = None if refresh is None else RefreshGate(refresh)
 
@@ -174,6 +181,7 @@ def provide_call(container: Container) -> Provide:
             if_match=headers.get("if-match"),
             if_none_match=headers.get("if-none-match"),
             lookups_on_loop=on_loop,
+            media_on_loop=media_on_loop,
             gate=gate,
         )
 

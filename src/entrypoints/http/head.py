@@ -5,7 +5,16 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, Message, Receive, Scope, Send
 
-__all__ = ["HeadMiddleware"]
+__all__ = ["HEAD_STATE", "HeadMiddleware", "is_head"]
+
+HEAD_STATE = "flextype_head"
+"""The key of the connection state that marks a HEAD run as a GET (``is_head``)."""
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether the request was a HEAD: a handler may then skip producing its body."""
+    state = scope.get("state") or {}
+    return bool(state.get(HEAD_STATE))
 
 
 class HeadMiddleware:
@@ -14,7 +23,8 @@ class HeadMiddleware:
     Wrapped around the app's whole handler, before routing: Litestar routes HEAD only
     to handlers that declare it, and answers 405 elsewhere. ``Content-Length`` stays
     the GET's, as RFC 9110 allows, so a client learns the size without the bytes.
-    A HEAD runs the GET's handler, so it is authorized and counted as that GET is.
+    A HEAD runs the GET's handler, so it is authorized and counted as that GET is; a
+    handler whose body is costly to make (a media file's bytes) asks ``is_head``.
 
     Args:
         app: the ASGI app to wrap.
@@ -39,4 +49,5 @@ class HeadMiddleware:
                 }
                 await send(end)
 
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+        state = {**(scope.get("state") or {}), HEAD_STATE: True}
+        await self.app({**scope, "method": "GET", "state": state}, receive, send_without_body)

@@ -45,7 +45,8 @@ class ImagesController(Controller):
         """
         # A token for the images API, or else a signature (checked by the service).
         # Token checks and cache hits are in-memory work: they stay on the event loop,
-        # and only a render (decode, transform, encode) goes to a worker thread.
+        # and only a render (decode, transform, encode) goes to a worker thread; unless
+        # the media are in a bucket or a database, where a hit is a round trip too.
         signed = "s" in call.params.values
         authorized = False
         if call.params.token is not None or not signed:
@@ -57,7 +58,9 @@ class ImagesController(Controller):
                     raise
         query = call.params.values
         path = image_path.lstrip("/")
-        rendered = call.images.cached(path, query, authorized=authorized)
+        rendered = (
+            call.images.cached(path, query, authorized=authorized) if call.media_on_loop else None
+        )
         if rendered is None:
             rendered = await to_thread.run_sync(
                 partial(call.images.render, path, query, authorized=authorized)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath
+from litestar.response import Stream
+from litestar.status_codes import HTTP_307_TEMPORARY_REDIRECT
 
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
 from flextype_core.etags import entity_tag
@@ -23,6 +28,7 @@ from flextype_entrypoints.http.bodies import (
     meta_write,
 )
 from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.head import is_head
 from flextype_entrypoints.http.params import is_truthy
 from flextype_entrypoints.http.responses import Data
 from flextype_entrypoints.http.uploads import receive_multipart
@@ -277,16 +283,66 @@ class MediaContentController(Controller):
         doc=ApiDoc(answer="File", errors=(404,)),
     )
     def fetch_content(
-        self, file_path: FromPath[str], call: NamedDependency[ApiCall]
-    ) -> Response[bytes]:
+        self,
+        file_path: FromPath[str],
+        request: Request[Any, Any, Any],
+        call: NamedDependency[ApiCall],
+    ) -> Response[Any]:
         """The file at the `url` its metadata gives, with its own type; no token needed.
 
         Served with `X-Content-Type-Options: nosniff` and a sandbox
-        `Content-Security-Policy`, as Flextype serves its uploads.
+        `Content-Security-Policy`, as Flextype serves its uploads. With
+        `media.s3.serve: redirect`, a GET answers 307 to a short-lived presigned URL of
+        the bucket instead (a HEAD still answers the headers here).
         """
-        data, media_type = call.media.content(file_path.lstrip("/"))
-        return Response(
-            data,
-            media_type=media_type,
-            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+        found = call.media.content(file_path.lstrip("/"))
+        head = is_head(request.scope)
+        if found.redirect is not None and not head:
+            # A new signature each time: the redirect itself must not be cached.
+            return Response(
+                b"",
+                status_code=HTTP_307_TEMPORARY_REDIRECT,
+                headers={"Location": found.redirect, "Cache-Control": "no-store"},
+            )
+        headers = dict(_CONTENT_HEADERS)
+        size = _size(found.stream, found.size)
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        if found.stream is None or head:
+            if found.stream is not None:
+                found.stream.close()
+            return Stream(iter(()), media_type=found.media_type, headers=headers)
+        stream = found.stream
+        return Stream(
+            _chunks(stream),
+            media_type=found.media_type,
+            headers=headers,
+            # A client gone before the end leaves the generator unfinished: close anyway.
+            background=BackgroundTask(stream.close),
         )
+
+
+_CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+_CHUNK = 256 * 1024
+"""Bytes read and sent at a time: one buffer per response in flight, never the file."""
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    # Litestar runs each step of a sync iterator in a worker thread.
+    with stream:
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+
+
+def _size(stream: BinaryIO | None, recorded: int | None) -> int | None:
+    """The size of an open file as the disk says, else the one its metadata records.
+
+    The disk's is exact even if a sidecar edited by hand is stale; a bucket's objects
+    never change after their metadata recorded them.
+    """
+    if stream is not None:
+        try:
+            return os.fstat(stream.fileno()).st_size
+        except (OSError, AttributeError, ValueError):  # no file descriptor behind it
+            pass
+    return recorded
