@@ -346,6 +346,7 @@ def test_the_registry_serves_a_subtree(api: ApiClient, project: Project) -> None
             "pool_size": 10,
             "pool_timeout": 5.0,
             "statement_timeout": 30.0,
+            "indexes": [],
         },
     }
     cors = data_of(api.get("registry", {"id": "flextype.settings.cors.allow_origins"}))
