@@ -198,10 +198,7 @@ class S3MediaReader:
             return stream.read()
 
     def open(self, file_id: str) -> BinaryIO:
-        with self._reading(file_named(file_id)):
-            blob = self._record(file_id).blob
-        # Outside the lock: a blob never changes, and one removed since is a missing file.
-        return self._blobs.open(blob, file_id)
+        return self._with_blob(file_id, self._blobs.open)
 
     def url(self, file_id: str, expires: int) -> str | None:
         with self._reading(file_named(file_id)):
@@ -214,18 +211,37 @@ class S3MediaReader:
         )
 
     def content_hash(self, file_id: str) -> str:
+        return self._with_blob(file_id, self._blobs.sha256)
+
+    def _with_blob(self, file_id: str, use: Callable[[str, str], _R]) -> _R:
+        """``use(blob, file_id)`` of the blob the file's record names.
+
+        Outside the lock: a blob never changes. A replace may remove the blob between
+        the lookup and its use: then the record as it is now (read from the bucket)
+        names the new one, and only a blob still named is a missing file.
+        """
         with self._reading(file_named(file_id)):
             blob = self._record(file_id).blob
-        return self._blobs.sha256(blob, file_id)
+        try:
+            return use(blob, file_id)
+        except MediaFileNotFound:
+            with self._reading(file_named(file_id)):
+                current = self._record(file_id, fresh=True).blob
+            if current == blob:
+                raise
+            return use(current, file_id)
 
     # -- the objects --------------------------------------------------------------------
 
-    def _record(self, file_id: str) -> Record:
-        """The file's record: as read recently if no write happened since, else read."""
+    def _record(self, file_id: str, *, fresh: bool = False) -> Record:
+        """The file's record: as read recently if no write happened since, else read.
+
+        ``fresh``: read it from the bucket in any case.
+        """
         name = record_name(file_id)
         changes = self._last_change()
         with self._bodies_lock:
-            recent = self._recent.get(name)
+            recent = None if fresh else self._recent.get(name)
         if recent is not None and recent[0] == changes and recent[1] > time.monotonic():
             return decode_record(file_id, recent[2])
         got = self._get(name)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import msgspec
 
@@ -58,6 +58,7 @@ _STALE_SECONDS = 3600.0
 """Older orphans and idle uploads are debris: no write lasts that long without a sign."""
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
+_T = TypeVar("_T")
 Meta = dict[str, Any]
 
 
@@ -140,9 +141,7 @@ class PostgresMediaStore:
             return stream.read()
 
     def open(self, file_id: str) -> BinaryIO:
-        blob = self._blob(file_id)
-        with _storage_errors(file_named(file_id), "read"):
-            return self._blobs.open(blob, file_id)  # gone since the row was read: not found
+        return self._with_blob(file_id, self._blobs.open)
 
     def url(self, file_id: str, expires: int) -> str | None:
         """A presigned URL with blobs in a bucket; None with blobs on disk."""
@@ -156,9 +155,24 @@ class PostgresMediaStore:
         return self._blobs.url(str(row[0]), expires, media_type=media_type)
 
     def content_hash(self, file_id: str) -> str:
+        return self._with_blob(file_id, self._blobs.sha256)
+
+    def _with_blob(self, file_id: str, use: Callable[[str, str], _T]) -> _T:
+        """``use(blob, file_id)`` of the file's blob.
+
+        A replace may remove the blob between the row's read and its use: then the row
+        as it is now names the new one, and only a blob still named is a missing file.
+        """
         blob = self._blob(file_id)
-        with _storage_errors(file_named(file_id), "read"):
-            return self._blobs.sha256(blob, file_id)
+        try:
+            with _storage_errors(file_named(file_id), "read"):
+                return use(blob, file_id)
+        except MediaFileNotFound:
+            current = self._blob(file_id)
+            if current == blob:
+                raise
+            with _storage_errors(file_named(file_id), "read"):
+                return use(current, file_id)
 
     def _blob(self, file_id: str) -> str:
         query = "SELECT blob FROM media_files WHERE id = %s"
