@@ -28,9 +28,10 @@ import msgspec
 
 from flextype_adapters.atomic import fsync_dir, write_atomic
 from flextype_adapters.local_media_reads import file_named
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.s3_blobs import S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket, is_missing, is_precondition_failed
-from flextype_adapters.s3_media_reads import RECORDS, run_parallel
+from flextype_adapters.s3_media_reads import RECORDS
 from flextype_core.errors import Conflict, ServiceUnavailable, StorageError
 
 __all__ = ["Journal", "Plan", "Work"]

@@ -16,12 +16,11 @@ finishes or rolls it back before reading on.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -30,6 +29,7 @@ import msgspec
 from flextype_adapters.file_lock import SharedLock
 from flextype_adapters.local_media_reads import file_named, folder_named
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.s3_blobs import S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket, bucket_errors, is_missing
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE
@@ -51,9 +51,6 @@ VIEW_LOCK = ".s3-view.lock"
 """The view lock's file in the local media folder: readers share it, a multi-object
 write holds it alone."""
 _RECORDS_KEPT = 20_000
-_PARALLEL = 8
-"""Requests a listing or a folder write sends at once (cold records, object copies)."""
-_T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
@@ -92,30 +89,6 @@ def record_name(file_id: str) -> str:
 def marker(folder_id: str) -> str:
     """The marker object of a folder; for the root, the prefix of every record."""
     return RECORDS + folder_id + "/" if folder_id else RECORDS
-
-
-_POOL_LOCK = threading.Lock()
-_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
-
-
-def run_parallel(work: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """Return ``[work(item) ...]`` run a few at a time; raise the first failure.
-
-    Every call has ended when this returns or raises: a write never rolls back while
-    one of its own requests is still on its way.
-    """
-    todo = list(items)
-    if len(todo) <= 1:
-        return [work(item) for item in todo]
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(
-                concurrent.futures.ThreadPoolExecutor(_PARALLEL, thread_name_prefix="s3-media")
-            )
-        pool = _POOL[0]
-    futures = [pool.submit(work, item) for item in todo]
-    concurrent.futures.wait(futures)
-    return [future.result() for future in futures]
 
 
 class S3MediaReader:

@@ -28,6 +28,7 @@ import msgspec
 from flextype_adapters.blob_store import BlobStore
 from flextype_adapters.local_media_reads import file_named, folder_named
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.media_blobs import Blobs
 from flextype_adapters.postgres.media_rows import (
@@ -200,15 +201,8 @@ class PostgresMediaStore:
 
     def _remove_after_commit(self, tx: Tx, blobs: list[str]) -> None:
         """Remove ``blobs`` once ``tx`` committed: the rows naming them are gone for good."""
-
-        def remove() -> None:
-            try:
-                self._blobs.remove(blobs)
-            except (StorageError, ServiceUnavailable) as exc:  # orphans: remove_debris's
-                warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
-
         if blobs:
-            tx.after_commit(remove)
+            tx.after_commit(lambda: self._remove_unnamed(blobs))
 
     def stage(self) -> StagedUpload:
         return self._blobs.stage()
@@ -348,6 +342,8 @@ class PostgresMediaStore:
         self._write(work)
 
     def copy_folder(self, folder_id: str, new_id: str) -> None:
+        copies = self._copy_blobs(folder_id, new_id)
+
         def work(tx: Tx) -> None:
             files, folders = self._subtree(tx, folder_id, new_id)
             for old in folders:
@@ -358,18 +354,60 @@ class PostgresMediaStore:
                 )
             low, high = below(folder_id)
             query = "SELECT id, meta, blob FROM media_files WHERE id >= %s AND id < %s"
+            unused = dict(copies)
             for old, meta, source in tx.execute(query, [low, high]).fetchall():
-                new, blob = ids.rebase(old, folder_id, new_id), self._blobs.new_name()
-                with _storage_errors(folder_named(folder_id), "copied"):
-                    self._blobs.copy(source, blob)
+                new, blob = ids.rebase(old, folder_id, new_id), unused.pop(str(source), None)
+                if blob is None:  # added or replaced since the copies were made
+                    blob = self._blobs.new_name()
+                    with _storage_errors(folder_named(folder_id), "copied"):
+                        self._blobs.copy(source, blob)
                 tx.execute(
                     "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
                     [new, ids.parent_of(new), meta, blob],
                 )
             tx.log(FOLDERS, "create", [ids.rebase(f, folder_id, new_id) for f in folders])
             tx.log(KIND, "create", [ids.rebase(f, folder_id, new_id) for f in files])
+            self._remove_after_commit(tx, list(unused.values()))
 
-        self._write(work)
+        try:
+            self._write(work)
+        except (Conflict, MediaFolderNotFound):
+            self._remove_unnamed(list(copies.values()))  # refused: no row names a copy
+            raise
+
+    def _copy_blobs(self, folder_id: str, new_id: str) -> dict[str, str]:
+        """Copy the blobs of the folder's files, a few at once; return {source: copy}.
+
+        Before the transaction, so no other media write waits for them, nor does a
+        retried transaction make them again: no row names a copy until it commits. What
+        a failure leaves (unknown whether a commit landed) is an orphan for
+        ``remove_debris``.
+        """
+        low, high = below(folder_id)
+
+        def sources(tx: Tx) -> list[str]:
+            if not folder_row(tx, folder_id):  # refused now: nothing copied
+                raise MediaFolderNotFound(folder_id)
+            if taken(tx, new_id):
+                raise Conflict(f"{folder_named(new_id)} already exists.")
+            query = "SELECT blob FROM media_files WHERE id >= %s AND id < %s"
+            return [str(row[0]) for row in tx.execute(query, [low, high])]
+
+        copies = {source: self._blobs.new_name() for source in self._db.read(sources)}
+        try:
+            with _storage_errors(folder_named(folder_id), "copied"):
+                run_parallel(lambda pair: self._blobs.copy(*pair), copies.items())
+        except BaseException:
+            self._remove_unnamed(list(copies.values()))
+            raise
+        return copies
+
+    def _remove_unnamed(self, blobs: list[str]) -> None:
+        """Remove blobs no row names, or leave them to ``remove_debris``."""
+        try:
+            self._blobs.remove(blobs)
+        except (StorageError, ServiceUnavailable) as exc:
+            warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
 
     def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> tuple[list[str], list[str]]:
         """Check a folder move or copy; return the file and folder ids it carries."""
