@@ -136,6 +136,11 @@ class S3Blobs:
         with self.open(name, file_id) as stream:
             return stream.read()
 
+    def known_sha256(self, name: str) -> str | None:
+        """The SHA-256 of blob ``name`` if computed before (it never changes), else None."""
+        with self._hash_lock:
+            return self._hashes.get(name)
+
     def sha256(self, name: str, file_id: str = "") -> str:
         with self._hash_lock:
             known = self._hashes.get(name)

@@ -186,6 +186,27 @@ class S3MediaReader:
     def content_hash(self, file_id: str) -> str:
         return self._with_blob(file_id, self._blobs.sha256)
 
+    def known_hash(self, file_id: str) -> str | None:
+        """The hash of the blob a record read since the host's last write names.
+
+        What ``content_hash`` trusts without a request (decision 128's freshness), but
+        without the view lock either: None while a write cut short awaits settling.
+        """
+        with self._bodies_lock:
+            recent = self._recent.get(record_name(file_id))
+        if (
+            recent is None
+            or recent[1] <= time.monotonic()
+            or recent[0] != self._last_change()
+            or self._journal_left()
+        ):
+            return None
+        try:
+            blob = decode_record(file_id, recent[2]).blob
+        except StorageError:
+            return None
+        return self._blobs.known_sha256(blob)
+
     def _with_blob(self, file_id: str, use: Callable[[str, str], _R]) -> _R:
         """``use(blob, file_id)`` of the blob the file's record names.
 

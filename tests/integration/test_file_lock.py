@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import portalocker
@@ -150,7 +151,7 @@ def test_a_waiting_writer_gets_the_shared_lock_within_a_round_of_each_reader(
     lock = SharedLock(tmp_path / "view.lock")
     readers, limit = 4, 5000
     changed = threading.Condition()
-    state = {"rounds": 0, "entries": 0, "stop": False}
+    state = {"rounds": 0, "entries": 0, "stop": 0}
     rounds_when = {}
 
     def read() -> None:
@@ -160,17 +161,16 @@ def test_a_waiting_writer_gets_the_shared_lock_within_a_round_of_each_reader(
                     return
                 state["rounds"] += 1
                 state["entries"] += 1
-                me = state["entries"]
                 changed.notify_all()
                 # Hold on until another reader is in: the lock is never free meanwhile.
-                changed.wait_for(lambda me=me: state["entries"] > me or bool(state["stop"]), 1.0)
+                changed.wait_for(_another_in(state, state["entries"]), 1.0)
 
     def write() -> None:
         with changed:
             rounds_when["asked"] = state["rounds"]
         with lock.exclusive(), changed:
             rounds_when["held"] = state["rounds"]
-            state["stop"] = True
+            state["stop"] = 1
             changed.notify_all()
 
     threads = [threading.Thread(target=read) for _ in range(readers)]
@@ -186,3 +186,7 @@ def test_a_waiting_writer_gets_the_shared_lock_within_a_round_of_each_reader(
     assert not writer.is_alive()
     # Rounds under way when the writer asked finish; new ones wait for it.
     assert rounds_when["held"] - rounds_when["asked"] <= 300, rounds_when
+
+
+def _another_in(state: dict[str, int], entries: int) -> Callable[[], bool]:
+    return lambda: state["entries"] > entries or bool(state["stop"])

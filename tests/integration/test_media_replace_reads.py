@@ -41,7 +41,7 @@ def test_a_replace_between_lookup_and_fetch_is_no_404(
     store: MediaStore, s3_bucket: S3Bucket, read: str
 ) -> None:
     add(store, "a.png", b"old")
-    replaced = []
+    replaced: list[int] = []
 
     def replace_first(request: Any, **_: Any) -> None:
         # The reader found the record and asks for its blob: the file is replaced now.

@@ -30,14 +30,13 @@ _CHAIN = (
 
 
 def _bucket(endpoint: str, *, keys: bool = True, timeout: float = 10.0) -> S3Bucket:
-    credentials = {"access_key_id": None, "secret_access_key": None}
-    if keys:
-        credentials = {
-            "access_key_id": S3_CREDENTIALS["access_key_id"],
-            "secret_access_key": S3_CREDENTIALS["secret_access_key"],
-        }
     return S3Bucket(
-        bucket="b", endpoint_url=endpoint, region="us-east-1", timeout=timeout, **credentials
+        bucket="b",
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id=S3_CREDENTIALS["access_key_id"] if keys else None,
+        secret_access_key=S3_CREDENTIALS["secret_access_key"] if keys else None,
+        timeout=timeout,
     )
 
 

@@ -368,3 +368,22 @@ def test_remove_debris_sweeps_stale_uploads_and_unnamed_blobs(
     assert kept == {store._record("a.txt").blob, damaged_blob}  # a damaged record may name one
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.bucket).get("Uploads", []) == []
     assert store.read("a.txt") == b"kept"
+
+
+def test_a_hash_is_known_from_memory_until_a_write_of_this_host(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    writer = S3MediaStore(tmp_path / "media", s3_bucket)  # another worker of the host
+    add(writer, "a.txt", b"one")
+    bucket, client = twin(s3_bucket, s3_bucket.client.meta.endpoint_url)
+    store = S3MediaStore(tmp_path / "media", bucket)
+    assert store.known_hash("a.txt") is None  # never looked up here
+    first = store.content_hash("a.txt")
+    calls = dict(client.calls)
+    assert store.known_hash("a.txt") == first
+    assert client.calls == calls  # no request
+    writer.update_meta("a.txt", lambda m: {**m, "alt": "x"})
+    assert store.known_hash("a.txt") is None  # a write since: the bucket must tell
+    assert store.content_hash("a.txt") == first == store.known_hash("a.txt")
+    (tmp_path / "media" / store._journal.path.name).write_bytes(b"{}")  # a write cut short
+    assert store.known_hash("a.txt") is None

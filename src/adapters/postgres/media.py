@@ -158,6 +158,10 @@ class PostgresMediaStore:
     def content_hash(self, file_id: str) -> str:
         return self._with_blob(file_id, self._blobs.sha256)
 
+    def known_hash(self, file_id: str) -> str | None:
+        """None: which blob a file has is a query away (and another server may change it)."""
+        return None
+
     def _with_blob(self, file_id: str, use: Callable[[str, str], _T]) -> _T:
         """``use(blob, file_id)`` of the file's blob.
 
