@@ -47,6 +47,9 @@ read since it last changed is still the bucket's."""
 FRESH_SECONDS = 2.0
 """How long a record read stays trusted while ``CHANGES`` stays the same: a bound on what
 a writer killed between its change and its note of it leaves stale elsewhere."""
+REFRESH_AHEAD = 0.5
+"""The last part of a record's trusted time in which one lookup reads it again: hits
+answered from memory (``known_hash``) never all miss at once when it runs out."""
 VIEW_LOCK = ".s3-view.lock"
 """The view lock's file in the local media folder: readers share it, a multi-object
 write holds it alone."""
@@ -108,6 +111,8 @@ class S3MediaReader:
         self._bodies: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._bodies_lock = threading.Lock()
         self._recent: OrderedDict[str, tuple[bytes, float, bytes]] = OrderedDict()
+        self._refreshing: set[str] = set()
+        """Records one caller of ``known_hash`` was sent to read again (``REFRESH_AHEAD``)."""
         self._changes = root / CHANGES
 
     # -- the view ---------------------------------------------------------------------
@@ -190,16 +195,19 @@ class S3MediaReader:
         """The hash of the blob a record read since the host's last write names.
 
         What ``content_hash`` trusts without a request (decision 128's freshness), but
-        without the view lock either: None while a write cut short awaits settling.
+        without the view lock either: None while a write cut short awaits settling. In
+        the last ``REFRESH_AHEAD`` seconds of that trust, one caller gets None, so its
+        ``content_hash`` reads the record again while the others are still answered.
         """
+        name, now = record_name(file_id), time.monotonic()
         with self._bodies_lock:
-            recent = self._recent.get(record_name(file_id))
-        if (
-            recent is None
-            or recent[1] <= time.monotonic()
-            or recent[0] != self._last_change()
-            or self._journal_left()
-        ):
+            recent = self._recent.get(name)
+            if recent is None or recent[1] <= now:
+                return None
+            if recent[1] - now < REFRESH_AHEAD and name not in self._refreshing:
+                self._refreshing.add(name)  # this caller's content_hash reads it again
+                return None
+        if recent[0] != self._last_change() or self._journal_left():
             return None
         try:
             blob = decode_record(file_id, recent[2]).blob
@@ -235,15 +243,19 @@ class S3MediaReader:
         name = record_name(file_id)
         changes = self._last_change()
         with self._bodies_lock:
+            fresh = fresh or name in self._refreshing
             recent = None if fresh else self._recent.get(name)
         if recent is not None and recent[0] == changes and recent[1] > time.monotonic():
             return decode_record(file_id, recent[2])
         got = self._get(name)
         if got is None:
+            with self._bodies_lock:
+                self._refreshing.discard(name)
             raise MediaFileNotFound(file_id)
         with self._bodies_lock:
             self._recent[name] = (changes, time.monotonic() + FRESH_SECONDS, got[1])
             self._recent.move_to_end(name)
+            self._refreshing.discard(name)
             while len(self._recent) > _RECORDS_KEPT:
                 self._recent.popitem(last=False)
         return decode_record(file_id, got[1])
