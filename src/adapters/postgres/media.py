@@ -21,9 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-
-import msgspec
+from typing import Any
 
 from flextype_adapters.blob_store import BlobStore
 from flextype_adapters.local_media_reads import file_named, folder_named
@@ -31,6 +29,7 @@ from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.parallel import run_parallel
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.media_blobs import Blobs
+from flextype_adapters.postgres.media_reads import ENCODER, PostgresMediaReader, decode_meta
 from flextype_adapters.postgres.media_rows import (
     FOLDERS,
     KIND,
@@ -57,22 +56,9 @@ __all__ = ["PostgresMediaStore"]
 
 _STALE_SECONDS = 3600.0
 """Older orphans and idle uploads are debris: no write lasts that long without a sign."""
-_ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(dict[str, Any])
-_T = TypeVar("_T")
-Meta = dict[str, Any]
 
 
-def _decode(file_id: str, meta: bytes) -> Meta:
-    try:
-        return _DECODER.decode(meta)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(
-            f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
-        ) from exc
-
-
-class PostgresMediaStore:
+class PostgresMediaStore(PostgresMediaReader):
     """MediaStore on a PostgreSQL schema and a blob store (see the module).
 
     Args:
@@ -91,105 +77,9 @@ class PostgresMediaStore:
         blobs: BlobStore | None = None,
         debris_age: float = _STALE_SECONDS,
     ) -> None:
-        self._db = db
-        self._blobs: BlobStore = Blobs(root) if blobs is None else blobs
+        super().__init__(db, Blobs(root) if blobs is None else blobs)
         self._debris_age = debris_age
         self._lock = db.lock_key(KIND)
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def file(self, file_id: str) -> MediaFile:
-        row = self._db.read(
-            lambda tx: tx.execute(
-                "SELECT meta FROM media_files WHERE id = %s", [file_id]
-            ).fetchone()
-        )
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        return MediaFile(id=file_id, meta=_decode(file_id, bytes(row[0])))
-
-    def files(self, folder_id: str) -> list[MediaFile]:
-        return self.listing(folder_id)[0]
-
-    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
-        def work(tx: Tx) -> list[tuple[Any, ...]]:
-            self._require_folder(tx, folder_id)
-            query = "SELECT id, meta FROM media_files WHERE folder = %s ORDER BY id"
-            return tx.execute(query, [folder_id]).fetchall()
-
-        found, unreadable = [], []
-        for file_id, meta in self._db.run(work):
-            try:
-                found.append(MediaFile(id=file_id, meta=_decode(file_id, bytes(meta))))
-            except StorageError as exc:
-                warn_limited(f"media:{file_id}", "%s It is left out of listings.", exc.message)
-                unreadable.append(file_id)
-        return found, unreadable
-
-    def folders(self, folder_id: str) -> list[str]:
-        def work(tx: Tx) -> list[str]:
-            self._require_folder(tx, folder_id)
-            query = "SELECT id FROM media_folders WHERE parent = %s ORDER BY id"
-            return [row[0] for row in tx.execute(query, [folder_id])]
-
-        return self._db.run(work)
-
-    def folder_exists(self, folder_id: str) -> bool:
-        return folder_id == ids.ROOT or self._db.read(lambda tx: folder_row(tx, folder_id))
-
-    def read(self, file_id: str) -> bytes:
-        with self.open(file_id) as stream:
-            return stream.read()
-
-    def open(self, file_id: str) -> BinaryIO:
-        return self._with_blob(file_id, self._blobs.open)
-
-    def url(self, file_id: str, expires: int) -> str | None:
-        """A presigned URL with blobs in a bucket; None with blobs on disk."""
-        query = "SELECT blob, meta FROM media_files WHERE id = %s"
-        row = self._db.read(lambda tx: tx.execute(query, [file_id]).fetchone())
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        media_type = _decode(file_id, bytes(row[1])).get("type")
-        if not isinstance(media_type, str):
-            media_type = "application/octet-stream"
-        return self._blobs.url(str(row[0]), expires, media_type=media_type)
-
-    def content_hash(self, file_id: str) -> str:
-        return self._with_blob(file_id, self._blobs.sha256)
-
-    def known_hash(self, file_id: str) -> str | None:
-        """None: which blob a file has is a query away (and another server may change it)."""
-        return None
-
-    def _with_blob(self, file_id: str, use: Callable[[str, str], _T]) -> _T:
-        """``use(blob, file_id)`` of the file's blob.
-
-        A replace may remove the blob between the row's read and its use: then the row
-        as it is now names the new one, and only a blob still named is a missing file.
-        """
-        blob = self._blob(file_id)
-        try:
-            with _storage_errors(file_named(file_id), "read"):
-                return use(blob, file_id)
-        except MediaFileNotFound:
-            current = self._blob(file_id)
-            if current == blob:
-                raise
-            with _storage_errors(file_named(file_id), "read"):
-                return use(current, file_id)
-
-    def _blob(self, file_id: str) -> str:
-        query = "SELECT blob FROM media_files WHERE id = %s"
-        row = self._db.read(lambda tx: tx.execute(query, [file_id]).fetchone())
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        return str(row[0])
-
-    @staticmethod
-    def _require_folder(tx: Tx, folder_id: str) -> None:
-        if folder_id != ids.ROOT and not folder_row(tx, folder_id):
-            raise MediaFolderNotFound(folder_id)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -216,7 +106,7 @@ class PostgresMediaStore:
     ) -> MediaFile:
         with _storage_errors(file_named(file_id), "written"):
             blob = self._blobs.finish(upload)
-        encoded = _ENCODER.encode(dict(meta))
+        encoded = ENCODER.encode(dict(meta))
 
         def work(tx: Tx) -> None:
             if folder_row(tx, file_id):
@@ -238,7 +128,7 @@ class PostgresMediaStore:
                 self._remove_after_commit(tx, [str(old[0])])
 
         self._write(work)
-        return MediaFile(id=file_id, meta=_DECODER.decode(encoded))
+        return MediaFile(id=file_id, meta=decode_meta(file_id, encoded))
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -248,12 +138,12 @@ class PostgresMediaStore:
             row = tx.execute(query, [file_id]).fetchone()
             if row is None:
                 raise MediaFileNotFound(file_id)
-            encoded = _ENCODER.encode(change(_decode(file_id, bytes(row[0]))))
+            encoded = ENCODER.encode(change(decode_meta(file_id, bytes(row[0]))))
             tx.execute("UPDATE media_files SET meta = %s WHERE id = %s", [encoded, file_id])
             tx.log(KIND, "update", [file_id])
             return encoded
 
-        return MediaFile(id=file_id, meta=_DECODER.decode(self._write(work)))
+        return MediaFile(id=file_id, meta=decode_meta(file_id, self._write(work)))
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
         def work(tx: Tx) -> bytes:
@@ -266,7 +156,7 @@ class PostgresMediaStore:
             tx.log(KIND, "create", [new_id])
             return meta
 
-        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+        return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
 
     def copy_file(self, file_id: str, new_id: str) -> MediaFile:
         blob = self._blobs.new_name()
@@ -282,7 +172,7 @@ class PostgresMediaStore:
             tx.log(KIND, "create", [new_id])
             return meta
 
-        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+        return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
 
     def _transfer_start(self, tx: Tx, file_id: str, new_id: str) -> tuple[bytes, str]:
         """Check a move or copy, make the target's folders; return the meta and the blob."""
