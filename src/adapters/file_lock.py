@@ -65,10 +65,18 @@ class SharedLock:
     thread's shared blocks go through (a writer reads what it writes), and nested blocks
     of the same kind are free. A thread holding it shared must not ask for it
     exclusively: it would wait for itself, so that raises ``RuntimeError``.
+
+    Writers go first: ``flock`` grants a shared lock to every reader while a writer
+    waits, so a steady stream of readers would keep it waiting for good. A turnstile
+    (a second ``flock``, on ``<path>.writer``) stops that: a writer holds it exclusively
+    while it waits for the lock, and a reader passes it (shared, for an instant) before
+    taking the lock; so readers arriving after a writer wait for it, and it waits only
+    for the readers already past the turnstile.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._turnstile = path.with_name(path.name + ".writer")
         self._held = threading.local()
 
     def holds_exclusive(self) -> bool:
@@ -92,9 +100,9 @@ class SharedLock:
             yield
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open(self._path)
         try:
-            portalocker.lock(fd, flags)
+            self._lock(fd, flags)
             self._held.flags = flags
             try:
                 yield
@@ -102,6 +110,23 @@ class SharedLock:
                 self._held.flags = None
         finally:
             os.close(fd)  # closing the descriptor releases the file lock
+
+    def _lock(self, fd: int, flags: portalocker.LockFlags) -> None:
+        """Lock ``fd`` with ``flags`` once through the turnstile (see the class)."""
+        exclusive = flags == portalocker.LockFlags.EXCLUSIVE
+        gate = _open(self._turnstile)
+        try:
+            portalocker.lock(gate, flags)
+            if exclusive:  # readers now queue at the gate, behind this writer
+                portalocker.lock(fd, flags)
+        finally:
+            os.close(gate)
+        if not exclusive:
+            portalocker.lock(fd, flags)
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
 
 @contextlib.contextmanager

@@ -182,6 +182,17 @@ class LocalMediaReader:
                 self._hashes.popitem(last=False)
         return digest
 
+    def known_hash(self, file_id: str) -> str | None:
+        """The hash made before, if a ``stat`` shows the file unchanged since."""
+        key = str(self._root / file_id)
+        try:
+            identity = identity_of(os.stat(key))  # noqa: PTH116 - the hot path of cached images
+        except OSError:
+            return None
+        with self._hash_lock:
+            known = self._hashes.get(key)
+        return known[1] if known is not None and known[0] == identity else None
+
     def _meta(self, file_id: str) -> Meta | None:
         """Return the file's metadata, or None unless both the file and its sidecar exist."""
         path = self._root / file_id

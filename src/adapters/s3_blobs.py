@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, cast
 
+from boto3.s3.transfer import TransferConfig
+
 from flextype_adapters.s3_bucket import S3Bucket, bucket_errors, is_missing
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE, S3Upload
 from flextype_core.errors import MediaFileNotFound
@@ -30,6 +32,7 @@ BLOBS = ".blobs/"
 """Where blobs are under the bucket's prefix (a name no media id can take: ids never
 begin with a dot)."""
 _HASHES_KEPT = 10_000
+_ONE_AT_A_TIME = TransferConfig(use_threads=False)
 _READ_CHUNK = 1024 * 1024
 
 
@@ -82,13 +85,16 @@ class S3Blobs:
         """Write blob ``new_name`` with the bytes of blob ``name``, inside the service.
 
         boto3's managed copy switches to a multipart copy past its threshold, so objects
-        over 5 GB copy too, and no byte passes through this process.
+        over 5 GB copy too, and no byte passes through this process. Its parts are copied
+        one after another in the calling thread: copies run several at once already
+        (``run_parallel``), and ten threads each would overflow the client's pool.
         """
         with bucket_errors("A media file", "copied"):
             self.bucket.client.copy(
                 {"Bucket": self.bucket.bucket, "Key": self.bucket.key(self.object_name(name))},
                 self.bucket.bucket,
                 self.bucket.key(self.object_name(new_name)),
+                Config=_ONE_AT_A_TIME,
             )
 
     def open(self, name: str, file_id: str = "") -> BinaryIO:
@@ -129,6 +135,11 @@ class S3Blobs:
     def read(self, name: str, file_id: str = "") -> bytes:
         with self.open(name, file_id) as stream:
             return stream.read()
+
+    def known_sha256(self, name: str) -> str | None:
+        """The SHA-256 of blob ``name`` if computed before (it never changes), else None."""
+        with self._hash_lock:
+            return self._hashes.get(name)
 
     def sha256(self, name: str, file_id: str = "") -> str:
         with self._hash_lock:

@@ -2,8 +2,9 @@
 
 Every S3 adapter reaches the bucket through ``S3Bucket``: it names keys (``key``), and
 turns what boto3 raises into the domain's errors (``bucket_errors``): a service that
-cannot be reached or answers 5xx is ``ServiceUnavailable`` (503 with ``Retry-After``),
-anything else ``StorageError``. Messages name the subject, never the endpoint, the keys
+cannot be reached, times out or answers 5xx is ``ServiceUnavailable`` (503 with
+``Retry-After``), anything else ``StorageError`` (a refusal, missing credentials, an
+invalid request: no retry helps). Messages name the subject, never the endpoint, the keys
 or the credentials, which boto3's own messages may carry.
 """
 
@@ -135,7 +136,42 @@ def bucket_errors(subject: str, action: str) -> Iterator[None]:
         raise StorageError(
             f"{subject} cannot be {action}: the object store answered {_code(exc)}."
         ) from exc
-    except (botocore.exceptions.BotoCoreError, OSError) as exc:
+    except _OUT_OF_REACH as exc:
         raise ServiceUnavailable(
             f"{subject} cannot be {action}: the object store cannot be reached."
         ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        # No retry helps: the settings (or the code) are wrong. botocore's own words may
+        # name the endpoint or a key: only the kind of failure is told.
+        raise StorageError(f"{subject} cannot be {action}: {_client_failure(exc)}.") from exc
+
+
+_OUT_OF_REACH = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ProxyConnectionError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+    OSError,
+)
+"""What a service down, overloaded or cut off raises: worth a retry later (503)."""
+
+
+def _client_failure(exc: botocore.exceptions.BotoCoreError) -> str:
+    if isinstance(
+        exc,
+        botocore.exceptions.NoCredentialsError
+        | botocore.exceptions.PartialCredentialsError
+        | botocore.exceptions.CredentialRetrievalError,
+    ):
+        return (
+            "no valid credentials for the object store"
+            " (media.s3.access_key_id and secret_access_key, or the AWS_* variables)"
+        )
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return "the request to the object store is invalid"
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return "the object store's TLS certificate is refused"
+    return f"the object store client failed ({type(exc).__name__})"

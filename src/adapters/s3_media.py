@@ -6,6 +6,9 @@ immutable blob (``S3Blobs``), a marker object per folder. Writes:
 - an upload streams straight into a new blob (``stage``); ``add_file`` writes the
   record naming it (``If-None-Match: *`` unless replacing), then removes the blob a
   replaced record named. Until then no record names the new blob: nobody's file.
+  Once the record's request is sent, the blob is never removed by the caller: an
+  answer lost on the way may hide a stored record (botocore's resend then fails
+  ``If-None-Match``, so the record is read back: naming this blob, it is ours).
 - ``update_meta`` rewrites the record (``If-Match`` its ETag) in one request.
 - moves copy records (the blobs stay), copies copy blobs inside the service and write
   records naming the copies, deletes remove records, then the blobs they named.
@@ -168,10 +171,20 @@ class S3MediaStore(S3MediaReader):
                 work.put(name, b"")
             work.put(record_name(file_id), body)
             work.if_absent = old is None and not work.journaled
+            if work.journaled:  # the journal's: a rollback removes it with the records
+                work.plan.new_blobs.append(S3Blobs.blob_name(upload))
             if old is not None:
                 with contextlib.suppress(StorageError):  # a damaged record's blob: an orphan
                     work.plan.old_blobs.append(decode_record(file_id, old[1]).blob)
-            self._run(work)
+            try:
+                self._run(work)
+            except Conflict:
+                raise  # refused for sure: no record names the blob, the caller aborts it
+            except BaseException:
+                # The record may be stored with its answer lost (or a journal may finish
+                # it): the caller must not remove its blob. Unnamed, it is an orphan.
+                upload.taken()
+                raise
         upload.taken()
         return MediaFile(id=file_id, meta=stored)
 

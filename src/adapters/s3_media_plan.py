@@ -28,9 +28,10 @@ import msgspec
 
 from flextype_adapters.atomic import fsync_dir, write_atomic
 from flextype_adapters.local_media_reads import file_named
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.s3_blobs import S3Blobs
-from flextype_adapters.s3_bucket import S3Bucket, is_precondition_failed
-from flextype_adapters.s3_media_reads import RECORDS, run_parallel
+from flextype_adapters.s3_bucket import S3Bucket, is_missing, is_precondition_failed
+from flextype_adapters.s3_media_reads import RECORDS
 from flextype_core.errors import Conflict, ServiceUnavailable, StorageError
 
 __all__ = ["Journal", "Plan", "Work"]
@@ -124,8 +125,16 @@ class Journal:
 
     def _run_unjournaled(self, work: Work) -> None:
         try:
-            self._make(work)
-        except Exception:
+            run_parallel(lambda pair: self._blobs.copy(*pair), work.blob_copies)
+        except BaseException:
+            self._free(work.plan.new_blobs)  # no object names them yet
+            raise
+        try:
+            self._make_objects(work)
+        except Conflict:
+            # Refused for sure (the object is another's): nothing names the new blobs.
+            # Any other failure may come after the service stored the object, its answer
+            # lost: the new blobs stay (one nothing names is swept by remove_debris).
             self._free(work.plan.new_blobs)
             raise
         self._delete(work.plan.deleted)
@@ -163,6 +172,9 @@ class Journal:
 
     def _make(self, work: Work) -> None:
         run_parallel(lambda pair: self._blobs.copy(*pair), work.blob_copies)
+        self._make_objects(work)
+
+    def _make_objects(self, work: Work) -> None:
         run_parallel(lambda pair: self._put(*pair, if_absent=work.if_absent), work.puts)
         run_parallel(lambda pair: self._copy(*pair), work.copies)
 
@@ -174,9 +186,23 @@ class Journal:
             else:
                 client.put_object(Bucket=bucket, Key=key, Body=body)
         except Exception as exc:
-            if is_precondition_failed(exc):
+            if not is_precondition_failed(exc):
+                raise
+            # botocore resends a request whose answer was lost: the object this one
+            # stored then fails the precondition. A body naming the same new blob is ours.
+            if self._body(name) != body:
                 raise Conflict(f"{file_named(name.removeprefix(RECORDS))} already exists.") from exc
+
+    def _body(self, name: str) -> bytes | None:
+        try:
+            answer = self._bucket.client.get_object(
+                Bucket=self._bucket.bucket, Key=self._bucket.key(name)
+            )
+        except Exception as exc:
+            if is_missing(exc):
+                return None
             raise
+        return answer["Body"].read()
 
     def _copy(self, source: str, target: str) -> None:
         bucket = self._bucket.bucket

@@ -16,12 +16,11 @@ finishes or rolls it back before reading on.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -30,6 +29,7 @@ import msgspec
 from flextype_adapters.file_lock import SharedLock
 from flextype_adapters.local_media_reads import file_named, folder_named
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.s3_blobs import S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket, bucket_errors, is_missing
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE
@@ -47,13 +47,13 @@ read since it last changed is still the bucket's."""
 FRESH_SECONDS = 2.0
 """How long a record read stays trusted while ``CHANGES`` stays the same: a bound on what
 a writer killed between its change and its note of it leaves stale elsewhere."""
+REFRESH_AHEAD = 0.5
+"""The last part of a record's trusted time in which one lookup reads it again: hits
+answered from memory (``known_hash``) never all miss at once when it runs out."""
 VIEW_LOCK = ".s3-view.lock"
 """The view lock's file in the local media folder: readers share it, a multi-object
 write holds it alone."""
 _RECORDS_KEPT = 20_000
-_PARALLEL = 8
-"""Requests a listing or a folder write sends at once (cold records, object copies)."""
-_T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
@@ -94,30 +94,6 @@ def marker(folder_id: str) -> str:
     return RECORDS + folder_id + "/" if folder_id else RECORDS
 
 
-_POOL_LOCK = threading.Lock()
-_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
-
-
-def run_parallel(work: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """Return ``[work(item) ...]`` run a few at a time; raise the first failure.
-
-    Every call has ended when this returns or raises: a write never rolls back while
-    one of its own requests is still on its way.
-    """
-    todo = list(items)
-    if len(todo) <= 1:
-        return [work(item) for item in todo]
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(
-                concurrent.futures.ThreadPoolExecutor(_PARALLEL, thread_name_prefix="s3-media")
-            )
-        pool = _POOL[0]
-    futures = [pool.submit(work, item) for item in todo]
-    concurrent.futures.wait(futures)
-    return [future.result() for future in futures]
-
-
 class S3MediaReader:
     """The MediaStore's reads over ``bucket`` (``S3MediaStore`` writes; see the module).
 
@@ -135,6 +111,8 @@ class S3MediaReader:
         self._bodies: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._bodies_lock = threading.Lock()
         self._recent: OrderedDict[str, tuple[bytes, float, bytes]] = OrderedDict()
+        self._refreshing: set[str] = set()
+        """Records one caller of ``known_hash`` was sent to read again (``REFRESH_AHEAD``)."""
         self._changes = root / CHANGES
 
     # -- the view ---------------------------------------------------------------------
@@ -198,10 +176,7 @@ class S3MediaReader:
             return stream.read()
 
     def open(self, file_id: str) -> BinaryIO:
-        with self._reading(file_named(file_id)):
-            blob = self._record(file_id).blob
-        # Outside the lock: a blob never changes, and one removed since is a missing file.
-        return self._blobs.open(blob, file_id)
+        return self._with_blob(file_id, self._blobs.open)
 
     def url(self, file_id: str, expires: int) -> str | None:
         with self._reading(file_named(file_id)):
@@ -214,26 +189,73 @@ class S3MediaReader:
         )
 
     def content_hash(self, file_id: str) -> str:
+        return self._with_blob(file_id, self._blobs.sha256)
+
+    def known_hash(self, file_id: str) -> str | None:
+        """The hash of the blob a record read since the host's last write names.
+
+        What ``content_hash`` trusts without a request (decision 128's freshness), but
+        without the view lock either: None while a write cut short awaits settling. In
+        the last ``REFRESH_AHEAD`` seconds of that trust, one caller gets None, so its
+        ``content_hash`` reads the record again while the others are still answered.
+        """
+        name, now = record_name(file_id), time.monotonic()
+        with self._bodies_lock:
+            recent = self._recent.get(name)
+            if recent is None or recent[1] <= now:
+                return None
+            if recent[1] - now < REFRESH_AHEAD and name not in self._refreshing:
+                self._refreshing.add(name)  # this caller's content_hash reads it again
+                return None
+        if recent[0] != self._last_change() or self._journal_left():
+            return None
+        try:
+            blob = decode_record(file_id, recent[2]).blob
+        except StorageError:
+            return None
+        return self._blobs.known_sha256(blob)
+
+    def _with_blob(self, file_id: str, use: Callable[[str, str], _R]) -> _R:
+        """``use(blob, file_id)`` of the blob the file's record names.
+
+        Outside the lock: a blob never changes. A replace may remove the blob between
+        the lookup and its use: then the record as it is now (read from the bucket)
+        names the new one, and only a blob still named is a missing file.
+        """
         with self._reading(file_named(file_id)):
             blob = self._record(file_id).blob
-        return self._blobs.sha256(blob, file_id)
+        try:
+            return use(blob, file_id)
+        except MediaFileNotFound:
+            with self._reading(file_named(file_id)):
+                current = self._record(file_id, fresh=True).blob
+            if current == blob:
+                raise
+            return use(current, file_id)
 
     # -- the objects --------------------------------------------------------------------
 
-    def _record(self, file_id: str) -> Record:
-        """The file's record: as read recently if no write happened since, else read."""
+    def _record(self, file_id: str, *, fresh: bool = False) -> Record:
+        """The file's record: as read recently if no write happened since, else read.
+
+        ``fresh``: read it from the bucket in any case.
+        """
         name = record_name(file_id)
         changes = self._last_change()
         with self._bodies_lock:
-            recent = self._recent.get(name)
+            fresh = fresh or name in self._refreshing
+            recent = None if fresh else self._recent.get(name)
         if recent is not None and recent[0] == changes and recent[1] > time.monotonic():
             return decode_record(file_id, recent[2])
         got = self._get(name)
         if got is None:
+            with self._bodies_lock:
+                self._refreshing.discard(name)
             raise MediaFileNotFound(file_id)
         with self._bodies_lock:
             self._recent[name] = (changes, time.monotonic() + FRESH_SECONDS, got[1])
             self._recent.move_to_end(name)
+            self._refreshing.discard(name)
             while len(self._recent) > _RECORDS_KEPT:
                 self._recent.popitem(last=False)
         return decode_record(file_id, got[1])

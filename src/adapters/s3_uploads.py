@@ -54,11 +54,13 @@ class S3Upload:
         self._size = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
-        self._sending: concurrent.futures.Future[None] | None = None
+        self._handed = 0  # parts handed to the sender
+        self._sending: concurrent.futures.Future[str] | None = None
         self._sender: concurrent.futures.ThreadPoolExecutor | None = None
         self._finished = False  # no more writes
         self._completed = False  # the object exists
         self._gone = False  # taken by the store, or aborted
+        self._aborted = False
 
     @property
     def size(self) -> int:
@@ -88,11 +90,12 @@ class S3Upload:
             self._sender = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="s3-upload"
             )
-        self._sending = self._sender.submit(self._upload_part, part, len(self._parts) + 1)
-        # The part's number is taken now; its ETag is filled in when it is sent.
-        self._parts.append({"PartNumber": len(self._parts) + 1, "ETag": ""})
+        # Only this thread touches ``_parts``: the sender answers the ETag through its
+        # future, and ``_wait`` records it (a sender done before ``submit`` returns is fine).
+        self._handed += 1
+        self._sending = self._sender.submit(self._upload_part, part, self._handed)
 
-    def _upload_part(self, part: bytes, number: int) -> None:
+    def _upload_part(self, part: bytes, number: int) -> str:
         with bucket_errors(_SUBJECT, "stored"):
             if self._upload_id is None:
                 started = self._bucket.client.create_multipart_upload(
@@ -106,26 +109,29 @@ class S3Upload:
                 PartNumber=number,
                 Body=part,
             )
-        self._parts[number - 1] = {"PartNumber": number, "ETag": answer["ETag"]}
+        return answer["ETag"]
 
     def _wait(self) -> None:
+        """Wait for the part in flight, if any, and record its ETag (raise its failure)."""
         sending, self._sending = self._sending, None
         if sending is not None:
-            sending.result()
+            etag = sending.result()
+            self._parts.append({"PartNumber": len(self._parts) + 1, "ETag": etag})
 
     def finish(self) -> None:
-        if self._finished:
-            return
-        if self._gone:
+        if self._aborted:
             raise ValueError("The upload was aborted.")
+        if self._finished:
+            if not self._completed:  # an earlier finish failed: there is no object
+                raise StorageError(f"{_SUBJECT} was not stored: finishing it failed.")
+            return
         self._finished = True
         try:
-            if not self._parts:
+            if not self._handed:
                 with bucket_errors(_SUBJECT, "stored"):
                     self._bucket.client.put_object(
                         Bucket=self._bucket.bucket, Key=self._key, Body=bytes(self._buffer)
                     )
-                self._completed = True
             else:
                 if self._buffer:
                     self._send(bytes(self._buffer))
@@ -161,11 +167,12 @@ class S3Upload:
     def abort(self) -> None:
         if self._gone:
             return
-        self._gone = True
+        self._gone = self._aborted = True
         self._buffer = bytearray()
         try:
-            # A failed part needs nothing of its own: the multipart abort below drops it.
-            with contextlib.suppress(StorageError, ServiceUnavailable):
+            # A failed part needs nothing of its own: the multipart abort below drops it,
+            # whatever the part raised (the upload's own error was raised already).
+            with contextlib.suppress(Exception):
                 self._wait()
         finally:
             self._stop_sender()

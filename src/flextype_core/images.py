@@ -192,10 +192,39 @@ class ImageService:
             else RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
         )
 
+    def known(
+        self, path: str, query: Mapping[str, object], *, authorized: bool
+    ) -> RenderedImage | None:
+        """``render`` when the derivative is in memory and the source's hash known, else None.
+
+        Known: ``MediaStore.known_hash`` tells it without I/O. For an event loop over
+        media in a bucket or a database, where ``cached`` may wait on the network.
+        Raises as ``render`` does, but never renders.
+        """
+        file_id, params = self._allowed(path, query, authorized=authorized)
+        content_hash = self._store.known_hash(file_id)
+        if content_hash is None:
+            return None
+        key = cache_key(content_hash, params, salt=self._salt)
+        with self._lock:
+            data = self._memory.get(key)
+            if data is None:
+                return None
+            self._memory.move_to_end(key)
+        return RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
+
     def _checked(
         self, path: str, given: Mapping[str, object], *, authorized: bool
     ) -> tuple[str, ImageParams, str]:
         """Check access and parameters; return the file id, the parameters and the key."""
+        file_id, params = self._allowed(path, given, authorized=authorized)
+        key = cache_key(self._store.content_hash(file_id), params, salt=self._salt)
+        return file_id, params, key
+
+    def _allowed(
+        self, path: str, given: Mapping[str, object], *, authorized: bool
+    ) -> tuple[str, ImageParams]:
+        """Check access and parameters; return the file id and the parameters."""
         file_id = ids.parse_file_id(path)
         # Before the signature: a list the signature skipped must not pass unnoticed.
         query = single_values(given)
@@ -215,8 +244,7 @@ class ImageService:
                     f"Image parameter '{name}' must be at most {limit}, got {value}.",
                     details=[name],
                 )
-        key = cache_key(self._store.content_hash(file_id), params, salt=self._salt)
-        return file_id, params, key
+        return file_id, params
 
     def _remembered(self, key: str) -> bytes | None:
         """The derivative from memory, else from the cache (then kept in memory)."""

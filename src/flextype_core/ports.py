@@ -306,6 +306,15 @@ class MediaStore(Protocol):
         """
         ...
 
+    def known_hash(self, file_id: str) -> str | None:
+        """Return ``content_hash`` if the store can tell it from memory, else None.
+
+        Cheap enough for an event loop: no waiting on the network, a lock or a read of
+        the content (a ``stat`` or a tiny local file at most). Never a hash the content
+        no longer has; None whenever unsure (never looked up, changed since, missing).
+        """
+        ...
+
     def exclusive(self) -> AbstractContextManager[object]:
         """Hold off every other writer of the media files and folders for a ``with`` block.
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import portalocker
@@ -139,3 +140,53 @@ def test_a_shared_lock_admits_readers_together_and_a_writer_alone(tmp_path: Path
     assert not lock.holds_exclusive()
     reader.join()
     writer.join()
+
+
+def test_a_waiting_writer_gets_the_shared_lock_within_a_round_of_each_reader(
+    tmp_path: Path,
+) -> None:
+    """Readers overlap so that the lock is never free: each holds it until another
+    reader came in (or, none coming, for a while). A writer must not wait behind the
+    stream: readers arriving after it queue behind it."""
+    lock = SharedLock(tmp_path / "view.lock")
+    readers, limit = 4, 5000
+    changed = threading.Condition()
+    state = {"rounds": 0, "entries": 0, "stop": 0}
+    rounds_when = {}
+
+    def read() -> None:
+        while True:
+            with lock.shared(), changed:
+                if state["stop"] or state["rounds"] >= limit:
+                    return
+                state["rounds"] += 1
+                state["entries"] += 1
+                changed.notify_all()
+                # Hold on until another reader is in: the lock is never free meanwhile.
+                changed.wait_for(_another_in(state, state["entries"]), 1.0)
+
+    def write() -> None:
+        with changed:
+            rounds_when["asked"] = state["rounds"]
+        with lock.exclusive(), changed:
+            rounds_when["held"] = state["rounds"]
+            state["stop"] = 1
+            changed.notify_all()
+
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    with changed:
+        assert changed.wait_for(lambda: state["rounds"] >= 50, 60)  # the stream is on
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(120)
+    for thread in threads:
+        thread.join(120)
+    assert not writer.is_alive()
+    # Rounds under way when the writer asked finish; new ones wait for it.
+    assert rounds_when["held"] - rounds_when["asked"] <= 300, rounds_when
+
+
+def _another_in(state: dict[str, int], entries: int) -> Callable[[], bool]:
+    return lambda: state["entries"] > entries or bool(state["stop"])

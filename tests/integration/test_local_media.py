@@ -288,6 +288,22 @@ def test_the_content_hash_sees_an_edit_by_hand(store: LocalMediaStore, root: Pat
     assert store.content_hash("a.txt") != first
 
 
+def test_a_hash_is_known_once_made_while_the_file_stays_the_same(
+    store: LocalMediaStore, root: Path
+) -> None:
+    add(store, root, "a.txt", b"one")
+    assert store.known_hash("a.txt") is None  # never hashed: that reads the file
+    first = store.content_hash("a.txt")
+    assert store.known_hash("a.txt") == first
+    path = root / "a.txt"
+    stat = path.stat()
+    path.write_bytes(b"owt")  # edited by hand
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert store.known_hash("a.txt") is None
+    path.unlink()
+    assert store.known_hash("a.txt") is None
+
+
 def test_a_missing_file_has_no_content_hash(store: LocalMediaStore) -> None:
     with pytest.raises(MediaFileNotFound):
         store.content_hash("nope.txt")

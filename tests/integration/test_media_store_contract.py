@@ -173,6 +173,19 @@ def test_the_content_hash_follows_the_content(store: MediaStore) -> None:
     assert store.content_hash("b.txt") == store.content_hash("a.txt")
 
 
+def test_a_known_hash_is_the_content_hash_or_none_never_a_stale_one(store: MediaStore) -> None:
+    add(store, "a.txt", b"one")
+    first = store.content_hash("a.txt")
+    assert store.known_hash("a.txt") in (None, first)
+    add(store, "a.txt", b"two", replace=True)
+    assert store.known_hash("a.txt") in (None, store.content_hash("a.txt"))
+    assert store.known_hash("a.txt") in (None, store.content_hash("a.txt"))
+    assert store.known_hash("a.txt") != first
+    store.delete_file("a.txt")
+    assert store.known_hash("a.txt") is None
+    assert store.known_hash("never.txt") is None
+
+
 def test_open_streams_the_content_read_returns(store: MediaStore) -> None:
     data = bytes(range(256)) * 5000
     add(store, "a/big.bin", data)

@@ -7,6 +7,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from flextype_adapters.postgres.media import PostgresMediaStore
 from flextype_adapters.s3_blobs import S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_adapters.s3_uploads import MIN_PART_SIZE, S3Upload
+from flextype_core.errors import Conflict, MediaFolderNotFound
 
 
 def add(store: PostgresMediaStore, file_id: str, data: bytes) -> None:
@@ -226,3 +228,40 @@ def test_debris_in_the_bucket_is_old_orphans_and_idle_uploads_only(
     assert s3_bucket.key(died.name) not in _listing(s3_bucket)[0]
     assert store.read("kept.txt") == b"kept"
     assert store.read("live.bin") == b"x" * (2 * MIN_PART_SIZE + 1)
+
+
+def test_a_folder_copy_copies_its_blobs_before_taking_the_media_lock(
+    pg_database: PostgresDatabase, pg_s3_media_store: PostgresMediaStore, s3_bucket: S3Bucket
+) -> None:
+    """Blob copies are slow (a round trip each, a byte copy on disk): they must not hold
+    up every other media write, nor be made again when the transaction is retried."""
+    store = pg_s3_media_store
+    for name in ("x", "y", "z"):
+        add(store, f"a/{name}.txt", name.encode())
+    key = pg_database.lock_key("media")
+    held_while_copying = []
+
+    def media_lock_held(**_: Any) -> None:
+        # From another connection: the shared lock is free unless a writer holds it.
+        free = pg_database.run(
+            lambda tx: tx.execute(
+                "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(%s, 0))", [key]
+            ).fetchone()
+        )
+        held_while_copying.append(free != (True,))
+
+    s3_bucket.client.meta.events.register("before-send.s3.CopyObject", media_lock_held)
+    store.copy_folder("a", "b/c")
+    assert held_while_copying == [False, False, False]
+    assert [store.read(f"b/c/{name}.txt") for name in ("x", "y", "z")] == [b"x", b"y", b"z"]
+
+
+def test_a_refused_folder_copy_leaves_no_blob(backend: Backend) -> None:
+    add(backend.store, "a/x.txt", b"x")
+    add(backend.store, "b/y.txt", b"y")
+    before = backend.blobs()
+    with pytest.raises(Conflict):
+        backend.store.copy_folder("a", "b")
+    with pytest.raises(MediaFolderNotFound):
+        backend.store.copy_folder("nothing", "c")
+    assert backend.blobs() == before

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from typing import Any
 
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from flextype_adapters.s3_blobs import S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_core.errors import MediaFileNotFound
+
+MULTIPART_THRESHOLD = TransferConfig().multipart_threshold
+"""boto3's default: a larger managed copy is a multipart copy."""
 
 
 def _store(blobs: S3Blobs, data: bytes) -> str:
@@ -62,3 +68,20 @@ def test_stale_multipart_uploads_are_aborted(s3_bucket: S3Bucket) -> None:
     # moto dates every multipart upload 2010-11-10, so only the abort itself shows here.
     assert blobs.abort_stale_uploads(min_age=-60) == 1
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.bucket).get("Uploads", []) == []
+
+
+def test_a_large_copy_takes_no_threads_of_its_own(s3_bucket: S3Bucket) -> None:
+    """Copies run up to 8 at once (a folder's): each must use one connection, not ten
+    (boto3's managed copy), or the client's pool of 32 overflows."""
+    blobs = S3Blobs(s3_bucket)
+    name = _store(blobs, b"\x00" * (2 * MULTIPART_THRESHOLD + 1))  # a multipart copy
+    senders = set()
+
+    def note(**_: Any) -> None:
+        senders.add(threading.current_thread())
+
+    s3_bucket.client.meta.events.register("before-send.s3.UploadPartCopy", note)
+    copy = blobs.new_name()
+    blobs.copy(name, copy)
+    assert senders == {threading.current_thread()}
+    assert blobs.sha256(copy) == blobs.sha256(name)

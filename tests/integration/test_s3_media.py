@@ -16,6 +16,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from flextype_adapters import s3_media_reads
 from flextype_adapters.s3_blobs import BLOBS, S3Blobs
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_adapters.s3_media import S3MediaStore
@@ -368,3 +369,40 @@ def test_remove_debris_sweeps_stale_uploads_and_unnamed_blobs(
     assert kept == {store._record("a.txt").blob, damaged_blob}  # a damaged record may name one
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.bucket).get("Uploads", []) == []
     assert store.read("a.txt") == b"kept"
+
+
+def test_a_hash_is_known_from_memory_until_a_write_of_this_host(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    writer = S3MediaStore(tmp_path / "media", s3_bucket)  # another worker of the host
+    add(writer, "a.txt", b"one")
+    bucket, client = twin(s3_bucket, s3_bucket.client.meta.endpoint_url)
+    store = S3MediaStore(tmp_path / "media", bucket)
+    assert store.known_hash("a.txt") is None  # never looked up here
+    first = store.content_hash("a.txt")
+    calls = dict(client.calls)
+    assert store.known_hash("a.txt") == first
+    assert client.calls == calls  # no request
+    writer.update_meta("a.txt", lambda m: {**m, "alt": "x"})
+    assert store.known_hash("a.txt") is None  # a write since: the bucket must tell
+    assert store.content_hash("a.txt") == first == store.known_hash("a.txt")
+    (tmp_path / "media" / store._journal.path.name).write_bytes(b"{}")  # a write cut short
+    assert store.known_hash("a.txt") is None
+
+
+def test_one_hit_reads_the_record_again_before_its_trust_runs_out(
+    s3_bucket: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every lookup falls in the last part of the record's trusted time.
+    monkeypatch.setattr(s3_media_reads, "REFRESH_AHEAD", s3_media_reads.FRESH_SECONDS)
+    bucket, client = twin(s3_bucket, s3_bucket.client.meta.endpoint_url)
+    store = S3MediaStore(tmp_path / "media", bucket)
+    add(store, "a.txt", b"one")
+    first = store.content_hash("a.txt")
+    assert store.known_hash("a.txt") is None  # this caller reads it again
+    assert [store.known_hash("a.txt") for _ in range(3)] == [first] * 3  # the rest: memory
+    reads = client.calls.get("get_object", 0)
+    assert store.content_hash("a.txt") == first
+    assert client.calls.get("get_object", 0) == reads + 1  # read again, once
+    assert store.content_hash("a.txt") == first
+    assert client.calls.get("get_object", 0) == reads + 1

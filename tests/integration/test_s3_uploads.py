@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import tracemalloc
+from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from flextype_adapters.s3_bucket import S3Bucket
 from flextype_adapters.s3_uploads import HEAD_KEPT, MIN_PART_SIZE, S3Upload
+from flextype_core.errors import ServiceUnavailable, StorageError
 from tests.s3_server import moto_process, new_bucket
 
 
@@ -106,3 +110,62 @@ def test_an_upload_holds_at_most_two_parts_in_memory() -> None:
         assert upload.size == 8 * MIN_PART_SIZE
         assert len(_object(bucket, "blobs/big")) == 8 * MIN_PART_SIZE
     assert peak < 3 * MIN_PART_SIZE, peak
+
+
+def test_a_part_sent_before_its_sender_returns_is_recorded(
+    s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writing thread may lose the CPU right after handing a part over: the sender
+    finishing first must not find its part unrecorded."""
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit_then_stall(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        future = submit(self, fn, *args, **kwargs)
+        concurrent.futures.wait([future])  # the caller resumes once the part is sent
+        return future
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", submit_then_stall)
+    data = os.urandom(2 * MIN_PART_SIZE + 10)
+    upload = S3Upload(s3_bucket, "blobs/raced", part_size=MIN_PART_SIZE)
+    upload.write(data[: MIN_PART_SIZE + 10])
+    upload.write(data[MIN_PART_SIZE + 10 :])
+    upload.finish()
+    upload.taken()
+    assert _object(s3_bucket, "blobs/raced") == data
+
+
+def test_an_abort_aborts_the_multipart_upload_whatever_the_last_part_raised(
+    s3_bucket: S3Bucket,
+) -> None:
+    sent = []
+
+    def second_part_fails(**_: Any) -> None:
+        sent.append(1)
+        if len(sent) == 2:
+            raise RuntimeError("the sender failed")
+
+    s3_bucket.client.meta.events.register("before-send.s3.UploadPart", second_part_fails)
+    upload = S3Upload(s3_bucket, "blobs/failed", part_size=MIN_PART_SIZE)
+    upload.write(os.urandom(2 * MIN_PART_SIZE))  # the second part fails in the sender
+    assert _incomplete(s3_bucket) != []
+    upload.abort()
+    assert _incomplete(s3_bucket) == []
+    assert _objects(s3_bucket) == []
+
+
+@pytest.mark.parametrize("size", [10, MIN_PART_SIZE + 10])
+def test_finish_after_a_failed_finish_raises(s3_bucket: S3Bucket, size: int) -> None:
+    def refuse(**_: Any) -> None:
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://s3.invalid")
+
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        s3_bucket.client.meta.events.register(f"before-send.s3.{operation}", refuse)
+    upload = S3Upload(s3_bucket, "blobs/unfinished", part_size=MIN_PART_SIZE)
+    upload.write(b"x" * size)
+    with pytest.raises(ServiceUnavailable):
+        upload.finish()
+    with pytest.raises(StorageError, match="not stored"):
+        upload.finish()  # never a quiet success: the object does not exist
+    upload.abort()
+    assert _incomplete(s3_bucket) == []
+    assert _objects(s3_bucket) == []

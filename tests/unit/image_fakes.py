@@ -19,6 +19,8 @@ class FakeImageStore:
 
     def __init__(self, files: Mapping[str, bytes]) -> None:
         self.contents = dict(files)
+        self.hashes_known = True
+        """Whether ``known_hash`` answers (a store whose hashes need a round trip: no)."""
 
     def _content(self, file_id: str) -> bytes:
         try:
@@ -37,6 +39,11 @@ class FakeImageStore:
 
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self._content(file_id)).hexdigest()
+
+    def known_hash(self, file_id: str) -> str | None:
+        if not self.hashes_known or file_id not in self.contents:
+            return None
+        return self.content_hash(file_id)
 
     def file(self, file_id: str) -> MediaFile:
         return MediaFile(id=file_id, meta={"filesize": len(self._content(file_id))})

@@ -223,6 +223,10 @@ class FakeMediaStore:
     def content_hash(self, file_id: str) -> str:
         return hashlib.sha256(self.read(file_id)).hexdigest()
 
+    def known_hash(self, file_id: str) -> str | None:
+        """Everything is in memory here: the hash of any file."""
+        return self.content_hash(file_id) if file_id in self.contents else None
+
     def _require_folder(self, folder_id: str) -> None:
         if not self.folder_exists(folder_id):
             raise MediaFolderNotFound(folder_id)

@@ -201,3 +201,18 @@ def test_a_failed_render_fails_every_waiter_and_is_retried_later() -> None:
     with pytest.raises(UnsupportedMediaType):
         world.service.render("t.txt", {}, authorized=True)
     assert world.processor.renders == 2
+
+
+def test_a_hit_in_memory_is_answered_only_with_a_hash_known_without_io(world: World) -> None:
+    query = {"w": "100"}
+    assert world.service.known("a/b.jpg", query, authorized=True) is None  # never rendered
+    rendered = world.service.render("a/b.jpg", query, authorized=True)
+    assert world.service.known("a/b.jpg", query, authorized=True) == rendered
+    world.store.hashes_known = False  # the store would need a round trip for the hash
+    assert world.service.known("a/b.jpg", query, authorized=True) is None
+    world.store.hashes_known = True
+    world.store.contents["a/b.jpg"] = b"source-2"  # replaced: another hash, another key
+    assert world.service.known("a/b.jpg", query, authorized=True) is None
+    with pytest.raises(AccessTokenInvalid):
+        world.service.known("a/b.jpg", query, authorized=False)
+    assert world.processor.renders == 1

@@ -21,15 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import msgspec
+from typing import Any
 
 from flextype_adapters.blob_store import BlobStore
 from flextype_adapters.local_media_reads import file_named, folder_named
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.parallel import run_parallel
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.media_blobs import Blobs
+from flextype_adapters.postgres.media_reads import ENCODER, PostgresMediaReader, decode_meta
 from flextype_adapters.postgres.media_rows import (
     FOLDERS,
     KIND,
@@ -56,21 +56,9 @@ __all__ = ["PostgresMediaStore"]
 
 _STALE_SECONDS = 3600.0
 """Older orphans and idle uploads are debris: no write lasts that long without a sign."""
-_ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(dict[str, Any])
-Meta = dict[str, Any]
 
 
-def _decode(file_id: str, meta: bytes) -> Meta:
-    try:
-        return _DECODER.decode(meta)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(
-            f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
-        ) from exc
-
-
-class PostgresMediaStore:
+class PostgresMediaStore(PostgresMediaReader):
     """MediaStore on a PostgreSQL schema and a blob store (see the module).
 
     Args:
@@ -89,88 +77,9 @@ class PostgresMediaStore:
         blobs: BlobStore | None = None,
         debris_age: float = _STALE_SECONDS,
     ) -> None:
-        self._db = db
-        self._blobs: BlobStore = Blobs(root) if blobs is None else blobs
+        super().__init__(db, Blobs(root) if blobs is None else blobs)
         self._debris_age = debris_age
         self._lock = db.lock_key(KIND)
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def file(self, file_id: str) -> MediaFile:
-        row = self._db.read(
-            lambda tx: tx.execute(
-                "SELECT meta FROM media_files WHERE id = %s", [file_id]
-            ).fetchone()
-        )
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        return MediaFile(id=file_id, meta=_decode(file_id, bytes(row[0])))
-
-    def files(self, folder_id: str) -> list[MediaFile]:
-        return self.listing(folder_id)[0]
-
-    def listing(self, folder_id: str) -> tuple[list[MediaFile], list[str]]:
-        def work(tx: Tx) -> list[tuple[Any, ...]]:
-            self._require_folder(tx, folder_id)
-            query = "SELECT id, meta FROM media_files WHERE folder = %s ORDER BY id"
-            return tx.execute(query, [folder_id]).fetchall()
-
-        found, unreadable = [], []
-        for file_id, meta in self._db.run(work):
-            try:
-                found.append(MediaFile(id=file_id, meta=_decode(file_id, bytes(meta))))
-            except StorageError as exc:
-                warn_limited(f"media:{file_id}", "%s It is left out of listings.", exc.message)
-                unreadable.append(file_id)
-        return found, unreadable
-
-    def folders(self, folder_id: str) -> list[str]:
-        def work(tx: Tx) -> list[str]:
-            self._require_folder(tx, folder_id)
-            query = "SELECT id FROM media_folders WHERE parent = %s ORDER BY id"
-            return [row[0] for row in tx.execute(query, [folder_id])]
-
-        return self._db.run(work)
-
-    def folder_exists(self, folder_id: str) -> bool:
-        return folder_id == ids.ROOT or self._db.read(lambda tx: folder_row(tx, folder_id))
-
-    def read(self, file_id: str) -> bytes:
-        with self.open(file_id) as stream:
-            return stream.read()
-
-    def open(self, file_id: str) -> BinaryIO:
-        blob = self._blob(file_id)
-        with _storage_errors(file_named(file_id), "read"):
-            return self._blobs.open(blob, file_id)  # gone since the row was read: not found
-
-    def url(self, file_id: str, expires: int) -> str | None:
-        """A presigned URL with blobs in a bucket; None with blobs on disk."""
-        query = "SELECT blob, meta FROM media_files WHERE id = %s"
-        row = self._db.read(lambda tx: tx.execute(query, [file_id]).fetchone())
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        media_type = _decode(file_id, bytes(row[1])).get("type")
-        if not isinstance(media_type, str):
-            media_type = "application/octet-stream"
-        return self._blobs.url(str(row[0]), expires, media_type=media_type)
-
-    def content_hash(self, file_id: str) -> str:
-        blob = self._blob(file_id)
-        with _storage_errors(file_named(file_id), "read"):
-            return self._blobs.sha256(blob, file_id)
-
-    def _blob(self, file_id: str) -> str:
-        query = "SELECT blob FROM media_files WHERE id = %s"
-        row = self._db.read(lambda tx: tx.execute(query, [file_id]).fetchone())
-        if row is None:
-            raise MediaFileNotFound(file_id)
-        return str(row[0])
-
-    @staticmethod
-    def _require_folder(tx: Tx, folder_id: str) -> None:
-        if folder_id != ids.ROOT and not folder_row(tx, folder_id):
-            raise MediaFolderNotFound(folder_id)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -186,15 +95,8 @@ class PostgresMediaStore:
 
     def _remove_after_commit(self, tx: Tx, blobs: list[str]) -> None:
         """Remove ``blobs`` once ``tx`` committed: the rows naming them are gone for good."""
-
-        def remove() -> None:
-            try:
-                self._blobs.remove(blobs)
-            except (StorageError, ServiceUnavailable) as exc:  # orphans: remove_debris's
-                warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
-
         if blobs:
-            tx.after_commit(remove)
+            tx.after_commit(lambda: self._remove_unnamed(blobs))
 
     def stage(self) -> StagedUpload:
         return self._blobs.stage()
@@ -204,7 +106,7 @@ class PostgresMediaStore:
     ) -> MediaFile:
         with _storage_errors(file_named(file_id), "written"):
             blob = self._blobs.finish(upload)
-        encoded = _ENCODER.encode(dict(meta))
+        encoded = ENCODER.encode(dict(meta))
 
         def work(tx: Tx) -> None:
             if folder_row(tx, file_id):
@@ -226,7 +128,7 @@ class PostgresMediaStore:
                 self._remove_after_commit(tx, [str(old[0])])
 
         self._write(work)
-        return MediaFile(id=file_id, meta=_DECODER.decode(encoded))
+        return MediaFile(id=file_id, meta=decode_meta(file_id, encoded))
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -236,12 +138,12 @@ class PostgresMediaStore:
             row = tx.execute(query, [file_id]).fetchone()
             if row is None:
                 raise MediaFileNotFound(file_id)
-            encoded = _ENCODER.encode(change(_decode(file_id, bytes(row[0]))))
+            encoded = ENCODER.encode(change(decode_meta(file_id, bytes(row[0]))))
             tx.execute("UPDATE media_files SET meta = %s WHERE id = %s", [encoded, file_id])
             tx.log(KIND, "update", [file_id])
             return encoded
 
-        return MediaFile(id=file_id, meta=_DECODER.decode(self._write(work)))
+        return MediaFile(id=file_id, meta=decode_meta(file_id, self._write(work)))
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
         def work(tx: Tx) -> bytes:
@@ -254,7 +156,7 @@ class PostgresMediaStore:
             tx.log(KIND, "create", [new_id])
             return meta
 
-        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+        return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
 
     def copy_file(self, file_id: str, new_id: str) -> MediaFile:
         blob = self._blobs.new_name()
@@ -270,7 +172,7 @@ class PostgresMediaStore:
             tx.log(KIND, "create", [new_id])
             return meta
 
-        return MediaFile(id=new_id, meta=_decode(new_id, self._write(work)))
+        return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
 
     def _transfer_start(self, tx: Tx, file_id: str, new_id: str) -> tuple[bytes, str]:
         """Check a move or copy, make the target's folders; return the meta and the blob."""
@@ -334,6 +236,8 @@ class PostgresMediaStore:
         self._write(work)
 
     def copy_folder(self, folder_id: str, new_id: str) -> None:
+        copies = self._copy_blobs(folder_id, new_id)
+
         def work(tx: Tx) -> None:
             files, folders = self._subtree(tx, folder_id, new_id)
             for old in folders:
@@ -344,18 +248,60 @@ class PostgresMediaStore:
                 )
             low, high = below(folder_id)
             query = "SELECT id, meta, blob FROM media_files WHERE id >= %s AND id < %s"
+            unused = dict(copies)
             for old, meta, source in tx.execute(query, [low, high]).fetchall():
-                new, blob = ids.rebase(old, folder_id, new_id), self._blobs.new_name()
-                with _storage_errors(folder_named(folder_id), "copied"):
-                    self._blobs.copy(source, blob)
+                new, blob = ids.rebase(old, folder_id, new_id), unused.pop(str(source), None)
+                if blob is None:  # added or replaced since the copies were made
+                    blob = self._blobs.new_name()
+                    with _storage_errors(folder_named(folder_id), "copied"):
+                        self._blobs.copy(source, blob)
                 tx.execute(
                     "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
                     [new, ids.parent_of(new), meta, blob],
                 )
             tx.log(FOLDERS, "create", [ids.rebase(f, folder_id, new_id) for f in folders])
             tx.log(KIND, "create", [ids.rebase(f, folder_id, new_id) for f in files])
+            self._remove_after_commit(tx, list(unused.values()))
 
-        self._write(work)
+        try:
+            self._write(work)
+        except (Conflict, MediaFolderNotFound):
+            self._remove_unnamed(list(copies.values()))  # refused: no row names a copy
+            raise
+
+    def _copy_blobs(self, folder_id: str, new_id: str) -> dict[str, str]:
+        """Copy the blobs of the folder's files, a few at once; return {source: copy}.
+
+        Before the transaction, so no other media write waits for them, nor does a
+        retried transaction make them again: no row names a copy until it commits. What
+        a failure leaves (unknown whether a commit landed) is an orphan for
+        ``remove_debris``.
+        """
+        low, high = below(folder_id)
+
+        def sources(tx: Tx) -> list[str]:
+            if not folder_row(tx, folder_id):  # refused now: nothing copied
+                raise MediaFolderNotFound(folder_id)
+            if taken(tx, new_id):
+                raise Conflict(f"{folder_named(new_id)} already exists.")
+            query = "SELECT blob FROM media_files WHERE id >= %s AND id < %s"
+            return [str(row[0]) for row in tx.execute(query, [low, high])]
+
+        copies = {source: self._blobs.new_name() for source in self._db.read(sources)}
+        try:
+            with _storage_errors(folder_named(folder_id), "copied"):
+                run_parallel(lambda pair: self._blobs.copy(*pair), copies.items())
+        except BaseException:
+            self._remove_unnamed(list(copies.values()))
+            raise
+        return copies
+
+    def _remove_unnamed(self, blobs: list[str]) -> None:
+        """Remove blobs no row names, or leave them to ``remove_debris``."""
+        try:
+            self._blobs.remove(blobs)
+        except (StorageError, ServiceUnavailable) as exc:
+            warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
 
     def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> tuple[list[str], list[str]]:
         """Check a folder move or copy; return the file and folder ids it carries."""

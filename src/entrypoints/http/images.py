@@ -45,8 +45,9 @@ class ImagesController(Controller):
         """
         # A token for the images API, or else a signature (checked by the service).
         # Token checks and cache hits are in-memory work: they stay on the event loop,
-        # and only a render (decode, transform, encode) goes to a worker thread; unless
-        # the media are in a bucket or a database, where a hit is a round trip too.
+        # and only a render (decode, transform, encode) goes to a worker thread. With
+        # the media in a bucket or a database, only hits in memory whose source hash
+        # the store knows without a round trip stay; the rest goes to the thread.
         signed = "s" in call.params.values
         authorized = False
         if call.params.token is not None or not signed:
@@ -58,9 +59,10 @@ class ImagesController(Controller):
                     raise
         query = call.params.values
         path = image_path.lstrip("/")
-        rendered = (
-            call.images.cached(path, query, authorized=authorized) if call.media_on_loop else None
-        )
+        if call.media_on_loop:
+            rendered = call.images.cached(path, query, authorized=authorized)
+        else:
+            rendered = call.images.known(path, query, authorized=authorized)
         if rendered is None:
             rendered = await to_thread.run_sync(
                 partial(call.images.render, path, query, authorized=authorized)
