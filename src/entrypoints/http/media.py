@@ -114,7 +114,7 @@ class MediaFilesController(Controller):
                     raise
                 raise PreconditionFailed(f"{exc.message} (If-None-Match: *)") from exc
         finally:
-            form.discard()
+            await form.discard()
         return written(created)
 
     @put(

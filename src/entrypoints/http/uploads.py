@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from anyio import CancelScope, to_thread
 from litestar import Request
 from litestar.exceptions import InternalServerException
 from multipart import (  # type: ignore[import-untyped]
@@ -33,10 +34,15 @@ class ReceivedForm:
         self.file: StagedUpload | None = None
         self.file_name: str | None = None
 
-    def discard(self) -> None:
-        """Abort the staged file unless the store took it (after an error, or unused)."""
+    async def discard(self) -> None:
+        """Abort the staged file unless the store took it (after an error, or unused).
+
+        In a worker thread: aborting an upload to a bucket is a request or two, which
+        must not hold the event loop (nor be skipped when the request is cancelled).
+        """
         if self.file is not None:
-            self.file.abort()
+            with CancelScope(shield=True):
+                await to_thread.run_sync(self.file.abort)
 
 
 async def receive_multipart(
@@ -59,7 +65,7 @@ async def receive_multipart(
     try:
         await _parse(request, boundary, stage, max_file_size, form)
     except BaseException:
-        form.discard()
+        await form.discard()
         raise
     return form
 
@@ -86,6 +92,9 @@ class _Reader:
         self.max_file_size = max_file_size
         self.segment: MultipartSegment | None = None
         self.text = bytearray()
+        self.pending: list[bytearray] = []
+        """File bytes parsed from the last chunk of the body, not yet written."""
+        self.pending_size = 0
 
     def feed(self, part: MultipartSegment | bytearray | None) -> None:
         if isinstance(part, MultipartSegment):
@@ -108,13 +117,34 @@ class _Reader:
     def _data(self, segment: MultipartSegment, data: bytearray) -> None:
         file = self.form.file
         if segment.filename is not None and file is not None:
-            if file.size + len(data) > self.max_file_size:
+            self.pending_size += len(data)
+            if file.size + self.pending_size > self.max_file_size:
                 raise PayloadTooLarge(f"The file is larger than {self.max_file_size} bytes.")
-            file.write(data)
+            self.pending.append(data)
             return
         self.text.extend(data)
         if len(self.text) > MAX_FIELD_SIZE:
             raise BadRequest(f"A form field is longer than {MAX_FIELD_SIZE} bytes.")
+
+
+    async def flush(self) -> None:
+        """Write the pending file bytes into the staged upload, in a worker thread.
+
+        A write may wait: an upload to a bucket hands each full part to its sender and
+        waits for the previous one to be sent (seconds on a slow bucket); a local disk
+        may stall too. The event loop serves other requests meanwhile; this request
+        reads no more of its body until the bytes are written.
+        """
+        file, pending = self.form.file, self.pending
+        if file is None or not pending:
+            return
+        self.pending, self.pending_size = [], 0
+        await to_thread.run_sync(_write_all, file, pending)
+
+
+def _write_all(file: StagedUpload, pieces: list[bytearray]) -> None:
+    for piece in pieces:
+        file.write(piece)
 
 
 async def _parse(
@@ -131,6 +161,7 @@ async def _parse(
             async for chunk in request.stream():
                 for part in parser.parse(chunk):
                     reader.feed(part)
+                await reader.flush()
                 if parser.closed:
                     break
             if not parser.closed:
