@@ -126,7 +126,6 @@ class _Reader:
         if len(self.text) > MAX_FIELD_SIZE:
             raise BadRequest(f"A form field is longer than {MAX_FIELD_SIZE} bytes.")
 
-
     async def flush(self) -> None:
         """Write the pending file bytes into the staged upload, in a worker thread.
 
