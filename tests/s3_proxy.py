@@ -6,7 +6,9 @@ chunk from a client for which ``holds(chunk)`` is true (say, one carrying
 ``partNumber=``: an UploadPart) waits before it is forwarded, until ``release()`` or
 ``max_hold`` seconds (a safety net: a held request then goes on, and ``timed_out``
 tells). ``held`` is set when the first request is held: the test waits on it, never on
-time. ``connections`` counts the connections open through the proxy now.
+time. ``connections`` counts the connections open through the proxy now. With
+``cuts``, a connection that sent a chunk ``cuts`` picks is cut (both ends closed) once
+``cut_after`` bytes of its answers came back: a bucket lost mid-answer.
 """
 
 from __future__ import annotations
@@ -30,13 +32,22 @@ class GatedProxy:
     """A proxy to ``endpoint`` holding what ``holds`` picks while the gate is closed."""
 
     def __init__(
-        self, endpoint: str, *, holds: Callable[[bytes], bool], max_hold: float = 8.0
+        self,
+        endpoint: str,
+        *,
+        holds: Callable[[bytes], bool] = lambda chunk: False,
+        max_hold: float = 8.0,
+        cuts: Callable[[bytes], bool] = lambda chunk: False,
+        cut_after: int = 0,
     ) -> None:
         target = urlsplit(endpoint)
         assert target.hostname is not None and target.port is not None
         self._target = (target.hostname, target.port)
         self._holds = holds
         self._max_hold = max_hold
+        self._cuts = cuts
+        self._cut_after = cut_after
+        self.cut = threading.Event()
         self._open = threading.Event()
         self.held = threading.Event()
         self.timed_out = False
@@ -46,6 +57,7 @@ class GatedProxy:
         self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._threads: list[threading.Thread] = []
         self._pairs: list[list[socket.socket]] = []
+        self._last: dict[int, bytes] = {}  # id of a connection's ends -> its last request
         self._accepting = threading.Thread(target=self._accept, daemon=True)
         self._accepting.start()
 
@@ -53,6 +65,11 @@ class GatedProxy:
     def connections(self) -> int:
         with self._count_lock:
             return self._count
+
+    def carrying(self, request: Callable[[bytes], bool]) -> int:
+        """How many open connections last carried a request whose first line ``request`` picks."""
+        with self._count_lock:
+            return sum(1 for ends in self._pairs if ends and request(self._last.get(id(ends), b"")))
 
     def release(self) -> None:
         """Open the gate: held requests go on, and no further one is held."""
@@ -69,25 +86,44 @@ class GatedProxy:
                 self._count += 1
             ends = [client, upstream]
             self._pairs.append(ends)
+            doomed = threading.Event()
             out = threading.Thread(
-                target=self._pump, args=(client, upstream, True, ends), daemon=True
+                target=self._pump, args=(client, upstream, True, ends, doomed), daemon=True
             )
             back = threading.Thread(
-                target=self._pump, args=(upstream, client, False, ends), daemon=True
+                target=self._pump, args=(upstream, client, False, ends, doomed), daemon=True
             )
             self._threads += [out, back]
             out.start()
             back.start()
 
     def _pump(
-        self, source: socket.socket, sink: socket.socket, gated: bool, ends: list[socket.socket]
+        self,
+        source: socket.socket,
+        sink: socket.socket,
+        gated: bool,
+        ends: list[socket.socket],
+        doomed: threading.Event,
     ) -> None:
+        answered = 0
         try:
             while chunk := source.recv(65536):
+                if gated and chunk[:1].isalpha():  # a request line (bodies here are not)
+                    with self._count_lock:
+                        self._last[id(ends)] = chunk.split(b"\r\n", 1)[0]
+                if gated and self._cuts(chunk):
+                    doomed.set()
                 if gated and not self._open.is_set() and self._holds(chunk):
                     self.held.set()
                     if not self._open.wait(self._max_hold):
                         self.timed_out = True
+                if not gated and doomed.is_set():
+                    chunk = chunk[: self._cut_after - answered]
+                    answered += len(chunk)
+                    if answered >= self._cut_after:
+                        sink.sendall(chunk)
+                        self.cut.set()
+                        return
                 sink.sendall(chunk)
         except OSError:
             pass
