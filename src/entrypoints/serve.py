@@ -184,7 +184,7 @@ def _check_storage(container: Container, project: Path) -> None:
         log.warning(warning)
 
 
-def _sweep_bucket(container: Container, *, then: Callable[[], None] | None = None) -> None:
+def _sweep_bucket(container: Container, *, then: Callable[[], object] | None = None) -> None:
     """Remove the leftovers of interrupted writes in the bucket, in a thread of its own.
 
     Started once the server is announced: listing a bucket and reading its records is a
