@@ -87,7 +87,9 @@ class MediaFilesController(Controller):
         the ETag names; `If-None-Match: *` never replaces.
         """
         media = call.media
-        form = await receive_multipart(request, media.stage, media.max_file_size)
+        # A bucket's staging may wait for the network: written off the event loop.
+        remote = request.app.state.container.config.media.driver() == "s3"
+        form = await receive_multipart(request, media.stage, media.max_file_size, remote=remote)
         try:
             params = call.params.with_fields(form.fields)
             await to_thread.run_sync(partial(call.authorize, _API, write=True, params=params))
