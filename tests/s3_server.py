@@ -1,9 +1,10 @@
 """A real S3 API for the tests: moto's server mode on 127.0.0.1, and a fresh bucket per test.
 
-``s3_endpoint`` (session) starts ``moto.server.ThreadedMotoServer`` once on a free port
-(moto is in the test extras, so it is never missing). ``s3_bucket`` is an ``S3Bucket``
-on a bucket of its own, with a key prefix, so a test that reads outside its prefix
-shows; ``s3_settings`` gives the same bucket as ``media.s3`` settings for a project.
+``s3_endpoint`` (session) starts moto's server once, in a process of its own on a free
+port (moto is in the test extras, so it is never missing): no test process hosts moto,
+so its threads and objects never count in a test's memory or threads. ``s3_bucket`` is
+an ``S3Bucket`` on a bucket of its own, with a key prefix, so a test that reads outside
+its prefix shows; ``s3_settings`` gives the same bucket as ``media.s3`` settings for a project.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from flextype_adapters.s3_bucket import S3Bucket
 
@@ -44,13 +44,8 @@ S3_CREDENTIALS = {
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_process() as endpoint:
+        yield endpoint
 
 
 def new_bucket(endpoint: str, *, prefix: str = "site/") -> S3Bucket:
@@ -96,7 +91,8 @@ _RUNNING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
 def moto_process() -> Iterator[str]:
     """A moto S3 server in a process of its own; yields its endpoint.
 
-    For measuring a server's memory: in-process moto's objects would count as ours.
+    moto's server prints its address once it listens (port 0: a free one, chosen by
+    the system); what the test process measures (memory, threads) is then its own.
     """
     program = Path(sys.executable).with_name("moto_server")
     command = [str(program)] if program.exists() else [shutil.which("moto_server") or "moto_server"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -16,7 +16,14 @@ from flextype_core.media import MediaService
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.settings import SETTINGS_FILE, Settings, SettingsError, load_settings
 
-__all__ = ["NoProjectError", "Project", "open_project", "remove_debris", "require_project"]
+__all__ = [
+    "NoProjectError",
+    "Project",
+    "bucket_sweeps",
+    "open_project",
+    "remove_debris",
+    "require_project",
+]
 
 
 class NoProjectError(SettingsError):
@@ -134,26 +141,38 @@ def open_project(
     return Project(folder, build_container(folder, env, settings=settings), settings)
 
 
-def remove_debris(container: Container) -> int:
+def remove_debris(container: Container, *, bucket: bool = True) -> int:
     """Remove the leftovers of interrupted writes from every store of ``container``.
 
     First an import or migration killed while swapping its content in is finished or
     undone (``recover_swaps``), so the stores then see the project as a whole. Undoing
     one can put back the settings file the container was built from: ``flextype serve``
     recovers before it reads the settings, and so should a program that opens a project
-    after a crash (``recover_swaps(path)`` first).
+    after a crash (``recover_swaps(path)`` first). With ``bucket=False`` the stores in
+    a bucket (``bucket_sweeps``) are left out: ``serve`` sweeps them once it serves.
     """
     project: Path = container.project()
     recovered = recover_swaps(project)
     # Beside the stores: the settings file's temporaries, content a migration removed.
     # Nothing holds a lock there, hence the age: no such step lasts an hour.
     loose = remove_loose_debris(project, recursive=False, min_age=3600)
-    stores = (
-        container.entry_store(),
-        container.token_store(),
-        container.media_store(),
-        container.derivative_cache(),
-    )
+    stores = [container.entry_store(), container.token_store()]
+    if bucket or container.config.media.driver() != "s3":
+        stores += [container.media_store(), container.derivative_cache()]
     return (
         recovered + loose + sum(s.remove_debris() for s in stores if isinstance(s, _LeavesDebris))
     )
+
+
+def bucket_sweeps(container: Container) -> list[Callable[[], int]]:
+    """The debris sweeps of ``container``'s stores in a bucket (``media.driver: s3``).
+
+    Each lists the bucket and may read every file's record: a request per file, and a
+    bucket that does not answer makes it fail (``ServiceUnavailable``). Nothing needs
+    them before serving: readers settle a cut-short write themselves, and what they
+    remove is an hour old.
+    """
+    if container.config.media.driver() != "s3":
+        return []
+    stores = (container.media_store(), container.derivative_cache())
+    return [s.remove_debris for s in stores if isinstance(s, _LeavesDebris)]

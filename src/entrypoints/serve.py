@@ -9,7 +9,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from flextype_adapters.folder_swap import recover_swaps
+from flextype_core.errors import FlextypeError
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.database import database_kinds, require_current_schema, uses_database
 from flextype_entrypoints.driver_check import driver_mismatch
@@ -28,7 +30,7 @@ from flextype_entrypoints.http.access_log import AccessLog, create_logged_app
 from flextype_entrypoints.http.app import create_app
 from flextype_entrypoints.http.protocol import guarded_protocol
 from flextype_entrypoints.logs import LogFormat, configure_logging, json_line, log_config
-from flextype_entrypoints.project import remove_debris, require_project
+from flextype_entrypoints.project import bucket_sweeps, remove_debris, require_project
 from flextype_entrypoints.settings import ServerSettings
 
 __all__ = [
@@ -128,7 +130,8 @@ def serve(
     container = build_container(project, os.environ if environ is None else environ)
     try:
         _check_storage(container, project)
-        removed = recovered + remove_debris(container)
+        # The bucket's stores are swept once the server serves (_sweep_bucket).
+        removed = recovered + remove_debris(container, bucket=False)
         if removed:
             log.info("Removed %d leftovers of interrupted writes.", removed)
         limits = _limits(container)
@@ -136,7 +139,9 @@ def serve(
         container.shutdown_resources()
         raise
     if workers > 1:
-        container.shutdown_resources()  # the settings are valid; each worker opens its own
+        # The settings are valid; each worker opens its own resources, and the bucket's
+        # sweep here lets go of this process's once it is done.
+        _sweep_bucket(container, then=container.shutdown_resources)
         _serve_workers(
             project,
             host,
@@ -155,6 +160,7 @@ def serve(
             # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
             with _stop_signals(server):
                 _announce(url_for(host, sock), log_format, out)
+                _sweep_bucket(container)
                 settle_heap()
                 server.run(sockets=[sock])
         # A second Ctrl+C makes uvicorn skip the app's shutdown: write the counts anyway.
@@ -176,6 +182,36 @@ def _check_storage(container: Container, project: Path) -> None:
     warning = driver_mismatch(project, container.config.storage.driver(), selected)
     if warning is not None:
         log.warning(warning)
+
+
+def _sweep_bucket(container: Container, *, then: Callable[[], object] | None = None) -> None:
+    """Remove the leftovers of interrupted writes in the bucket, in a thread of its own.
+
+    Started once the server is announced: listing a bucket and reading its records is a
+    request per file, and a bucket that does not answer must not keep the API from
+    serving (its media requests answer 503 until it does). A failure is one warning
+    line, without its cause (which may name the endpoint). ``then`` runs at the end.
+    """
+    sweeps = bucket_sweeps(container)
+
+    def sweep() -> None:
+        try:
+            removed = 0
+            for one in sweeps:
+                removed += one()
+            if removed:
+                log.info("Removed %d leftovers of interrupted writes in the bucket.", removed)
+        except FlextypeError as exc:
+            log.warning("Leftovers of interrupted writes were not removed: %s", exc.message)
+        finally:
+            if then is not None:
+                then()
+
+    if not sweeps:
+        if then is not None:
+            then()
+        return
+    threading.Thread(target=sweep, name="flextype-bucket-sweep", daemon=True).start()
 
 
 def _announce(url: str, log_format: LogFormat, out: TextIO | None) -> None:

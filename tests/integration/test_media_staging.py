@@ -10,12 +10,10 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
-import anyio
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import TestClient
 
 from flextype_adapters.local_media import LocalMediaStore
@@ -27,9 +25,10 @@ from flextype_core.media import MediaService
 from flextype_core.ports import MediaStore
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.http.app import create_app
+from tests.asgi_calls import multipart, streamed
 from tests.http_client import Project, ProjectFactory
 from tests.media_drivers import MEDIA_DRIVERS, StoredMedia, use_bucket
-from tests.s3_server import bucket_settings, moto_process
+from tests.s3_server import bucket_settings
 from tests.unit.fakes import FixedClock
 from tests.unit.media_fakes import FakeMediaStore
 
@@ -211,8 +210,8 @@ def http_project(request: pytest.FixtureRequest, tmp_path: Path) -> HttpProject:
     project = ProjectFactory(tmp_path / "templates")(tmp_path / "project", "yaml", demo=False)
     if request.param == "local":
         return HttpProject(project, StoredMedia(project.path, "local"), 0)
-    # moto in a process of its own: its copies of the objects are not this process's.
-    endpoint = request.getfixturevalue("moto_endpoint")
+    # moto runs in a process of its own: its copies of the objects are not this process's.
+    endpoint = request.getfixturevalue("s3_endpoint")
     s3 = bucket_settings(endpoint)
     use_bucket(project.path, s3, part_size=PART)
     # Under three parts for the upload (test_s3_uploads), boto3's and the bucket
@@ -220,72 +219,8 @@ def http_project(request: pytest.FixtureRequest, tmp_path: Path) -> HttpProject:
     return HttpProject(project, StoredMedia(project.path, "s3", s3), 4 * PART)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_process() as endpoint:
-        yield endpoint
-
-
-async def _streamed(
-    app: Litestar, method: str, path: str, headers: dict[str, str], parts: Iterator[bytes]
-) -> tuple[int, bytes, int]:
-    """Send a request's body chunk by chunk straight to the ASGI app (a test client buffers
-    it); return the status, the answer's first 64 KiB and its length in bytes (the rest of
-    a big answer is counted, never kept)."""
-    answer: dict[str, Any] = {"body": b"", "length": 0, "sent": False}
-    done = anyio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if answer["sent"]:  # the body was read: the client waits for the answer, then goes
-            await done.wait()
-            return {"type": "http.disconnect"}
-        chunk = next(parts, None)
-        if chunk is None:
-            answer["sent"] = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        return {"type": "http.request", "body": chunk, "more_body": True}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-        elif message["type"] == "http.response.body":
-            body = message.get("body", b"")
-            answer["length"] += len(body)
-            if len(answer["body"]) < 65536:
-                answer["body"] += body[:65536]
-            if not message.get("more_body", False):
-                done.set()
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    return answer["status"], answer["body"], answer["length"]
-
-
 def _multipart(project: Project, name: str, chunks: list[bytes]) -> Iterator[bytes]:
-    boundary = "b0undary"
-    yield (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="token"\r\n\r\n{project.token}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="access_token"\r\n\r\n'
-        f"{project.access_token}\r\n"
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    yield from chunks
-    yield f"\r\n--{boundary}--\r\n".encode()
+    return multipart(project.token, project.access_token, name, chunks)
 
 
 def _traced(call: Callable[[], _T]) -> tuple[_T, int]:
@@ -299,7 +234,7 @@ def _traced(call: Callable[[], _T]) -> tuple[_T, int]:
     return result, peak
 
 
-def test_a_big_upload_over_http_is_streamed_into_the_store_and_out_of_it(
+def test_a_big_upload_over_http_isstreamed_into_the_store_and_out_of_it(
     http_project: HttpProject,
 ) -> None:
     project, stored, held = http_project
@@ -317,7 +252,7 @@ def test_a_big_upload_over_http_is_streamed_into_the_store_and_out_of_it(
     with TestClient(create_app(container)) as client:
         portal, app = client.blocking_portal, client.app
         (status, answer, _), peak = _traced(
-            lambda: portal.call(_streamed, app, "POST", "/api/media/files", headers, body)
+            lambda: portal.call(streamed, app, "POST", "/api/media/files", headers, body)
         )
         assert status == 200, answer
         data = msgspec.json.decode(answer)["data"]
@@ -325,7 +260,7 @@ def test_a_big_upload_over_http_is_streamed_into_the_store_and_out_of_it(
         assert peak < 8 * MB + held, peak
         # ... and served as it is read, never whole either.
         (status, first, length), peak = _traced(
-            lambda: portal.call(_streamed, app, "GET", "/media/big.png", {}, iter(()))
+            lambda: portal.call(streamed, app, "GET", "/media/big.png", {}, iter(()))
         )
         assert (status, length) == (200, 48 * MB)
         assert first.startswith(PNG)

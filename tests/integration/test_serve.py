@@ -17,7 +17,9 @@ import pytest
 from flextype_entrypoints.cli import main
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import create_project
+from tests.media_drivers import use_bucket
 from tests.programs import FLEXTYPE, clean_env
+from tests.s3_server import S3_CREDENTIALS
 
 __all__: list[str] = []
 
@@ -169,3 +171,35 @@ def test_serve_removes_the_leftovers_of_interrupted_writes_at_start(tmp_path: Pa
     assert "Removed 3 leftovers of interrupted writes." in err
     assert not any(path.exists() for path in leftovers)
     assert not leftovers[0].parent.parent.exists()
+
+
+def test_serve_starts_with_its_bucket_unreachable_and_answers_media_requests_503(
+    tmp_path: Path,
+) -> None:
+    """The bucket's debris sweep fails (in the background): one warning line, no address."""
+    project = tmp_path / "site"
+    token = create_project(project, demo=False).token.token
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    use_bucket(
+        project,
+        {"endpoint_url": endpoint, "bucket": "unreachable", **S3_CREDENTIALS},
+    )
+    with _server(project) as (proc, url):
+        assert httpx.get(f"{url}/health", timeout=TIMEOUT).status_code == 200
+        for answer in (
+            httpx.get(f"{url}/api/media/files", params={"id": "a.png", "token": token}),
+            httpx.get(f"{url}/media/a.png", timeout=TIMEOUT),
+        ):
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"].isdigit()
+            assert answer.json()["errors"] == ["ServiceUnavailable"]
+            assert str(port) not in answer.text
+        _, _, err = _stop(proc, signal.SIGTERM)
+    swept = [line for line in err.splitlines() if "leftovers" in line.lower()]
+    assert len(swept) == 1, err
+    assert "not removed" in swept[0]
+    for secret in (str(port), S3_CREDENTIALS["secret_access_key"], "Traceback"):
+        assert secret not in err

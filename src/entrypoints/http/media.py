@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, BinaryIO
 
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Stream
@@ -28,6 +26,7 @@ from flextype_entrypoints.http.bodies import (
     meta_write,
 )
 from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.file_stream import FileStream
 from flextype_entrypoints.http.head import is_head
 from flextype_entrypoints.http.params import is_truthy
 from flextype_entrypoints.http.responses import Data
@@ -88,7 +87,9 @@ class MediaFilesController(Controller):
         the ETag names; `If-None-Match: *` never replaces.
         """
         media = call.media
-        form = await receive_multipart(request, media.stage, media.max_file_size)
+        # A bucket's staging may wait for the network: written off the event loop.
+        remote = request.app.state.container.config.media.driver() == "s3"
+        form = await receive_multipart(request, media.stage, media.max_file_size, remote=remote)
         try:
             params = call.params.with_fields(form.fields)
             await to_thread.run_sync(partial(call.authorize, _API, write=True, params=params))
@@ -114,7 +115,7 @@ class MediaFilesController(Controller):
                     raise
                 raise PreconditionFailed(f"{exc.message} (If-None-Match: *)") from exc
         finally:
-            form.discard()
+            await form.discard()
         return written(created)
 
     @put(
@@ -312,26 +313,12 @@ class MediaContentController(Controller):
             if found.stream is not None:
                 found.stream.close()
             return Stream(iter(()), media_type=found.media_type, headers=headers)
-        stream = found.stream
-        return Stream(
-            _chunks(stream),
-            media_type=found.media_type,
-            headers=headers,
-            # A client gone before the end leaves the generator unfinished: close anyway.
-            background=BackgroundTask(stream.close),
+        return FileStream(
+            found.stream, file_path.lstrip("/"), media_type=found.media_type, headers=headers
         )
 
 
 _CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
-_CHUNK = 256 * 1024
-"""Bytes read and sent at a time: one buffer per response in flight, never the file."""
-
-
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    # Litestar runs each step of a sync iterator in a worker thread.
-    with stream:
-        while chunk := stream.read(_CHUNK):
-            yield chunk
 
 
 def _size(stream: BinaryIO | None, recorded: int | None) -> int | None:

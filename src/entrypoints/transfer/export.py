@@ -45,6 +45,24 @@ from flextype_entrypoints.transfer.stream import ArchiveWriter
 __all__ = ["export_project", "export_to_path"]
 
 
+def _stored_size(store: MediaStore, file_id: str, recorded: object) -> int:
+    """The size of a file's bytes as stored.
+
+    On disk the file's own (exact even if a sidecar edited by hand says otherwise); a
+    bucket's stream cannot seek, but its objects never change after their metadata
+    recorded their size; without one, the bytes are counted.
+    """
+    with store.open(file_id) as stream:
+        if stream.seekable():
+            return stream.seek(0, io.SEEK_END)
+        if isinstance(recorded, int) and not isinstance(recorded, bool):
+            return recorded
+        size = 0
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+        return size
+
+
 def _media_listing(store: MediaStore) -> tuple[list[MediaFolderRecord], list[MediaFileRecord]]:
     """Every folder and file below the media root, each file with its size as stored."""
     folders: list[MediaFolderRecord] = []
@@ -53,8 +71,7 @@ def _media_listing(store: MediaStore) -> tuple[list[MediaFolderRecord], list[Med
     while pending:
         folder = pending.pop()
         for file in store.files(folder):
-            with store.open(file.id) as stream:
-                size = stream.seek(0, io.SEEK_END)
+            size = _stored_size(store, file.id, file.meta.get("filesize"))
             why = inexact(file.meta)
             if why is not None:
                 raise BadRequest(

@@ -34,6 +34,7 @@ from flextype_core.archive import (
     entries_member,
 )
 from flextype_core.errors import (
+    BadRequest,
     Conflict,
     InvalidArchive,
     ServiceUnavailable,
@@ -228,6 +229,7 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
     tokens, media and other settings become the archive's.
 
     Raises:
+        BadRequest: the project keeps its media in a bucket (``media.driver: s3``).
         Conflict: the project is not empty and ``replace`` is false.
         InvalidArchive: the archive is refused (truncated, changed, unsafe...).
         StorageError: writing failed (a full disk...).
@@ -236,6 +238,13 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
     with open_project(path) as target:
         current = target.settings
         driver = current.storage.driver
+        if current.media.driver == "s3":
+            # Staged media would be written into the live bucket: a failure would leave
+            # them visible, and --replace would add to the media there, not replace them.
+            raise BadRequest(
+                "import cannot write media into a bucket (media.driver: s3): import "
+                "into a project whose media are on disk (media.driver: local)"
+            )
         if not replace:
             require_empty(target)
     try:

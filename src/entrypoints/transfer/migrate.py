@@ -175,13 +175,25 @@ def migrate_project(
             file as ``storage.postgres.url``); by default the settings' own.
 
     Raises:
-        BadRequest: ``target`` is the current driver, or postgres without a database URL.
+        BadRequest: ``target`` is the current driver, postgres without a database URL,
+            or postgres on either side with the media in a bucket (``media.driver: s3``).
         Conflict: ``target``'s content is already there (an earlier migrate) and
             ``replace`` is false.
         StorageError: a write failed or the copy reads back different. Nothing changed.
         DatabaseError: a database does not answer, or its schema is another version's.
     """
     target_settings = _settings_for(path, target, database_url)
+    if target_settings.media.driver == "s3" and "postgres" in (
+        target,
+        load_settings(path, os.environ).storage.driver,
+    ):
+        # The two keep a bucket's media apart (records as objects, or rows), in the
+        # one bucket the live project uses: no staging to swap in, nothing to compare.
+        raise BadRequest(
+            "migrate cannot move media kept in a bucket (media.driver: s3) to or from "
+            "postgres: use flextype export, then flextype import into a project on the "
+            "other driver"
+        )
     source = _source_driver(path, target_settings)
     with _opened(path, _settings_for(path, source, None)) as project:
         require_current_schema(project.container, path)

@@ -64,8 +64,9 @@ def _secret_leaves(
 def imported_settings_text(project: Path, archived: Mapping[str, Any]) -> bytes:
     """Return the settings file an import writes: the archive's, kept to this project.
 
-    The target keeps its own ``storage`` section (its driver) and its own secrets (its
-    ``images.sign_key``); secrets in the archive are ignored.
+    The target keeps its own ``storage`` section (its driver), where its media live
+    (``media.driver``, ``media.s3``) and its own secrets (its ``images.sign_key``);
+    secrets in the archive are ignored.
 
     Raises:
         InvalidArchive: the result is not valid settings for this version.
@@ -75,6 +76,17 @@ def imported_settings_text(project: Path, archived: Mapping[str, Any]) -> bytes:
     merged.pop("storage", None)
     if "storage" in current:
         merged = {"storage": current["storage"], **merged}
+    # Where the media live is the target's too (its disk, or its bucket): the archive's
+    # other media settings (types, size limit) come along.
+    media = merged.get("media")
+    if isinstance(media, dict):
+        media.pop("driver", None)
+        media.pop("s3", None)
+    here = current.get("media")
+    if isinstance(here, dict):
+        kept = {key: here[key] for key in ("driver", "s3") if key in here}
+        if kept:
+            merged["media"] = {**kept, **(media if isinstance(media, dict) else {})}
     for *path, key, value in _secret_leaves(current):
         node = merged
         for part in path:
