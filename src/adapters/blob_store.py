@@ -10,12 +10,17 @@ once no record names it.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import BinaryIO, Protocol
 
 from flextype_core.ports import StagedUpload
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobHashes", "BlobStore", "remove_unnamed"]
+
+_READ_CHUNK = 1 << 20
 
 
 class BlobStore(Protocol):
@@ -87,3 +92,53 @@ class BlobStore(Protocol):
         incomplete multipart uploads.
         """
         ...
+
+
+class BlobHashes:
+    """The SHA-256 of the blobs hashed lately (a blob never changes, so a hash never ages).
+
+    Least recently used first out past ``kept``; safe across threads.
+    """
+
+    def __init__(self, kept: int = 10_000) -> None:
+        self._kept = kept
+        self._hashes: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def known(self, name: str) -> str | None:
+        """The hash of blob ``name`` if made before, else None (never reads the blob)."""
+        with self._lock:
+            known = self._hashes.get(name)
+            if known is not None:
+                self._hashes.move_to_end(name)
+            return known
+
+    def of(self, name: str, read: Callable[[], BinaryIO]) -> str:
+        """The hash of blob ``name``: kept, or made from the stream ``read()`` opens."""
+        known = self.known(name)
+        if known is not None:
+            return known
+        hasher = hashlib.sha256()
+        with read() as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                hasher.update(chunk)
+        digest = hasher.hexdigest()
+        with self._lock:
+            self._hashes[name] = digest
+            while len(self._hashes) > self._kept:
+                self._hashes.popitem(last=False)
+        return digest
+
+
+def remove_unnamed(
+    candidates: list[str],
+    named: Callable[[list[str]], set[str]],
+    remove: Callable[[list[str]], None],
+) -> int:
+    """Remove the ``candidates`` that ``named(candidates)`` leaves out; return how many."""
+    if not candidates:
+        return 0
+    kept = named(candidates)
+    orphans = [name for name in candidates if name not in kept]
+    remove(orphans)
+    return len(orphans)

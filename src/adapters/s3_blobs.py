@@ -10,17 +10,15 @@ A blob is removed only after the record that named it is gone.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, cast
 
 from boto3.s3.transfer import TransferConfig
 
+from flextype_adapters.blob_store import BlobHashes, remove_unnamed
 from flextype_adapters.s3_bucket import S3Bucket, bucket_errors, is_missing
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE, S3Upload
 from flextype_core.errors import MediaFileNotFound
@@ -31,9 +29,7 @@ __all__ = ["BLOBS", "S3Blobs"]
 BLOBS = ".blobs/"
 """Where blobs are under the bucket's prefix (a name no media id can take: ids never
 begin with a dot)."""
-_HASHES_KEPT = 10_000
 _ONE_AT_A_TIME = TransferConfig(use_threads=False)
-_READ_CHUNK = 1024 * 1024
 
 
 class S3Blobs:
@@ -42,8 +38,7 @@ class S3Blobs:
     def __init__(self, bucket: S3Bucket, *, part_size: int = DEFAULT_PART_SIZE) -> None:
         self.bucket = bucket
         self._part_size = part_size
-        self._hashes: OrderedDict[str, str] = OrderedDict()
-        self._hash_lock = threading.Lock()
+        self._hashes = BlobHashes()
 
     @staticmethod
     def new_name() -> str:
@@ -138,25 +133,10 @@ class S3Blobs:
 
     def known_sha256(self, name: str) -> str | None:
         """The SHA-256 of blob ``name`` if computed before (it never changes), else None."""
-        with self._hash_lock:
-            return self._hashes.get(name)
+        return self._hashes.known(name)
 
     def sha256(self, name: str, file_id: str = "") -> str:
-        with self._hash_lock:
-            known = self._hashes.get(name)
-            if known is not None:
-                self._hashes.move_to_end(name)
-                return known
-        digest = hashlib.sha256()
-        with self.open(name, file_id) as stream:
-            while chunk := stream.read(_READ_CHUNK):
-                digest.update(chunk)
-        hexdigest = digest.hexdigest()
-        with self._hash_lock:
-            self._hashes[name] = hexdigest
-            while len(self._hashes) > _HASHES_KEPT:
-                self._hashes.popitem(last=False)
-        return hexdigest
+        return self._hashes.of(name, lambda: self.open(name, file_id))
 
     def remove(self, names: Iterable[str]) -> None:
         """Remove blobs nothing names any more (what fails is an orphan, removed later)."""
@@ -178,12 +158,7 @@ class S3Blobs:
                 for name, item in self.bucket.names(BLOBS)
                 if item["LastModified"].timestamp() < limit
             ]
-        if not candidates:
-            return 0
-        kept = named(candidates)
-        orphans = [name for name in candidates if name not in kept]
-        self.remove(orphans)
-        return len(orphans)
+        return remove_unnamed(candidates, named, self.remove)
 
     def abort_stale_uploads(self, min_age: float) -> int:
         """Abort the multipart uploads of blobs idle for ``min_age`` seconds.

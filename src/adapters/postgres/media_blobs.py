@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 from flextype_adapters.atomic import copy_atomic, fsync_dir, new_file_mode
+from flextype_adapters.blob_store import BlobHashes, remove_unnamed
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_core.errors import MediaFileNotFound
@@ -31,7 +29,6 @@ __all__ = ["BLOBS", "Blobs"]
 
 BLOBS = ".blobs"
 """The folder of the media directory that holds the blobs (hidden: never a media folder)."""
-_HASHES_KEPT = 10_000
 
 
 class Blobs:
@@ -40,8 +37,7 @@ class Blobs:
     def __init__(self, root: Path) -> None:
         self._folder = root / BLOBS
         self._uploads = root / UPLOADS
-        self._hashes: OrderedDict[str, str] = OrderedDict()
-        self._hash_lock = threading.Lock()
+        self._hashes = BlobHashes()
 
     @staticmethod
     def new_name() -> str:
@@ -99,21 +95,10 @@ class Blobs:
         return None
 
     def sha256(self, name: str, file_id: str = "") -> str:
-        with self._hash_lock:
-            known = self._hashes.get(name)
-            if known is not None:
-                self._hashes.move_to_end(name)
-                return known
         try:
-            with self.path(name).open("rb") as stream:
-                digest = hashlib.file_digest(stream, "sha256").hexdigest()
+            return self._hashes.of(name, lambda: self.path(name).open("rb"))
         except FileNotFoundError:
             raise MediaFileNotFound(file_id) from None
-        with self._hash_lock:
-            self._hashes[name] = digest
-            while len(self._hashes) > _HASHES_KEPT:
-                self._hashes.popitem(last=False)
-        return digest
 
     def remove(self, names: Iterable[str]) -> None:
         """Remove blobs no row names any more (a failure leaves an orphan, removed later)."""
@@ -138,12 +123,7 @@ class Blobs:
                 with contextlib.suppress(FileNotFoundError):
                     if not blob.name.startswith(".") and blob.stat().st_mtime < limit:
                         candidates.append(blob.name)
-        if not candidates:
-            return 0
-        kept = named(candidates)
-        orphans = [name for name in candidates if name not in kept]
-        self.remove(orphans)
-        return len(orphans)
+        return remove_unnamed(candidates, named, self.remove)
 
     def abort_stale_uploads(self, min_age: float) -> int:
         """Remove staged uploads and half-made blob copies idle for ``min_age`` seconds."""
