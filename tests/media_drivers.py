@@ -46,14 +46,7 @@ class StoredMedia:
         self.bucket: S3Bucket | None = None
         if driver == "s3":
             assert s3 is not None
-            self.bucket = S3Bucket(
-                bucket=s3["bucket"],
-                endpoint_url=s3["endpoint_url"],
-                prefix=s3["prefix"],
-                region=s3["region"],
-                access_key_id=s3["access_key_id"],
-                secret_access_key=s3["secret_access_key"],
-            )
+            self.bucket = S3Bucket.from_settings(s3)
 
     # -- everything kept -------------------------------------------------------------------
 

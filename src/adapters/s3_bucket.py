@@ -11,7 +11,7 @@ or the credentials, which boto3's own messages may carry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -70,6 +70,23 @@ class S3Bucket:
             aws_access_key_id=access_key_id or None,
             aws_secret_access_key=secret_access_key or None,
             config=config,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, max_connections: int = 32) -> S3Bucket:
+        """The bucket that ``media.s3`` settings name (endpoint, bucket, prefix, region, keys).
+
+        Empty keys become None: boto3 then finds credentials itself (AWS_* variables, a
+        profile, an instance role).
+        """
+        return cls(
+            bucket=settings["bucket"],
+            endpoint_url=settings.get("endpoint_url"),
+            prefix=settings.get("prefix", ""),
+            region=settings.get("region"),
+            access_key_id=settings.get("access_key_id"),
+            secret_access_key=settings.get("secret_access_key"),
+            max_connections=max_connections,
         )
 
     def key(self, name: str) -> str:

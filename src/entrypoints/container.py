@@ -100,19 +100,9 @@ def _postgres_media(db: PostgresDatabase, root: Path) -> PostgresMediaStore:
 def _s3_bucket(settings: Mapping[str, Any]) -> S3Bucket:
     from flextype_adapters.s3_bucket import S3Bucket
 
-    # Empty keys become None there: boto3 then finds credentials itself (AWS_* variables,
-    # a profile, an instance role).
-    return S3Bucket(
-        bucket=settings["bucket"],
-        endpoint_url=settings["endpoint_url"],
-        prefix=settings["prefix"],
-        region=settings["region"],
-        access_key_id=settings["access_key_id"],
-        secret_access_key=settings["secret_access_key"],
-        # More than the worker threads (anyio's 40) and the uploads' senders together:
-        # a smaller pool makes urllib3 discard connections, with a warning each time.
-        max_connections=64,
-    )
+    # More than the worker threads (anyio's 40) and the uploads' senders together: a
+    # smaller pool makes urllib3 discard connections, with a warning each time.
+    return S3Bucket.from_settings(settings, max_connections=64)
 
 
 def _s3_media(root: Path, bucket: S3Bucket, part_size: int) -> S3MediaStore:

@@ -48,14 +48,7 @@ def servers(tmp_path: Path, postgres_url: str, s3_settings: dict[str, Any]) -> I
         use_bucket(seed.path, s3_settings)
         a = copy_settings(seed.path, tmp_path / "a")
         b = copy_settings(seed.path, tmp_path / "b")
-        bucket = S3Bucket(
-            bucket=s3_settings["bucket"],
-            endpoint_url=s3_settings["endpoint_url"],
-            prefix=s3_settings["prefix"],
-            region=S3_CREDENTIALS["region"],
-            access_key_id=S3_CREDENTIALS["access_key_id"],
-            secret_access_key=S3_CREDENTIALS["secret_access_key"],
-        )
+        bucket = S3Bucket.from_settings(s3_settings)
         with _server(a, "--access-log") as (proc_a, url_a), _server(b) as (proc_b, url_b):
             yield Servers(seed, bucket, url_a, url_b, (proc_a, proc_b))
 
