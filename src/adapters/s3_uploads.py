@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PART_SIZE", "HEAD_KEPT", "S3Upload"]
 
-DEFAULT_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
 """S3 accepts parts of 5 MiB to 5 GiB (the last may be smaller), at most 10,000 of them."""
 MIN_PART_SIZE = 5 * 1024 * 1024
 HEAD_KEPT = 256 * 1024

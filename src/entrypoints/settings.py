@@ -123,7 +123,7 @@ class MediaS3Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     serve: Literal["proxy", "redirect"] = "proxy"
     """How ``/media/<path>`` answers: stream the object (proxy) or a presigned redirect."""
     # S3 refuses parts under 5 MiB (but the last) and over 5 GiB.
-    part_size: Annotated[int, msgspec.Meta(ge=5 * MIB, le=5 * 1024 * MIB)] = 5 * MIB
+    part_size: Annotated[int, msgspec.Meta(ge=5 * MIB, le=5 * 1024 * MIB)] = 8 * MIB
     """Bytes of each part of a multipart upload (one part is held in memory)."""
     # SigV4 presigned URLs live at most 7 days.
     redirect_expires: Annotated[int, msgspec.Meta(gt=0, le=604_800)] = 300

@@ -28,7 +28,7 @@ def _settings(folder: Path, media: dict[str, Any]) -> Path:
 def test_the_local_media_driver_is_the_default(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, {})
     assert settings.media.driver == "local"
-    assert (settings.media.s3.serve, settings.media.s3.part_size) == ("proxy", 5 * 1024 * 1024)
+    assert (settings.media.s3.serve, settings.media.s3.part_size) == ("proxy", 8 * 1024 * 1024)
     assert settings.media.s3.redirect_expires == 300
     assert isinstance(build_container(tmp_path, {}).derivative_cache(), DiskDerivativeCache)
 
@@ -137,7 +137,7 @@ def test_the_registry_serves_the_s3_settings_without_keys_or_endpoint(
             "prefix": s3_settings["prefix"],
             "region": s3_settings["region"],
             "serve": "redirect",
-            "part_size": 5 * 1024 * 1024,
+            "part_size": 8 * 1024 * 1024,
             "redirect_expires": 300,
         }
         for key in ("access_key_id", "secret_access_key", "endpoint_url"):
