@@ -158,7 +158,8 @@ def cached_hits(
             files={"file": ("big.jpg", source, "image/jpeg")},
             timeout=120,
         )
-        sent.raise_for_status()
+        if sent.is_error:
+            raise SystemExit(f"upload answered {sent.status_code}: {sent.text}")
         httpx.get(url + path, timeout=120).raise_for_status()  # rendered, stored
     ours = [str(BIN / "flextype"), "serve", "--project", str(project), "--port", "0"]
     # A fresh server: its first hit comes from the derivative cache (disk or bucket).
