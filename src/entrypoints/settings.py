@@ -176,6 +176,27 @@ class ServerSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     closes."""
 
 
+class ChangesSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """The change feed (``/api/changes``)."""
+
+    retention_days: Annotated[float, Positive] = 30
+    """Changes older than this are purged; a cursor before them is 410 ResyncRequired."""
+
+
+class WebhooksSettings(_Section, forbid_unknown_fields=True, kw_only=True):
+    """Deliveries of the change feed to webhooks (``/api/webhooks``)."""
+
+    allow_private_networks: bool = False
+    """Allow URLs that resolve to loopback, private, link-local or multicast addresses."""
+    retry_schedule: list[Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+    """Seconds to wait before each retry of a failed delivery (with jitter); after the
+    last, the webhook is ``failing``."""
+    timeout: Annotated[float, Positive] = 10.0
+    """Seconds a receiver has to answer a delivery; past it, the attempt failed."""
+
+
 class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     """Every setting of a project, with the defaults of ``cli-and-config.md``."""
 
@@ -186,6 +207,8 @@ class Settings(_Section, forbid_unknown_fields=True, kw_only=True):
     images: ImagesSettings = msgspec.field(default_factory=ImagesSettings)
     tokens: TokensSettings = msgspec.field(default_factory=TokensSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    changes: ChangesSettings = msgspec.field(default_factory=ChangesSettings)
+    webhooks: WebhooksSettings = msgspec.field(default_factory=WebhooksSettings)
 
 
 def load_settings(project: Path, environ: Mapping[str, str]) -> Settings:

@@ -12,7 +12,8 @@ The tree (``code`` in brackets)::
     │   ├── TokenNotFound
     │   ├── RegistryKeyNotFound
     │   ├── MediaFileNotFound
-    │   └── MediaFolderNotFound
+    │   ├── MediaFolderNotFound
+    │   └── WebhookNotFound
     ├── Conflict                       [Conflict]
     ├── PreconditionFailed             [PreconditionFailed]
     ├── PayloadTooLarge                [PayloadTooLarge]
@@ -20,6 +21,7 @@ The tree (``code`` in brackets)::
     ├── ValidationFailed               [ValidationFailed]   (``details``: field paths)
     ├── CallLimitExceeded              [CallLimitExceeded]  (``retry_after``: seconds or None)
     ├── ServiceUnavailable             [ServiceUnavailable] (``retry_after``: seconds)
+    ├── ResyncRequired                 [ResyncRequired]     (a change cursor no longer usable)
     └── StorageError                   [InternalError]      (stored data unreadable)
 
 The core never knows an HTTP status: the entrypoint maps these classes to statuses once.
@@ -47,11 +49,13 @@ __all__ = [
     "PreconditionFailed",
     "QueryTooLong",
     "RegistryKeyNotFound",
+    "ResyncRequired",
     "ServiceUnavailable",
     "StorageError",
     "TokenNotFound",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "WebhookNotFound",
     "shown",
 ]
 
@@ -157,6 +161,14 @@ class MediaFolderNotFound(NotFound):
         self.folder_id = folder_id
 
 
+class WebhookNotFound(NotFound):
+    """No webhook with this id."""
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"Webhook {shown(webhook_id)} was not found.")
+        self.webhook_id = webhook_id
+
+
 class Conflict(FlextypeError):
     """The target of a create, move or copy already exists."""
 
@@ -211,6 +223,12 @@ class ServiceUnavailable(FlextypeError):
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ResyncRequired(FlextypeError):
+    """A change-feed cursor older than the log keeps, or of another log: list again."""
+
+    code = "ResyncRequired"
 
 
 class StorageError(FlextypeError):

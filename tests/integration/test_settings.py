@@ -58,7 +58,7 @@ def test_environment_variables_override_the_file(tmp_path: Path) -> None:
     assert settings.api.registry.enabled is False
 
 
-TOP = "unknown setting `{}`; the settings of the top level are: api, cors, "
+TOP = "unknown setting `{}`; the settings of the top level are: api, changes, cors, "
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from flextype_core.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     QueryTooLong,
+    ResyncRequired,
     ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
@@ -54,6 +55,7 @@ STATUS: dict[type[FlextypeError], int] = {
     ValidationFailed: 422,
     CallLimitExceeded: 429,
     ServiceUnavailable: 503,
+    ResyncRequired: 410,
 }
 
 # Litestar raises HTTPException for routing and parsing; these are its statuses' codes.
