@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 import uuid
 
-__all__ = ["RandomIdFactory", "SystemClock"]
+__all__ = ["RandomIdFactory", "SystemClock", "SystemResolver"]
 
 
 class SystemClock:
@@ -24,3 +25,11 @@ class RandomIdFactory:
 
     def token(self) -> str:
         return secrets.token_hex(16)
+
+
+class SystemResolver:
+    """HostResolver over ``socket.getaddrinfo`` (the system's resolver: hosts file, DNS)."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in found))

@@ -21,6 +21,7 @@ __all__ = [
     "DerivativeCache",
     "EntryStore",
     "Fields",
+    "HostResolver",
     "IdFactory",
     "ImageProcessor",
     "MediaStore",
@@ -47,6 +48,18 @@ class IdFactory(Protocol):
 
     def token(self) -> str:
         """Return 32 random lowercase hex characters (128 bits)."""
+        ...
+
+
+class HostResolver(Protocol):
+    """Name resolution (DNS), for the checks of where webhooks may be sent."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Return the IP addresses (text form) ``host`` resolves to; a literal resolves to itself.
+
+        Raises:
+            OSError: the name does not resolve.
+        """
         ...
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from flextype_core.addresses import forbidden_reason
 from flextype_core.changes import (
     ChangeLog,
     LoggedChange,
@@ -91,3 +92,26 @@ def test_the_fake_webhook_store_is_a_webhook_store() -> None:
     store: WebhookStore = FakeWebhookStore()
     with store.hold("w") as first, store.hold("w") as second:
         assert first and not second
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.9", "private"),
+        ("172.16.0.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("fd00::1", "private"),
+        ("93.184.216.34", None),
+        ("2606:4700:4700::1111", None),
+        ("example.com", "not an IP address"),
+    ],
+)
+def test_the_guard_names_why_an_address_is_not_public(address: str, reason: str | None) -> None:
+    assert forbidden_reason(address) == reason
