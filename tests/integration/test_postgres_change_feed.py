@@ -37,7 +37,7 @@ from flextype_core.changes import (
     matches,
     parse_cursor,
 )
-from flextype_core.errors import ResyncRequired
+from flextype_core.errors import ResyncRequired, StorageError
 from flextype_core.etags import entity_tag
 from flextype_entrypoints.project import Project as OpenProject
 from flextype_entrypoints.project import open_project
@@ -351,6 +351,14 @@ def test_the_epoch_is_made_once_and_kept_across_reconnects_and_migrations(
             assert PostgresChangeLog(other).epoch() != epoch  # another log, another name
         finally:
             other.close()
+
+
+def test_a_log_whose_name_was_removed_by_hand_says_so(pg_database: PostgresDatabase) -> None:
+    log = PostgresChangeLog(pg_database)
+    pg_database.run(lambda tx: tx.execute("DELETE FROM changes_meta"))
+    for call in (log.epoch, log.head, log.floor, lambda: log.read(0, 10)):
+        with pytest.raises(StorageError, match="changes_meta was removed"):
+            call()
 
 
 def test_db_migrate_brings_an_older_log_up_keeping_its_changes(

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_core.changes import ALL_TYPES, ChangeType, LoggedChange, LogPage
+from flextype_core.errors import StorageError
 
 __all__ = ["KINDS", "PostgresChangeLog"]
 
@@ -56,6 +57,11 @@ _PURGE = (
 )
 
 
+def _no_meta() -> StorageError:
+    # Migration 0004 makes the row, and nothing of flextype removes it.
+    return StorageError("The change log cannot be read: its row in changes_meta was removed.")
+
+
 class PostgresChangeLog:
     """ChangeLog on a project's PostgreSQL schema (see ``flextype_core.changes.ChangeLog``).
 
@@ -77,8 +83,8 @@ class PostgresChangeLog:
 
     def _one(self, query: LiteralString) -> Any:
         row = self._db.read(lambda tx: tx.execute(query).fetchone())
-        if row is None:  # the migration made the row; only a hand edit removes it
-            raise LookupError("changes_meta has no row: run `flextype db migrate`")
+        if row is None:
+            raise _no_meta()
         return row[0]
 
     def read(
@@ -102,6 +108,8 @@ class PostgresChangeLog:
             params.update(prefix=id_prefix, low=id_prefix + "/", high=id_prefix + "0")
         query = sql.SQL(_READ).format(under)
         rows = self._db.read(lambda tx: tx.execute(query, params).fetchall())
+        if not rows:
+            raise _no_meta()
         head = int(rows[0][0])
         found = [
             LoggedChange(
