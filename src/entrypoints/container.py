@@ -20,12 +20,14 @@ from flextype_adapters.system import RandomIdFactory, SystemClock
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.changes import ChangeLog
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from flextype_adapters.postgres.changes import PostgresChangeLog
     from flextype_adapters.postgres.database import PostgresDatabase
     from flextype_adapters.postgres.entries import PostgresEntryStore
     from flextype_adapters.postgres.media import PostgresMediaStore
@@ -81,6 +83,12 @@ def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
     from flextype_adapters.postgres.tokens import PostgresTokenStore
 
     return PostgresTokenStore(db)
+
+
+def _postgres_change_log(db: PostgresDatabase) -> PostgresChangeLog:
+    from flextype_adapters.postgres.changes import PostgresChangeLog
+
+    return PostgresChangeLog(db)
 
 
 def _postgres_refresh(db: PostgresDatabase) -> Callable[[], Awaitable[None]]:
@@ -165,6 +173,11 @@ class Container(containers.DeclarativeContainer):
         yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
         postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
+    )
+    # The change feed's log: on postgres the stores' own `changes` table.
+    change_log: providers.Provider[ChangeLog] = providers.Selector(
+        config.storage.driver,
+        postgres=providers.Singleton(_postgres_change_log, db=postgres_database),
     )
     # What brings the stores' memory up to the database's change log (a server calls it
     # before answering lookups from memory); None: the file stores need none.

@@ -208,6 +208,32 @@ def test_a_write_through_this_server_forgets_at_once(pg_database: PostgresDataba
     assert store.cached("a") is None
 
 
+def test_a_move_forgets_the_old_ids_here_at_once_and_there_at_the_refresh(
+    pg_database: PostgresDatabase, other: PostgresDatabase
+) -> None:
+    # A move is one log row per entry (id: the new id, from_id: the old one): both go.
+    mine, theirs = PostgresEntryStore(pg_database), PostgresEntryStore(other)
+    mine.create({"a": {"n": 1}, "a/b": {"n": 2}, "c": {"n": 3}})
+    pg_database.refresh()
+    other.refresh()
+    for store in (mine, theirs):
+        store.get("a/b")
+        store.get("c")
+    mine.move("a", "x")
+    assert mine.cached("a/b") is None
+    assert mine.cached("c") is not None
+    assert theirs.cached("a/b") is not None  # not refreshed yet
+    other.refresh()
+    assert theirs.cached("a/b") is None
+    assert theirs.cached("c") is not None
+    theirs.get("x/b")
+    theirs.get("c")
+    mine.move("c", "a")  # into the old place
+    other.refresh()
+    assert theirs.cached("c") is None
+    assert theirs.cached("x/b") is not None
+
+
 def test_rows_read_inside_an_exclusive_block_are_not_remembered(
     pg_database: PostgresDatabase,
 ) -> None:

@@ -110,20 +110,23 @@ def test_every_write_appends_its_change_rows(
     add(pg_media_store, "a/x.txt", b"x")
     pg_media_store.update_meta("a/x.txt", lambda m: {**m, "alt": "y"})
     pg_media_store.move_folder("a", "b")
+    pg_media_store.copy_folder("b", "c")
     pg_media_store.delete_folder("b")
     rows = pg_database.read(
-        lambda tx: tx.execute("SELECT kind, id, op FROM changes ORDER BY seq").fetchall()
+        lambda tx: tx.execute(
+            "SELECT kind, id, op, from_id, etag IS NOT NULL FROM changes ORDER BY seq"
+        ).fetchall()
     )
     assert rows == [
-        ("media_folders", "a", "create"),
-        ("media", "a/x.txt", "create"),
-        ("media", "a/x.txt", "update"),
-        ("media", "a/x.txt", "delete"),
-        ("media_folders", "a", "delete"),
-        ("media_folders", "b", "create"),
-        ("media", "b/x.txt", "create"),
-        ("media", "b/x.txt", "delete"),
-        ("media_folders", "b", "delete"),
+        ("media_folders", "a", "create", None, False),
+        ("media", "a/x.txt", "create", None, True),
+        ("media", "a/x.txt", "update", None, True),
+        ("media_folders", "b", "move", "a", False),
+        ("media", "b/x.txt", "move", "a/x.txt", True),
+        ("media_folders", "c", "copy", "b", False),
+        ("media", "c/x.txt", "copy", "b/x.txt", True),
+        ("media", "b/x.txt", "delete", None, False),
+        ("media_folders", "b", "delete", None, False),
     ]
 
 

@@ -16,6 +16,7 @@ from flextype_adapters.postgres.database import PostgresDatabase, Tx
 from flextype_adapters.postgres.entries import PostgresEntryStore
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import Conflict, EntryNotFound, PreconditionFailed, StorageError
+from flextype_core.changes import entry_etag
 from flextype_core.model import Entry
 from flextype_core.ports import EntryStore
 from flextype_core.query.model import Eq, Query, SortKey
@@ -279,19 +280,21 @@ def test_every_write_appends_one_change_row_per_entry(
     pg_store.delete("c")
     with pytest.raises(Conflict):
         pg_store.create({"d": {}})  # refused: logs nothing
-    ops = [(id_, op) for _, kind, id_, op in _changes(pg_database) if kind == "entries"]
-    assert ops == [
-        ("a", "create"),
-        ("a/b", "create"),
-        ("a", "update"),
-        ("a", "delete"),
-        ("a/b", "delete"),
-        ("c", "create"),
-        ("c/b", "create"),
-        ("d", "create"),
-        ("d/b", "create"),
-        ("c", "delete"),
-        ("c/b", "delete"),
+    rows = pg_database.read(
+        lambda tx: tx.execute(
+            "SELECT id, op, from_id, etag FROM changes WHERE kind = 'entries' ORDER BY seq"
+        ).fetchall()
+    )
+    assert rows == [
+        ("a", "create", None, entry_etag("a", {})),
+        ("a/b", "create", None, entry_etag("a/b", {})),
+        ("a", "update", None, entry_etag("a", {"n": 1})),
+        ("c", "move", "a", entry_etag("c", {"n": 1})),
+        ("c/b", "move", "a/b", entry_etag("c/b", {})),
+        ("d", "copy", "c", entry_etag("d", {"n": 1})),
+        ("d/b", "copy", "c/b", entry_etag("d/b", {})),
+        ("c", "delete", None, None),
+        ("c/b", "delete", None, None),
     ]
     assert pg_store.version() == _changes(pg_database)[-1][0]
 

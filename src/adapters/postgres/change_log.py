@@ -32,19 +32,24 @@ _RETRY = 1.0  # seconds before connecting again after a failed connect
 
 
 def statement(after: int | None, most: int) -> sql.Composed:
-    """The read of the log past ``after``: (top, kind, id, token row) rows, top on each.
+    """The read of the log past ``after``: rows (top, floor, kind, id, moved, token row).
 
-    A changed token's row comes with it (body, calls, last_used_at; NULL when deleted),
-    as of the same snapshot: a token remembered here is renewed rather than forgotten,
-    so a count flush (every hundred calls) does not send the next requests to the
-    database. One simple-protocol query string: its statements run as one implicit
-    transaction, so SET LOCAL holds for the SELECT only. The integers are ours.
+    ``top`` (the newest position, or the purge floor when every change was purged) and
+    ``floor`` are on every row; ``moved`` is the old id of a move (its rows changed
+    too), else NULL. A changed token's row comes with it (body, calls, last_used_at;
+    NULL when deleted), as of the same snapshot: a token remembered here is renewed
+    rather than forgotten, so a count flush (every hundred calls) does not send the next
+    requests to the database. One simple-protocol query string: its statements run as
+    one implicit transaction, so SET LOCAL holds for the SELECT only. The integers are
+    ours.
     """
     return sql.SQL(
         "SET LOCAL lock_timeout = {};"
-        " SELECT m.top, c.kind, c.id, t.body, t.calls, t.last_used_at"
-        " FROM (SELECT coalesce(max(seq), 0) AS top FROM changes) AS m"
-        " LEFT JOIN LATERAL (SELECT seq, kind, id FROM changes"
+        " SELECT m.top, m.floor_seq, c.kind, c.id, c.moved, t.body, t.calls, t.last_used_at"
+        " FROM (SELECT greatest((SELECT coalesce(max(seq), 0) FROM changes), floor_seq) AS top,"
+        "  floor_seq FROM changes_meta) AS m"
+        " LEFT JOIN LATERAL (SELECT seq, kind, id,"
+        "  CASE WHEN op = 'move' THEN from_id END AS moved FROM changes"
         "  WHERE seq > {} AND seq <= m.top ORDER BY seq LIMIT {}) AS c ON true"
         " LEFT JOIN tokens AS t ON c.kind = 'tokens' AND t.id = c.id"
     ).format(
@@ -55,11 +60,18 @@ def statement(after: int | None, most: int) -> sql.Composed:
 
 
 def apply(feed: ChangeFeed, mark: Mark, rows: list[tuple[Any, ...]], most: int) -> None:
-    """Advance ``feed`` by what ``statement`` read (begun at ``mark``)."""
-    changed = [(row[1], row[2]) for row in rows if row[1] is not None]
-    renewed = {("tokens", row[2]): row[3:] for row in rows if row[3] is not None}
-    known = mark.position is not None and len(changed) < most
-    feed.advance(mark, int(rows[0][0]), changed if known else None, renewed)
+    """Advance ``feed`` by what ``statement`` read (begun at ``mark``).
+
+    Every row is forgotten when changes past ``mark`` may have been purged (the floor
+    passed it: a process idle for longer than the retention).
+    """
+    top, floor = int(rows[0][0]), int(rows[0][1])
+    logged = [row for row in rows if row[2] is not None]
+    changed = [(row[2], row[3]) for row in logged]
+    changed += [(row[2], row[4]) for row in logged if row[4] is not None]
+    renewed = {("tokens", row[3]): row[5:] for row in logged if row[5] is not None}
+    known = mark.position is not None and mark.position >= floor and len(logged) < most
+    feed.advance(mark, top, changed if known else None, renewed)
 
 
 class ChangeLogReader:

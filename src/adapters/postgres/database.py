@@ -1,4 +1,7 @@
-"""One PostgreSQL database for a project: its connection pool, transactions, migrations."""
+"""One PostgreSQL database for a project: its connection pool, transactions, migrations.
+
+``Tx`` (a transaction and the change-log rows it appends) is in ``transaction``.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,19 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
-from typing import Any, LiteralString, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from psycopg.abc import Params
 from psycopg.types.json import set_json_dumps, set_json_loads
 
 from flextype_adapters.postgres import change_log, field_columns
 from flextype_adapters.postgres.change_log import MOST_CHANGES
 from flextype_adapters.postgres.feed import SELECTIONS, ChangeFeed
 from flextype_adapters.postgres.field_columns import path_of
+from flextype_adapters.postgres.transaction import Tx
 from flextype_core.errors import ServiceUnavailable, StorageError
 from flextype_core.query.model import Path
 
@@ -34,7 +37,6 @@ __all__ = [
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
-Query = LiteralString | bytes | sql.SQL | sql.Composed
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -364,94 +366,6 @@ class PostgresDatabase:
         if pool is not None:
             pool.close()
         self._reader.close()
-
-
-class Tx:
-    """One transaction: its connection and the change-log rows it will append.
-
-    Change rows are appended by ``flush``, the last step before the commit, under the
-    schema's change-log lock: so change-log positions are taken in commit order, and
-    the highest visible position never passes a change still uncommitted.
-    """
-
-    def __init__(self, conn: Connection, log_lock: str) -> None:
-        self.conn = conn
-        self._log_lock = log_lock
-        self._pending: list[tuple[str, str, str]] = []
-        self._renewed: set[tuple[str, str]] = set()
-        self.logged: list[tuple[str, str]] = []
-        """(kind, id) of the changes appended by ``flush`` that this process must forget
-        at the commit (all but those logged with ``renewed``)."""
-        self._after: list[Callable[[], None]] = []
-
-    def execute(self, query: Query, params: Params | None = None) -> psycopg.Cursor[Any]:
-        """Execute one statement, results in the binary protocol."""
-        return self.conn.execute(query, params, binary=True)
-
-    def lock(self, key: str, *, shared: bool) -> None:
-        """Take the transaction-level advisory lock hashed from ``key``."""
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        self.conn.execute(
-            sql.SQL("SELECT {}(hashtextextended(%s, 0))").format(sql.Identifier(function)),
-            [key],
-        )
-
-    def log(self, kind: str, op: str, ids: Iterable[str], *, renewed: bool = False) -> None:
-        """Record a change of each of ``ids`` (appended to ``changes`` at the commit).
-
-        ``renewed``: what this process remembers of these rows may stay until the next
-        refresh of the feed, which reads them anew (token counts: what a token allows
-        stays the same, and every request refreshes before its lookups).
-        """
-        listed = list(ids)
-        self._pending.extend((kind, entry_id, op) for entry_id in listed)
-        if renewed:
-            self._renewed.update((kind, entry_id) for entry_id in listed)
-
-    def after_commit(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once this transaction committed, never if it rolls back.
-
-        In an ``exclusive`` block, after the block's commit (the outermost one): for the
-        removal of what only the rows it drops still name. ``action`` should not raise:
-        the commit is done.
-        """
-        self._after.append(action)
-
-    def committed(self) -> None:
-        """Run the ``after_commit`` actions, in order (the transaction has committed)."""
-        actions, self._after = self._after, []
-        for action in actions:
-            action()
-
-    def nested(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work`` in a savepoint; its log rows and ``after_commit`` actions go if it fails."""
-        mark, after = len(self._pending), len(self._after)
-        try:
-            with self.conn.transaction():
-                return work(self)
-        except BaseException:
-            del self._pending[mark:]
-            del self._after[after:]
-            raise
-
-    def flush(self) -> None:
-        """Append the logged changes, in order, under the change-log lock."""
-        if not self._pending:
-            return
-        kinds, ids, ops = (list(column) for column in zip(*self._pending, strict=True))
-        self.logged.extend(c for c in zip(kinds, ids, strict=True) if c not in self._renewed)
-        # The lock and the rows in one statement: the lock is held until the commit, so
-        # every round trip it costs is time all other writers wait. The sort needs every
-        # row of the join first, so the lock is taken before the first row is inserted
-        # (and its position drawn).
-        self.conn.execute(
-            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(%b, 0)))"
-            " INSERT INTO changes (kind, id, op) SELECT k, i, o FROM held,"
-            " unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS c(k, i, o, n)"
-            " ORDER BY n",
-            [self._log_lock, kinds, ids, ops],
-        )
-        self._pending.clear()
 
 
 def apply_migrations(conn: Connection, schema: str, target: int) -> tuple[int, int]:

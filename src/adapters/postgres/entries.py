@@ -20,6 +20,7 @@ from flextype_adapters.postgres.rows import (
     parent_of,
     subtree,
 )
+from flextype_core.changes import entry_etag
 from flextype_core.errors import Conflict, EntryNotFound, ServiceUnavailable, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query.model import Query
@@ -60,6 +61,14 @@ def _insert(tx: Tx, rows: list[EntryRow]) -> list[str]:
         [row.body for row in rows],
     ]
     return [found[0] for found in tx.execute(_INSERT, columns).fetchall()]
+
+
+def _etag(entry_id: str, body: bytes) -> str | None:
+    """The ETag GET answers for a stored row; None if it cannot be read (GET fails)."""
+    try:
+        return entry_etag(entry_id, decode_fields(entry_id, body))
+    except StorageError:
+        return None
 
 
 def _depth_bounds(
@@ -193,10 +202,16 @@ class PostgresEntryStore:
         )
 
     def version(self) -> int:
-        """The change-log position of the last entry change visible now (0: none yet)."""
+        """The change-log position of the last entry change visible now (0: none yet).
+
+        Or the purge floor, when that is higher: a purge may remove the last entry
+        change, and the value must never come back to one it had before.
+        """
         row = self._db.read(
             lambda tx: tx.execute(
-                "SELECT coalesce(max(seq), 0) FROM changes WHERE kind = %s", [KIND]
+                "SELECT greatest((SELECT coalesce(max(seq), 0) FROM changes WHERE kind = %s),"
+                " (SELECT floor_seq FROM changes_meta))",
+                [KIND],
             ).fetchone()
         )
         return int(row[0]) if row else 0
@@ -215,7 +230,7 @@ class PostgresEntryStore:
             if len(created) < len(rows):
                 taken = sorted(set(entries) - set(created))
                 raise Conflict(f"Entry {shown(taken[0])} already exists.")
-            tx.log(KIND, "create", created)
+            tx.log(KIND, "create", created, etags=[entry_etag(i, entries[i]) for i in created])
 
         if rows:
             self._db.run(work)
@@ -232,7 +247,7 @@ class PostgresEntryStore:
                 "UPDATE entries SET data = %s, data_exact = %s, body = %s WHERE id = %s",
                 [row.data, row.data_exact, row.body, entry_id],
             )
-            tx.log(KIND, "update", [entry_id])
+            tx.log(KIND, "update", [entry_id], etags=[entry_etag(entry_id, fields)])
             return Entry(id=entry_id, fields=fields)
 
         return self._db.run(work)
@@ -262,7 +277,7 @@ class PostgresEntryStore:
                 sql.SQL(
                     "UPDATE entries SET id = %s || substr(id, %s),"
                     " parent = CASE WHEN id = %s THEN %s ELSE %s || substr(parent, %s) END,"
-                    " depth = depth + %s WHERE id = %s OR ({}) RETURNING id"
+                    " depth = depth + %s WHERE id = %s OR ({}) RETURNING id, body"
                 ).format(below),
                 [
                     new_id,
@@ -276,9 +291,14 @@ class PostgresEntryStore:
                     *params,
                 ],
             ).fetchall()
-            new_ids = sorted(row[0] for row in moved)
-            tx.log(KIND, "delete", [entry_id + moved_id[len(new_id) :] for moved_id in new_ids])
-            tx.log(KIND, "create", new_ids)
+            moved.sort()
+            tx.log(
+                KIND,
+                "move",
+                [row[0] for row in moved],
+                from_ids=[entry_id + row[0][len(new_id) :] for row in moved],
+                etags=[_etag(row[0], bytes(row[1])) for row in moved],
+            )
 
         self._db.run(work)
 
@@ -304,7 +324,13 @@ class PostgresEntryStore:
             rows = [encode_fields(copy_id, fields) for copy_id, fields in copies.items()]
             if len(_insert(tx, rows)) < len(rows):  # cannot happen: the target is free
                 raise Conflict(f"Entry {shown(new_id)} already exists.")
-            tx.log(KIND, "create", list(copies))
+            tx.log(
+                KIND,
+                "copy",
+                list(copies),
+                from_ids=[e.id for e in originals],
+                etags=[entry_etag(i, fields) for i, fields in copies.items()],
+            )
             return Entry(id=new_id, fields=copies[new_id])
 
         return self._db.run(work)

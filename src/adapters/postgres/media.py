@@ -35,9 +35,12 @@ from flextype_adapters.postgres.media_rows import (
     KIND,
     below,
     folder_row,
+    folders_below,
     ids_below,
+    log_copies,
     log_moves,
     make_folders,
+    media_etag,
     taken,
 )
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
@@ -123,7 +126,8 @@ class PostgresMediaStore(PostgresMediaReader):
                 " ON CONFLICT (id) DO UPDATE SET meta = excluded.meta, blob = excluded.blob",
                 [file_id, ids.parent_of(file_id), encoded, blob],
             )
-            tx.log(KIND, "create" if old is None else "update", [file_id])
+            op = "create" if old is None else "update"
+            tx.log(KIND, op, [file_id], etags=[media_etag(file_id, encoded)])
             if old is not None:
                 self._remove_after_commit(tx, [str(old[0])])
 
@@ -140,7 +144,7 @@ class PostgresMediaStore(PostgresMediaReader):
                 raise MediaFileNotFound(file_id)
             encoded = ENCODER.encode(change(decode_meta(file_id, bytes(row[0]))))
             tx.execute("UPDATE media_files SET meta = %s WHERE id = %s", [encoded, file_id])
-            tx.log(KIND, "update", [file_id])
+            tx.log(KIND, "update", [file_id], etags=[media_etag(file_id, encoded)])
             return encoded
 
         return MediaFile(id=file_id, meta=decode_meta(file_id, self._write(work)))
@@ -152,8 +156,7 @@ class PostgresMediaStore(PostgresMediaReader):
                 "UPDATE media_files SET id = %s, folder = %s WHERE id = %s",
                 [new_id, ids.parent_of(new_id), file_id],
             )
-            tx.log(KIND, "delete", [file_id])
-            tx.log(KIND, "create", [new_id])
+            tx.log(KIND, "move", [new_id], from_ids=[file_id], etags=[media_etag(new_id, meta)])
             return meta
 
         return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
@@ -169,7 +172,7 @@ class PostgresMediaStore(PostgresMediaReader):
                 "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
                 [new_id, ids.parent_of(new_id), meta, blob],
             )
-            tx.log(KIND, "create", [new_id])
+            tx.log(KIND, "copy", [new_id], from_ids=[file_id], etags=[media_etag(new_id, meta)])
             return meta
 
         return MediaFile(id=new_id, meta=decode_meta(new_id, self._write(work)))
@@ -208,7 +211,7 @@ class PostgresMediaStore(PostgresMediaReader):
 
     def move_folder(self, folder_id: str, new_id: str) -> None:
         def work(tx: Tx) -> None:
-            files, folders = self._subtree(tx, folder_id, new_id)
+            folders = self._subtree(tx, folder_id, new_id)
             low, high = below(folder_id)
             names = {
                 "old": folder_id,
@@ -225,12 +228,13 @@ class PostgresMediaStore(PostgresMediaReader):
                 " WHERE id = %(old)s OR (id >= %(low)s AND id < %(high)s)",
                 names,
             )
-            tx.execute(
+            moved = tx.execute(
                 "UPDATE media_files SET id = %(new)s || substr(id, %(rest)s::int),"
                 " folder = %(new)s || substr(folder, %(rest)s::int)"
-                " WHERE id >= %(low)s AND id < %(high)s",
+                " WHERE id >= %(low)s AND id < %(high)s RETURNING id, meta",
                 names,
-            )
+            ).fetchall()
+            files = sorted((str(row[0]), bytes(row[1])) for row in moved)
             log_moves(tx, files, folders, folder_id, new_id)
 
         self._write(work)
@@ -239,7 +243,7 @@ class PostgresMediaStore(PostgresMediaReader):
         copies = self._copy_blobs(folder_id, new_id)
 
         def work(tx: Tx) -> None:
-            files, folders = self._subtree(tx, folder_id, new_id)
+            folders = self._subtree(tx, folder_id, new_id)
             for old in folders:
                 new = ids.rebase(old, folder_id, new_id)
                 tx.execute(
@@ -249,6 +253,7 @@ class PostgresMediaStore(PostgresMediaReader):
             low, high = below(folder_id)
             query = "SELECT id, meta, blob FROM media_files WHERE id >= %s AND id < %s"
             unused = dict(copies)
+            made: list[tuple[str, str, bytes]] = []
             for old, meta, source in tx.execute(query, [low, high]).fetchall():
                 new, blob = ids.rebase(old, folder_id, new_id), unused.pop(str(source), None)
                 if blob is None:  # added or replaced since the copies were made
@@ -259,8 +264,8 @@ class PostgresMediaStore(PostgresMediaReader):
                     "INSERT INTO media_files (id, folder, meta, blob) VALUES (%s, %s, %s, %s)",
                     [new, ids.parent_of(new), meta, blob],
                 )
-            tx.log(FOLDERS, "create", [ids.rebase(f, folder_id, new_id) for f in folders])
-            tx.log(KIND, "create", [ids.rebase(f, folder_id, new_id) for f in files])
+                made.append((new, str(old), bytes(meta)))
+            log_copies(tx, sorted(made), folders, folder_id, new_id)
             self._remove_after_commit(tx, list(unused.values()))
 
         try:
@@ -303,14 +308,14 @@ class PostgresMediaStore(PostgresMediaReader):
         except (StorageError, ServiceUnavailable) as exc:
             warn_limited("media:blobs", "%s They are left for remove_debris.", exc.message)
 
-    def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> tuple[list[str], list[str]]:
-        """Check a folder move or copy; return the file and folder ids it carries."""
+    def _subtree(self, tx: Tx, folder_id: str, new_id: str) -> list[str]:
+        """Check a folder move or copy; return the ids of the folders it carries."""
         if not folder_row(tx, folder_id):
             raise MediaFolderNotFound(folder_id)
         if taken(tx, new_id):
             raise Conflict(f"{folder_named(new_id)} already exists.")
         make_folders(tx, ids.parent_of(new_id), new_id)
-        return ids_below(tx, folder_id)
+        return folders_below(tx, folder_id)
 
     def delete_folder(self, folder_id: str) -> None:
         def work(tx: Tx) -> None:

@@ -16,7 +16,7 @@ from flextype_adapters.blob_store import BlobStore
 from flextype_adapters.local_media_reads import file_named
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
-from flextype_adapters.postgres.media_rows import folder_row
+from flextype_adapters.postgres.media_rows import decode_meta, folder_row
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
 from flextype_core.errors import MediaFileNotFound, MediaFolderNotFound, StorageError
@@ -25,19 +25,7 @@ from flextype_core.model import MediaFile
 __all__ = ["ENCODER", "PostgresMediaReader", "decode_meta"]
 
 ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(dict[str, Any])
 _T = TypeVar("_T")
-Meta = dict[str, Any]
-
-
-def decode_meta(file_id: str, meta: bytes) -> Meta:
-    """The metadata of a row (``StorageError`` if it cannot be read)."""
-    try:
-        return _DECODER.decode(meta)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(
-            f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
-        ) from exc
 
 
 class PostgresMediaReader:

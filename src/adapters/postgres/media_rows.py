@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from flextype_adapters.local_media_reads import file_named
-from flextype_adapters.postgres.database import Tx
+from flextype_adapters.postgres.transaction import Tx
 from flextype_core import ids
-from flextype_core.errors import Conflict
+from flextype_core.errors import Conflict, StorageError
+from flextype_core.etags import entity_tag
+from flextype_core.media import public_file
+from flextype_core.model import MediaFile
 
 __all__ = [
     "FOLDERS",
     "KIND",
     "below",
+    "decode_meta",
     "folder_row",
+    "folders_below",
     "ids_below",
+    "log_copies",
     "log_moves",
     "make_folders",
+    "media_etag",
     "taken",
 ]
 
@@ -22,6 +33,26 @@ KIND = "media"
 """The change-log kind of media files (and the name of the media lock)."""
 FOLDERS = "media_folders"
 """The change-log kind of media folders."""
+
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+
+
+def decode_meta(file_id: str, meta: bytes) -> dict[str, Any]:
+    """The metadata of a row (``StorageError`` if it cannot be read)."""
+    try:
+        return _DECODER.decode(meta)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StorageError(
+            f"The metadata of {file_named(file_id)} cannot be read: damaged row ({exc})."
+        ) from exc
+
+
+def media_etag(file_id: str, meta: bytes) -> str | None:
+    """The ETag GET answers for a file with this row's metadata; None if it cannot be read."""
+    try:
+        return entity_tag(public_file(MediaFile(id=file_id, meta=decode_meta(file_id, meta))))
+    except StorageError:
+        return None
 
 
 def below(folder_id: str) -> tuple[str, str]:
@@ -64,21 +95,48 @@ def make_folders(tx: Tx, folder_id: str, for_id: str) -> None:
     tx.log(FOLDERS, "create", reversed(missing))
 
 
+def folders_below(tx: Tx, folder_id: str) -> list[str]:
+    """The ids of the folder and of the folders below it, in order."""
+    low, high = below(folder_id)
+    folders = tx.execute(
+        "SELECT id FROM media_folders WHERE id = %s OR (id >= %s AND id < %s) ORDER BY id",
+        [folder_id, low, high],
+    ).fetchall()
+    return [str(row[0]) for row in folders]
+
+
 def ids_below(tx: Tx, folder_id: str) -> tuple[list[str], list[str]]:
     """The ids of the files below a folder, and of the folder and the folders below it."""
     low, high = below(folder_id)
     files = tx.execute(
         "SELECT id FROM media_files WHERE id >= %s AND id < %s ORDER BY id", [low, high]
     ).fetchall()
-    folders = tx.execute(
-        "SELECT id FROM media_folders WHERE id = %s OR (id >= %s AND id < %s) ORDER BY id",
-        [folder_id, low, high],
-    ).fetchall()
-    return [str(row[0]) for row in files], [str(row[0]) for row in folders]
+    return [str(row[0]) for row in files], folders_below(tx, folder_id)
 
 
-def log_moves(tx: Tx, files: list[str], folders: list[str], old: str, new: str) -> None:
-    tx.log(KIND, "delete", files)
-    tx.log(FOLDERS, "delete", folders)
-    tx.log(FOLDERS, "create", [ids.rebase(f, old, new) for f in folders])
-    tx.log(KIND, "create", [ids.rebase(f, old, new) for f in files])
+def log_moves(
+    tx: Tx, files: list[tuple[str, bytes]], folders: list[str], old: str, new: str
+) -> None:
+    """Log a folder's move: one row per folder, then per file ((new id, meta), in order)."""
+    tx.log(FOLDERS, "move", [ids.rebase(f, old, new) for f in folders], from_ids=folders)
+    tx.log(
+        KIND,
+        "move",
+        [file_id for file_id, _ in files],
+        from_ids=[ids.rebase(file_id, new, old) for file_id, _ in files],
+        etags=[media_etag(file_id, meta) for file_id, meta in files],
+    )
+
+
+def log_copies(
+    tx: Tx, files: list[tuple[str, str, bytes]], folders: list[str], old: str, new: str
+) -> None:
+    """Log a folder's copy: one row per folder, then per file ((new id, source, meta))."""
+    tx.log(FOLDERS, "copy", [ids.rebase(f, old, new) for f in folders], from_ids=folders)
+    tx.log(
+        KIND,
+        "copy",
+        [file_id for file_id, _, _ in files],
+        from_ids=[source for _, source, _ in files],
+        etags=[media_etag(file_id, meta) for file_id, _, meta in files],
+    )
