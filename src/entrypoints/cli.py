@@ -364,7 +364,9 @@ def _add_tokens(commands: Any, common: argparse.ArgumentParser) -> None:
     actions = tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="create a token")
     create.add_argument("--title", default="")
-    create.add_argument("--apis", help="comma-separated: entries,registry,tokens,media,images or *")
+    create.add_argument(
+        "--apis", help="comma-separated: entries,registry,tokens,media,images,webhooks or *"
+    )
     create.add_argument("--limit-calls", type=int)
     create.add_argument("--expires-at", type=int, help="Unix time")
     create.add_argument("--json", action="store_true", help="print {token, access_token}")
