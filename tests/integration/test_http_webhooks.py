@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -30,28 +31,31 @@ def with_demo() -> bool:
     return False
 
 
-def _served(project: Project, environ: dict[str, str] | None = None) -> Iterator[ApiClient]:
+@contextmanager
+def _served(
+    project: Project, feed: FakeChangeLog, environ: dict[str, str] | None = None
+) -> Iterator[ApiClient]:
     container = build_container(project.path, environ or {})
-    feed = FakeChangeLog()
     container.change_log.override(providers.Object(feed))
     with serve(project, container=container) as api:
-        api.feed = feed  # type: ignore[attr-defined]
         yield api
 
 
 @pytest.fixture
-def api(project: Project) -> Iterator[ApiClient]:
-    yield from _served(project)
+def feed() -> FakeChangeLog:
+    return FakeChangeLog()
 
 
 @pytest.fixture
-def allowing(project: Project) -> Iterator[ApiClient]:
-    yield from _served(project, {"FLEXTYPE_WEBHOOKS__ALLOW_PRIVATE_NETWORKS": "true"})
+def api(project: Project, feed: FakeChangeLog) -> Iterator[ApiClient]:
+    with _served(project, feed) as served:
+        yield served
 
 
-def _feed(api: ApiClient) -> FakeChangeLog:
-    feed: FakeChangeLog = api.feed  # type: ignore[attr-defined]
-    return feed
+@pytest.fixture
+def allowing(project: Project, feed: FakeChangeLog) -> Iterator[ApiClient]:
+    with _served(project, feed, {"FLEXTYPE_WEBHOOKS__ALLOW_PRIVATE_NETWORKS": "true"}) as served:
+        yield served
 
 
 def _create(api: ApiClient, **data: Any) -> dict[str, Any]:
@@ -185,7 +189,12 @@ def test_patch_changes_the_fields_given_and_answers_the_etag_of_a_get(api: ApiCl
 
 def test_patch_checks_a_new_url_and_refuses_failing(api: ApiClient) -> None:
     created = _create(api)
-    for data in ({"url": "http://127.0.0.1/"}, {"state": "failing"}, {"events": []}):
+    refused: list[dict[str, Any]] = [
+        {"url": "http://127.0.0.1/"},
+        {"state": "failing"},
+        {"events": []},
+    ]
+    for data in refused:
         assert_error(
             api.send("PATCH", "webhooks", {"id": created["id"], "data": data}),
             422,
@@ -204,8 +213,7 @@ def test_delete_is_204_and_the_webhook_is_gone(api: ApiClient) -> None:
     assert_error(api.get("webhooks", {"id": created["id"]}), 404, "NotFound")
 
 
-def test_replay_accepts_a_cursor_of_the_feed_and_now(api: ApiClient) -> None:
-    feed = _feed(api)
+def test_replay_accepts_a_cursor_of_the_feed_and_now(api: ApiClient, feed: FakeChangeLog) -> None:
     feed.append([NewChange(op="create", type="entry", id=f"e{n}") for n in range(3)])
     created = _create(api)
     cursor = format_cursor(feed.epoch(), 1)
@@ -217,8 +225,9 @@ def test_replay_accepts_a_cursor_of_the_feed_and_now(api: ApiClient) -> None:
     assert store.progress(created["id"]).position == 3
 
 
-def test_replay_refuses_a_bad_cursor_400_and_a_foreign_or_purged_one_410(api: ApiClient) -> None:
-    feed = _feed(api)
+def test_replay_refuses_a_bad_cursor_400_and_a_foreign_or_purged_one_410(
+    api: ApiClient, feed: FakeChangeLog
+) -> None:
     feed.append([NewChange(op="create", type="entry", id="e")])
     created = _create(api)
     for since in ("garbage", format_cursor(feed.epoch(), 99)):
@@ -270,13 +279,9 @@ def test_the_registry_shows_no_webhook(api: ApiClient) -> None:
         assert shown not in response.text
 
 
-def test_the_api_family_can_be_switched_off(project: Project) -> None:
-    served = _served(project, {"FLEXTYPE_API__WEBHOOKS__ENABLED": "false"})
-    api = next(served)
-    try:
+def test_the_api_family_can_be_switched_off(project: Project, feed: FakeChangeLog) -> None:
+    with _served(project, feed, {"FLEXTYPE_API__WEBHOOKS__ENABLED": "false"}) as api:
         assert_error(api.get("webhooks", {"options[collection]": "true"}), 404, "NotFound")
-    finally:
-        served.close()
 
 
 class _Lines(logging.Handler):
@@ -297,7 +302,7 @@ def test_the_secret_is_in_no_access_log_line(project: Project) -> None:
     kept = _Lines()
     logger.addHandler(kept)
     try:
-        with TestClient(AccessLog(create_app(container), logger)) as client:  # type: ignore[arg-type]
+        with TestClient(AccessLog(create_app(container), logger)) as client:
             body = {
                 "token": project.token,
                 "access_token": project.access_token,
