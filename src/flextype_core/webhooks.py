@@ -302,7 +302,8 @@ class WebhooksService:
         if "url" in fields:
             url_problem = _url_problem(fields["url"])
             if url_problem is not None:
-                problems["url"] = f"'url' {shown(fields['url'])} is refused: {url_problem}."
+                # Not quoted back: a refused URL may carry a password.
+                problems["url"] = f"'url' is refused: {url_problem}."
         if "events" in fields:
             fields["events"], why = _events(fields["events"])
             if why is not None:

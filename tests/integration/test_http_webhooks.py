@@ -142,6 +142,13 @@ def test_invalid_webhooks_are_422_naming_the_field_and_nothing_is_kept(
     assert _listed(api) == []
 
 
+def test_a_refused_url_is_not_repeated_in_the_answer(api: ApiClient) -> None:
+    data = {"url": "https://user:hunter2@93.184.216.34/", "events": ["*"]}
+    response = api.send("POST", "webhooks", {"data": data})
+    assert_error(response, 422, "ValidationFailed")
+    assert "hunter2" not in response.text
+
+
 def test_a_body_without_data_is_400(api: ApiClient) -> None:
     assert_error(api.send("POST", "webhooks", {}), 400, "BadRequest")
 
