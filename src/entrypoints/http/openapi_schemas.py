@@ -359,7 +359,15 @@ def components() -> dict[str, Any]:
         FolderList=_listed("Folder", "The folders in a folder.", meta=False),
         WebhookFields=_WEBHOOK_FIELDS,
         WebhookData=_data("Webhook", "One webhook (never its secret)."),
-        WebhookList=_listed("Webhook", "Every webhook, oldest first.", meta=True),
+        WebhookList={
+            "type": "object",
+            "description": "Every webhook, oldest first.",
+            "required": ["data", "meta"],
+            "properties": {
+                "data": {"type": "array", "items": ref("Webhook")},
+                "meta": ref("PageMeta"),
+            },
+        },
         CreatedWebhookData=_data("CreatedWebhook", "A new webhook and its secret."),
         DeliveryList=_listed("Delivery", "The last 100 attempts, newest first.", meta=False),
     )
