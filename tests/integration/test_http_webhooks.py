@@ -10,17 +10,21 @@ import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
+from psycopg import sql
 
 from flextype_core.changes import NewChange, format_cursor
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.http.access_log import AccessLog
 from flextype_entrypoints.http.app import create_app
 from tests.http_client import PREFIXES, ApiClient, Project, assert_error, data_of, serve
+from tests.integration.postgres_support import new_schema, pg_init
 from tests.unit.feed_fakes import FakeChangeLog
 
 PUBLIC_URL = "https://93.184.216.34/hooks/cms"  # an IP literal: resolves without DNS
@@ -344,3 +348,25 @@ def test_the_openapi_document_describes_the_webhooks_api(api: ApiClient) -> None
     assert "entry.created" in events
     assert "*" in events
     assert "Webhooks" in schema["info"]["description"]
+
+
+def test_on_postgres_webhooks_are_rows_and_no_file(
+    tmp_path: Path, postgres_url: str, feed: FakeChangeLog
+) -> None:
+    with new_schema(postgres_url) as schema:
+        made = pg_init(tmp_path / "site", postgres_url, schema, "--no-demo")
+        project = Project(made.path, made.token, made.access_token)
+        with _served(project, feed) as api:
+            created = _create(api)
+            fetched = api.get("webhooks", {"id": created["id"]})
+            assert data_of(fetched)["url"] == PUBLIC_URL
+            assert created["secret"] not in fetched.text
+            with psycopg.connect(postgres_url) as conn:
+                rows = conn.execute(
+                    sql.SQL("SELECT w.id, s.secret FROM {} AS w JOIN {} AS s USING (id)").format(
+                        sql.Identifier(schema, "webhooks"),
+                        sql.Identifier(schema, "webhook_secrets"),
+                    )
+                ).fetchall()
+            assert rows == [(created["id"], created["secret"])]
+        assert not (made.path / "webhooks.sqlite3").exists()
