@@ -10,7 +10,7 @@ from pathlib import Path
 
 import portalocker
 
-__all__ = ["ProcessLock", "SharedLock", "try_lock"]
+__all__ = ["ProcessLock", "SharedLock", "try_hold", "try_lock"]
 
 
 class ProcessLock:
@@ -141,6 +141,30 @@ def try_lock(path: Path) -> Iterator[bool]:
     except FileNotFoundError:
         yield True
         return
+    try:
+        try:
+            portalocker.lock(
+                fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+            )
+        except portalocker.LockException:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def try_hold(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` for the block unless another holder has it.
+
+    Yields whether it is held; never waits. The lock file is created (0600) if missing
+    and never removed by this. The lock belongs to the open file: another thread of this
+    process is refused as another process is, and the OS releases it when the holder
+    dies, however it dies.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             portalocker.lock(

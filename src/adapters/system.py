@@ -26,10 +26,16 @@ class RandomIdFactory:
     def token(self) -> str:
         return secrets.token_hex(16)
 
+    def secret(self) -> bytes:
+        return secrets.token_bytes(24)
+
 
 class SystemResolver:
     """HostResolver over ``socket.getaddrinfo`` (the system's resolver: hosts file, DNS)."""
 
     def resolve(self, host: str, port: int) -> list[str]:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except UnicodeError as exc:  # a name the IDNA codec refuses: it cannot resolve
+            raise OSError(f"cannot resolve {host!r}: not a valid host name") from exc
         return list(dict.fromkeys(str(info[4][0]) for info in found))

@@ -16,7 +16,9 @@ from flextype_adapters.derivative_cache import DiskDerivativeCache
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.pillow_images import PillowImageProcessor
-from flextype_adapters.system import RandomIdFactory, SystemClock
+from flextype_adapters.sqlite_webhooks import DATABASE_FILE as WEBHOOKS_FILE
+from flextype_adapters.sqlite_webhooks import SqliteWebhookStore
+from flextype_adapters.system import RandomIdFactory, SystemClock, SystemResolver
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
@@ -24,6 +26,8 @@ from flextype_core.changes import ChangeLog
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
+from flextype_core.webhook_port import WebhookStore
+from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from flextype_adapters.postgres.entries import PostgresEntryStore
     from flextype_adapters.postgres.media import PostgresMediaStore
     from flextype_adapters.postgres.tokens import PostgresTokenStore
+    from flextype_adapters.postgres.webhooks import PostgresWebhookStore
     from flextype_adapters.s3_bucket import S3Bucket
     from flextype_adapters.s3_derivatives import S3DerivativeCache
     from flextype_adapters.s3_media import S3MediaStore
@@ -89,6 +94,20 @@ def _postgres_change_log(db: PostgresDatabase) -> PostgresChangeLog:
     from flextype_adapters.postgres.changes import PostgresChangeLog
 
     return PostgresChangeLog(db)
+
+
+def _sqlite_webhooks(project: Path) -> Iterator[SqliteWebhookStore]:
+    store = SqliteWebhookStore(project / WEBHOOKS_FILE)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _postgres_webhooks(db: PostgresDatabase) -> PostgresWebhookStore:
+    from flextype_adapters.postgres.webhooks import PostgresWebhookStore
+
+    return PostgresWebhookStore(db)
 
 
 def _postgres_refresh(db: PostgresDatabase) -> Callable[[], Awaitable[None]]:
@@ -266,6 +285,25 @@ class Container(containers.DeclarativeContainer):
         flush_interval=config.tokens.flush_interval,
     )
     registry = providers.Singleton(Registry, manifest=MANIFEST, settings=config)
+
+    # Webhooks of the file drivers: one SQLite file beside them, whichever of the two.
+    sqlite_webhooks = providers.Resource(_sqlite_webhooks, project=project)
+    webhook_store: providers.Provider[WebhookStore] = providers.Selector(
+        config.storage.driver,
+        yaml=sqlite_webhooks,
+        tinydb=sqlite_webhooks,
+        postgres=providers.Singleton(_postgres_webhooks, db=postgres_database),
+    )
+    resolver = providers.Singleton(SystemResolver)
+    webhooks = providers.Singleton(
+        WebhooksService,
+        store=webhook_store,
+        changes=change_log,
+        clock=clock,
+        ids=id_factory,
+        resolver=resolver,
+        allow_private_networks=config.webhooks.allow_private_networks,
+    )
 
 
 def build_container(

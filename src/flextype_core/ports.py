@@ -50,6 +50,10 @@ class IdFactory(Protocol):
         """Return 32 random lowercase hex characters (128 bits)."""
         ...
 
+    def secret(self) -> bytes:
+        """Return 24 random bytes from a cryptographically secure source (a signing key)."""
+        ...
+
 
 class HostResolver(Protocol):
     """Name resolution (DNS), for the checks of where webhooks may be sent."""

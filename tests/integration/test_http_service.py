@@ -10,6 +10,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 import flextype_core
+from flextype_core.webhook_port import Progress, Webhook
 from tests.http_client import (
     ApiClient,
     ProjectFactory,
@@ -100,6 +101,8 @@ _QUERY_EXAMPLES = {
     "media/files": {"id": "demo/flextype.png"},
     "media/folders": {"id": "demo"},
     "images": {"w": "8"},
+    "webhooks": {"options[collection]": "true"},
+    "webhooks/deliveries": {"id": "a" * 32},
 }
 _COMPARED = ("content-type", "content-length", "etag", "location", "cache-control")
 
@@ -140,6 +143,8 @@ def test_head_answers_every_get_route_with_the_same_status_and_headers_and_no_bo
     api: ApiClient,
 ) -> None:
     other = data_of(api.send("POST", "tokens", {"data": {"title": "Other"}}))["token"]
+    hook = Webhook(id="a" * 32, url="https://x.example/", events=["*"], created_at=1, modified_at=1)
+    api.container.webhook_store().create(hook, "whsec_x", Progress(position=0))
     routes = _get_routes(api)
     assert {"/", "/health", "/docs", "/api/entries", "/media/{file_path}"} <= set(routes)
     for path_format in routes:

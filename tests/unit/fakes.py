@@ -259,6 +259,9 @@ class SequenceIdFactory:
     def token(self) -> str:
         return f"{next(self._counter):032x}"
 
+    def secret(self) -> bytes:
+        return next(self._counter).to_bytes(24, "big")
+
 
 class FakeHasher:
     """A reversible 'hash' that keeps the bcrypt shape, so tests need no bcrypt cost."""

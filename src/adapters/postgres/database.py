@@ -249,6 +249,29 @@ class PostgresDatabase:
         self.feed.forget(tx.logged)
         tx.committed()
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Connection]:
+        """A connection of its own (not the pool's) for a ``with`` block, then closed.
+
+        For a session-level advisory lock held for long: it takes no pooled connection
+        from the requests, and it ends with the connection (when the block ends, or the
+        process dies and its socket closes), never left behind in the pool.
+
+        Raises:
+            ServiceUnavailable: the database cannot be reached.
+        """
+        with _mapped():
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=max(2, round(self._pool_timeout)),
+                application_name="flextype",
+            )
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     # -- what this process remembers ------------------------------------------------------
 
     def ticket(self) -> int | None:

@@ -31,6 +31,10 @@ Answer = Literal[
     "Folders",
     "Image",
     "File",
+    "Webhook",
+    "Webhooks",
+    "CreatedWebhook",
+    "Deliveries",
 ]
 """The success answers ``openapi_schemas.ANSWERS`` describes."""
 

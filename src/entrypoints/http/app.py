@@ -27,6 +27,7 @@ from flextype_entrypoints.http.openapi import SCHEMA_PATH, openapi_config
 from flextype_entrypoints.http.registry import RegistryController
 from flextype_entrypoints.http.service import health, index
 from flextype_entrypoints.http.tokens import TokenAliasesController, TokensController
+from flextype_entrypoints.http.webhooks import WebhooksController
 
 __all__ = ["API_PREFIXES", "create_app"]
 
@@ -52,6 +53,8 @@ def _families(container: Container) -> list[ControllerRouterHandler]:
         handlers += [MediaFilesController, MediaFoldersController]
     if enabled["images"]["enabled"]:
         handlers.append(ImagesController)
+    if enabled["webhooks"]["enabled"]:
+        handlers.append(WebhooksController)
     return handlers
 
 

@@ -33,6 +33,10 @@ __all__ = [
     "TokenDelete",
     "TokenMove",
     "TokenUpdate",
+    "WebhookCreate",
+    "WebhookDelete",
+    "WebhookReplay",
+    "WebhookUpdate",
     "meta_write",
     "read",
 ]
@@ -102,6 +106,30 @@ class TokenMove(Credentials, kw_only=True):
 class TokenDelete(Credentials, kw_only=True):
     id: str
     """The token to delete."""
+
+
+class WebhookCreate(Credentials, kw_only=True):
+    data: dict[str, Any]
+    """url, events (required); id_prefix, title, state."""
+
+
+class WebhookUpdate(Credentials, kw_only=True):
+    id: str
+    """The webhook to change."""
+    data: dict[str, Any]
+    """Any of url, events, id_prefix, title, state."""
+
+
+class WebhookDelete(Credentials, kw_only=True):
+    id: str
+    """The webhook to delete, with its delivery log."""
+
+
+class WebhookReplay(Credentials, kw_only=True):
+    id: str
+    """The webhook whose deliveries restart."""
+    since: str
+    """A change cursor (a change's ``cursor``, ``meta.next`` of the feed), or ``now``."""
 
 
 class HashCreate(Credentials, kw_only=True):

@@ -15,6 +15,7 @@ from flextype_core import EntriesService, Registry, Token, TokensService
 from flextype_core.etags import entity_tag, matches_any
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
+from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.container import Container
 from flextype_entrypoints.http.bodies import read
 from flextype_entrypoints.http.freshness import RefreshGate
@@ -96,6 +97,10 @@ class ApiCall:
     @property
     def images(self) -> ImageService:
         return self._container.images()
+
+    @property
+    def webhooks(self) -> WebhooksService:
+        return self._container.webhooks()
 
     @property
     def project(self) -> Path:

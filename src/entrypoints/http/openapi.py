@@ -30,7 +30,7 @@ SCHEMA_PATH = "/schema"
 _DONE = "x-flextype-documented"
 
 DESCRIPTION = """\
-A headless flat-file CMS: the Flextype REST API in Python. Six API families, each served
+A headless flat-file CMS: the Flextype REST API in Python. Seven API families, each served
 identically under `/api`, `/api/v0` and `/api/v1`:
 
 - **Entries** (`/api/entries`): content as a tree of entries, with collection queries.
@@ -40,6 +40,8 @@ identically under `/api`, `/api/v0` and `/api/v1`:
   are public at `/media/{path}`.
 - **Media folders** (`/api/media/folders`): the folders of the media.
 - **Images** (`/api/images/{path}`): media images transformed by Glide parameters.
+- **Webhooks** (`/api/webhooks`): the change feed pushed to other systems, signed
+  (Standard Webhooks), retried, with a delivery log and replays.
 
 **Tokens.** Every API call needs a token allowed for its family; writes also need the
 token's access token. Send them as `Authorization: Basic base64(token:access_token)`,
@@ -72,7 +74,7 @@ _FORM_NOTE = (
 
 _QUERY: dict[str, dict[str, Any]] = {
     "id": {
-        "description": "The entry, token, file or folder id, or the registry dot path.",
+        "description": "The entry, token, file, folder or webhook id, or the registry dot path.",
         "schema": {"type": "string"},
         "example": "movies",
     },
@@ -120,6 +122,7 @@ _ERRORS = {
     401: "AccessTokenInvalid: the token is missing, unknown, wrong or not allowed",
     404: "NotFound",
     409: "Conflict: the id is taken",
+    410: "ResyncRequired: the change cursor is of another change log, or older than it keeps",
     412: "PreconditionFailed: If-Match does not name the current ETag "
     "(or If-None-Match: * found something)",
     413: "PayloadTooLarge: the body (api.max_body_size), the entry (api.max_entry_size) "

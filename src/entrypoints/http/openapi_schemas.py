@@ -15,6 +15,8 @@ from flextype_core import PageMeta, Token
 from flextype_core.entries import VISIBILITIES
 from flextype_core.query.model import OPERATORS
 from flextype_core.query.parse import ALIASES
+from flextype_core.webhook_port import EVENTS, Delivery, Webhook
+from flextype_core.webhooks import MAX_TITLE_LENGTH, MAX_URL_LENGTH, CreatedWebhook
 from flextype_entrypoints.http import bodies, responses
 from flextype_entrypoints.http.apidoc import Answer
 
@@ -40,8 +42,15 @@ _MODELS: tuple[type[msgspec.Struct], ...] = (
     bodies.FolderCreate,
     bodies.MetaWrite,
     bodies.MetaDelete,
+    bodies.WebhookCreate,
+    bodies.WebhookUpdate,
+    bodies.WebhookDelete,
+    bodies.WebhookReplay,
     PageMeta,
     Token,
+    Webhook,
+    CreatedWebhook,
+    Delivery,
     responses.RegistryItem,
     responses.GeneratedToken,
     responses.GeneratedHash,
@@ -240,6 +249,39 @@ _OPTIONS: dict[str, Any] = {
     },
 }
 
+_WEBHOOK_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "description": "A webhook's writable fields; `url` and `events` are required at create.",
+    "properties": {
+        "url": {
+            "type": "string",
+            "maxLength": MAX_URL_LENGTH,
+            "description": "http or https, with a host and no user name or password. Its "
+            "host must resolve to public addresses only, unless "
+            "webhooks.allow_private_networks is true.",
+            "example": "https://build.example.com/hooks/cms",
+        },
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": [*EVENTS, "*"]},
+            "description": 'The events sent, or `["*"]` for all of them.',
+            "example": ["entry.created", "entry.updated", "entry.deleted"],
+        },
+        "id_prefix": {
+            "type": ["string", "null"],
+            "description": "Only changes of this id or below it (an entry, folder or file id).",
+            "example": "movies",
+        },
+        "title": {"type": "string", "maxLength": MAX_TITLE_LENGTH},
+        "state": {
+            "type": "string",
+            "enum": ["enabled", "disabled"],
+            "description": "`failing` is set by the delivery; set `enabled` to resume.",
+        },
+    },
+}
+
 ANSWERS: dict[Answer, dict[str, Any]] = {
     "Entry": ref("EntryData"),
     "Entries": {"anyOf": [ref("EntryCollection"), ref("EntryData"), ref("AnyData")]},
@@ -254,6 +296,10 @@ ANSWERS: dict[Answer, dict[str, Any]] = {
     "MediaFiles": {"anyOf": [ref("MediaFileCollection"), ref("MediaFileData")]},
     "Folder": ref("FolderData"),
     "Folders": {"anyOf": [ref("FolderList"), ref("FolderData")]},
+    "Webhook": ref("WebhookData"),
+    "Webhooks": {"anyOf": [ref("WebhookList"), ref("WebhookData")]},
+    "CreatedWebhook": ref("CreatedWebhookData"),
+    "Deliveries": ref("DeliveryList"),
 }
 """The JSON answers; ``Image`` and ``File`` are bytes (``openapi.py``)."""
 
@@ -278,6 +324,8 @@ def _bodies(models: dict[str, Any]) -> None:
         models[name]["properties"]["data"] = ref("EntryFields")
     upload = models["MediaUpload"]["properties"]
     upload["file"] = {"type": "string", "format": "binary", "description": "The file."}
+    for name in ("WebhookCreate", "WebhookUpdate"):
+        models[name]["properties"]["data"] = ref("WebhookFields")
 
 
 def components() -> dict[str, Any]:
@@ -309,5 +357,18 @@ def components() -> dict[str, Any]:
         MediaFileCollection=_listed("MediaFile", "The files of a folder.", meta=True),
         FolderData=_data("Folder", "One folder."),
         FolderList=_listed("Folder", "The folders in a folder.", meta=False),
+        WebhookFields=_WEBHOOK_FIELDS,
+        WebhookData=_data("Webhook", "One webhook (never its secret)."),
+        WebhookList={
+            "type": "object",
+            "description": "Every webhook, oldest first.",
+            "required": ["data", "meta"],
+            "properties": {
+                "data": {"type": "array", "items": ref("Webhook")},
+                "meta": ref("PageMeta"),
+            },
+        },
+        CreatedWebhookData=_data("CreatedWebhook", "A new webhook and its secret."),
+        DeliveryList=_listed("Delivery", "The last 100 attempts, newest first.", meta=False),
     )
     return models
