@@ -20,9 +20,11 @@ from flextype_adapters.system import RandomIdFactory, SystemClock
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.changes import ChangeLog
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
+from flextype_core.webhook_port import WebhookStore
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -173,6 +175,21 @@ class Container(containers.DeclarativeContainer):
         yaml=providers.Object(None),
         tinydb=providers.Object(None),
         postgres=providers.Callable(_postgres_refresh, db=postgres_database),
+    )
+
+    # Placeholders until the change log and webhook store adapters land (issue 15, other
+    # branches): with None, `serve` runs no webhook deliveries.
+    change_log: providers.Provider[ChangeLog | None] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Object(None),
+        tinydb=providers.Object(None),
+        postgres=providers.Object(None),
+    )
+    webhook_store: providers.Provider[WebhookStore | None] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Object(None),
+        tinydb=providers.Object(None),
+        postgres=providers.Object(None),
     )
 
     media_root = providers.Callable(Path.joinpath, project, "media")
