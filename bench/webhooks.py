@@ -29,8 +29,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests/ holds the reference fakes and the receiver
+# The repository's root: tests/ holds the reference fakes and the receiver.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.unit.feed_fakes import FakeChangeLog, FakeWebhookStore
 
 from flextype_adapters.system import SystemResolver
 from flextype_adapters.webhook_sender import HttpWebhookSender
@@ -40,9 +42,10 @@ from flextype_core.webhook_port import Progress, Webhook, WebhookStore
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.scaffold import create_project
 from flextype_entrypoints.webhook_worker import WebhookWorker
-from tests.unit.feed_fakes import FakeChangeLog, FakeWebhookStore
 
 __all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 _RECEIVER = """
 import sys
@@ -88,7 +91,7 @@ def _stores(kind: str, project: Path, events: int) -> tuple[ChangeLog, WebhookSt
 
 def _run(kind: str, events: int, child_prefix: list[str]) -> float:
     """One measured run; return events/s."""
-    receiver = subprocess.Popen(
+    receiver = subprocess.Popen(  # noqa: S603
         [*child_prefix, sys.executable, "-c", _RECEIVER],
         cwd=ROOT,
         stdin=subprocess.PIPE,

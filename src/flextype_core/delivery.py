@@ -195,7 +195,7 @@ def after_attempt(
         epoch: the change log's name (for the cursor).
         message: the attempt's ``webhook-id``.
         outcome: what the attempt gave.
-        now: Unix time of the attempt (seconds).
+        now: Unix time when the attempt ended (seconds).
         schedule: ``webhooks.retry_schedule``.
         rand: a uniform random number in [0, 1) (the jitter).
     """
