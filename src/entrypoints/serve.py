@@ -108,9 +108,11 @@ def serve(
     ``Serving on http://HOST:PORT`` (with ``log_format="json"``, a JSON object with that
     message and ``url``). Log lines follow (``logs.py``: request lines, with
     ``access_log``, on stdout; the others on stderr). Connections made after it wait in the
-    socket's backlog until the server accepts them. A stop signal lets requests in flight
-    finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``), then runs the app's shutdown, which
-    writes the pending token call counts; the function then returns normally.
+    socket's backlog until the server accepts them. Each server process also delivers the
+    change feed to webhooks while it serves (``webhook_worker.py``). A stop signal lets
+    requests in flight finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``), then runs the app's
+    shutdown, which stops the deliveries and writes the pending token call counts; the
+    function then returns normally.
 
     Raises:
         SettingsError: ``project`` holds no project (``NoProjectError``), or a setting is
@@ -154,7 +156,7 @@ def serve(
         )
         return
     try:
-        app = create_app(container)
+        app = create_app(container, deliver_webhooks=True)
         with closing(bind(host, port)) as sock:
             server = make_server(app, access_log=access_log, log_format=log_format, limits=limits)
             # Handlers first: a signal sent as soon as the URL is read must stop us cleanly.
@@ -279,14 +281,14 @@ def settle_heap() -> None:
 
 def worker_app() -> ASGIApp:
     """``create_app`` with the heap settled (the factory of ``--workers``)."""
-    app = create_app()
+    app = create_app(deliver_webhooks=True)
     settle_heap()
     return app
 
 
 def logged_worker_app() -> ASGIApp:
     """``worker_app`` with the access log."""
-    app = create_logged_app()
+    app = create_logged_app(deliver_webhooks=True)
     settle_heap()
     return app
 

@@ -116,6 +116,6 @@ def _shown(raw: bytes) -> str:
     return text if len(text) <= MAX_TARGET else text[:MAX_TARGET] + "..."
 
 
-def create_logged_app() -> ASGIApp:
+def create_logged_app(*, deliver_webhooks: bool = False) -> ASGIApp:
     """The app of ``create_app`` with its access log (the factory of ``--workers``)."""
-    return AccessLog(create_app())
+    return AccessLog(create_app(deliver_webhooks=deliver_webhooks))

@@ -28,6 +28,7 @@ from flextype_entrypoints.http.registry import RegistryController
 from flextype_entrypoints.http.service import health, index
 from flextype_entrypoints.http.tokens import TokenAliasesController, TokensController
 from flextype_entrypoints.http.webhooks import WebhooksController
+from flextype_entrypoints.webhook_worker import webhook_deliveries
 
 __all__ = ["API_PREFIXES", "create_app"]
 
@@ -58,10 +59,12 @@ def _families(container: Container) -> list[ControllerRouterHandler]:
     return handlers
 
 
-def create_app(container: Container | None = None) -> Litestar:
+def create_app(container: Container | None = None, *, deliver_webhooks: bool = False) -> Litestar:
     """Build the app for a project's container (by default ``$FLEXTYPE_PROJECT`` or ./project).
 
     The storage adapter is resolved here once, so a bad setting stops the server at start.
+    With ``deliver_webhooks`` (``flextype serve``), the app runs the webhook delivery
+    worker while it serves (``webhook_worker.py``).
 
     Raises:
         SettingsError: a setting is unknown or has the wrong type.
@@ -81,7 +84,9 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies={"call": provide_call(container)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),
-        lifespan=[partial(flush_token_calls, container)],
+        # Exited in reverse: deliveries stop before the flusher closes the stores.
+        lifespan=[partial(flush_token_calls, container)]
+        + ([partial(webhook_deliveries, container)] if deliver_webhooks else []),
         openapi_config=openapi_config(),
     )
     app.state.container = container
