@@ -20,6 +20,8 @@ from flextype_adapters.system import RandomIdFactory, SystemClock
 from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, open_tinydb
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.changes import ChangeLog
+from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
@@ -253,6 +255,21 @@ class Container(containers.DeclarativeContainer):
         flush_interval=config.tokens.flush_interval,
     )
     registry = providers.Singleton(Registry, manifest=MANIFEST, settings=config)
+
+    # Placeholder: the change log of each driver comes with the log itself (issue 15,
+    # parts filelog and pglog). None: no change log, so no feed (http/app.py).
+    change_log: providers.Provider[ChangeLog | None] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Object(None),
+        tinydb=providers.Object(None),
+        postgres=providers.Object(None),
+    )
+    changes = providers.Singleton(
+        ChangesService,
+        log=change_log,
+        clock=clock,
+        retention_days=config.changes.retention_days,
+    )
 
 
 def build_container(

@@ -46,6 +46,7 @@ _MODELS: tuple[type[msgspec.Struct], ...] = (
     responses.GeneratedToken,
     responses.GeneratedHash,
     responses.HashVerified,
+    responses.ChangesPage,
 )
 
 
@@ -254,6 +255,7 @@ ANSWERS: dict[Answer, dict[str, Any]] = {
     "MediaFiles": {"anyOf": [ref("MediaFileCollection"), ref("MediaFileData")]},
     "Folder": ref("FolderData"),
     "Folders": {"anyOf": [ref("FolderList"), ref("FolderData")]},
+    "Changes": ref("ChangesPage"),
 }
 """The JSON answers; ``Image`` and ``File`` are bytes (``openapi.py``)."""
 
