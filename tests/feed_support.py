@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -48,10 +49,11 @@ def eventually(check: Callable[[], bool], within: float = 60.0, pause: float = 0
 
 
 def container_with_log(
-    project: Project, log: FakeChangeLog, environ: dict[str, str] | None = None
+    project: Project | Path, log: FakeChangeLog, environ: dict[str, str] | None = None
 ) -> Container:
     """The project's container with ``log`` as its change log."""
-    container = build_container(project.path, environ or {})
+    path = project.path if isinstance(project, Project) else project
+    container = build_container(path, environ or {})
     container.change_log.override(providers.Object(log))
     return container
 
