@@ -16,6 +16,7 @@ import msgspec
 
 import flextype_core
 from flextype_core import BadRequest, FlextypeError, ids, images
+from flextype_entrypoints.changes_command import add_changes_command
 from flextype_entrypoints.database import (
     DatabaseError,
     database_kinds,
@@ -356,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands, common)
     _add_db(commands, common)
     add_transfer_commands(commands, common, needs_project, needs_project_quietly)
+    add_changes_command(commands, common, needs_project)
     return parser
 
 
@@ -364,7 +366,9 @@ def _add_tokens(commands: Any, common: argparse.ArgumentParser) -> None:
     actions = tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="create a token")
     create.add_argument("--title", default="")
-    create.add_argument("--apis", help="comma-separated: entries,registry,tokens,media,images or *")
+    create.add_argument(
+        "--apis", help="comma-separated: entries,registry,tokens,media,images,changes or *"
+    )
     create.add_argument("--limit-calls", type=int)
     create.add_argument("--expires-at", type=int, help="Unix time")
     create.add_argument("--json", action="store_true", help="print {token, access_token}")

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.folder_swap import recover_swaps
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.feed import ChangesService
 from flextype_core.media import MediaService
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.settings import SETTINGS_FILE, Settings, SettingsError, load_settings
@@ -81,6 +82,11 @@ class Project:
     def media(self) -> MediaService:
         """The Media service: files with their metadata, and folders."""
         return self.container.media()
+
+    @property
+    def changes(self) -> ChangesService:
+        """The change feed: pages of what changed (``page(since=...)``), the head cursor."""
+        return self.container.changes()
 
     @property
     def registry(self) -> Registry:
