@@ -67,6 +67,11 @@ class HeadWatcher:
         return self._waiting
 
     @property
+    def polling(self) -> bool:
+        """Whether the head is being read (only while some request waits)."""
+        return self._task is not None
+
+    @property
     def closed(self) -> bool:
         """The server is stopping: nobody waits any more."""
         return self._closed
@@ -76,6 +81,8 @@ class HeadWatcher:
 
         None when ``timeout`` seconds passed first, or the server is stopping.
         """
+        if timeout <= 0:
+            return None  # nobody waits: no reason to start reading the head
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._waiting += 1
