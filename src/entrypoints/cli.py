@@ -16,6 +16,7 @@ import msgspec
 
 import flextype_core
 from flextype_core import BadRequest, FlextypeError, ids, images
+from flextype_entrypoints.changes_command import add_changes_command
 from flextype_entrypoints.database import (
     DatabaseError,
     database_kinds,
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(commands, common)
     add_transfer_commands(commands, common, needs_project, needs_project_quietly)
     add_webhook_commands(commands, common, needs_project)
+    add_changes_command(commands, common, needs_project)
     return parser
 
 
@@ -367,7 +369,7 @@ def _add_tokens(commands: Any, common: argparse.ArgumentParser) -> None:
     create = actions.add_parser("create", parents=[common], help="create a token")
     create.add_argument("--title", default="")
     create.add_argument(
-        "--apis", help="comma-separated: entries,registry,tokens,media,images,webhooks or *"
+        "--apis", help="comma-separated: entries,registry,tokens,media,images,changes,webhooks or *"
     )
     create.add_argument("--limit-calls", type=int)
     create.add_argument("--expires-at", type=int, help="Unix time")

@@ -23,6 +23,7 @@ from flextype_adapters.tinydb_store import TinyDBEntryStore, TinyDBTokenStore, o
 from flextype_adapters.yaml_tokens import YamlFilesTokenStore
 from flextype_core import EntriesService, Registry, TokensService
 from flextype_core.changes import ChangeLog
+from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
@@ -303,6 +304,12 @@ class Container(containers.DeclarativeContainer):
         ids=id_factory,
         resolver=resolver,
         allow_private_networks=config.webhooks.allow_private_networks,
+    )
+    changes = providers.Singleton(
+        ChangesService,
+        log=change_log,
+        clock=clock,
+        retention_days=config.changes.retention_days,
     )
 
 

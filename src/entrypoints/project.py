@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.folder_swap import recover_swaps
 from flextype_core import EntriesService, Registry, TokensService
+from flextype_core.feed import ChangesService
 from flextype_core.media import MediaService
 from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.container import Container, build_container
@@ -87,6 +88,11 @@ class Project:
     def webhooks(self) -> WebhooksService:
         """The Webhooks service: create, list, change, delete, deliveries, replay."""
         return self.container.webhooks()
+
+    @property
+    def changes(self) -> ChangesService:
+        """The change feed: pages of what changed (``page(since=...)``), the head cursor."""
+        return self.container.changes()
 
     @property
     def registry(self) -> Registry:

@@ -97,6 +97,7 @@ class ApiSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     media: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     images: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     webhooks: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
+    changes: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
 
 
 class CorsSettings(_Section, forbid_unknown_fields=True, kw_only=True):

@@ -24,7 +24,7 @@ __all__ = [
     "TokenState",
 ]
 
-API_NAMES = ("entries", "registry", "tokens", "media", "images", "webhooks")
+API_NAMES = ("entries", "registry", "tokens", "media", "images", "changes", "webhooks")
 """The API families a token can be scoped to (``*`` means all of them)."""
 
 DEFAULT_TOKEN_APIS = ("entries", "registry", "media", "images")

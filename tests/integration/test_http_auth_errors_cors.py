@@ -413,7 +413,7 @@ def test_a_preflight_answers_204_with_the_allowed_headers_methods_and_max_age(
     assert response.headers["access-control-allow-origin"] == "https://site.example"
     assert response.headers["access-control-allow-headers"] == (
         "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization,"
-        " If-Match, If-None-Match"
+        " If-Match, If-None-Match, Last-Event-ID"
     )
     assert (
         response.headers["access-control-allow-methods"] == "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -448,6 +448,7 @@ def test_a_page_on_another_origin_may_read_the_etag_and_the_reasons_of_an_answer
             h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
         }
         assert {"etag", "www-authenticate", "retry-after", "location"} <= exposed
+        assert "x-changes-cursor" in exposed  # collection answers carry it
 
 
 def test_configured_origins_are_the_only_ones_allowed(project: Project) -> None:

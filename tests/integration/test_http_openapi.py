@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from dependency_injector import providers
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
@@ -21,9 +22,10 @@ from flextype_core.query.parse import ALIASES
 from flextype_entrypoints.container import build_container
 from flextype_entrypoints.http.app import create_app
 from flextype_entrypoints.scaffold import create_project
+from tests.unit.feed_fakes import FakeChangeLog
 
 WRITES = ("post", "put", "patch", "delete")
-FAMILIES = ("entries", "registry", "tokens", "media/files", "media/folders", "images")
+FAMILIES = ("entries", "registry", "tokens", "media/files", "media/folders", "images", "changes")
 Operation = tuple[str, str, dict[str, Any]]
 
 
@@ -31,7 +33,10 @@ Operation = tuple[str, str, dict[str, Any]]
 def schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     project = tmp_path_factory.mktemp("openapi") / "p"
     create_project(project, demo=False)
-    with TestClient(create_app(build_container(project, {}))) as client:
+    container = build_container(project, {})
+    # The feed is served where the storage keeps a change log.
+    container.change_log.override(providers.Object(FakeChangeLog()))
+    with TestClient(create_app(container)) as client:
         response = client.get("/schema/openapi.json")
         assert response.status_code == 200
         document: dict[str, Any] = response.json()
@@ -76,9 +81,10 @@ def test_every_family_is_documented_under_every_prefix(schema: dict[str, Any], p
     assert set(schema["paths"][prefix + "/entries"]) == {"get", "post", "patch", "put", "delete"}
 
 
-def test_the_api_description_names_all_six_families(schema: dict[str, Any]) -> None:
+def test_the_api_description_names_every_family(schema: dict[str, Any]) -> None:
     text = schema["info"]["description"]
-    for name in ("Entries", "Registry", "Tokens", "Media files", "Media folders", "Images"):
+    names = ("Entries", "Registry", "Tokens", "Media files", "Media folders", "Images", "Changes")
+    for name in names:
         assert f"**{name}**" in text
     for family in FAMILIES:
         assert f"/api/{family}" in text
@@ -187,6 +193,36 @@ def test_reads_document_their_query_parameters(schema: dict[str, Any]) -> None:
     assert query("/api/registry") == ["id", "token"]
     assert {"w", "h", "fit", "fm", "s", "expires", "token"} <= set(
         query("/api/images/{image_path}")
+    )
+
+
+def test_the_change_feed_documents_its_parameters_answers_and_event_stream(
+    schema: dict[str, Any],
+) -> None:
+    feed = schema["paths"]["/api/changes"]["get"]
+    query = [p["name"] for p in feed["parameters"] if p["in"] == "query"]
+    assert query == ["since", "limit", "wait", "id", "types", "token"]
+    headers = {p["name"] for p in feed["parameters"] if p["in"] == "header"}
+    assert {"Accept", "Last-Event-ID", "If-None-Match"} <= headers
+    assert {"200", "304", "400", "401", "410", "429"} <= set(feed["responses"])
+    assert "ResyncRequired" in feed["responses"]["410"]["description"]
+    content = feed["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/event-stream"}
+    page = resolve(schema, content["application/json"]["schema"])
+    assert set(page["required"]) == {"data", "meta"}
+    change = resolve(schema, page["properties"]["data"]["items"])
+    assert set(change["required"]) == {"cursor", "op", "type", "id", "at"}
+    assert {"from_id", "etag"} <= set(change["properties"])
+    meta = resolve(schema, page["properties"]["meta"])
+    assert set(meta["required"]) == {"next", "more"}
+
+
+def test_collection_reads_document_the_changes_cursor_header(schema: dict[str, Any]) -> None:
+    for path in ("/api/entries", "/api/media/files", "/api/media/folders"):
+        assert "X-Changes-Cursor" in schema["paths"][path]["get"]["responses"]["200"]["headers"]
+    assert (
+        "X-Changes-Cursor"
+        not in schema["paths"]["/api/registry"]["get"]["responses"]["200"]["headers"]
     )
 
 

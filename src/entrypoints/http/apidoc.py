@@ -35,10 +35,11 @@ Answer = Literal[
     "Webhooks",
     "CreatedWebhook",
     "Deliveries",
+    "Changes",
 ]
 """The success answers ``openapi_schemas.ANSWERS`` describes."""
 
-QueryName = Literal["id", "options"]
+QueryName = Literal["id", "options", "since", "limit", "wait", "types"]
 """Query parameters a read documents (``token`` is added to every API operation)."""
 
 
@@ -64,6 +65,11 @@ class ApiDoc(msgspec.Struct, frozen=True, kw_only=True):
     """The write honours ``If-Match`` (412 when the current ETag differs)."""
     if_none_match: bool = False
     """The write honours ``If-None-Match: *``: create only if absent (412 otherwise)."""
+    changes_cursor: bool = False
+    """A collection answer carries ``X-Changes-Cursor`` (the change feed's position)."""
+    event_stream: bool = False
+    """With ``Accept: text/event-stream`` the answer is server-sent events, resuming after
+    ``Last-Event-ID``."""
 
 
 def doc_of(opt: dict[str, object]) -> ApiDoc | None:

@@ -11,10 +11,12 @@ from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 
 from flextype_entrypoints.container import Container, build_container
+from flextype_entrypoints.http.changes import ChangesController
 from flextype_entrypoints.http.cors import CorsMiddleware
 from flextype_entrypoints.http.deps import provide_call
 from flextype_entrypoints.http.entries import EntriesController
 from flextype_entrypoints.http.errors import EXCEPTION_HANDLERS
+from flextype_entrypoints.http.feed import KEEPALIVE_SECONDS, FeedHub, run_feed
 from flextype_entrypoints.http.flusher import flush_token_calls
 from flextype_entrypoints.http.head import HeadMiddleware
 from flextype_entrypoints.http.images import ImagesController
@@ -56,15 +58,23 @@ def _families(container: Container) -> list[ControllerRouterHandler]:
         handlers.append(ImagesController)
     if enabled["webhooks"]["enabled"]:
         handlers.append(WebhooksController)
+    if enabled["changes"]["enabled"]:
+        handlers.append(ChangesController)
     return handlers
 
 
-def create_app(container: Container | None = None, *, deliver_webhooks: bool = False) -> Litestar:
+def create_app(
+    container: Container | None = None,
+    *,
+    deliver_webhooks: bool = False,
+    feed_keepalive: float = KEEPALIVE_SECONDS,
+) -> Litestar:
     """Build the app for a project's container (by default ``$FLEXTYPE_PROJECT`` or ./project).
 
     The storage adapter is resolved here once, so a bad setting stops the server at start.
     With ``deliver_webhooks`` (``flextype serve``), the app runs the webhook delivery
-    worker while it serves (``webhook_worker.py``).
+    worker while it serves (``webhook_worker.py``). ``feed_keepalive``: seconds of silence
+    after which a change event stream gets a comment line (tests shorten it).
 
     Raises:
         SettingsError: a setting is unknown or has the wrong type.
@@ -78,18 +88,21 @@ def create_app(container: Container | None = None, *, deliver_webhooks: bool = F
     container.tokens.add_kwargs(autoflush=False)
 
     families = _families(container)
+    feed = FeedHub(container, keepalive=feed_keepalive)
     app = Litestar(
         route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
         + [index, health, docs, MediaContentController],
         dependencies={"call": provide_call(container)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),
-        # Exited in reverse: deliveries stop before the flusher closes the stores.
-        lifespan=[partial(flush_token_calls, container)]
+        # Entered in this order, left in the other: deliveries stop first, then the feed,
+        # then the flusher closes the stores.
+        lifespan=[partial(flush_token_calls, container), partial(run_feed, container, feed)]
         + ([partial(webhook_deliveries, container)] if deliver_webhooks else []),
         openapi_config=openapi_config(),
     )
     app.state.container = container
+    app.state.feed = feed
     # Wrapped around the whole handler, as Litestar wraps its own CORS middleware, so
     # that router 404s and preflights of any path get the headers too.
     # HEAD is turned into GET before routing, for the same reason.

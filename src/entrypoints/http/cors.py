@@ -25,12 +25,15 @@ __all__ = ["ALLOW_HEADERS", "ALLOW_METHODS", "EXPOSE_HEADERS", "MAX_AGE", "CorsM
 
 # The contract's five, plus the conditional-request headers its section 9 asks clients to
 # send: without them a page on another origin could not send If-Match at all.
+# Last-Event-ID: what a change event stream resumes after.
 ALLOW_HEADERS = (
-    "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization, If-Match, If-None-Match"
+    "Accept, Content-Type, Content-Length, Accept-Encoding, Authorization, If-Match, "
+    "If-None-Match, Last-Event-ID"
 )
 # A script on another origin reads only the headers listed here (and a few safe ones):
-# the ETag it must send back in If-Match, and why a request failed or where to go.
-EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After, Location"
+# the ETag it must send back in If-Match, why a request failed or where to go, and the
+# change feed's position a collection reflects.
+EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After, Location, X-Changes-Cursor"
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE = "300"
 

@@ -13,6 +13,7 @@ from litestar.di import Provide
 
 from flextype_core import EntriesService, Registry, Token, TokensService
 from flextype_core.etags import entity_tag, matches_any
+from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.webhooks import WebhooksService
@@ -22,10 +23,13 @@ from flextype_entrypoints.http.freshness import RefreshGate
 from flextype_entrypoints.http.params import RequestParams, read_params
 from flextype_entrypoints.http.responses import Data
 
-__all__ = ["LOCAL_DRIVERS", "ApiCall", "provide_call", "written"]
+__all__ = ["CHANGES_CURSOR", "LOCAL_DRIVERS", "ApiCall", "provide_call", "written"]
 
 LOCAL_DRIVERS = frozenset({"yaml", "tinydb"})
 """Storage drivers whose lookups are in memory (``ApiCall.lookups_on_loop``)."""
+
+CHANGES_CURSOR = "X-Changes-Cursor"
+"""The header of a collection answer naming the change feed's position it reflects."""
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -103,6 +107,10 @@ class ApiCall:
         return self._container.webhooks()
 
     @property
+    def changes(self) -> ChangesService:
+        return self._container.changes()
+
+    @property
     def project(self) -> Path:
         project: Path = self._container.project()
         return project
@@ -154,9 +162,25 @@ class ApiCall:
         self.lookups_on_loop = await gate.wait()
         return self.lookups_on_loop
 
-    def respond(self, payload: Data, etag: str) -> Response[Any]:
-        """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it."""
-        headers = {"ETag": etag}
+    def collection_headers(self) -> dict[str, str]:
+        """The headers of a collection answer: ``X-Changes-Cursor``, the feed's head now.
+
+        Read before the collection is: a client that lists, then follows the feed from
+        this cursor, misses no change the listing did not show (it may see again one
+        it did). Empty without a change log.
+        """
+        if self._container.change_log() is None:
+            return {}
+        return {CHANGES_CURSOR: self.changes.head_cursor()}
+
+    def respond(
+        self, payload: msgspec.Struct, etag: str, headers: dict[str, str] | None = None
+    ) -> Response[Any]:
+        """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it.
+
+        ``headers`` go with either answer.
+        """
+        headers = {**(headers or {}), "ETag": etag}
         if matches_any(self.if_none_match, etag, weak=True):
             return Response(b"", status_code=304, headers=headers)
         return Response(payload, headers=headers)

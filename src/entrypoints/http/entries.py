@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from anyio import to_thread
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
+from flextype_core import Page
 from flextype_core.etags import entity_tag
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
@@ -21,6 +21,11 @@ __all__ = ["EntriesController"]
 _API = "entries"
 
 
+def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> tuple[dict[str, str], Page]:
+    headers = call.collection_headers()  # first: the feed's position the listing reflects
+    return headers, call.entries.query(parent, options, shared=True)
+
+
 class EntriesController(Controller):
     path = "/entries"
     tags = ["Entries"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -28,16 +33,23 @@ class EntriesController(Controller):
     @get(
         "/",
         summary="Fetch an entry, or a collection of its children",
-        doc=ApiDoc(query=("id", "options"), answer="Entries", errors=(404,), etag=True),
+        doc=ApiDoc(
+            query=("id", "options"),
+            answer="Entries",
+            errors=(404,),
+            etag=True,
+            changes_cursor=True,
+        ),
     )
     async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         """One entry by `id`; with `options[collection]=true`, the entries below `id`.
 
         A collection takes `options[find][depth]` and `options[filter][...]` (where,
         sort_by, offset, limit, return, group_by, only, except; see `CollectionOptions`)
-        and answers a list with `meta` (`total` before offset and limit). `id` empty or
-        absent is the root. `options[method]=NAME` runs a collection method registered in
-        Python.
+        and answers a list with `meta` (`total` before offset and limit), and the
+        header `X-Changes-Cursor`: follow `/api/changes` from it to see what changes
+        after this listing. `id` empty or absent is the root. `options[method]=NAME`
+        runs a collection method registered in Python.
         """
         # On the event loop: a token check and an entry held in memory are lookups behind
         # a file's identity check, cheaper than a hop to a worker thread. Reading a file
@@ -48,11 +60,9 @@ class EntriesController(Controller):
         options = call.params.options()
         if is_truthy(options.get("collection")) or "method" in options:
             parent = call.params.text("id", required=False) or ""
-            page = await to_thread.run_sync(
-                partial(call.entries.query, shared=True), parent, options
-            )
+            headers, page = await to_thread.run_sync(_collection, call, parent, options)
             payload = Data(data=page.data, meta=page.meta)
-            return call.respond(payload, entity_tag(payload))
+            return call.respond(payload, entity_tag(payload), headers)
         entry_id = call.params.text("id")
         entry = None
         if await call.memory_current():

@@ -45,20 +45,28 @@ class MediaFilesController(Controller):
         "/",
         sync_to_thread=True,
         summary="Fetch a file's metadata, or the files of a folder",
-        doc=ApiDoc(query=("id", "options"), answer="MediaFiles", errors=(404,), etag=True),
+        doc=ApiDoc(
+            query=("id", "options"),
+            answer="MediaFiles",
+            errors=(404,),
+            etag=True,
+            changes_cursor=True,
+        ),
     )
     def fetch_file(self, call: NamedDependency[ApiCall]) -> Response[Any]:
         """The metadata of the file `id`, with its `url`; or the files of the folder `id`.
 
-        With `options[collection]=true`, the files take the entries' filter options.
+        With `options[collection]=true`, the files take the entries' filter options, and
+        the answer carries `X-Changes-Cursor` (see `/api/changes`).
         """
         call.authorize(_API, write=False)
         options = call.params.options()
         if is_truthy(options.get("collection")):
             folder = call.params.text("id", required=False) or ""
+            headers = call.collection_headers()  # first: the feed's position it reflects
             page = call.media.collection(folder, options)
             payload = Data(data=page.data, meta=page.meta)
-            return call.respond(payload, entity_tag(payload))
+            return call.respond(payload, entity_tag(payload), headers)
         meta = call.media.fetch(call.params.text("id"))
         return call.respond(Data(data=meta), entity_tag(meta))
 
@@ -210,15 +218,25 @@ class MediaFoldersController(Controller):
         "/",
         sync_to_thread=True,
         summary="Fetch a folder, or its subfolders",
-        doc=ApiDoc(query=("id", "options"), answer="Folders", errors=(404,), etag=True),
+        doc=ApiDoc(
+            query=("id", "options"),
+            answer="Folders",
+            errors=(404,),
+            etag=True,
+            changes_cursor=True,
+        ),
     )
     def fetch_folder(self, call: NamedDependency[ApiCall]) -> Response[Any]:
-        """The folder `id`, or with `options[collection]=true` the folders in it."""
+        """The folder `id`, or with `options[collection]=true` the folders in it.
+
+        A list of folders carries `X-Changes-Cursor`, as collections do (`/api/changes`).
+        """
         call.authorize(_API, write=False)
         folder = call.params.text("id")  # required, as in Flextype: "" names the root
         if is_truthy(call.params.options().get("collection")):
+            headers = call.collection_headers()  # first: the feed's position it reflects
             folders = call.media.folders(folder)
-            return call.respond(Data(data=folders), entity_tag(folders))
+            return call.respond(Data(data=folders), entity_tag(folders), headers)
         one = call.media.folder(folder)
         return call.respond(Data(data=one), entity_tag(one))
 

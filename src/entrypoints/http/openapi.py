@@ -30,7 +30,7 @@ SCHEMA_PATH = "/schema"
 _DONE = "x-flextype-documented"
 
 DESCRIPTION = """\
-A headless flat-file CMS: the Flextype REST API in Python. Seven API families, each served
+A headless flat-file CMS: the Flextype REST API in Python. Its API families, each served
 identically under `/api`, `/api/v0` and `/api/v1`:
 
 - **Entries** (`/api/entries`): content as a tree of entries, with collection queries.
@@ -40,6 +40,8 @@ identically under `/api`, `/api/v0` and `/api/v1`:
   are public at `/media/{path}`.
 - **Media folders** (`/api/media/folders`): the folders of the media.
 - **Images** (`/api/images/{path}`): media images transformed by Glide parameters.
+- **Changes** (`/api/changes`): everything that changed, in commit order, to follow by
+  cursor, long poll or server-sent events; collection answers carry `X-Changes-Cursor`.
 - **Webhooks** (`/api/webhooks`): the change feed pushed to other systems, signed
   (Standard Webhooks), retried, with a delivery log and replays.
 
@@ -74,9 +76,29 @@ _FORM_NOTE = (
 
 _QUERY: dict[str, dict[str, Any]] = {
     "id": {
-        "description": "The entry, token, file, folder or webhook id, or the registry dot path.",
+        "description": "The entry, token, file, folder or webhook id, or the registry dot "
+        "path (on `/api/changes`: only changes at or below this id).",
         "schema": {"type": "string"},
         "example": "movies",
+    },
+    "since": {
+        "description": "A change cursor (`meta.next`, `X-Changes-Cursor`): the changes "
+        "after it. Absent: from the oldest kept; `now`: only changes from now on.",
+        "schema": {"type": "string"},
+    },
+    "limit": {
+        "description": "Changes per page.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    "wait": {
+        "description": "Seconds to hold the request when nothing is newer than `since` "
+        "(long poll); decimals allowed.",
+        "schema": {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+    },
+    "types": {
+        "description": "`entry`, `media` or `entry,media` (the default).",
+        "schema": {"type": "string"},
+        "example": "entry",
     },
     "token": {
         "description": "The token (or send it in the Authorization header).",
@@ -129,6 +151,8 @@ _ERRORS = {
     "or the uploaded file (media.max_file_size) is over its limit",
     414: "URITooLong: the query string is over 32 KiB, or the URL is most of a request "
     "head over server.max_header_size",
+    410: "ResyncRequired: the cursor is older than `changes.retention_days` or of another "
+    "change log: list the collection again, then follow from `now`",
     415: "UnsupportedMediaType: a body type (or file type) that is not accepted",
     422: "ValidationFailed: invalid data; `details` lists the fields",
     429: "CallLimitExceeded: the token's limit_calls is used up",
@@ -137,6 +161,21 @@ _ERRORS = {
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 _ETAG = {
     "ETag": {"description": "The strong entity tag of the answer.", "schema": {"type": "string"}}
+}
+_CHANGES_CURSOR = {
+    "X-Changes-Cursor": {
+        "description": "On collections: the change feed's position this answer reflects; "
+        "follow `/api/changes?since=` it to miss nothing after.",
+        "schema": {"type": "string"},
+    }
+}
+_EVENTS = {
+    "schema": {
+        "type": "string",
+        "description": "With `Accept: text/event-stream`: one event per change (`id:` its "
+        "cursor, `data:` the change as JSON), a comment line every 15 s of silence.",
+        "example": 'id: k3x9-42\ndata: {"cursor":"k3x9-42","op":"update",...}\n\n',
+    }
 }
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -178,6 +217,9 @@ def _parameters(operation: dict[str, Any], doc: ApiDoc, *, api: bool, read: bool
         params.append(_header("If-None-Match", _CREATE_IF_ABSENT))
     if doc.if_match:
         params.append(_header("If-Match", _HEADERS["If-Match"]))
+    if doc.event_stream:
+        params.append(_header("Accept", "`text/event-stream`: server-sent events."))
+        params.append(_header("Last-Event-ID", "With events: resume after this cursor."))
     operation["parameters"] = params
 
 
@@ -214,10 +256,12 @@ def _success(operation: dict[str, Any], doc: ApiDoc, *, read: bool) -> None:
         ok: dict[str, Any] = {"description": "OK", "content": content}
         if doc.answer == "Entry":
             content["application/json"]["example"] = {"data": ENTRY_EXAMPLE}
+        if doc.event_stream:
+            content["text/event-stream"] = _EVENTS
         responses["200"] = ok
     if doc.etag:
         for status in [s for s in responses if s.startswith("2")]:
-            responses[status]["headers"] = _ETAG
+            responses[status]["headers"] = _ETAG | (_CHANGES_CURSOR if doc.changes_cursor else {})
         if read:
             responses["304"] = {
                 "description": "Not Modified: If-None-Match names the current ETag; no body.",

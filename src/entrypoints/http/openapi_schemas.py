@@ -55,6 +55,7 @@ _MODELS: tuple[type[msgspec.Struct], ...] = (
     responses.GeneratedToken,
     responses.GeneratedHash,
     responses.HashVerified,
+    responses.ChangesPage,
 )
 
 
@@ -300,6 +301,7 @@ ANSWERS: dict[Answer, dict[str, Any]] = {
     "Webhooks": {"anyOf": [ref("WebhookList"), ref("WebhookData")]},
     "CreatedWebhook": ref("CreatedWebhookData"),
     "Deliveries": ref("DeliveryList"),
+    "Changes": ref("ChangesPage"),
 }
 """The JSON answers; ``Image`` and ``File`` are bytes (``openapi.py``)."""
 

@@ -7,8 +7,11 @@ from typing import Any, Literal
 import msgspec
 
 from flextype_core import PageMeta
+from flextype_core.changes import Change
 
 __all__ = [
+    "ChangesMeta",
+    "ChangesPage",
     "Data",
     "GeneratedHash",
     "GeneratedToken",
@@ -66,3 +69,17 @@ class Health(msgspec.Struct, kw_only=True):
 
     status: Literal["ok"]
     version: str
+
+
+class ChangesMeta(msgspec.Struct, kw_only=True):
+    next: str
+    """The cursor to pass as ``since`` for what follows (``since`` itself if nothing came)."""
+    more: bool
+    """The page is full: ask again at once for more."""
+
+
+class ChangesPage(msgspec.Struct, kw_only=True):
+    """A page of the change feed, oldest change first."""
+
+    data: list[Change]
+    meta: ChangesMeta
