@@ -144,7 +144,6 @@ _ERRORS = {
     401: "AccessTokenInvalid: the token is missing, unknown, wrong or not allowed",
     404: "NotFound",
     409: "Conflict: the id is taken",
-    410: "ResyncRequired: the change cursor is of another change log, or older than it keeps",
     412: "PreconditionFailed: If-Match does not name the current ETag "
     "(or If-None-Match: * found something)",
     413: "PayloadTooLarge: the body (api.max_body_size), the entry (api.max_entry_size) "
