@@ -12,6 +12,11 @@ read or parse per entry. The index stays true to the files three ways:
   one is older than ``sweep_interval`` seconds, so a hand edit is seen within about
   that time, while ``get`` sees it at once.
 
+With a change log, every write appends its changes (``YamlFilesEntryStore``), and what
+the sweep finds, or the build finds changed since the snapshot, is logged as a hand edit
+once (``flextype_adapters.hand_edits``). The log calls ``watch`` at each read, so a feed
+shows hand edits within the sweep interval even when no query runs.
+
 The index is built on the first query, from the snapshot of the last build
 (``flextype_adapters.index_snapshot``) for every file whose identity did not change since, by
 parsing the others.
@@ -28,10 +33,13 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from flextype_adapters.change_records import ChangeNotLoggedError, ChangeRecords
 from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
+from flextype_adapters.hand_edits import log_hand_edits, since_snapshot, unlogged
 from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, StorageError
@@ -52,10 +60,18 @@ class IndexedYamlFilesEntryStore:
     Args:
         root: the ``entries`` folder.
         sweep_interval: seconds between background sweeps for edits made by hand.
+        changes: the change log the writes and the hand edits found are appended to.
     """
 
-    def __init__(self, root: Path, *, sweep_interval: float = 2.0) -> None:
-        self._files = YamlFilesEntryStore(root)
+    def __init__(
+        self,
+        root: Path,
+        *,
+        sweep_interval: float = 2.0,
+        changes: ChangeRecords | None = None,
+    ) -> None:
+        self._files = YamlFilesEntryStore(root, changes=changes)
+        self._change_log = changes
         self._root = root
         self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
@@ -68,6 +84,11 @@ class IndexedYamlFilesEntryStore:
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
+        # Candidate hand edits (id -> was an entry when last seen) to log: at once (from
+        # a build), or at the next sweep (a write whose log append failed).
+        self._unsettled: dict[str, bool] = {}
+        self._retry: dict[str, bool] = {}
+        self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
         self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
@@ -170,7 +191,10 @@ class IndexedYamlFilesEntryStore:
         # queries answer from the index as it was until the reload, a moment under it.
         try:
             write()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, ChangeNotLoggedError):  # written, not logged: the next sweep logs it
+                with self._lock:
+                    self._retry.update(unlogged(exc.changes))
             # A failed write changed nothing on disk (a half-done create is undone),
             # so other processes need no news; this index re-reads to be sure, unless
             # the write's ``expect`` refused it before it began (a whole subtree's walk).
@@ -248,6 +272,10 @@ class IndexedYamlFilesEntryStore:
         kept: Snapshot = {}
         parsed = 0
         found = list(self._scan(ids.ROOT))
+        if self._change_log is not None:
+            # Changed while no process of ours looked (by hand, or a write killed before
+            # it logged): logged by a sweep started at once, which takes the writers' lock.
+            self._unsettled.update(since_snapshot(snapshot, found))
         # The files the snapshot does not hold are parsed first, on every core.
         self._files.parse_ahead_all(
             [i for i, identity in found if (snapshot.get(i) or (None,))[0] != identity]
@@ -309,30 +337,86 @@ class IndexedYamlFilesEntryStore:
     # -- the sweep for edits by hand ----------------------------------------------
 
     def _maybe_sweep(self) -> None:
+        """Start a sweep in the background if one is due, or candidates wait to be logged."""
         now = time.monotonic()
         # A sweep of a large tree takes a while: wait ten times as long between sweeps,
         # so that it never takes more than a tenth of the process's time.
         interval = max(self._sweep_interval, 10 * self._sweep_seconds)
-        if self._sweeping or now - self._last_sweep < interval:
+        due = now - self._last_sweep >= interval
+        if self._sweeping or not (due or self._unsettled):
             return
         self._sweeping = True
-        self._last_sweep = now
-        known = dict(self._identities)
+        known = None
+        if due:
+            self._last_sweep = now
+            known = dict(self._identities)
         threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
 
-    def _sweep(self, known: dict[str, FileIdentity]) -> None:
+    def _sweep(self, known: dict[str, FileIdentity] | None) -> None:
+        """Find the files changed since ``known`` (None: look at none), and log them."""
         started = time.monotonic()
         try:
-            seen = dict(self._scan(ids.ROOT))
-            suspects = {i for i, identity in seen.items() if known.get(i) != identity}
-            suspects |= known.keys() - seen.keys()
-            for entry_id in suspects:  # parsed here, not under the lock by a query
-                self._files.parse_ahead(entry_id)
-            with self._lock:
-                self._suspects |= suspects
+            suspects: set[str] = set()
+            if known is not None:
+                seen = dict(self._scan(ids.ROOT))
+                suspects = {i for i, identity in seen.items() if known.get(i) != identity}
+                suspects |= known.keys() - seen.keys()
+                for entry_id in suspects:  # parsed here, not under the lock by a query
+                    self._files.parse_ahead(entry_id)
+            self._log_hand_edits(
+                {i: i in known for i in suspects} if known is not None else {},
+                retry=known is not None,
+            )
+            if suspects:
+                with self._lock:
+                    self._suspects |= suspects
         finally:
-            self._sweep_seconds = time.monotonic() - started
+            if known is not None:
+                self._sweep_seconds = time.monotonic() - started
             self._sweeping = False
+
+    def _log_hand_edits(self, found: dict[str, bool], *, retry: bool) -> None:
+        """Log the candidates found and those waiting; those the log refused wait again."""
+        if self._change_log is None:
+            return
+        with self._lock:
+            candidates, self._unsettled = self._unsettled, {}
+            if retry:
+                candidates.update(self._retry)
+                self._retry = {}
+        for entry_id, was_entry in found.items():
+            candidates[entry_id] = candidates.get(entry_id, False) or was_entry
+        try:
+            log_hand_edits(self._files, self._change_log, candidates)
+        except ChangeNotLoggedError as exc:
+            with self._lock:
+                self._retry.update(candidates)
+            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", exc.message)
+
+    def watch(self) -> None:
+        """Look for edits made by hand if a sweep is due: cheap enough for every feed read.
+
+        The change log calls it at each read, so that hand edits reach the feed within
+        the sweep interval without any query. The first call builds the index (in the
+        background) if no query did; a call that finds the index busy does nothing.
+        """
+        if self._index is None:
+            if self._watched.acquire(blocking=False):  # once: the build's thread
+                threading.Thread(target=self._build_for_watch, daemon=True).start()
+            return
+        if time.monotonic() - self._last_sweep < self._sweep_interval and not self._unsettled:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                self._maybe_sweep()
+            finally:
+                self._lock.release()
+
+    def _build_for_watch(self) -> None:
+        try:
+            self._fresh()
+        except StorageError as exc:  # the next query reports it; the feed goes on
+            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", exc.message)
 
     def sweep_now(self) -> None:
         """Look for edits made by hand at once (tests and tools; queries do it anyway)."""
