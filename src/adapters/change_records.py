@@ -36,7 +36,14 @@ class ChangeRecords(ChangeAppender, Protocol):
     """A change log that also says what it last logged of ids (to tell hand edits)."""
 
     def known(self, kind: ChangeType, ids: Collection[str]) -> dict[str, str | None]:
-        """Return, of the ``ids`` the log mentions, the etag last logged (None: gone)."""
+        """Return, of the ``ids`` the log mentions, the etag last logged (None: gone).
+
+        An id logged without an etag (moved while unreadable) maps to ``""``.
+        """
+        ...
+
+    def present(self, kind: ChangeType) -> set[str]:
+        """Return the ids whose last logged change leaves them existing."""
         ...
 
 

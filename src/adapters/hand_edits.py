@@ -8,6 +8,10 @@ is with what the log last said of the id, holding the writers' lock: every write
 every process appends its changes before it lets that lock go, so a difference found
 under it is a change nobody logged. Several processes that find the same edit each
 look under the lock: the first logs it, the others find the log agreeing.
+
+Without a snapshot to compare with (a first build), every file is compared with what
+the log knows of it: an edit or a deletion is found, and a file the log never heard of
+is taken as it is (a project imported does not log each of its entries).
 """
 
 from __future__ import annotations
@@ -22,38 +26,69 @@ from flextype_core.errors import EntryNotFound, StorageError
 
 __all__ = ["log_hand_edits", "since_snapshot", "unlogged"]
 
+_UNSAID = "unsaid"
+"""What ``_op`` is told of an id the log never mentioned (no etag is unquoted)."""
+
 
 def log_hand_edits(
-    files: YamlFilesEntryStore, log: ChangeRecords, candidates: Mapping[str, bool]
+    files: YamlFilesEntryStore,
+    log: ChangeRecords,
+    candidates: Mapping[str, bool | None],
+    *,
+    gone_too: bool = False,
 ) -> None:
     """Log each candidate whose file differs from what ``log`` last said of it.
 
-    A file that cannot be read is left out (it is logged once it reads again).
+    A hint of None (not known whether it was an entry) logs a change only of an id the
+    log knows. With ``gone_too``, every id the log says exists is a candidate too (what
+    was deleted is found so). A file that cannot be read is left out (it is logged once
+    it reads again). The files are compared first without the writers' lock (most agree
+    with the log), then those that differ again under it.
 
     Raises:
         ChangeNotLoggedError: the log failed.
     """
-    if not candidates:
+    wanted = dict(candidates)
+    if gone_too:
+        for entry_id in log.present("entry"):
+            wanted.setdefault(entry_id, True)
+    if not wanted:
+        return
+    differing = {i for i, _ in _changes(files, log, wanted)}
+    if not differing:
         return
     with files.exclusive():
-        said = log.known("entry", list(candidates))
-        changes = []
-        for entry_id in sorted(candidates):
-            try:
-                etag: str | None = entry_etag(entry_id, files.get(entry_id).fields)
-            except EntryNotFound:
-                etag = None
-            except StorageError:
-                continue
-            op = _op(etag, said.get(entry_id, ""), candidates[entry_id])
-            if op is not None:
-                changes.append(NewChange(op=op, type="entry", id=entry_id, etag=etag))
-        append_changes(log, changes)
+        changes = _changes(files, log, {i: wanted[i] for i in differing})
+        append_changes(log, [change for _, change in changes])
 
 
-def _op(etag: str | None, said: str | None, was_entry: bool) -> ChangeOp | None:
-    """The change from what the log said (``""``: nothing; None: gone) to ``etag`` (None: gone)."""
-    if said == "":
+def _changes(
+    files: YamlFilesEntryStore, log: ChangeRecords, candidates: Mapping[str, bool | None]
+) -> list[tuple[str, NewChange]]:
+    """(id, change) of each candidate whose file differs from what the log says, by id."""
+    said = log.known("entry", list(candidates))
+    found = []
+    for entry_id in sorted(candidates):
+        last = said.get(entry_id, _UNSAID)
+        if last == _UNSAID and candidates[entry_id] is None:
+            continue  # nothing to compare with: no change either way (no file read)
+        try:
+            etag: str | None = entry_etag(entry_id, files.get(entry_id).fields)
+        except EntryNotFound:
+            etag = None
+        except StorageError:
+            continue
+        op = _op(etag, last, candidates[entry_id])
+        if op is not None:
+            found.append((entry_id, NewChange(op=op, type="entry", id=entry_id, etag=etag)))
+    return found
+
+
+def _op(etag: str | None, said: str | None, was_entry: bool | None) -> ChangeOp | None:
+    """The change from what the log said (None: gone) to ``etag`` (None: gone)."""
+    if said == _UNSAID:
+        if was_entry is None:
+            return None
         if etag is None:
             return "delete" if was_entry else None
         return "update" if was_entry else "create"
@@ -66,15 +101,16 @@ def _op(etag: str | None, said: str | None, was_entry: bool) -> ChangeOp | None:
 
 def since_snapshot(
     snapshot: Mapping[str, object], found: Iterable[tuple[str, FileIdentity]]
-) -> dict[str, bool]:
+) -> dict[str, bool | None]:
     """The candidates of an index build: files whose identity differs from the snapshot's.
 
     ``snapshot`` maps an id to (identity, ...) as ``index_snapshot`` keeps it. Without
-    one (a first build) there is nothing to compare with: none.
+    one (a first build, a snapshot deleted) every file is compared with the log, which
+    may know it (``log_hand_edits``'s hint None; its ``gone_too`` finds the deletions).
     """
     if not snapshot:
-        return {}
-    candidates = {}
+        return dict.fromkeys((entry_id for entry_id, _ in found), None)
+    candidates: dict[str, bool | None] = {}
     seen = set()
     for entry_id, identity in found:
         seen.add(entry_id)
@@ -88,9 +124,9 @@ def since_snapshot(
     return candidates
 
 
-def unlogged(changes: Sequence[NewChange]) -> dict[str, bool]:
+def unlogged(changes: Sequence[NewChange]) -> dict[str, bool | None]:
     """The candidates a write leaves when the log failed to take its ``changes``."""
-    candidates = {}
+    candidates: dict[str, bool | None] = {}
     for change in changes:
         candidates[change.id] = change.op in ("update", "delete")
         if change.from_id is not None and change.op == "move":

@@ -84,10 +84,12 @@ class IndexedYamlFilesEntryStore:
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
-        # Candidate hand edits (id -> was an entry when last seen) to log: at once (from
-        # a build), or at the next sweep (a write whose log append failed).
-        self._unsettled: dict[str, bool] = {}
-        self._retry: dict[str, bool] = {}
+        # Candidate hand edits (id -> was an entry when last seen; None: not known) to
+        # log: once a build is done, or at the next sweep (a write the log refused).
+        self._unsettled: dict[str, bool | None] = {}
+        self._retry: dict[str, bool | None] = {}
+        self._gone_too = False  # a build without a snapshot: the log says what was there
+        self._kept: Snapshot | None = None  # a snapshot to save, once a build is settled
         self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
         self._collections = Collections(self)
 
@@ -260,7 +262,14 @@ class IndexedYamlFilesEntryStore:
                     self._reload_one(index, entry_id)
             self._maybe_sweep()
             # A copy: ``_load`` changes the set in place, under the lock.
-            return index, frozenset(self._broken)
+            fresh = index, frozenset(self._broken)
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            # After the build, outside the index's lock (the writers' lock comes first):
+            # what changed unlogged since the snapshot is logged, then the snapshot moves on.
+            self._log_hand_edits({}, retry=False)
+            save_snapshot(self._snapshot, kept)
+        return fresh
 
     def _build(self) -> EntryIndex:
         """Index every entry: from the snapshot where its file is unchanged, else parsed."""
@@ -274,8 +283,9 @@ class IndexedYamlFilesEntryStore:
         found = list(self._scan(ids.ROOT))
         if self._change_log is not None:
             # Changed while no process of ours looked (by hand, or a write killed before
-            # it logged): logged by a sweep started at once, which takes the writers' lock.
+            # it logged): logged once the build is done (``_fresh``).
             self._unsettled.update(since_snapshot(snapshot, found))
+            self._gone_too = self._gone_too or not snapshot
         # The files the snapshot does not hold are parsed first, on every core.
         self._files.parse_ahead_all(
             [i for i, identity in found if (snapshot.get(i) or (None,))[0] != identity]
@@ -294,7 +304,7 @@ class IndexedYamlFilesEntryStore:
                 kept[entry_id] = (identity, msgspec.json.encode(entry.fields))
                 parsed += 1
         if parsed or len(kept) != len(snapshot):
-            save_snapshot(self._snapshot, kept)
+            self._kept = kept  # saved by ``_fresh``, once the changes it hides are logged
         return index
 
     def _load(self, index: EntryIndex, entry_id: str, identity: FileIdentity | None) -> None:
@@ -337,42 +347,32 @@ class IndexedYamlFilesEntryStore:
     # -- the sweep for edits by hand ----------------------------------------------
 
     def _maybe_sweep(self) -> None:
-        """Start a sweep in the background if one is due, or candidates wait to be logged."""
+        """Start a sweep in the background if one is due."""
         now = time.monotonic()
         # A sweep of a large tree takes a while: wait ten times as long between sweeps,
         # so that it never takes more than a tenth of the process's time.
         interval = max(self._sweep_interval, 10 * self._sweep_seconds)
-        due = now - self._last_sweep >= interval
-        if self._sweeping or not (due or self._unsettled):
+        if self._sweeping or now - self._last_sweep < interval:
             return
         self._sweeping = True
-        known = None
-        if due:
-            self._last_sweep = now
-            known = dict(self._identities)
+        self._last_sweep = now
+        known = dict(self._identities)
         threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
 
-    def _sweep(self, known: dict[str, FileIdentity] | None) -> None:
-        """Find the files changed since ``known`` (None: look at none), and log them."""
+    def _sweep(self, known: dict[str, FileIdentity]) -> None:
+        """Find the files changed since ``known``: reload them, and log them."""
         started = time.monotonic()
         try:
-            suspects: set[str] = set()
-            if known is not None:
-                seen = dict(self._scan(ids.ROOT))
-                suspects = {i for i, identity in seen.items() if known.get(i) != identity}
-                suspects |= known.keys() - seen.keys()
-                for entry_id in suspects:  # parsed here, not under the lock by a query
-                    self._files.parse_ahead(entry_id)
-            self._log_hand_edits(
-                {i: i in known for i in suspects} if known is not None else {},
-                retry=known is not None,
-            )
-            if suspects:
-                with self._lock:
-                    self._suspects |= suspects
+            seen = dict(self._scan(ids.ROOT))
+            suspects = {i for i, identity in seen.items() if known.get(i) != identity}
+            suspects |= known.keys() - seen.keys()
+            for entry_id in suspects:  # parsed here, not under the lock by a query
+                self._files.parse_ahead(entry_id)
+            self._log_hand_edits({i: i in known for i in suspects}, retry=True)
+            with self._lock:
+                self._suspects |= suspects
         finally:
-            if known is not None:
-                self._sweep_seconds = time.monotonic() - started
+            self._sweep_seconds = time.monotonic() - started
             self._sweeping = False
 
     def _log_hand_edits(self, found: dict[str, bool], *, retry: bool) -> None:
@@ -381,17 +381,20 @@ class IndexedYamlFilesEntryStore:
             return
         with self._lock:
             candidates, self._unsettled = self._unsettled, {}
+            gone_too, self._gone_too = self._gone_too, False
             if retry:
                 candidates.update(self._retry)
                 self._retry = {}
         for entry_id, was_entry in found.items():
-            candidates[entry_id] = candidates.get(entry_id, False) or was_entry
+            candidates[entry_id] = candidates.get(entry_id) or was_entry
         try:
-            log_hand_edits(self._files, self._change_log, candidates)
-        except ChangeNotLoggedError as exc:
+            log_hand_edits(self._files, self._change_log, candidates, gone_too=gone_too)
+        except (StorageError, OSError) as exc:  # the log's, or the lock file's
             with self._lock:
                 self._retry.update(candidates)
-            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", exc.message)
+                self._gone_too = self._gone_too or gone_too
+            reason = exc.message if isinstance(exc, StorageError) else exc.strerror
+            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
 
     def watch(self) -> None:
         """Look for edits made by hand if a sweep is due: cheap enough for every feed read.
@@ -404,7 +407,7 @@ class IndexedYamlFilesEntryStore:
             if self._watched.acquire(blocking=False):  # once: the build's thread
                 threading.Thread(target=self._build_for_watch, daemon=True).start()
             return
-        if time.monotonic() - self._last_sweep < self._sweep_interval and not self._unsettled:
+        if time.monotonic() - self._last_sweep < self._sweep_interval:
             return
         if self._lock.acquire(blocking=False):
             try:

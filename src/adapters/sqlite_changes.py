@@ -87,7 +87,9 @@ class SqliteChangeLog:
         self._clock = clock
         self._local = threading.local()
         self._guard = threading.Lock()
-        self._opened: list[sqlite3.Connection] = []
+        # Every connection opened, with the lock its thread holds while using it: close()
+        # takes each lock, so that it never closes a connection in the middle of a call.
+        self._opened: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._generation = 0  # moves on with close(): threads then open new connections
         self._epoch: str | None = None
         self._readers: list[Callable[[], None]] = []
@@ -98,17 +100,19 @@ class SqliteChangeLog:
 
     # -- connections -----------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection (a new one after close(), or in a forked child)."""
         held = getattr(self._local, "held", None)
         pid = os.getpid()
-        if held is not None and held[0] == self._generation and held[1] == pid:
-            connection: sqlite3.Connection = held[2]
-            return connection
-        connection = self._open()
-        with self._guard:
-            self._opened.append(connection)
-            self._local.held = (self._generation, pid, connection)
-        return connection
+        if held is None or held[0] != self._generation or held[1] != pid:
+            connection = self._open()
+            held = (self._generation, pid, connection, threading.Lock())
+            with self._guard:
+                self._opened.append(held[2:])
+                self._local.held = held
+        with held[3]:
+            yield held[2]
 
     def _open(self) -> sqlite3.Connection:
         with _storage_errors("opened"):
@@ -146,8 +150,8 @@ class SqliteChangeLog:
         with self._guard:
             opened, self._opened = self._opened, []
             self._generation += 1
-        for connection in opened:
-            with contextlib.suppress(sqlite3.Error):
+        for connection, lock in opened:
+            with lock, contextlib.suppress(sqlite3.Error):
                 connection.close()
 
     def on_read(self, callback: Callable[[], None]) -> None:
@@ -162,18 +166,19 @@ class SqliteChangeLog:
 
     def epoch(self) -> str:
         if self._epoch is None:
-            self._connection()
+            with _storage_errors("opened"), self._connection():
+                pass
         assert self._epoch is not None
         return self._epoch
 
     def head(self) -> int:
         self._poke()
-        with _storage_errors("read"):
-            return _head(self._connection())
+        with _storage_errors("read"), self._connection() as connection:
+            return _head(connection)
 
     def floor(self) -> int:
-        with _storage_errors("read"):
-            return _floor(self._connection())
+        with _storage_errors("read"), self._connection() as connection:
+            return _floor(connection)
 
     def read(
         self,
@@ -204,8 +209,11 @@ class SqliteChangeLog:
             " ORDER BY position LIMIT ?"
         )
         params.append(limit + 1)
-        connection = self._connection()
-        with _storage_errors("read"), _transaction(connection, "BEGIN"):
+        with (
+            _storage_errors("read"),
+            self._connection() as connection,
+            _transaction(connection, "BEGIN"),
+        ):
             # One read transaction: the head is that of the snapshot the rows come from.
             rows = connection.execute(query, params).fetchall()
             head = _head(connection)
@@ -215,8 +223,11 @@ class SqliteChangeLog:
         return LogPage(changes=changes, last=max(head, after), more=False)
 
     def purge(self, before: int) -> int:
-        connection = self._connection()
-        with _storage_errors("written"), _transaction(connection, "BEGIN IMMEDIATE"):
+        with (
+            _storage_errors("written"),
+            self._connection() as connection,
+            _transaction(connection, "BEGIN IMMEDIATE"),
+        ):
             count, newest = connection.execute(
                 "SELECT count(*), max(position) FROM changes WHERE at < ?", (before,)
             ).fetchone()
@@ -243,8 +254,11 @@ class SqliteChangeLog:
             return
         at = int(self._clock())
         rows = [(c.op, c.type, c.id, c.from_id, c.etag, at) for c in changes]
-        connection = self._connection()
-        with _storage_errors("written"), _transaction(connection, "BEGIN IMMEDIATE"):
+        with (
+            _storage_errors("written"),
+            self._connection() as connection,
+            _transaction(connection, "BEGIN IMMEDIATE"),
+        ):
             connection.executemany(_INSERT, rows)
             # One writer at a time: the transaction's positions are the last len(rows).
             first = _head(connection) - len(rows) + 1
@@ -252,21 +266,25 @@ class SqliteChangeLog:
             for position, change in enumerate(changes, start=first):
                 if change.op == "move" and change.from_id is not None:
                     latest.append((change.type, change.from_id, None, position))
-                etag = None if change.op == "delete" else change.etag
+                # None: gone; "": there, without an etag (moved while unreadable).
+                etag = None if change.op == "delete" else change.etag or ""
                 latest.append((change.type, change.id, etag, position))
             connection.executemany(_LATEST, latest)
 
     def known(self, kind: ChangeType, ids: Collection[str]) -> dict[str, str | None]:
         """Return what the log last said of each of ``ids`` it mentions.
 
-        An id maps to the etag of its last change, or None when that change says it is
-        gone (deleted, or moved away). Ids the log never mentioned (or whose deletion it
-        purged) are left out.
+        An id maps to the etag of its last change (``""`` if it had none), or None when
+        that change says it is gone (deleted, or moved away). Ids the log never
+        mentioned (or whose deletion it purged) are left out.
         """
         wanted = list(ids)
         found: dict[str, str | None] = {}
-        connection = self._connection()
-        with _storage_errors("read"), _transaction(connection, "BEGIN"):
+        with (
+            _storage_errors("read"),
+            self._connection() as connection,
+            _transaction(connection, "BEGIN"),
+        ):
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 rows = connection.execute(
@@ -275,6 +293,14 @@ class SqliteChangeLog:
                 ).fetchall()
                 found.update((str(row[0]), row[1]) for row in rows)
         return found
+
+    def present(self, kind: ChangeType) -> set[str]:
+        """Return the ids whose last logged change leaves them existing."""
+        with _storage_errors("read"), self._connection() as connection:
+            rows = connection.execute(
+                "SELECT id FROM latest WHERE type = ? AND etag IS NOT NULL", (kind,)
+            ).fetchall()
+        return {str(row[0]) for row in rows}
 
 
 def _head(connection: sqlite3.Connection) -> int:
