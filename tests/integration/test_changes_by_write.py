@@ -140,9 +140,7 @@ def test_a_subtree_copy_gives_one_copy_per_entry_from_its_source(
     assert etag(api, "c") != etag(api, "a/x")  # a new uuid: another representation
 
 
-def test_a_subtree_delete_gives_one_tombstone_per_entry_deleted(
-    api: ApiClient, feed: Feed
-) -> None:
+def test_a_subtree_delete_gives_one_tombstone_per_entry_deleted(api: ApiClient, feed: Feed) -> None:
     _subtree(api)
     entries = api.container.entries()
     entries.create("only/below", {"title": "no entry at 'only'"})

@@ -45,7 +45,6 @@ from flextype_entrypoints.transfer.staging import (
     Staging,
     clear_stores,
     content_names,
-    remove_change_log,
     remove_content,
 )
 
@@ -234,7 +233,6 @@ def migrate_project(
         remove_content(path, source)
         if target == "postgres":
             remove_local_media(path / MEDIA)
-            remove_change_log(path)
     return Migrated(
         source=source,
         target=target,

@@ -40,14 +40,7 @@ from flextype_entrypoints.database import migrate_database
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.settings import SETTINGS_FILE, Settings
 
-__all__ = [
-    "MEDIA",
-    "Staging",
-    "clear_stores",
-    "content_names",
-    "remove_change_log",
-    "remove_content",
-]
+__all__ = ["MEDIA", "Staging", "clear_stores", "content_names", "remove_content"]
 
 MEDIA = "media"
 _CONTENT = {"yaml": ("entries", "tokens"), "tinydb": ("db.json",), "postgres": ()}
@@ -88,12 +81,6 @@ def clear_stores(entries: EntryStore, tokens: TokenStore, media: MediaStore | No
             media.delete_folder(folder)
         for file in media.listing(ids.ROOT)[0]:
             media.delete_file(file.id)
-
-
-def remove_change_log(project: Path) -> None:
-    """Remove the file drivers' change log from a project folder (moved to postgres)."""
-    for name in CHANGES_FILES:
-        (project / name).unlink(missing_ok=True)
 
 
 class _AbandonedError(Exception):
