@@ -7,12 +7,14 @@ are told to list everything again, and the next write is its first change.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_entrypoints.project import open_project
-from tests.integration.transfer_support import init, run
+from tests.integration.transfer_support import init, members, replaced, rewrite, run
+from tests.media_drivers import use_bucket
 
 
 def _log(project: Path) -> SqliteChangeLog:
@@ -61,3 +63,24 @@ def test_a_migration_between_the_file_drivers_starts_a_new_log(
     assert new.head() == 0
     _write_one(site)
     assert [(c.op, c.id) for c in new.read(0, 10).changes] == [("create", "after")]
+
+
+def test_a_failed_import_into_a_bucket_leaves_the_log_as_it_was(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, s3_settings: dict[str, Any]
+) -> None:
+    """The media it writes into the live bucket, then removes, are no changes of the live
+    content: they would have been the new content's, which starts a log of its own."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    init(capsys, source, "yaml", demo=True)
+    archive, bad = tmp_path / "a.tgz", tmp_path / "bad.tgz"
+    assert run(capsys, "export", "--project", str(source), "--out", str(archive))[0] == 0
+    last_file = [i.name for i, _ in members(archive) if i.name.startswith("media/files/")][-1]
+    rewrite(archive, bad, replaced(last_file, lambda data: data[:-1] + b"!"), fix_manifest=False)
+    init(capsys, target, "yaml", demo=False)
+    use_bucket(target, s3_settings)
+    _write_one(target)
+    before = _log(target).read(0, 10)
+
+    code, _, err = run(capsys, "import", "--project", str(target), "--replace", str(bad))
+    assert code != 0 and "Nothing was imported." in err
+    assert _log(target).read(0, 10) == before
