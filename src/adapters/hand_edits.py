@@ -16,18 +16,72 @@ is taken as it is (a project imported does not log each of its entries).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 from flextype_adapters.change_records import ChangeRecords, append_changes
 from flextype_adapters.entry_files import FileIdentity
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core.changes import ChangeOp, NewChange, entry_etag
 from flextype_core.errors import EntryNotFound, StorageError
 
-__all__ = ["log_hand_edits", "since_snapshot", "unlogged"]
+__all__ = ["PendingEdits", "log_hand_edits", "since_snapshot", "unlogged"]
 
 _UNSAID = "unsaid"
 """What ``_op`` is told of an id the log never mentioned (no etag is unquoted)."""
+
+
+class PendingEdits:
+    """The candidates a YAML store has yet to log, and their logging (thread-safe).
+
+    Those of an index build are logged once it is done; those of a write the log
+    refused (and of a logging that failed) at the next sweep.
+    """
+
+    def __init__(self, files: YamlFilesEntryStore, log: ChangeRecords, where: str) -> None:
+        self._files = files
+        self._log = log
+        self._where = where
+        self._lock = threading.Lock()
+        self._now: dict[str, bool | None] = {}
+        self._later: dict[str, bool | None] = {}
+        self._gone_too = False  # a build without a snapshot: the log says what was there
+
+    def built(
+        self, snapshot: Mapping[str, object], found: Iterable[tuple[str, FileIdentity]]
+    ) -> None:
+        """Note what an index build found changed since ``snapshot`` (``since_snapshot``)."""
+        with self._lock:
+            self._now.update(since_snapshot(snapshot, found))
+            self._gone_too = self._gone_too or not snapshot
+
+    def refused(self, changes: Sequence[NewChange]) -> None:
+        """Note a write made whose ``changes`` the log refused."""
+        with self._lock:
+            self._later.update(unlogged(changes))
+
+    def log(self, found: Mapping[str, bool], *, sweep: bool) -> None:
+        """Log ``found`` (id -> was an entry) and what waits for now (for a sweep too).
+
+        Never raises: what fails to be logged waits for the next sweep (one warning).
+        """
+        with self._lock:
+            candidates, self._now = self._now, {}
+            gone_too, self._gone_too = self._gone_too, False
+            if sweep:
+                candidates.update(self._later)
+                self._later = {}
+        for entry_id, was_entry in found.items():
+            candidates[entry_id] = candidates.get(entry_id) or was_entry
+        try:
+            log_hand_edits(self._files, self._log, candidates, gone_too=gone_too)
+        except (StorageError, OSError) as exc:  # the log's, or the lock file's
+            with self._lock:
+                self._later.update(candidates)
+                self._gone_too = self._gone_too or gone_too
+            reason = exc.message if isinstance(exc, StorageError) else exc.strerror
+            warn_limited(f"changes:{self._where}", "Edits made by hand: %s", reason)
 
 
 def log_hand_edits(

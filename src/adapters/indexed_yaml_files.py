@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -37,8 +37,15 @@ from flextype_adapters.change_records import ChangeNotLoggedError, ChangeRecords
 from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
-from flextype_adapters.hand_edits import log_hand_edits, since_snapshot, unlogged
-from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
+from flextype_adapters.entry_moves import Watched
+from flextype_adapters.hand_edits import PendingEdits
+from flextype_adapters.index_snapshot import (
+    SNAPSHOT_FILE,
+    Snapshot,
+    decoded_fields,
+    load_snapshot,
+    save_snapshot,
+)
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
@@ -49,9 +56,6 @@ from flextype_core.query import Collections, Query
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
-_Current = TypeVar("_Current")
-
-_FIELDS = msgspec.json.Decoder(dict[str, Any])
 
 
 class IndexedYamlFilesEntryStore:
@@ -71,7 +75,6 @@ class IndexedYamlFilesEntryStore:
         changes: ChangeRecords | None = None,
     ) -> None:
         self._files = YamlFilesEntryStore(root, changes=changes)
-        self._change_log = changes
         self._root = root
         self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
@@ -84,11 +87,7 @@ class IndexedYamlFilesEntryStore:
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
-        # Candidate hand edits (id -> was an entry when last seen; None: not known) to
-        # log: once a build is done, or at the next sweep (a write the log refused).
-        self._unsettled: dict[str, bool | None] = {}
-        self._retry: dict[str, bool | None] = {}
-        self._gone_too = False  # a build without a snapshot: the log says what was there
+        self._pending = None if changes is None else PendingEdits(self._files, changes, str(root))
         self._kept: Snapshot | None = None  # a snapshot to save, once a build is settled
         self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
         self._collections = Collections(self)
@@ -153,7 +152,7 @@ class IndexedYamlFilesEntryStore:
     def move(
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
     ) -> None:
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write(
             [entry_id, new_id],
             lambda: self._files.move(entry_id, new_id, expect=watched),
@@ -169,7 +168,7 @@ class IndexedYamlFilesEntryStore:
         expect: Callable[[Entry], None] | None = None,
     ) -> Entry:
         copied: list[Entry] = []
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write(
             [new_id],
             lambda: copied.append(self._files.copy(entry_id, new_id, renew, expect=watched)),
@@ -180,23 +179,26 @@ class IndexedYamlFilesEntryStore:
     def delete(
         self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
     ) -> None:
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write([entry_id], lambda: self._files.delete(entry_id, expect=watched), watched)
 
     def _write(
         self,
         touched: list[str],
         write: Callable[[], object],
-        watched: _Watched[Any] | None = None,
+        watched: Watched[Any] | None = None,
     ) -> None:
         # No index lock while the files are written and parsed (seconds for a big entry):
         # queries answer from the index as it was until the reload, a moment under it.
         try:
             write()
-        except BaseException as exc:
-            if isinstance(exc, ChangeNotLoggedError):  # written, not logged: the next sweep logs it
-                with self._lock:
-                    self._retry.update(unlogged(exc.changes))
+        except ChangeNotLoggedError as exc:
+            # Written (durable), not logged: announced as any write; a sweep logs it.
+            if self._pending is not None:
+                self._pending.refused(exc.changes)
+            self._written(touched)
+            raise
+        except BaseException:
             # A failed write changed nothing on disk (a half-done create is undone),
             # so other processes need no news; this index re-reads to be sure, unless
             # the write's ``expect`` refused it before it began (a whole subtree's walk).
@@ -204,6 +206,10 @@ class IndexedYamlFilesEntryStore:
                 with self._lock:
                     self._reload(touched)
             raise
+        self._written(touched)
+
+    def _written(self, touched: list[str]) -> None:
+        """Tell other processes of a write (the journal), and bring this index up to it."""
         # Before the journal line: a query that reads it finds the files parsed.
         self._parse_ahead(touched)
         # Under the writers' lock: never while another process removes debris (a
@@ -267,7 +273,8 @@ class IndexedYamlFilesEntryStore:
         if kept is not None:
             # After the build, outside the index's lock (the writers' lock comes first):
             # what changed unlogged since the snapshot is logged, then the snapshot moves on.
-            self._log_hand_edits({}, retry=False)
+            if self._pending is not None:
+                self._pending.log({}, sweep=False)
             save_snapshot(self._snapshot, kept)
         return fresh
 
@@ -281,18 +288,18 @@ class IndexedYamlFilesEntryStore:
         kept: Snapshot = {}
         parsed = 0
         found = list(self._scan(ids.ROOT))
-        if self._change_log is not None:
+        if self._pending is not None:
             # Changed while no process of ours looked (by hand, or a write killed before
             # it logged): logged once the build is done (``_fresh``).
-            self._unsettled.update(since_snapshot(snapshot, found))
-            self._gone_too = self._gone_too or not snapshot
+            self._pending.built(snapshot, found)
         # The files the snapshot does not hold are parsed first, on every core.
         self._files.parse_ahead_all(
             [i for i, identity in found if (snapshot.get(i) or (None,))[0] != identity]
         )
         for entry_id, identity in found:
             known = snapshot.get(entry_id)
-            fields = _decoded(known[1]) if known is not None and known[0] == identity else None
+            unchanged = known is not None and known[0] == identity
+            fields = decoded_fields(known[1]) if known is not None and unchanged else None
             if known is not None and fields is not None:
                 index.put(Entry(id=entry_id, fields=fields))
                 self._identities[entry_id] = identity
@@ -368,33 +375,13 @@ class IndexedYamlFilesEntryStore:
             suspects |= known.keys() - seen.keys()
             for entry_id in suspects:  # parsed here, not under the lock by a query
                 self._files.parse_ahead(entry_id)
-            self._log_hand_edits({i: i in known for i in suspects}, retry=True)
+            if self._pending is not None:
+                self._pending.log({i: i in known for i in suspects}, sweep=True)
             with self._lock:
                 self._suspects |= suspects
         finally:
             self._sweep_seconds = time.monotonic() - started
             self._sweeping = False
-
-    def _log_hand_edits(self, found: dict[str, bool], *, retry: bool) -> None:
-        """Log the candidates found and those waiting; those the log refused wait again."""
-        if self._change_log is None:
-            return
-        with self._lock:
-            candidates, self._unsettled = self._unsettled, {}
-            gone_too, self._gone_too = self._gone_too, False
-            if retry:
-                candidates.update(self._retry)
-                self._retry = {}
-        for entry_id, was_entry in found.items():
-            candidates[entry_id] = candidates.get(entry_id) or was_entry
-        try:
-            log_hand_edits(self._files, self._change_log, candidates, gone_too=gone_too)
-        except (StorageError, OSError) as exc:  # the log's, or the lock file's
-            with self._lock:
-                self._retry.update(candidates)
-                self._gone_too = self._gone_too or gone_too
-            reason = exc.message if isinstance(exc, StorageError) else exc.strerror
-            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
 
     def watch(self) -> None:
         """Look for edits made by hand if a sweep is due: cheap enough for every feed read.
@@ -429,30 +416,3 @@ class IndexedYamlFilesEntryStore:
             known = dict(self._identities)
         self._sweeping = True
         self._sweep(known)
-
-
-class _Watched(Generic[_Current]):
-    """An ``expect`` that remembers whether it refused its write (then nothing was written)."""
-
-    def __init__(self, expect: Callable[[_Current], None]) -> None:
-        self._expect = expect
-        self.refused = False
-
-    @classmethod
-    def of(cls, expect: Callable[[_Current], None] | None) -> _Watched[_Current] | None:
-        return None if expect is None else cls(expect)
-
-    def __call__(self, current: _Current) -> None:
-        try:
-            self._expect(current)
-        except BaseException:
-            self.refused = True
-            raise
-
-
-def _decoded(fields: bytes) -> Fields | None:
-    """A snapshot's fields of one entry; None if damaged (the file is parsed instead)."""
-    try:
-        return _FIELDS.decode(fields)
-    except msgspec.DecodeError:
-        return None

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,13 @@ from flextype_adapters.entry_files import (
     entry_file_identity,
     walk_entry_files,
     warn_unreadable,
+)
+from flextype_adapters.entry_folders import (
+    create_subtree,
+    new_subtree_root,
+    prune,
+    remove_empty_folders,
+    undo_create,
 )
 from flextype_adapters.entry_moves import check_free
 from flextype_adapters.file_cache import ParsedFileCache
@@ -70,16 +75,6 @@ def _documents(entries: Mapping[str, Fields]) -> dict[str, bytes]:
         with _storage_errors(_entry(entry_id), "written"):
             documents[entry_id] = _dump(fields)
     return documents
-
-
-def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
-    """The id under which all of several new entries lie, if its folder is still free."""
-    if len(documents) < 2:
-        return None
-    root = min(documents, key=len)
-    if not all(ids.is_within(entry_id, root) for entry_id in documents):
-        return None
-    return None if (base / root).exists() else root
 
 
 class YamlFilesEntryStore:
@@ -216,9 +211,10 @@ class YamlFilesEntryStore:
             self._refuse_taken(entries)  # again: another writer may have come in between
             for entry_id in entries:
                 self._writable(entry_id)
-            root = _new_subtree_root(documents, self._root)
+            root = new_subtree_root(documents, self._root)
             if root is not None:
-                self._create_subtree(root, documents)
+                with _storage_errors(_entry(root), "written"):
+                    create_subtree(self._root, root, documents)
                 return
             written: list[str] = []
             try:
@@ -227,33 +223,13 @@ class YamlFilesEntryStore:
                         write_atomic(self._root / entry_id / ENTRY_FILE, data)
                     written.append(entry_id)
             except BaseException:
-                self._undo_create(written)
+                undo_create(self._root, written)
                 raise
 
     def _refuse_taken(self, entries: Mapping[str, Fields]) -> None:
         taken = [entry_id for entry_id in entries if self.exists(entry_id)]
         if taken:
             raise Conflict(f"Entry '{taken[0]}' already exists.")
-
-    def _create_subtree(self, root: str, documents: Mapping[str, bytes]) -> None:
-        """Write a whole new subtree (a copy) in a hidden staging folder, then rename it in.
-
-        A crash leaves either no subtree or all of it: the rename is the one step that
-        makes it appear. A crashed staging folder is hidden, so never read as entries.
-        """
-        stage = self._root / f".staging-{uuid.uuid4().hex}"
-        staged = stage / root.rsplit("/", 1)[-1]
-        with _storage_errors(_entry(root), "written"):
-            try:
-                for entry_id, data in documents.items():
-                    relative = entry_id[len(root) :].lstrip("/")
-                    write_atomic(staged / relative / ENTRY_FILE, data)
-                target = self._root / root
-                target.parent.mkdir(parents=True, exist_ok=True)
-                staged.rename(target)
-                fsync_dir(target.parent)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
         with self._lock.held():
@@ -310,14 +286,14 @@ class YamlFilesEntryStore:
             subtree = self._subtree(entry_id) if self._change_log is not None else []
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
-                self._remove_empty_folders(target)
+                remove_empty_folders(target)
                 if target.exists():  # non-entry files there: never overwrite them
                     raise Conflict(f"Entry '{new_id}' already exists.")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source.replace(target)
                 fsync_dir(target.parent)
                 fsync_dir(source.parent)
-                self._prune(source.parent)
+                prune(self._root, source.parent)
             self._log(lambda: entry_changes.moved(subtree, entry_id, new_id))
 
     def _subtree(self, entry_id: str) -> list[tuple[str, Fields | None]]:
@@ -383,7 +359,7 @@ class YamlFilesEntryStore:
                     # what it leads to.
                     folder = self._root / entry_id
                     remove_atomically(folder)
-                    self._prune(folder.parent)
+                    prune(self._root, folder.parent)
             self._log(lambda: entry_changes.deleted(gone))
 
     def _writable(self, entry_id: str) -> Path:
@@ -433,29 +409,3 @@ class YamlFilesEntryStore:
         base = os.path.join(self._root, entry_id)  # noqa: PTH118
         if entry_id == ids.ROOT or self._confinement.contains(base):
             yield from walk_entry_files(entry_id, base, depth, self._confinement)
-
-    def _remove_empty_folders(self, folder: Path) -> None:
-        if not folder.is_dir():
-            return
-        for current, _, _ in os.walk(folder, topdown=False):
-            with contextlib.suppress(OSError):  # not empty: it stays
-                Path(current).rmdir()
-
-    def _prune(self, folder: Path) -> None:
-        """Remove ``folder`` and its ancestors while they are empty, never the root."""
-        while folder != self._root and self._root in folder.parents:
-            try:
-                folder.rmdir()
-            except FileNotFoundError:
-                pass
-            except OSError:  # not empty: the folders above are not either
-                return
-            folder = folder.parent
-
-    def _undo_create(self, written: list[str]) -> None:
-        for entry_id in written:
-            folder = self._root / entry_id
-            # Best effort: the error that stopped the create is the one to report.
-            with contextlib.suppress(OSError):
-                (folder / ENTRY_FILE).unlink(missing_ok=True)
-            self._prune(folder)

@@ -11,16 +11,18 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flextype_adapters.change_records import ChangeNotLoggedError
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
-from flextype_core.changes import ChangeLog, entry_etag
+from flextype_core.changes import ChangeLog, NewChange, entry_etag
+from flextype_core.errors import StorageError
 from tests.http_client import ApiClient, Project, ProjectFactory, serve
 
 WITHIN = 60.0
@@ -179,4 +181,43 @@ def test_without_a_snapshot_a_build_finds_what_the_log_knows_changed(tmp_path: P
     assert sorted(changes_after(log, mark)) == [
         ("delete", "removed", None),
         ("update", "edited", entry_etag("edited", {"title": "A, edited by hand"})),
+    ]
+
+
+class RefusingLog(SqliteChangeLog):
+    """The file drivers' log, refusing appends while ``refuse`` is set (a full disk)."""
+
+    refuse = False
+
+    def append(self, changes: Sequence[NewChange]) -> None:
+        if self.refuse:
+            raise StorageError("The change log cannot be written: SQLITE_FULL.")
+        super().append(changes)
+
+
+def test_a_write_the_log_refused_is_made_announced_and_logged_by_the_next_sweep(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "entries"
+    log = RefusingLog(tmp_path / CHANGES_FILE)
+    store = IndexedYamlFilesEntryStore(root, sweep_interval=3600, changes=log)
+    other = IndexedYamlFilesEntryStore(root, sweep_interval=3600)  # another process
+    store.create({"a": {"title": "A"}})
+    assert len(store.descendants("", None)) == len(other.descendants("", None)) == 1
+    mark = log.head()
+
+    log.refuse = True
+    with pytest.raises(ChangeNotLoggedError, match=r"write was made.*SQLITE_FULL"):
+        store.create({"b": {"title": "B"}})
+    with pytest.raises(ChangeNotLoggedError):
+        store.update("a", lambda fields: {**fields, "title": "A2"})
+    assert store.get("b").fields == {"title": "B"}
+    assert [e.id for e in other.descendants("", None)] == ["a", "b"]  # the journal told it
+    assert other.get("a").fields == {"title": "A2"}
+
+    log.refuse = False
+    store.sweep_now()
+    assert sorted(changes_after(log, mark)) == [
+        ("create", "b", entry_etag("b", {"title": "B"})),
+        ("update", "a", entry_etag("a", {"title": "A2"})),
     ]
