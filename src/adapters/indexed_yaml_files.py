@@ -405,8 +405,9 @@ class IndexedYamlFilesEntryStore:
     def _build_for_watch(self) -> None:
         try:
             self._fresh()
-        except StorageError as exc:  # the next query reports it; the feed goes on
-            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", exc.message)
+        except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
+            reason = exc.message if isinstance(exc, StorageError) else exc.strerror
+            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
 
     def sweep_now(self) -> None:
         """Look for edits made by hand at once (tests and tools; queries do it anyway)."""
