@@ -26,6 +26,7 @@ import sqlite3
 import string
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
@@ -87,9 +88,9 @@ class SqliteChangeLog:
         self._clock = clock
         self._local = threading.local()
         self._guard = threading.Lock()
-        # Every connection opened, with the lock its thread holds while using it: close()
-        # takes each lock, so that it never closes a connection in the middle of a call.
-        self._opened: list[tuple[sqlite3.Connection, threading.Lock]] = []
+        # The connections of the threads that still run (a thread's goes with it):
+        # close() closes them, each under the lock its thread holds while using it.
+        self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._generation = 0  # moves on with close(): threads then open new connections
         self._epoch: str | None = None
         self._readers: list[Callable[[], None]] = []
@@ -103,16 +104,15 @@ class SqliteChangeLog:
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection (a new one after close(), or in a forked child)."""
-        held = getattr(self._local, "held", None)
+        held: _Held | None = getattr(self._local, "held", None)
         pid = os.getpid()
-        if held is None or held[0] != self._generation or held[1] != pid:
-            connection = self._open()
-            held = (self._generation, pid, connection, threading.Lock())
+        if held is None or held.generation != self._generation or held.pid != pid:
+            held = _Held(self._generation, pid, self._open())
             with self._guard:
-                self._opened.append(held[2:])
-                self._local.held = held
-        with held[3]:
-            yield held[2]
+                self._opened.add(held)
+            self._local.held = held  # only this thread's: it goes when the thread ends
+        with held.lock:
+            yield held.connection
 
     def _open(self) -> sqlite3.Connection:
         with _storage_errors("opened"):
@@ -148,11 +148,10 @@ class SqliteChangeLog:
     def close(self) -> None:
         """Close every connection (threads open new ones if the log is used again)."""
         with self._guard:
-            opened, self._opened = self._opened, []
+            opened, self._opened = list(self._opened), weakref.WeakSet()
             self._generation += 1
-        for connection, lock in opened:
-            with lock, contextlib.suppress(sqlite3.Error):
-                connection.close()
+        for held in opened:
+            held.close()
 
     def on_read(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (cheap, never raising) before each ``read`` and ``head``."""
@@ -301,6 +300,27 @@ class SqliteChangeLog:
                 "SELECT id FROM latest WHERE type = ? AND etag IS NOT NULL", (kind,)
             ).fetchall()
         return {str(row[0]) for row in rows}
+
+
+class _Held:
+    """A thread's connection, and the lock that thread holds while it uses it."""
+
+    __slots__ = ("__weakref__", "connection", "generation", "lock", "pid")
+
+    def __init__(self, generation: int, pid: int, connection: sqlite3.Connection) -> None:
+        self.generation = generation
+        self.pid = pid
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        with self.lock, contextlib.suppress(sqlite3.Error):
+            self.connection.close()
+
+    def __del__(self) -> None:
+        # The thread ended (its locals went): its connection, file and WAL go with it.
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()
 
 
 def _head(connection: sqlite3.Connection) -> int:

@@ -6,6 +6,8 @@ The adapters are ``tests.integration.change_logs.ADAPTERS``: one entry there add
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import re
 import subprocess
 import sys
@@ -383,3 +385,31 @@ def test_the_sqlite_log_says_what_it_last_logged_of_each_id(tmp_path: Path) -> N
     log.purge(200)
     assert log.known("entry", ["a", "b", "c", "d"]) == {"a": '"a"', "d": '"d"'}
     assert log.known("entry", [f"x{i}" for i in range(1200)] + ["a"]) == {"a": '"a"'}
+
+
+def test_the_sqlite_log_closes_the_connection_of_a_thread_that_ended(tmp_path: Path) -> None:
+    """A sweep runs in a thread of its own every few seconds: each would keep a file open."""
+    path = tmp_path / "changes.sqlite3"
+    log = SqliteChangeLog(path)
+    log.append([_new("a")])
+
+    def opened() -> int:
+        found = 0
+        for fd in Path("/proc/self/fd").iterdir():
+            with contextlib.suppress(OSError):
+                found += Path(os.readlink(fd)).name.startswith(path.name)
+        return found
+
+    def threads_reading(count: int) -> int:
+        for _ in range(count):
+            thread = threading.Thread(target=log.head)
+            thread.start()
+            thread.join()
+        gc.collect()
+        return opened()
+
+    # SQLite may keep a closed connection's descriptor for the next one (POSIX locks
+    # are the process's): a few, never one per thread.
+    before = opened()
+    first = threads_reading(20)
+    assert threads_reading(20) == first <= before + 2
