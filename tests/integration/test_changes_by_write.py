@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
+from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_core.changes import ChangeLog
 from flextype_core.errors import Conflict, EntryNotFound, PreconditionFailed
 from flextype_core.media import MediaService
+from flextype_entrypoints.container import build_container
 from tests.http_client import ApiClient, Project, ProjectFactory, serve
 from tests.images import encode, gradient
 from tests.media_drivers import MEDIA_DRIVERS, use_bucket
@@ -239,3 +241,20 @@ def test_a_folder_write_gives_one_change_per_file_and_none_for_the_folder(
     assert feed.new() == [("delete", "media", old, None, None) for _, old in moved]
     media.delete_folder("empty")
     assert feed.new() == []
+
+
+@pytest.mark.parametrize("driver", ["yaml", "tinydb"])
+def test_a_file_driver_project_has_one_log_file_every_process_shares(
+    tmp_path: Path, driver: str
+) -> None:
+    environ = {"FLEXTYPE_STORAGE__DRIVER": driver}
+    container = build_container(tmp_path, environ)
+    log = container.change_log()
+    assert isinstance(log, SqliteChangeLog) and log is container.change_log()
+    assert log.path == tmp_path.resolve() / CHANGES_FILE
+    container.entries().create("a", {"title": "A"})
+    container.shutdown_resources()
+    another = build_container(tmp_path, environ).change_log()  # as another process's
+    assert another is not None
+    assert [(c.op, c.id) for c in another.read(0, 10).changes] == [("create", "a")]
+    assert another.epoch() == log.epoch()
