@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from flextype_core.errors import Conflict, EntryNotFound
 from flextype_core.model import Entry
 from flextype_core.ports import EntryStore
 
-__all__ = ["check_free"]
+__all__ = ["Watched", "check_free"]
+
+_Current = TypeVar("_Current")
 
 
 def check_free(
@@ -25,3 +28,22 @@ def check_free(
         raise Conflict(f"Entry '{new_id}' already exists.")
     if expect is not None:
         expect(store.get(entry_id))
+
+
+class Watched(Generic[_Current]):
+    """An ``expect`` that remembers whether it refused its write (then nothing was written)."""
+
+    def __init__(self, expect: Callable[[_Current], None]) -> None:
+        self._expect = expect
+        self.refused = False
+
+    @classmethod
+    def of(cls, expect: Callable[[_Current], None] | None) -> Watched[_Current] | None:
+        return None if expect is None else cls(expect)
+
+    def __call__(self, current: _Current) -> None:
+        try:
+            self._expect(current)
+        except BaseException:
+            self.refused = True
+            raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -21,7 +22,7 @@ from flextype_adapters.atomic import write_atomic
 from flextype_adapters.entry_files import FileIdentity
 from flextype_adapters.yaml_codec import PARSE_RULES
 
-__all__ = ["SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot"]
+__all__ = ["SNAPSHOT_FILE", "Snapshot", "decoded_fields", "load_snapshot", "save_snapshot"]
 
 SNAPSHOT_FILE = ".index"
 """In ``entries/``, hidden like the journal, so never taken for an entry."""
@@ -39,6 +40,7 @@ class _Stored(msgspec.Struct, array_like=True):
 
 
 _DECODER = msgspec.msgpack.Decoder(_Stored)
+_FIELDS = msgspec.json.Decoder(dict[str, Any])
 _ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -55,3 +57,11 @@ def save_snapshot(path: Path, entries: Mapping[str, tuple[FileIdentity, bytes]])
     """Write the snapshot atomically; on failure leave things as they are (it is a cache)."""
     with contextlib.suppress(OSError):
         write_atomic(path, _ENCODER.encode(_Stored(version=_VERSION, entries=dict(entries))))
+
+
+def decoded_fields(fields: bytes) -> dict[str, Any] | None:
+    """A snapshot's fields of one entry; None if damaged (the file is parsed instead)."""
+    try:
+        return _FIELDS.decode(fields)
+    except msgspec.DecodeError:
+        return None

@@ -12,6 +12,11 @@ read or parse per entry. The index stays true to the files three ways:
   one is older than ``sweep_interval`` seconds, so a hand edit is seen within about
   that time, while ``get`` sees it at once.
 
+With a change log, every write appends its changes (``YamlFilesEntryStore``), and what
+the sweep finds, or the build finds changed since the snapshot, is logged as a hand edit
+once (``flextype_adapters.hand_edits``). The log calls ``watch`` at each read, so a feed
+shows hand edits within the sweep interval even when no query runs.
+
 The index is built on the first query, from the snapshot of the last build
 (``flextype_adapters.index_snapshot``) for every file whose identity did not change since, by
 parsing the others.
@@ -24,14 +29,24 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 
+from flextype_adapters.change_records import ChangeNotLoggedError, ChangeRecords
 from flextype_adapters.entry_files import FileIdentity, warn_unreadable
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
-from flextype_adapters.index_snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot
+from flextype_adapters.entry_moves import Watched
+from flextype_adapters.hand_edits import PendingEdits
+from flextype_adapters.index_snapshot import (
+    SNAPSHOT_FILE,
+    Snapshot,
+    decoded_fields,
+    load_snapshot,
+    save_snapshot,
+)
+from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, StorageError
@@ -41,9 +56,6 @@ from flextype_core.query import Collections, Query
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
 Fields = dict[str, Any]
-_Current = TypeVar("_Current")
-
-_FIELDS = msgspec.json.Decoder(dict[str, Any])
 
 
 class IndexedYamlFilesEntryStore:
@@ -52,10 +64,17 @@ class IndexedYamlFilesEntryStore:
     Args:
         root: the ``entries`` folder.
         sweep_interval: seconds between background sweeps for edits made by hand.
+        changes: the change log the writes and the hand edits found are appended to.
     """
 
-    def __init__(self, root: Path, *, sweep_interval: float = 2.0) -> None:
-        self._files = YamlFilesEntryStore(root)
+    def __init__(
+        self,
+        root: Path,
+        *,
+        sweep_interval: float = 2.0,
+        changes: ChangeRecords | None = None,
+    ) -> None:
+        self._files = YamlFilesEntryStore(root, changes=changes)
         self._root = root
         self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
@@ -68,6 +87,9 @@ class IndexedYamlFilesEntryStore:
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
+        self._pending = None if changes is None else PendingEdits(self._files, changes, str(root))
+        self._kept: Snapshot | None = None  # a snapshot to save, once a build is settled
+        self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
         self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
@@ -130,7 +152,7 @@ class IndexedYamlFilesEntryStore:
     def move(
         self, entry_id: str, new_id: str, *, expect: Callable[[Entry], None] | None = None
     ) -> None:
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write(
             [entry_id, new_id],
             lambda: self._files.move(entry_id, new_id, expect=watched),
@@ -146,7 +168,7 @@ class IndexedYamlFilesEntryStore:
         expect: Callable[[Entry], None] | None = None,
     ) -> Entry:
         copied: list[Entry] = []
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write(
             [new_id],
             lambda: copied.append(self._files.copy(entry_id, new_id, renew, expect=watched)),
@@ -157,19 +179,25 @@ class IndexedYamlFilesEntryStore:
     def delete(
         self, entry_id: str, *, expect: Callable[[Entry | None], None] | None = None
     ) -> None:
-        watched = _Watched.of(expect)
+        watched = Watched.of(expect)
         self._write([entry_id], lambda: self._files.delete(entry_id, expect=watched), watched)
 
     def _write(
         self,
         touched: list[str],
         write: Callable[[], object],
-        watched: _Watched[Any] | None = None,
+        watched: Watched[Any] | None = None,
     ) -> None:
         # No index lock while the files are written and parsed (seconds for a big entry):
         # queries answer from the index as it was until the reload, a moment under it.
         try:
             write()
+        except ChangeNotLoggedError as exc:
+            # Written (durable), not logged: announced as any write; a sweep logs it.
+            if self._pending is not None:
+                self._pending.refused(exc.changes)
+            self._written(touched)
+            raise
         except BaseException:
             # A failed write changed nothing on disk (a half-done create is undone),
             # so other processes need no news; this index re-reads to be sure, unless
@@ -178,6 +206,10 @@ class IndexedYamlFilesEntryStore:
                 with self._lock:
                     self._reload(touched)
             raise
+        self._written(touched)
+
+    def _written(self, touched: list[str]) -> None:
+        """Tell other processes of a write (the journal), and bring this index up to it."""
         # Before the journal line: a query that reads it finds the files parsed.
         self._parse_ahead(touched)
         # Under the writers' lock: never while another process removes debris (a
@@ -236,7 +268,15 @@ class IndexedYamlFilesEntryStore:
                     self._reload_one(index, entry_id)
             self._maybe_sweep()
             # A copy: ``_load`` changes the set in place, under the lock.
-            return index, frozenset(self._broken)
+            fresh = index, frozenset(self._broken)
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            # After the build, outside the index's lock (the writers' lock comes first):
+            # what changed unlogged since the snapshot is logged, then the snapshot moves on.
+            if self._pending is not None:
+                self._pending.log({}, sweep=False)
+            save_snapshot(self._snapshot, kept)
+        return fresh
 
     def _build(self) -> EntryIndex:
         """Index every entry: from the snapshot where its file is unchanged, else parsed."""
@@ -248,13 +288,18 @@ class IndexedYamlFilesEntryStore:
         kept: Snapshot = {}
         parsed = 0
         found = list(self._scan(ids.ROOT))
+        if self._pending is not None:
+            # Changed while no process of ours looked (by hand, or a write killed before
+            # it logged): logged once the build is done (``_fresh``).
+            self._pending.built(snapshot, found)
         # The files the snapshot does not hold are parsed first, on every core.
         self._files.parse_ahead_all(
             [i for i, identity in found if (snapshot.get(i) or (None,))[0] != identity]
         )
         for entry_id, identity in found:
             known = snapshot.get(entry_id)
-            fields = _decoded(known[1]) if known is not None and known[0] == identity else None
+            unchanged = known is not None and known[0] == identity
+            fields = decoded_fields(known[1]) if known is not None and unchanged else None
             if known is not None and fields is not None:
                 index.put(Entry(id=entry_id, fields=fields))
                 self._identities[entry_id] = identity
@@ -266,7 +311,7 @@ class IndexedYamlFilesEntryStore:
                 kept[entry_id] = (identity, msgspec.json.encode(entry.fields))
                 parsed += 1
         if parsed or len(kept) != len(snapshot):
-            save_snapshot(self._snapshot, kept)
+            self._kept = kept  # saved by ``_fresh``, once the changes it hides are logged
         return index
 
     def _load(self, index: EntryIndex, entry_id: str, identity: FileIdentity | None) -> None:
@@ -309,6 +354,7 @@ class IndexedYamlFilesEntryStore:
     # -- the sweep for edits by hand ----------------------------------------------
 
     def _maybe_sweep(self) -> None:
+        """Start a sweep in the background if one is due."""
         now = time.monotonic()
         # A sweep of a large tree takes a while: wait ten times as long between sweeps,
         # so that it never takes more than a tenth of the process's time.
@@ -321,6 +367,7 @@ class IndexedYamlFilesEntryStore:
         threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
 
     def _sweep(self, known: dict[str, FileIdentity]) -> None:
+        """Find the files changed since ``known``: reload them, and log them."""
         started = time.monotonic()
         try:
             seen = dict(self._scan(ids.ROOT))
@@ -328,11 +375,39 @@ class IndexedYamlFilesEntryStore:
             suspects |= known.keys() - seen.keys()
             for entry_id in suspects:  # parsed here, not under the lock by a query
                 self._files.parse_ahead(entry_id)
+            if self._pending is not None:
+                self._pending.log({i: i in known for i in suspects}, sweep=True)
             with self._lock:
                 self._suspects |= suspects
         finally:
             self._sweep_seconds = time.monotonic() - started
             self._sweeping = False
+
+    def watch(self) -> None:
+        """Look for edits made by hand if a sweep is due: cheap enough for every feed read.
+
+        The change log calls it at each read, so that hand edits reach the feed within
+        the sweep interval without any query. The first call builds the index (in the
+        background) if no query did; a call that finds the index busy does nothing.
+        """
+        if self._index is None:
+            if self._watched.acquire(blocking=False):  # once: the build's thread
+                threading.Thread(target=self._build_for_watch, daemon=True).start()
+            return
+        if time.monotonic() - self._last_sweep < self._sweep_interval:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                self._maybe_sweep()
+            finally:
+                self._lock.release()
+
+    def _build_for_watch(self) -> None:
+        try:
+            self._fresh()
+        except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
+            reason = exc.message if isinstance(exc, StorageError) else exc.strerror
+            warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
 
     def sweep_now(self) -> None:
         """Look for edits made by hand at once (tests and tools; queries do it anyway)."""
@@ -342,30 +417,3 @@ class IndexedYamlFilesEntryStore:
             known = dict(self._identities)
         self._sweeping = True
         self._sweep(known)
-
-
-class _Watched(Generic[_Current]):
-    """An ``expect`` that remembers whether it refused its write (then nothing was written)."""
-
-    def __init__(self, expect: Callable[[_Current], None]) -> None:
-        self._expect = expect
-        self.refused = False
-
-    @classmethod
-    def of(cls, expect: Callable[[_Current], None] | None) -> _Watched[_Current] | None:
-        return None if expect is None else cls(expect)
-
-    def __call__(self, current: _Current) -> None:
-        try:
-            self._expect(current)
-        except BaseException:
-            self.refused = True
-            raise
-
-
-def _decoded(fields: bytes) -> Fields | None:
-    """A snapshot's fields of one entry; None if damaged (the file is parsed instead)."""
-    try:
-        return _FIELDS.decode(fields)
-    except msgspec.DecodeError:
-        return None

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flextype_adapters import media_changes
 from flextype_adapters.atomic import (
     copy_atomic,
     fsync_dir,
@@ -45,6 +46,7 @@ from flextype_adapters.atomic import (
     remove_atomically,
     write_atomic,
 )
+from flextype_adapters.change_records import ChangeAppender, append_changes
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import (
@@ -59,6 +61,7 @@ from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
+from flextype_core.changes import NewChange
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
 from flextype_core.model import MediaFile
 from flextype_core.ports import StagedUpload
@@ -82,11 +85,14 @@ class LocalMediaStore(LocalMediaReader):
 
     Args:
         root: the media directory; created on the first write.
+        changes: the change log each write appends to (``media_changes``), under the
+            writers' lock once the write is durable; None: none.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, changes: ChangeAppender | None = None) -> None:
         super().__init__(root)
         self._lock = ProcessLock(root / ".lock")
+        self._change_log = changes
 
     def _inside(self, path: Path, what: str) -> Path:
         """Return ``path`` if writing there stays inside the root; else a ``Conflict``."""
@@ -122,17 +128,26 @@ class LocalMediaStore(LocalMediaReader):
             raise TypeError("LocalMediaStore.add_file takes an upload of its own stage().")
         path = self._inside(self._root / file_id, file_named(file_id))
         upload.finish()  # before anything changes: a failing fsync leaves the old file
-        with self._lock.held(), _storage_errors(file_named(file_id), "written"):
-            if os.path.lexists(path):
-                if not replace or not path.is_file():
-                    raise Conflict(f"{file_named(file_id)} already exists.")
-                remove_atomically(path)  # the file vanishes at once
-            data = _dump(meta)
-            stored = _load_mapping(data.decode("utf-8"))
-            write_atomic(sidecar(path), data)
-            self._place_upload(upload, path)
-            fsync_dir(path.parent)
-        return MediaFile(id=file_id, meta=stored)
+        with self._lock.held():
+            with _storage_errors(file_named(file_id), "written"):
+                replaced = os.path.lexists(path)
+                if replaced:
+                    if not replace or not path.is_file():
+                        raise Conflict(f"{file_named(file_id)} already exists.")
+                    remove_atomically(path)  # the file vanishes at once
+                data = _dump(meta)
+                stored = _load_mapping(data.decode("utf-8"))
+                write_atomic(sidecar(path), data)
+                self._place_upload(upload, path)
+                fsync_dir(path.parent)
+            added = MediaFile(id=file_id, meta=stored)
+            self._log(lambda: media_changes.added(added, replaced=replaced))
+        return added
+
+    def _log(self, changes: Callable[[], list[NewChange]]) -> None:
+        """Append a write's changes (made only when there is a log to append to)."""
+        if self._change_log is not None:
+            append_changes(self._change_log, changes())
 
     def _place_upload(self, upload: FileUpload, path: Path) -> None:
         # Received privately; in place, it is a file like any other the umask rules.
@@ -161,7 +176,9 @@ class LocalMediaStore(LocalMediaReader):
                 # Return what a later file() will read (tuples come back as lists, ...).
                 stored = _load_mapping(data.decode("utf-8"))
                 write_atomic(sidecar(path), data)
-            return MediaFile(id=file_id, meta=stored)
+            updated = MediaFile(id=file_id, meta=stored)
+            self._log(lambda: media_changes.updated(updated))
+            return updated
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
         with self._lock.held():
@@ -171,7 +188,9 @@ class LocalMediaStore(LocalMediaReader):
                 fsync_dir(target.parent)
                 fsync_dir(source.parent)
                 sidecar(source).unlink(missing_ok=True)
-            return MediaFile(id=new_id, meta=meta)
+            moved = MediaFile(id=new_id, meta=meta)
+            self._log(lambda: media_changes.moved(file_id, moved))
+            return moved
 
     def copy_file(self, file_id: str, new_id: str) -> MediaFile:
         with self._lock.held():
@@ -179,7 +198,9 @@ class LocalMediaStore(LocalMediaReader):
             with _storage_errors(file_named(file_id), "copied"):
                 copy_atomic(source, target)
                 fsync_dir(target.parent)
-            return MediaFile(id=new_id, meta=meta)
+            copied = MediaFile(id=new_id, meta=meta)
+            self._log(lambda: media_changes.copied(file_id, copied))
+            return copied
 
     def _transfer_start(self, file_id: str, new_id: str) -> tuple[Path, Path, Meta]:
         """Check a move or copy, write the target's sidecar; return paths and metadata."""
@@ -201,6 +222,7 @@ class LocalMediaStore(LocalMediaReader):
                 path.unlink()
                 fsync_dir(path.parent)
                 sidecar(path).unlink(missing_ok=True)
+            self._log(lambda: media_changes.deleted([file_id]))
 
     # -- folders --------------------------------------------------------------------
 
@@ -216,15 +238,18 @@ class LocalMediaStore(LocalMediaReader):
     def move_folder(self, folder_id: str, new_id: str) -> None:
         with self._lock.held():
             source, target = self._folder_transfer_start(folder_id, new_id)
+            files = self._files_below(folder_id)
             with _storage_errors(folder_named(folder_id), "moved"):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source.replace(target)
                 fsync_dir(target.parent)
                 fsync_dir(source.parent)
+            self._log(lambda: media_changes.folder_moved(files, folder_id, new_id))
 
     def copy_folder(self, folder_id: str, new_id: str) -> None:
         with self._lock.held():
             source, target = self._folder_transfer_start(folder_id, new_id)
+            files = self._files_below(folder_id)
             with _storage_errors(folder_named(folder_id), "copied"):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = hidden_twin(target, "tmp")
@@ -236,6 +261,7 @@ class LocalMediaStore(LocalMediaReader):
                     shutil.rmtree(temporary, ignore_errors=True)
                     raise
                 fsync_dir(target.parent)
+            self._log(lambda: media_changes.folder_copied(files, folder_id, new_id))
 
     def _folder_transfer_start(self, folder_id: str, new_id: str) -> tuple[Path, Path]:
         source = self._root / folder_id
@@ -251,5 +277,24 @@ class LocalMediaStore(LocalMediaReader):
             if not self.folder_exists(folder_id):
                 raise MediaFolderNotFound(folder_id)
             folder = self._root / folder_id
+            files = self._files_below(folder_id)
             with _storage_errors(folder_named(folder_id), "deleted"):
                 remove_atomically(folder)  # a linked folder: the link goes, not its target
+            self._log(lambda: media_changes.deleted(file_id for file_id, _ in files))
+
+    def _files_below(self, folder_id: str) -> list[tuple[str, Meta | None]]:
+        """(id, metadata; None if unreadable) of every file in the folder and below, by id.
+
+        Read only for a change log (a folder's write gives one change per file).
+        """
+        if self._change_log is None:
+            return []
+        found: list[tuple[str, Meta | None]] = []
+        folders = [folder_id]
+        while folders:
+            current = folders.pop()
+            files, unreadable = self.listing(current)
+            found += [(file.id, file.meta) for file in files]
+            found += [(file_id, None) for file_id in unreadable]
+            folders += self.folders(current)
+        return sorted(found, key=lambda item: item[0])

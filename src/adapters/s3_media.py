@@ -35,7 +35,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from flextype_adapters import media_changes
 from flextype_adapters.atomic import write_atomic
+from flextype_adapters.change_records import ChangeAppender, append_changes
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import file_named, folder_named
@@ -53,6 +55,7 @@ from flextype_adapters.s3_media_reads import (
 )
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE, S3Upload
 from flextype_core import ids
+from flextype_core.changes import NewChange
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound, StorageError
 from flextype_core.model import MediaFile
 from flextype_core.ports import StagedUpload
@@ -74,6 +77,8 @@ class S3MediaStore(S3MediaReader):
         part_size: the multipart part size of uploads.
         stale_after: the age in seconds past which ``remove_debris`` takes an unnamed
             blob or a multipart upload for debris.
+        changes: the change log each write appends to (``media_changes``), under the
+            writers' lock once the bucket took the write; None: none.
     """
 
     def __init__(
@@ -83,8 +88,10 @@ class S3MediaStore(S3MediaReader):
         *,
         part_size: int = DEFAULT_PART_SIZE,
         stale_after: float = STALE_SECONDS,
+        changes: ChangeAppender | None = None,
     ) -> None:
         super().__init__(root, bucket, part_size=part_size)
+        self._change_log = changes
         self._lock = ProcessLock(root / ".lock")
         self._journal = Journal(root, bucket, self._blobs)
         self._stale_after = stale_after
@@ -123,6 +130,11 @@ class S3MediaStore(S3MediaReader):
                     yield
             finally:  # after a failure too: part of the write may have been done
                 self._note_change()
+
+    def _log(self, changes: Callable[[], list[NewChange]]) -> None:
+        """Append a write's changes (made only when there is a log to append to)."""
+        if self._change_log is not None:
+            append_changes(self._change_log, changes())
 
     def _run(self, work: Work) -> None:
         if work.journaled:
@@ -185,8 +197,10 @@ class S3MediaStore(S3MediaReader):
                 # it): the caller must not remove its blob. Unnamed, it is an orphan.
                 upload.taken()
                 raise
-        upload.taken()
-        return MediaFile(id=file_id, meta=stored)
+            upload.taken()
+            added = MediaFile(id=file_id, meta=stored)
+            self._log(lambda: media_changes.added(added, replaced=old is not None))
+        return added
 
     def update_meta(
         self, file_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -210,7 +224,9 @@ class S3MediaStore(S3MediaReader):
                 if is_precondition_failed(exc):  # changed by someone outside this store
                     raise Conflict(f"{subject} changed meanwhile: try again.") from exc
                 raise
-        return MediaFile(id=file_id, meta=stored)
+            updated = MediaFile(id=file_id, meta=stored)
+            self._log(lambda: media_changes.updated(updated))
+        return updated
 
     def move_file(self, file_id: str, new_id: str) -> MediaFile:
         with self._writing(file_named(file_id), "moved"):
@@ -218,7 +234,9 @@ class S3MediaStore(S3MediaReader):
             work.put(record_name(new_id), encode_record(record.blob, record.meta))
             work.plan.deleted.append(record_name(file_id))
             self._run(work)
-        return MediaFile(id=new_id, meta=record.meta)
+            moved = MediaFile(id=new_id, meta=record.meta)
+            self._log(lambda: media_changes.moved(file_id, moved))
+        return moved
 
     def copy_file(self, file_id: str, new_id: str) -> MediaFile:
         with self._writing(file_named(file_id), "copied"):
@@ -227,7 +245,9 @@ class S3MediaStore(S3MediaReader):
             work.copy_blob(record.blob, blob)
             work.put(record_name(new_id), encode_record(blob, record.meta))
             self._run(work)
-        return MediaFile(id=new_id, meta=record.meta)
+            copied = MediaFile(id=new_id, meta=record.meta)
+            self._log(lambda: media_changes.copied(file_id, copied))
+        return copied
 
     def _transfer_start(self, file_id: str, new_id: str) -> tuple[Work, Record]:
         """Check a move or copy; return the work making the target's folders, and the record."""
@@ -249,6 +269,7 @@ class S3MediaStore(S3MediaReader):
             with contextlib.suppress(StorageError):  # a damaged record's blob: an orphan
                 work.plan.old_blobs.append(decode_record(file_id, got[1]).blob)
             self._run(work)
+            self._log(lambda: media_changes.deleted([file_id]))
 
     # -- folders --------------------------------------------------------------------------
 
@@ -267,7 +288,10 @@ class S3MediaStore(S3MediaReader):
             for name, _ in listed:
                 work.copy(name, _rebased(name, folder_id, new_id))
             work.plan.deleted.extend(name for name, _ in listed)
+            # Read for the log only (a move copies records without reading them).
+            files = _files(listed, self._records(listed) if self._change_log is not None else {})
             self._run(work)
+            self._log(lambda: media_changes.folder_moved(files, folder_id, new_id))
 
     def copy_folder(self, folder_id: str, new_id: str) -> None:
         with self._writing(folder_named(folder_id), "copied"):
@@ -281,6 +305,9 @@ class S3MediaStore(S3MediaReader):
                 work.copy_blob(record.blob, blob)
                 work.put(_rebased(name, folder_id, new_id), encode_record(blob, record.meta))
             self._run(work)
+            # A damaged record is not copied: only the records read are.
+            copied = [(i, meta) for i, meta in _files(listed, records) if meta is not None]
+            self._log(lambda: media_changes.folder_copied(copied, folder_id, new_id))
 
     def _folder_transfer_start(
         self, folder_id: str, new_id: str
@@ -327,6 +354,7 @@ class S3MediaStore(S3MediaReader):
             records = self._records(listed)
             work.plan.old_blobs.extend(record.blob for record in records.values())
             self._run(work)
+            self._log(lambda: media_changes.deleted(file_id for file_id, _ in _files(listed, {})))
 
     # -- upkeep ---------------------------------------------------------------------------
 
@@ -358,6 +386,18 @@ class S3MediaStore(S3MediaReader):
             except StorageError:
                 named.update(c for c in candidates if c.encode() in body)
         return named & set(candidates)
+
+
+def _files(
+    listed: list[tuple[str, str]], records: Mapping[str, Record]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """(id, metadata; None if not read) of the files among ``listed`` objects, by id."""
+    found = []
+    for name, _ in listed:
+        if not name.endswith("/"):
+            record = records.get(name)
+            found.append((name.removeprefix(RECORDS), None if record is None else record.meta))
+    return sorted(found, key=lambda item: item[0])
 
 
 def _rebased(name: str, folder_id: str, new_id: str) -> str:

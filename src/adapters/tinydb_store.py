@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 from tinydb import TinyDB
 
+from flextype_adapters import entry_changes
+from flextype_adapters.change_records import ChangeAppender, append_changes
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_moves import check_free
 from flextype_adapters.log_limit import warn_limited
@@ -44,10 +46,13 @@ class TinyDBEntryStore(TinyDBTable):
 
     Args:
         db: the database, from ``open_tinydb``; share it with a ``TinyDBTokenStore``.
+        changes: the change log each write appends to (``entry_changes``), in the
+            write's transaction once the file is written; None: none.
     """
 
-    def __init__(self, db: TinyDB) -> None:
+    def __init__(self, db: TinyDB, *, changes: ChangeAppender | None = None) -> None:
         super().__init__(db, _ENTRIES, key="id", kind="entry")
+        self._change_log = changes
         # Per version of the table: every readable entry, and the ids of the others.
         self._entries: tuple[int, EntryIndex, list[str]] | None = None
         self._collections = Collections(self)
@@ -127,6 +132,12 @@ class TinyDBEntryStore(TinyDBTable):
 
     def create(self, entries: Mapping[str, Fields]) -> None:
         with self._transaction():
+            self._insert(entries)
+            if self._change_log is not None:
+                append_changes(self._change_log, entry_changes.created(entries))
+
+    def _insert(self, entries: Mapping[str, Fields]) -> None:
+        with self._transaction():
             docs = self._docs()
             taken = [i for i in entries if i in docs]
             if taken:
@@ -146,6 +157,8 @@ class TinyDBEntryStore(TinyDBTable):
             fields = copy.deepcopy(change(current.fields))
             doc_id = self._docs()[entry_id][0]
             self._write({**self._table(), doc_id: {"id": entry_id, "fields": fields}})
+            if self._change_log is not None:
+                append_changes(self._change_log, entry_changes.updated(entry_id, fields))
             return self.get(entry_id)
 
     def move(
@@ -154,10 +167,16 @@ class TinyDBEntryStore(TinyDBTable):
         with self._transaction():
             check_free(self, entry_id, new_id, expect)
             table = dict(self._table())
+            moved: dict[str, Any] = {}
             for doc_id, doc in table.items():
                 if ids.is_within(doc["id"], entry_id):
                     table[doc_id] = {**doc, "id": ids.rebase(doc["id"], entry_id, new_id)}
+                    moved[doc["id"]] = doc
             self._write(table)
+            if self._change_log is not None:
+                order = entry_changes.subtree_order(entry_id, True, moved.keys() - {entry_id})
+                subtree = [(i, self._fields_or_none(i, moved[i])) for i in order]
+                append_changes(self._change_log, entry_changes.moved(subtree, entry_id, new_id))
 
     def copy(
         self,
@@ -180,7 +199,9 @@ class TinyDBEntryStore(TinyDBTable):
             for entry in index.below(entry_id, None):
                 # A deep copy: the index's fields are shared, renew may change what it gets.
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(copy.deepcopy(entry.fields))
-            self.create(copies)
+            self._insert(copies)
+            if self._change_log is not None:
+                append_changes(self._change_log, entry_changes.copied(copies, entry_id, new_id))
             return self.get(new_id)
 
     def delete(
@@ -195,6 +216,17 @@ class TinyDBEntryStore(TinyDBTable):
             if expect is not None:
                 expect(self.get(entry_id) if entry_id in docs else None)
             self._write(kept)
+            if self._change_log is not None:
+                gone = {d["id"] for k, d in table.items() if k not in kept} - {entry_id}
+                order = entry_changes.subtree_order(entry_id, entry_id in docs, gone)
+                append_changes(self._change_log, entry_changes.deleted(order))
+
+    def _fields_or_none(self, entry_id: str, doc: Any) -> Fields | None:
+        """The stored fields of a document; None if it cannot be decoded."""
+        try:
+            return self._decode(entry_id, doc, copy_fields=False).fields
+        except StorageError:
+            return None
 
     def _decode(self, entry_id: str, doc: Any, *, copy_fields: bool = True) -> Entry:
         with storage_errors(f"Entry {shown(entry_id)} cannot be read"):

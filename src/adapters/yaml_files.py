@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from flextype_adapters import entry_changes
 from flextype_adapters.atomic import fsync_dir, remove_atomically, write_atomic
+from flextype_adapters.change_records import ChangeAppender, append_changes
 from flextype_adapters.confine import Confinement
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.entry_files import (
@@ -27,6 +27,13 @@ from flextype_adapters.entry_files import (
     walk_entry_files,
     warn_unreadable,
 )
+from flextype_adapters.entry_folders import (
+    create_subtree,
+    new_subtree_root,
+    prune,
+    remove_empty_folders,
+    undo_create,
+)
 from flextype_adapters.entry_moves import check_free
 from flextype_adapters.file_cache import ParsedFileCache
 from flextype_adapters.file_lock import ProcessLock
@@ -37,6 +44,7 @@ from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_error as _storage_error
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
 from flextype_core import ids
+from flextype_core.changes import NewChange
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
@@ -60,14 +68,13 @@ def _entry(entry_id: str) -> str:
     return f"Entry {shown(entry_id)}"
 
 
-def _new_subtree_root(documents: Mapping[str, bytes], base: Path) -> str | None:
-    """The id under which all of several new entries lie, if its folder is still free."""
-    if len(documents) < 2:
-        return None
-    root = min(documents, key=len)
-    if not all(ids.is_within(entry_id, root) for entry_id in documents):
-        return None
-    return None if (base / root).exists() else root
+def _documents(entries: Mapping[str, Fields]) -> dict[str, bytes]:
+    """Serialise new entries (bad data fails here, before anything is written)."""
+    documents = {}
+    for entry_id, fields in entries.items():
+        with _storage_errors(_entry(entry_id), "written"):
+            documents[entry_id] = _dump(fields)
+    return documents
 
 
 class YamlFilesEntryStore:
@@ -79,10 +86,16 @@ class YamlFilesEntryStore:
     starting with ``.`` (temporary files, trash) are never entries. A symbolic link
     leading out of the root is never followed (``flextype_adapters.confine``): what lies
     behind it is no entry, and writing there is a ``Conflict``.
+
+    Args:
+        root: the ``entries`` folder.
+        changes: the change log each write appends to, under the writers' lock once
+            its files are durable (``flextype_adapters.entry_changes``); None: none.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, changes: ChangeAppender | None = None) -> None:
         self._root = root
+        self._change_log = changes
         # Workers of one project serialise their read-change-writes through this file.
         self._lock = ProcessLock(root / ".lock")
         self._confinement = Confinement(root)
@@ -182,17 +195,26 @@ class YamlFilesEntryStore:
         self._refuse_taken(entries)
         # Serialise everything before touching the disk, so bad data writes nothing, and
         # before taking the lock: a big entry takes seconds, other writers need not wait.
-        documents = {}
-        for entry_id, fields in entries.items():
-            with _storage_errors(_entry(entry_id), "written"):
-                documents[entry_id] = _dump(fields)
+        documents = _documents(entries)
+        with self._lock.held():
+            self._create(entries, documents)
+            self._log(lambda: entry_changes.created(entries))
+
+    def _log(self, changes: Callable[[], list[NewChange]]) -> None:
+        """Append a write's changes (made only when there is a log to append to)."""
+        if self._change_log is not None:
+            append_changes(self._change_log, changes())
+
+    def _create(self, entries: Mapping[str, Fields], documents: Mapping[str, bytes]) -> None:
+        """Write new entries' documents; call it holding the writers' lock."""
         with self._lock.held():
             self._refuse_taken(entries)  # again: another writer may have come in between
             for entry_id in entries:
                 self._writable(entry_id)
-            root = _new_subtree_root(documents, self._root)
+            root = new_subtree_root(documents, self._root)
             if root is not None:
-                self._create_subtree(root, documents)
+                with _storage_errors(_entry(root), "written"):
+                    create_subtree(self._root, root, documents)
                 return
             written: list[str] = []
             try:
@@ -201,33 +223,13 @@ class YamlFilesEntryStore:
                         write_atomic(self._root / entry_id / ENTRY_FILE, data)
                     written.append(entry_id)
             except BaseException:
-                self._undo_create(written)
+                undo_create(self._root, written)
                 raise
 
     def _refuse_taken(self, entries: Mapping[str, Fields]) -> None:
         taken = [entry_id for entry_id in entries if self.exists(entry_id)]
         if taken:
             raise Conflict(f"Entry '{taken[0]}' already exists.")
-
-    def _create_subtree(self, root: str, documents: Mapping[str, bytes]) -> None:
-        """Write a whole new subtree (a copy) in a hidden staging folder, then rename it in.
-
-        A crash leaves either no subtree or all of it: the rename is the one step that
-        makes it appear. A crashed staging folder is hidden, so never read as entries.
-        """
-        stage = self._root / f".staging-{uuid.uuid4().hex}"
-        staged = stage / root.rsplit("/", 1)[-1]
-        with _storage_errors(_entry(root), "written"):
-            try:
-                for entry_id, data in documents.items():
-                    relative = entry_id[len(root) :].lstrip("/")
-                    write_atomic(staged / relative / ENTRY_FILE, data)
-                target = self._root / root
-                target.parent.mkdir(parents=True, exist_ok=True)
-                staged.rename(target)
-                fsync_dir(target.parent)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
         with self._lock.held():
@@ -242,6 +244,8 @@ class YamlFilesEntryStore:
                 # entry.yaml now shadows entry.md: drop the stale copy, not to confuse.
                 with contextlib.suppress(FileNotFoundError):
                     (folder / LEGACY_ENTRY_FILE).unlink()
+            # ``changed`` is what the file holds (JSON values read back as they are).
+            self._log(lambda: entry_changes.updated(entry_id, changed))
         # Parsed back after the lock (a big entry takes seconds), to return what a later
         # get() reads (tuples come back as lists, ...); kept for that get() too.
         with _storage_errors(_entry(entry_id), "written"):
@@ -278,16 +282,31 @@ class YamlFilesEntryStore:
         with self._lock.held():
             check_free(self, entry_id, new_id, expect)
             source, target = self._root / entry_id, self._writable(new_id)
+            # Read before the rename, from the parsed files kept: after it, their paths change.
+            subtree = self._subtree(entry_id) if self._change_log is not None else []
             with _storage_errors(_entry(entry_id), "moved"):
                 # A folder holding no entries (left empty by hand) must not block the move.
-                self._remove_empty_folders(target)
+                remove_empty_folders(target)
                 if target.exists():  # non-entry files there: never overwrite them
                     raise Conflict(f"Entry '{new_id}' already exists.")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source.replace(target)
                 fsync_dir(target.parent)
                 fsync_dir(source.parent)
-                self._prune(source.parent)
+                prune(self._root, source.parent)
+            self._log(lambda: entry_changes.moved(subtree, entry_id, new_id))
+
+    def _subtree(self, entry_id: str) -> list[tuple[str, Fields | None]]:
+        """(id, fields; None if unreadable) of the entry and every entry below, in order."""
+        with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
+            below = list(self.ids_below(entry_id, None))
+        found = []
+        for child_id in entry_changes.subtree_order(entry_id, True, below):
+            try:
+                found.append((child_id, self._read(child_id)))
+            except StorageError:
+                found.append((child_id, None))
+        return found
 
     def copy(
         self,
@@ -311,7 +330,8 @@ class YamlFilesEntryStore:
             copies = {new_id: renew(root.fields)}
             for entry in self.descendants(entry_id, None):  # parsed once, by unreadable
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
-            self.create(copies)
+            self._create(copies, _documents(copies))
+            self._log(lambda: entry_changes.copied(copies, entry_id, new_id))
         return Entry(id=new_id, fields=copies[new_id])
 
     def delete(
@@ -323,17 +343,24 @@ class YamlFilesEntryStore:
                 raise EntryNotFound(entry_id)
             if expect is not None:
                 expect(self.get(entry_id) if found else None)
+            gone = []
+            if self._change_log is not None:
+                with _storage_errors(f"The entries below {shown(entry_id)}", "listed"):
+                    gone = entry_changes.subtree_order(
+                        entry_id, found, self.ids_below(entry_id, None)
+                    )
             with _storage_errors(_entry(entry_id), "deleted"):
                 if entry_id == ids.ROOT:  # as the reference store: every entry goes
                     for child in self._root.iterdir():
                         if child.is_dir() and not child.name.startswith("."):
                             remove_atomically(child)
-                    return
-                # The subtree vanishes at once; a linked entry: the link goes, never
-                # what it leads to.
-                folder = self._root / entry_id
-                remove_atomically(folder)
-                self._prune(folder.parent)
+                else:
+                    # The subtree vanishes at once; a linked entry: the link goes, never
+                    # what it leads to.
+                    folder = self._root / entry_id
+                    remove_atomically(folder)
+                    prune(self._root, folder.parent)
+            self._log(lambda: entry_changes.deleted(gone))
 
     def _writable(self, entry_id: str) -> Path:
         """Return the entry's folder, if writing there stays inside the root.
@@ -382,29 +409,3 @@ class YamlFilesEntryStore:
         base = os.path.join(self._root, entry_id)  # noqa: PTH118
         if entry_id == ids.ROOT or self._confinement.contains(base):
             yield from walk_entry_files(entry_id, base, depth, self._confinement)
-
-    def _remove_empty_folders(self, folder: Path) -> None:
-        if not folder.is_dir():
-            return
-        for current, _, _ in os.walk(folder, topdown=False):
-            with contextlib.suppress(OSError):  # not empty: it stays
-                Path(current).rmdir()
-
-    def _prune(self, folder: Path) -> None:
-        """Remove ``folder`` and its ancestors while they are empty, never the root."""
-        while folder != self._root and self._root in folder.parents:
-            try:
-                folder.rmdir()
-            except FileNotFoundError:
-                pass
-            except OSError:  # not empty: the folders above are not either
-                return
-            folder = folder.parent
-
-    def _undo_create(self, written: list[str]) -> None:
-        for entry_id in written:
-            folder = self._root / entry_id
-            # Best effort: the error that stopped the create is the one to report.
-            with contextlib.suppress(OSError):
-                (folder / ENTRY_FILE).unlink(missing_ok=True)
-            self._prune(folder)

@@ -16,6 +16,7 @@ from flextype_adapters.derivative_cache import DiskDerivativeCache
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.pillow_images import PillowImageProcessor
+from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_adapters.sqlite_webhooks import DATABASE_FILE as WEBHOOKS_FILE
 from flextype_adapters.sqlite_webhooks import SqliteWebhookStore
 from flextype_adapters.system import RandomIdFactory, SystemClock, SystemResolver
@@ -59,6 +60,22 @@ def _tinydb_file(project: Path) -> Iterator[TinyDB]:
         yield db
     finally:
         db.close()
+
+
+def _file_change_log(project: Path) -> Iterator[SqliteChangeLog]:
+    log = SqliteChangeLog(project / CHANGES_FILE)
+    try:
+        yield log
+    finally:
+        log.close()
+
+
+def _yaml_entries(root: Path, changes: SqliteChangeLog | None) -> IndexedYamlFilesEntryStore:
+    store = IndexedYamlFilesEntryStore(root, changes=changes)
+    if changes is not None:
+        # Each read of the feed looks for hand edits when a sweep is due (no query needed).
+        changes.on_read(store.watch)
+    return store
 
 
 def _postgres_database(settings: Mapping[str, Any]) -> Iterator[PostgresDatabase]:
@@ -133,10 +150,12 @@ def _s3_bucket(settings: Mapping[str, Any]) -> S3Bucket:
     return S3Bucket.from_settings(settings, max_connections=64)
 
 
-def _s3_media(root: Path, bucket: S3Bucket, part_size: int) -> S3MediaStore:
+def _s3_media(
+    root: Path, bucket: S3Bucket, part_size: int, changes: SqliteChangeLog | None
+) -> S3MediaStore:
     from flextype_adapters.s3_media import S3MediaStore
 
-    return S3MediaStore(root, bucket, part_size=part_size)
+    return S3MediaStore(root, bucket, part_size=part_size, changes=changes)
 
 
 def _postgres_s3_media(
@@ -182,10 +201,22 @@ class Container(containers.DeclarativeContainer):
     # One pool per container (per server process), closed by shutdown_resources().
     postgres_database = providers.Resource(_postgres_database, settings=config.storage.postgres)
 
+    # The change log every entry and media write appends to: with the file drivers one
+    # SQLite file per project (a connection per thread of each process). None: no log
+    # (a staging project's, whose content is swapped in with a new log).
+    file_change_log = providers.Resource(_file_change_log, project=project)
+    change_log: providers.Provider[ChangeLog | None] = providers.Selector(
+        config.storage.driver,
+        yaml=file_change_log,
+        tinydb=file_change_log,
+        # On postgres the stores' own `changes` table, appended in their transactions.
+        postgres=providers.Singleton(_postgres_change_log, db=postgres_database),
+    )
+
     entry_store: providers.Provider[EntryStore] = providers.Selector(
         config.storage.driver,
-        yaml=providers.Singleton(IndexedYamlFilesEntryStore, root=entries_root),
-        tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file),
+        yaml=providers.Singleton(_yaml_entries, root=entries_root, changes=change_log),
+        tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file, changes=change_log),
         postgres=providers.Singleton(_postgres_entries, db=postgres_database),
     )
     token_store: providers.Provider[TokenStore] = providers.Selector(
@@ -193,11 +224,6 @@ class Container(containers.DeclarativeContainer):
         yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
         postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
-    )
-    # The change feed's log: on postgres the stores' own `changes` table.
-    change_log: providers.Provider[ChangeLog] = providers.Selector(
-        config.storage.driver,
-        postgres=providers.Singleton(_postgres_change_log, db=postgres_database),
     )
     # What brings the stores' memory up to the database's change log (a server calls it
     # before answering lookups from memory); None: the file stores need none.
@@ -217,17 +243,25 @@ class Container(containers.DeclarativeContainer):
         config.media.driver,
         local=providers.Selector(
             config.storage.driver,
-            yaml=providers.Singleton(LocalMediaStore, root=media_root),
-            tinydb=providers.Singleton(LocalMediaStore, root=media_root),
+            yaml=providers.Singleton(LocalMediaStore, root=media_root, changes=change_log),
+            tinydb=providers.Singleton(LocalMediaStore, root=media_root, changes=change_log),
             postgres=providers.Singleton(_postgres_media, db=postgres_database, root=media_root),
         ),
         s3=providers.Selector(
             config.storage.driver,
             yaml=providers.Singleton(
-                _s3_media, root=media_root, bucket=s3_bucket, part_size=config.media.s3.part_size
+                _s3_media,
+                root=media_root,
+                bucket=s3_bucket,
+                part_size=config.media.s3.part_size,
+                changes=change_log,
             ),
             tinydb=providers.Singleton(
-                _s3_media, root=media_root, bucket=s3_bucket, part_size=config.media.s3.part_size
+                _s3_media,
+                root=media_root,
+                bucket=s3_bucket,
+                part_size=config.media.s3.part_size,
+                changes=change_log,
             ),
             postgres=providers.Singleton(
                 _postgres_s3_media,

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dependency_injector import providers
+
 from flextype_core import ids
 from flextype_core.archive import (
     Counts,
@@ -271,6 +273,8 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
         return _imported(path, source, current, bars, None)
     # The live project's store: the bucket, with the lock its servers take.
     live = build_container(path, os.environ, settings=current)
+    # What it writes is the new content, which comes with a new change log (``Staging``).
+    live.change_log.override(providers.Object(None))
     try:
         bucket = BucketMedia(live.media_store())
         return _imported(path, source, current, bars, bucket)

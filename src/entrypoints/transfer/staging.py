@@ -7,6 +7,10 @@ live ones go aside, into the staging folder) and writes the settings file, undoi
 renames if any step fails. Leaving the ``with`` block removes the staging folder and
 what went aside.
 
+With a file driver the staged stores log no change: ``commit`` removes the project's
+change log (``changes.sqlite3``), so the content swapped in starts a new log, with a new
+epoch that tells followers of the old one to list everything again (410).
+
 With the postgres driver the entries, tokens and media rows are not files: the staged
 project's stores are the database's, inside one transaction that first empties them
 (the media's blobs are files, written in the staging folder's ``media/.blobs``). Readers
@@ -24,8 +28,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
+from dependency_injector import providers
+
 from flextype_adapters.atomic import remove_atomically
 from flextype_adapters.folder_swap import FolderSwap
+from flextype_adapters.sqlite_changes import CHANGES_FILES
 from flextype_core import ids
 from flextype_core.ports import EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.container import build_container
@@ -96,6 +103,7 @@ class Staging:
     ) -> None:
         self.live = project
         self.path = project / f".{purpose}-{uuid.uuid4().hex[:12]}"
+        self._driver = driver
         self._swap = FolderSwap(project, self.path)
         self._transaction = ExitStack()
         self._open = False
@@ -110,6 +118,8 @@ class Staging:
                 self.project: Project = Project(self.path, container, settings)
             else:
                 self.project = open_project(self.path, driver=driver)
+                # Not one change per entry staged: the content comes with a new log.
+                self.project.container.change_log.override(providers.Object(None))
             self._open = True
             if driver == "postgres":
                 self._begin()
@@ -144,6 +154,8 @@ class Staging:
         """
         self._transaction.close()  # the database's content first: see the module's note
         self.close_project()
+        if self._driver != "postgres":  # the old log goes aside: a new one starts
+            names = [*names, *CHANGES_FILES]
         self._swap.commit(names, SETTINGS_FILE, settings)
 
     def __enter__(self) -> Staging:
