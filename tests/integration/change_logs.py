@@ -25,8 +25,12 @@ from typing import Protocol
 
 import pytest
 
+from flextype_adapters.postgres.changes import PostgresChangeLog
+from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.sqlite_changes import SqliteChangeLog
-from flextype_core.changes import ChangeLog, NewChange
+from flextype_core.changes import ALL_TYPES, ChangeLog, LogPage, NewChange
+from tests.postgres_change_log import append_to
+from tests.postgres_cluster import drop_schema
 from tests.unit.feed_fakes import FakeChangeLog
 
 __all__ = ["ADAPTERS", "SHARED", "Adapter", "AppendableLog", "Clock"]
@@ -69,9 +73,66 @@ def _fake(storage: str | None, clock: Clock) -> FakeChangeLog:
     return FakeChangeLog(clock=clock)
 
 
+_OPENED: dict[str, list[PostgresDatabase]] = {}
+
+
+def _postgres_schema(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("postgres_url")
+    schema = f"log_{uuid.uuid4().hex[:12]}"
+    storage = f"{url}#{schema}"
+
+    def drop() -> None:
+        for db in _OPENED.pop(storage, []):
+            db.close()
+        drop_schema(url, schema)
+
+    request.addfinalizer(drop)
+    return storage
+
+
+class _PostgresLog:
+    """A PostgresChangeLog with the ``append`` of a store's write (one transaction)."""
+
+    def __init__(self, db: PostgresDatabase, clock: Clock) -> None:
+        self._log = PostgresChangeLog(db)
+        self.append = append_to(db, clock)
+
+    def epoch(self) -> str:
+        return self._log.epoch()
+
+    def head(self) -> int:
+        return self._log.head()
+
+    def floor(self) -> int:
+        return self._log.floor()
+
+    def read(
+        self,
+        after: int,
+        limit: int,
+        *,
+        id_prefix: str | None = None,
+        types: frozenset[str] = ALL_TYPES,
+    ) -> LogPage:
+        return self._log.read(after, limit, id_prefix=id_prefix, types=types)
+
+    def purge(self, before: int) -> int:
+        return self._log.purge(before)
+
+
+def _postgres(storage: str | None, clock: Clock) -> _PostgresLog:
+    assert storage is not None
+    url, _, schema = storage.rpartition("#")
+    db = PostgresDatabase(url, schema=schema, pool_size=4)
+    db.migrate()
+    _OPENED.setdefault(storage, []).append(db)
+    return _PostgresLog(db, clock)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "fake": Adapter(open=_fake),
     "sqlite": Adapter(open=_sqlite, storage=_sqlite_file),
+    "postgres": Adapter(open=_postgres, storage=_postgres_schema),
 }
 SHARED: Collection[str] = [name for name, adapter in ADAPTERS.items() if adapter.storage]
 """The adapters whose logs outlive their object: reopened, shared between processes."""

@@ -23,6 +23,7 @@ from flextype_core.media import MediaService
 from flextype_entrypoints.container import build_container
 from tests.http_client import ApiClient, Project, ProjectFactory, serve
 from tests.images import encode, gradient
+from tests.integration.postgres_support import new_schema, pg_init
 from tests.media_drivers import MEDIA_DRIVERS, use_bucket
 
 Made = Callable[[pytest.FixtureRequest, Path], AbstractContextManager[Project]]
@@ -37,7 +38,19 @@ def _file_driver(driver: str) -> Made:
     return made
 
 
-PROJECTS: dict[str, Made] = {"yaml": _file_driver("yaml"), "tinydb": _file_driver("tinydb")}
+@contextmanager
+def _postgres(request: pytest.FixtureRequest, path: Path) -> Iterator[Project]:
+    url: str = request.getfixturevalue("postgres_url")
+    with new_schema(url) as schema:
+        made = pg_init(path, url, schema, "--no-demo")
+        yield Project(made.path, made.token, made.access_token)
+
+
+PROJECTS: dict[str, Made] = {
+    "yaml": _file_driver("yaml"),
+    "tinydb": _file_driver("tinydb"),
+    "postgres": _postgres,
+}
 """How to make an empty project on each storage driver with a change log."""
 
 PNG = encode(gradient((8, 8)), "PNG")
