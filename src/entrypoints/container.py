@@ -70,6 +70,15 @@ def _file_change_log(project: Path) -> Iterator[SqliteChangeLog]:
         log.close()
 
 
+def _file_log(log: object) -> SqliteChangeLog | None:
+    """The file stores' log: the SQLite one, or None when another stands in for it.
+
+    A test that puts an in-memory log in the container (to append by hand) keeps the
+    stores from appending to it, as a staging project's stores append nowhere.
+    """
+    return log if isinstance(log, SqliteChangeLog) else None
+
+
 def _yaml_entries(root: Path, changes: SqliteChangeLog | None) -> IndexedYamlFilesEntryStore:
     store = IndexedYamlFilesEntryStore(root, changes=changes)
     if changes is not None:
@@ -212,11 +221,12 @@ class Container(containers.DeclarativeContainer):
         # On postgres the stores' own `changes` table, appended in their transactions.
         postgres=providers.Singleton(_postgres_change_log, db=postgres_database),
     )
+    appended_log = providers.Callable(_file_log, change_log)
 
     entry_store: providers.Provider[EntryStore] = providers.Selector(
         config.storage.driver,
-        yaml=providers.Singleton(_yaml_entries, root=entries_root, changes=change_log),
-        tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file, changes=change_log),
+        yaml=providers.Singleton(_yaml_entries, root=entries_root, changes=appended_log),
+        tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file, changes=appended_log),
         postgres=providers.Singleton(_postgres_entries, db=postgres_database),
     )
     token_store: providers.Provider[TokenStore] = providers.Selector(
@@ -243,8 +253,8 @@ class Container(containers.DeclarativeContainer):
         config.media.driver,
         local=providers.Selector(
             config.storage.driver,
-            yaml=providers.Singleton(LocalMediaStore, root=media_root, changes=change_log),
-            tinydb=providers.Singleton(LocalMediaStore, root=media_root, changes=change_log),
+            yaml=providers.Singleton(LocalMediaStore, root=media_root, changes=appended_log),
+            tinydb=providers.Singleton(LocalMediaStore, root=media_root, changes=appended_log),
             postgres=providers.Singleton(_postgres_media, db=postgres_database, root=media_root),
         ),
         s3=providers.Selector(
@@ -254,14 +264,14 @@ class Container(containers.DeclarativeContainer):
                 root=media_root,
                 bucket=s3_bucket,
                 part_size=config.media.s3.part_size,
-                changes=change_log,
+                changes=appended_log,
             ),
             tinydb=providers.Singleton(
                 _s3_media,
                 root=media_root,
                 bucket=s3_bucket,
                 part_size=config.media.s3.part_size,
-                changes=change_log,
+                changes=appended_log,
             ),
             postgres=providers.Singleton(
                 _postgres_s3_media,

@@ -20,7 +20,13 @@ import msgspec
 from flextype_core import ids
 from flextype_core.addresses import forbidden_reason
 from flextype_core.changes import ChangeLog, parse_cursor
-from flextype_core.errors import BadRequest, InvalidId, ValidationFailed, shown
+from flextype_core.errors import (
+    BadRequest,
+    InvalidId,
+    ResyncRequired,
+    ValidationFailed,
+    shown,
+)
 from flextype_core.ports import Clock, HostResolver, IdFactory
 from flextype_core.webhook_port import EVENTS, Delivery, Progress, Webhook, WebhookStore
 
@@ -276,8 +282,9 @@ class WebhooksService:
         Raises:
             InvalidId: ``webhook_id`` is not a webhook id.
             WebhookNotFound: there is none with this id.
-            BadRequest: ``since`` is not a cursor, or names a change not yet made.
-            ResyncRequired: ``since`` is of another change log, or older than it keeps.
+            BadRequest: ``since`` is not a cursor.
+            ResyncRequired: ``since`` is of another change log, older than it keeps, or
+                ahead of it (as the feed answers such a cursor).
         """
         hook_id = parse_webhook_id(webhook_id)
         if not isinstance(since, str):
@@ -288,7 +295,10 @@ class WebhooksService:
         else:
             position = parse_cursor(since, self._changes.epoch(), self._changes.floor())
             if position > head:
-                raise BadRequest(f"'since' names a change not made yet: {shown(since)}.")
+                raise ResyncRequired(
+                    f"The cursor {shown(since)} is ahead of the change log: it was not "
+                    "issued by this one (a log restored from an older copy?)."
+                )
         hook = self._store.get(hook_id)
         self._store.replay(hook_id, position)
         return hook

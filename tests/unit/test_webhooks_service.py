@@ -369,7 +369,7 @@ def test_replay_refuses_what_is_no_cursor_of_this_log(world: World) -> None:
     for since in ("garbage", "", "abc-", "ABC-1", 3, None):
         with pytest.raises(BadRequest):
             world.service.replay(created.id, since)
-    with pytest.raises(BadRequest):
+    with pytest.raises(ResyncRequired, match="ahead of the change log"):
         world.service.replay(created.id, format_cursor(world.log.epoch(), 6))
     with pytest.raises(ResyncRequired):
         world.service.replay(created.id, format_cursor("otherlog", 1))
