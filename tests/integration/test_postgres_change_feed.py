@@ -380,6 +380,7 @@ def test_db_migrate_brings_an_older_log_up_keeping_its_changes(
         assert done.stdout.endswith(f"version 3 -> {SCHEMA_VERSION} (migrated).\n")
         with open_project(project, environ={}) as opened:
             log = opened.container.change_log()
+            assert log is not None
             assert re.fullmatch(r"[a-z0-9]{8}", log.epoch())
             old = log.read(0, 10).changes
             assert [(c.position, c.op, c.id, c.from_id, c.etag) for c in old] == [
@@ -392,7 +393,8 @@ def test_db_migrate_brings_an_older_log_up_keeping_its_changes(
             epoch = log.epoch()
         flextype("db", "migrate", "--project", str(project))
         with open_project(project, environ={}) as opened:
-            assert opened.container.change_log().epoch() == epoch
+            again = opened.container.change_log()
+            assert again is not None and again.epoch() == epoch
 
 
 # -- against the reference fake ------------------------------------------------------------
