@@ -31,9 +31,11 @@ from flextype_core.errors import (
 )
 from flextype_core.webhook_port import Delivery, Progress, Webhook
 
-__all__ = ["DATABASE_FILE", "KEPT_DELIVERIES", "SqliteWebhookStore"]
+__all__ = ["DATABASE_FILE", "DATABASE_FILES", "KEPT_DELIVERIES", "SqliteWebhookStore"]
 
 DATABASE_FILE: Final = "webhooks.sqlite3"
+DATABASE_FILES: Final = (DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm")
+"""The database and SQLite's companions of it (WAL mode): they move or go together."""
 KEPT_DELIVERIES: Final = 100
 """Attempts kept in each webhook's delivery log."""
 BUSY_TIMEOUT: Final = 30.0
@@ -232,6 +234,8 @@ class SqliteWebhookStore:
         return _webhook(webhook_id, row[0])
 
     def all(self) -> list[Webhook]:
+        if not self._ready and not self._path.exists():
+            return []  # a project that never had a webhook gets no file by being read
         with _mapped(), self._connection() as conn:
             rows = conn.execute("SELECT id, body FROM webhooks ORDER BY created_at, id").fetchall()
         return [_webhook(webhook_id, body) for webhook_id, body in rows]

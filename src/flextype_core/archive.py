@@ -5,6 +5,9 @@ An archive is a gzip-compressed tar file whose members come in this order:
 - ``flextype-archive.json``: the ``Header`` (format, its version, the counts);
 - ``settings.json``: the project's settings file as a mapping, secrets removed;
 - ``tokens.jsonl``: one ``Token`` per line, its bcrypt hash and call count included;
+- ``webhooks.jsonl`` (since version 2): one ``WebhookRecord`` per line, the webhook and
+  its signing secret (receivers keep verifying with it), never its delivery log or its
+  progress through the change log (the target's log is another);
 - ``entries/000001.jsonl``, ...: one ``EntryRecord`` per line, ids in code-point order,
   at most ``ENTRIES_PER_MEMBER`` per member;
 - ``media/index.jsonl``: one ``MediaFolderRecord`` or ``MediaFileRecord`` per line;
@@ -16,6 +19,7 @@ The manifest comes last, so an archive cut short has none, and every member's di
 checked against it before an import changes anything. Values are JSON, which keeps
 strings, integers (of any size), floats, booleans and null apart; what JSON cannot hold
 exactly (NaN, infinities, non-string keys, bytes) is refused when exporting.
+Version 1 archives (no webhooks member) are still read: they say nothing of webhooks.
 This module does no I/O: the entrypoints read and write the tar stream.
 """
 
@@ -24,13 +28,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
 from flextype_core import ids
 from flextype_core.errors import InvalidArchive, InvalidId, shown
 from flextype_core.model import API_NAMES, Token
+from flextype_core.webhook_port import Webhook
+from flextype_core.webhooks import stored_problem
 
 __all__ = [
     "ENTRIES_PER_MEMBER",
@@ -39,8 +45,10 @@ __all__ = [
     "HEADER",
     "MANIFEST",
     "MEDIA_INDEX",
+    "READS",
     "SETTINGS",
     "TOKENS",
+    "WEBHOOKS",
     "Counts",
     "Digest",
     "EntryRecord",
@@ -49,11 +57,13 @@ __all__ = [
     "MediaFileRecord",
     "MediaFolderRecord",
     "MediaRecord",
+    "WebhookRecord",
     "check_entry",
     "check_header",
     "check_manifest",
     "check_media",
     "check_token",
+    "check_webhook",
     "decode",
     "decode_lines",
     "encode_lines",
@@ -64,13 +74,16 @@ __all__ = [
 ]
 
 FORMAT = "flextype-py-archive"
-FORMAT_VERSION = 1
-"""Bumped when a reader of the previous version would misread an archive (webhooks, a
-change feed...). A reader refuses a version it does not know."""
+FORMAT_VERSION = 2
+"""Bumped when a reader of the previous version would misread an archive. A reader
+refuses a version it does not know (version 2 added ``webhooks.jsonl``)."""
+READS: Final = range(1, FORMAT_VERSION + 1)
+"""The versions this code reads."""
 
 HEADER = "flextype-archive.json"
 SETTINGS = "settings.json"
 TOKENS = "tokens.jsonl"
+WEBHOOKS = "webhooks.jsonl"
 MEDIA_INDEX = "media/index.jsonl"
 MANIFEST = "manifest.json"
 _ENTRIES_DIR = "entries/"
@@ -92,6 +105,8 @@ class Counts(msgspec.Struct, frozen=True, kw_only=True):
     media_folders: int = 0
     media_bytes: int = 0
     """The sum of the media files' sizes."""
+    webhooks: int = 0
+    """Absent (0) in version 1."""
 
 
 class Header(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +155,14 @@ class MediaFileRecord(msgspec.Struct, frozen=True, kw_only=True, tag="file", tag
 
 MediaRecord = MediaFolderRecord | MediaFileRecord
 
+
+class WebhookRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One webhook: every field the API shows, and its signing secret (``whsec_...``)."""
+
+    webhook: Webhook
+    secret: str
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -156,8 +179,8 @@ def media_file_member(file_id: str) -> str:
 def member_kind(name: str) -> str:
     """Return what a member holds, from its name.
 
-    One of ``header``, ``settings``, ``tokens``, ``entries``, ``media-index``,
-    ``media-file``, ``manifest``.
+    One of ``header``, ``settings``, ``tokens``, ``webhooks``, ``entries``,
+    ``media-index``, ``media-file``, ``manifest``.
 
     Raises:
         InvalidArchive: the name is unsafe (absolute, ``..``, a backslash...) or unknown.
@@ -174,6 +197,7 @@ def member_kind(name: str) -> str:
         HEADER: "header",
         SETTINGS: "settings",
         TOKENS: "tokens",
+        WEBHOOKS: "webhooks",
         MEDIA_INDEX: "media-index",
         MANIFEST: "manifest",
     }
@@ -262,12 +286,12 @@ def check_header(header: Header) -> None:
     """
     if header.format != FORMAT:
         raise InvalidArchive(f"This is not a flextype-py archive (format {shown(header.format)}).")
-    if header.format_version != FORMAT_VERSION:
+    if header.format_version not in READS:
         raise InvalidArchive(
             f"The archive is in format version {header.format_version} (written by "
-            f"flextype-py {shown(header.flextype_py)}); this flextype-py reads version "
-            f"{FORMAT_VERSION} only: use a flextype-py at least as recent as the one that "
-            "wrote it."
+            f"flextype-py {shown(header.flextype_py)}); this flextype-py reads versions "
+            f"{READS[0]} to {READS[-1]}: use a flextype-py at least as recent as the one "
+            "that wrote it."
         )
 
 
@@ -349,3 +373,19 @@ def check_media(record: MediaRecord) -> None:
         raise InvalidArchive(f"Member {MEDIA_INDEX} holds a bad id: {exc}") from exc
     if isinstance(record, MediaFileRecord) and record.size < 0:
         raise InvalidArchive(f"Member {MEDIA_INDEX} gives file {shown(record.id)} a negative size.")
+
+
+def check_webhook(record: WebhookRecord) -> None:
+    """Check a webhook record as ``WebhooksService.create`` would (its guard aside).
+
+    The private-network guard is left to every delivery, which applies it after
+    resolving the host where the project now runs.
+
+    Raises:
+        InvalidArchive: naming the webhook, never quoting its secret or its URL.
+    """
+    problem = stored_problem(record.webhook, record.secret)
+    if problem is not None:
+        raise InvalidArchive(
+            f"Webhook {shown(record.webhook.id)} in {WEBHOOKS} cannot be kept: {problem}"
+        )

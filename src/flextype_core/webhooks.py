@@ -38,12 +38,15 @@ __all__ = [
     "WebhookChanges",
     "WebhooksService",
     "parse_webhook_id",
+    "stored_problem",
 ]
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 """Standard Webhooks' prefix of a signing secret (the base64 of the key follows)."""
 MAX_URL_LENGTH: Final = 2048
 MAX_TITLE_LENGTH: Final = 1000
+SECRET_BYTES: Final = range(24, 65)
+"""How long a signing key may be (Standard Webhooks: 24 to 64 bytes); ``create`` makes 24."""
 
 _WEBHOOK_ID = re.compile(r"[0-9a-f]{32}")
 _AT_PATH = re.compile(r"at `\$(\S*)`")
@@ -148,6 +151,50 @@ def _id_prefix(raw: str | None) -> tuple[str | None, str | None]:
         return ids.parse_file_id(raw), None
     except InvalidId as exc:
         return None, f"'id_prefix' is not an entry, folder or file id: {exc.message}"
+
+
+def _secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is no ``whsec_`` signing secret; it is never quoted."""
+    key = secret.removeprefix(SECRET_PREFIX)
+    if key == secret:
+        return "it has no valid signing secret (whsec_ and base64)"
+    try:
+        size = len(base64.b64decode(key, validate=True))
+    except ValueError:
+        return "it has no valid signing secret (whsec_ and base64)"
+    if size not in SECRET_BYTES:
+        return "it has no valid signing secret (a key of 24 to 64 bytes)"
+    return None
+
+
+def stored_problem(hook: Webhook, secret: str) -> str | None:
+    """Why a webhook from outside the store (an archive) cannot be kept; None if it can.
+
+    What ``create`` checks without resolving names (deliveries apply the private-network
+    guard anyway): the id, the URL's form, the events, ``id_prefix``, the title's
+    length, and the secret's form. Neither the secret nor the URL is quoted.
+    """
+    try:
+        parse_webhook_id(hook.id)
+    except InvalidId as exc:
+        return f"it has a bad id: {exc.message}"
+    url = _url_problem(hook.url)
+    events, why = _events(hook.events)
+    prefix, prefix_problem = _id_prefix(hook.id_prefix)
+    for problem in (
+        f"'url' is refused: {url}." if url is not None else None,
+        why + "." if why is not None else None,
+        "'events' lists an event twice." if events != hook.events else None,
+        prefix_problem,
+        "'id_prefix' is not in its normal form." if prefix != hook.id_prefix else None,
+        f"'title' is longer than {MAX_TITLE_LENGTH} characters."
+        if len(hook.title) > MAX_TITLE_LENGTH
+        else None,
+        _secret_problem(secret),
+    ):
+        if problem is not None:
+            return problem
+    return None
 
 
 class WebhooksService:

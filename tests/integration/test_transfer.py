@@ -95,7 +95,13 @@ def test_imported_tokens_keep_working_with_their_access_tokens(
 def test_the_archive_holds_a_manifest_with_every_members_digest(source: Path) -> None:
     found = members(source.parent / "a.tgz")
     names = [info.name for info, _ in found]
-    assert names[:4] == [archive.HEADER, archive.SETTINGS, archive.TOKENS, "entries/000001.jsonl"]
+    assert names[:5] == [
+        archive.HEADER,
+        archive.SETTINGS,
+        archive.TOKENS,
+        archive.WEBHOOKS,
+        "entries/000001.jsonl",
+    ]
     assert names[-1] == archive.MANIFEST
     assert "media/files/posters/2021/dune.png" in names
     manifest = msgspec.json.decode(found[-1][1], type=archive.Manifest)
@@ -230,10 +236,11 @@ def test_an_archive_of_a_newer_format_is_refused_with_what_to_do(
     source: Path, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     change = replaced(
-        archive.HEADER, lambda d: d.replace(b'"format_version":1', b'"format_version":2')
+        archive.HEADER, lambda d: d.replace(b'"format_version":2', b'"format_version":3')
     )
     err = _tampered(capsys, source, target, change, fix_manifest=True)
-    assert "format version 2" in err and "at least as recent" in err
+    assert "format version 3" in err and "reads versions 1 to 2" in err
+    assert "at least as recent" in err
 
 
 def test_a_file_that_is_no_archive_is_refused(

@@ -3,7 +3,8 @@
 The swap is several renames and a settings write. The test kills the command right
 before each of them in turn (the k-th rename or replace after the swap wrote its plan),
 then lets ``flextype serve``'s start-up recovery run, and demands the project be exactly
-as before the command or exactly as after it: never half of each.
+as before the command or exactly as after it: never half of each (webhooks included,
+each at the head of the change log the project has).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from flextype_adapters.folder_swap import STAGING_NAME
+from flextype_core.webhook_port import Progress, Webhook
 from flextype_entrypoints.project import open_project
 from tests.integration.transfer_support import fill, snapshot
 from tests.programs import FLEXTYPE, clean_env, flextype, run_program
@@ -65,10 +67,35 @@ def _recover(project: Path) -> int:
         return opened.remove_debris()
 
 
-def _state(project: Path) -> dict[str, Any]:
+def _epoch(project: Path) -> str:
+    with open_project(project, environ={}) as opened:
+        log = opened.container.change_log()
+        assert log is not None
+        return log.epoch()
+
+
+def _state(project: Path, old_epoch: str) -> dict[str, Any]:
+    """What the project holds; ``log``: whether its change log is the one of epoch
+    ``old_epoch`` or a new one, each webhook with its position in that log."""
     state = snapshot(project)
-    state["driver"] = open_project(project, environ={}).settings.storage.driver
+    with open_project(project, environ={}) as opened:
+        state["driver"] = opened.settings.storage.driver
+        store, log = opened.container.webhook_store(), opened.container.change_log()
+        assert log is not None
+        state["log"] = "old" if log.epoch() == old_epoch else "new"
+        state["webhooks"] = [
+            (hook, store.secret(hook.id), store.progress(hook.id).position) for hook in store.all()
+        ]
     return state
+
+
+HOOK = Webhook(
+    id="1" * 32,
+    url="https://build.example.com/in",
+    events=["*"],
+    created_at=1_700_000_000,
+    modified_at=1_700_000_000,
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +103,12 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("source") / "site"
     flextype("init", str(path), "--json")
     fill(path)
+    with open_project(path, environ={}) as opened:
+        log = opened.container.change_log()
+        assert log is not None
+        head = log.head()
+        secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        opened.container.webhook_store().create(HOOK, secret, Progress(position=head))
     return path
 
 
@@ -87,12 +120,16 @@ def _kill_at_every_step(
     Returns the state before, the state after a whole run, and how many kills left a
     swap to recover; asserts that every recovered copy is in one of the two states.
     """
-    before = _state(template)
+    epoch = _epoch(template)
+    before = _state(template, epoch)
+    assert before["log"] == "old"
     whole = tmp_path / "whole"
     shutil.copytree(template, whole)
     assert _run_killed_at(whole, 10_000, [*argv, "--project", str(whole)])
-    after = _state(whole)
+    after = _state(whole, epoch)
     assert after != before
+    # The new content's webhooks start at the head of its new log.
+    assert after["log"] == "new" and [w[2] for w in after["webhooks"]] == [0]
     recovered = 0
     for at in range(100):
         copy = tmp_path / f"killed-{at}"
@@ -100,7 +137,7 @@ def _kill_at_every_step(
         finished = _run_killed_at(copy, at, [*argv, "--project", str(copy)])
         recovered += _recover(copy) > 0 and not finished
         assert [p.name for p in copy.iterdir() if STAGING_NAME.fullmatch(p.name)] == []
-        assert _state(copy) in (before, after), f"killed at step {at}"
+        assert _state(copy, epoch) in (before, after), f"killed at step {at}"
         if finished:
             break
     else:
@@ -125,6 +162,7 @@ def test_a_migration_killed_at_any_step_of_its_swap_is_undone_or_finished(
 ) -> None:
     before, after, recovered = _kill_at_every_step(source, tmp_path, ["migrate", "--to", "tinydb"])
     assert (before["driver"], after["driver"]) == ("yaml", "tinydb")
+    assert before["webhooks"][0][2] > 0  # so that a position of the other log would show
     assert recovered >= 2
 
 

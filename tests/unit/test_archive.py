@@ -10,6 +10,7 @@ import pytest
 from flextype_core import archive
 from flextype_core.errors import InvalidArchive
 from flextype_core.model import Token
+from flextype_core.webhook_port import Webhook
 
 HASH = "$2b$10$" + "a" * 53
 
@@ -20,6 +21,7 @@ HASH = "$2b$10$" + "a" * 53
         ("flextype-archive.json", "header"),
         ("settings.json", "settings"),
         ("tokens.jsonl", "tokens"),
+        ("webhooks.jsonl", "webhooks"),
         ("entries/000001.jsonl", "entries"),
         ("media/index.jsonl", "media-index"),
         ("media/files/a/b/poster.final.png", "media-file"),
@@ -101,10 +103,24 @@ def _header(**changes: Any) -> archive.Header:
 
 def test_a_header_of_another_format_or_version_is_refused() -> None:
     archive.check_header(_header())
+    archive.check_header(_header(format_version=1))  # before webhooks went into archives
     with pytest.raises(InvalidArchive, match="not a flextype-py archive"):
         archive.check_header(_header(format="zip"))
-    with pytest.raises(InvalidArchive, match=r"format version 2 .*flextype-py '9\.0'"):
-        archive.check_header(_header(format_version=2, flextype_py="9.0"))
+    with pytest.raises(InvalidArchive, match=r"format version 3 .*flextype-py '9\.0'"):
+        archive.check_header(_header(format_version=3, flextype_py="9.0"))
+    with pytest.raises(InvalidArchive, match="format version 0"):
+        archive.check_header(_header(format_version=0))
+
+
+def test_a_version_1_header_reads_with_no_webhooks() -> None:
+    data = (
+        b'{"format":"flextype-py-archive","format_version":1,"flextype_py":"0.1.0",'
+        b'"created_at":1,"source_driver":"yaml","counts":{"entries":2,"tokens":2,'
+        b'"media_files":1,"media_folders":1,"media_bytes":12}}'
+    )
+    header = archive.decode(archive.HEADER, data, archive.Header)
+    archive.check_header(header)
+    assert header.counts.webhooks == 0
 
 
 def test_the_manifest_must_name_every_member_with_its_digest() -> None:
@@ -168,3 +184,49 @@ def test_media_records_are_checked() -> None:
         archive.check_media(archive.MediaFileRecord(id="a/.b.png", size=3, meta={}))
     with pytest.raises(InvalidArchive, match="negative size"):
         archive.check_media(archive.MediaFileRecord(id="a/b.png", size=-1, meta={}))
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _webhook(secret: str = SECRET, **changes: Any) -> archive.WebhookRecord:
+    fields: dict[str, Any] = {
+        "id": "a" * 32,
+        "url": "https://hooks.example.com/in",
+        "events": ["entry.created"],
+        "id_prefix": "blog",
+        "created_at": 1,
+        "modified_at": 2,
+        **changes,
+    }
+    return archive.WebhookRecord(webhook=Webhook(**fields), secret=secret)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"id": "A" * 32}, "bad id"),
+        ({"url": "https://user:pw@hooks.example.com/"}, "user name or password"),
+        ({"url": "file:///etc/passwd"}, "http:// or https://"),
+        ({"events": []}, "at least one event"),
+        ({"events": ["*", "entry.created"]}, "send it alone"),
+        ({"events": ["entry.created", "entry.created"]}, "an event twice"),
+        ({"events": ["entry.exploded"]}, "unknown events"),
+        ({"id_prefix": "../x"}, "'id_prefix' is not"),
+        ({"id_prefix": ""}, "normal form"),
+        ({"title": "t" * 1001}, "longer than 1000"),
+        ({"secret": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "no valid signing secret"),
+        ({"secret": "whsec_ not base64"}, "no valid signing secret"),
+        ({"secret": "whsec_c2hvcnQ="}, "24 to 64 bytes"),
+    ],
+)
+def test_webhooks_are_checked_without_quoting_secret_or_url(
+    changes: dict[str, Any], why: str
+) -> None:
+    archive.check_webhook(_webhook())
+    secret = changes.pop("secret", SECRET)
+    with pytest.raises(InvalidArchive, match=why) as refused:
+        archive.check_webhook(_webhook(secret, **changes))
+    message = refused.value.message
+    assert message.startswith(f"Webhook {changes.get('id', 'a' * 32)!r} in webhooks.jsonl")
+    assert secret.removeprefix("whsec_") not in message and "pw@" not in message

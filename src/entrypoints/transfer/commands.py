@@ -28,11 +28,17 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+def _listed(*parts: str) -> str:
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _counted(counts: Counts) -> str:
-    return (
-        f"{_plural(counts.entries, 'entry', 'entries')}, "
-        f"{_plural(counts.tokens, 'token', 'tokens')} and "
-        f"{_plural(counts.media_files, 'media file', 'media files')}"
+    webhooks = [_plural(counts.webhooks, "webhook", "webhooks")] if counts.webhooks else []
+    return _listed(
+        _plural(counts.entries, "entry", "entries"),
+        _plural(counts.tokens, "token", "tokens"),
+        *webhooks,
+        _plural(counts.media_files, "media file", "media files"),
     )
 
 
@@ -78,13 +84,13 @@ def _migrate(args: argparse.Namespace) -> int:
             database_url=args.database_url,
         )
     kept = "removed" if done.deleted_source else "kept (remove it, or use --delete-source)"
-    moved = (
-        f"{_plural(done.entries, 'entry', 'entries')}, "
-        f"{_plural(done.tokens, 'token', 'tokens')} and "
-        f"{_plural(done.media_files, 'media file', 'media files')}"
-        if "postgres" in (done.source, done.target)  # the file drivers share media/
-        else f"{_plural(done.entries, 'entry', 'entries')} and "
-        f"{_plural(done.tokens, 'token', 'tokens')}"
+    webhooks = [_plural(done.webhooks, "webhook", "webhooks")] if done.webhooks else []
+    media = [_plural(done.media_files, "media file", "media files")]
+    moved = _listed(
+        _plural(done.entries, "entry", "entries"),
+        _plural(done.tokens, "token", "tokens"),
+        *webhooks,
+        *(media if "postgres" in (done.source, done.target) else []),  # files share media/
     )
     print(
         f"Moved {moved} from {done.source} to {done.target}; "

@@ -22,20 +22,23 @@ from flextype_core.archive import (
     MEDIA_INDEX,
     SETTINGS,
     TOKENS,
+    WEBHOOKS,
     Counts,
     EntryRecord,
     Header,
     Manifest,
     MediaFileRecord,
     MediaFolderRecord,
+    WebhookRecord,
     encode_lines,
     entries_member,
     inexact,
     media_file_member,
 )
-from flextype_core.errors import BadRequest, shown
+from flextype_core.errors import BadRequest, WebhookNotFound, shown
 from flextype_core.model import Entry
 from flextype_core.ports import MediaStore
+from flextype_core.webhook_port import WebhookStore
 from flextype_entrypoints.project import Project
 from flextype_entrypoints.transfer.progress import ProgressBars
 from flextype_entrypoints.transfer.readable import refuse_unreadable
@@ -99,11 +102,23 @@ def _entry_records(entries: Sequence[Entry]) -> list[EntryRecord]:
     return records
 
 
+def webhook_records(store: WebhookStore) -> list[WebhookRecord]:
+    """Every webhook with its signing secret, oldest first (one deleted meanwhile is not)."""
+    records = []
+    for hook in store.all():
+        try:
+            records.append(WebhookRecord(webhook=hook, secret=store.secret(hook.id)))
+        except WebhookNotFound:
+            continue
+    return records
+
+
 def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Counts:
     """Write ``project`` as an archive (``flextype_core.archive``) to ``out``; return its counts.
 
     Writers of the project wait while it runs (the stores' ``exclusive`` blocks), so the
-    archive is one consistent state; readers go on.
+    archive is one consistent state; readers go on. Webhooks go with their signing
+    secrets (not their delivery logs, nor where they stand in this project's change log).
 
     Raises:
         BadRequest: a value has no exact JSON form (a NaN, bytes...): nothing is kept.
@@ -116,6 +131,7 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
             held.enter_context(store.exclusive())
         entries = entry_store.descendants(ids.ROOT, None)
         tokens = token_store.list()
+        webhooks = webhook_records(container.webhook_store())
         folders, files = _media_listing(media_store)
         refuse_unreadable(
             entry_store, token_store, media_store, [ids.ROOT, *(f.id for f in folders)]
@@ -132,6 +148,7 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
                 media_files=len(files),
                 media_folders=len(folders),
                 media_bytes=sum(f.size for f in files),
+                webhooks=len(webhooks),
             ),
         )
         advance_entries = bars.task("entries", len(entries))
@@ -140,6 +157,7 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
         writer.add(HEADER, msgspec.json.encode(header))
         writer.add(SETTINGS, msgspec.json.encode(exported_settings(project.path)))
         writer.add(TOKENS, encode_lines(tokens))
+        writer.add(WEBHOOKS, encode_lines(webhooks))
         for number, start in enumerate(range(0, len(entries), ENTRIES_PER_MEMBER), start=1):
             chunk = entries[start : start + ENTRIES_PER_MEMBER]
             writer.add(entries_member(number), encode_lines(_entry_records(chunk)))
@@ -154,14 +172,15 @@ def export_project(project: Project, out: BinaryIO, bars: ProgressBars) -> Count
 
 
 def export_to_path(project: Project, path: Path, bars: ProgressBars) -> Counts:
-    """``export_project`` into the file ``path``, replaced atomically (mode 0600).
+    """``export_project`` into the file ``path``, replaced atomically, mode 0600.
 
-    A failed export leaves no file (and an existing one untouched) at ``path``.
+    The archive holds the tokens' hashes and the webhooks' signing secrets. A failed
+    export leaves no file (and an existing one untouched) at ``path``.
 
     Raises:
         BadRequest: ``path``'s folder does not exist, or as ``export_project``.
     """
     if not path.parent.is_dir():
         raise BadRequest(f"Cannot write {path}: there is no folder {path.parent}.")
-    with open_atomic(path, private=True) as out:  # it holds the tokens' hashes
+    with open_atomic(path, private=True) as out:
         return export_project(project, out, bars)

@@ -8,6 +8,10 @@ content in. Any failure before (a truncated or changed archive, a bad item late 
 it, a full disk) removes the staging folder: the project is as it was. On postgres the
 entries and tokens go into the project's database in one transaction (``Staging``).
 
+Webhooks are installed last (``webhook_carry``), at the head of the log the content
+comes with: the archive's, or, from an archive that has none (version 1, made before
+webhooks went into archives), the project's own, kept.
+
 Media in a bucket (``media.driver: s3``) have no folder to swap in: they are written
 into the live bucket, which must hold no media yet, and on failure the files and
 folders written are removed again (``BucketMedia``).
@@ -31,11 +35,13 @@ from flextype_core.archive import (
     MediaFileRecord,
     MediaFolderRecord,
     MediaRecord,
+    WebhookRecord,
     check_entry,
     check_header,
     check_manifest,
     check_media,
     check_token,
+    check_webhook,
     decode,
     decode_lines,
     entries_member,
@@ -58,6 +64,11 @@ from flextype_entrypoints.transfer.progress import Advance, ProgressBars, no_pro
 from flextype_entrypoints.transfer.settings_file import imported_settings_text
 from flextype_entrypoints.transfer.staging import MEDIA, Staging, content_names
 from flextype_entrypoints.transfer.stream import ArchiveReader, Member
+from flextype_entrypoints.transfer.webhook_carry import (
+    Carried,
+    install_webhooks,
+    live_webhooks,
+)
 
 __all__ = ["ENTRIES_PER_WRITE", "import_archive", "require_empty"]
 
@@ -86,6 +97,8 @@ class _Import:
         self._pending: dict[str, Fields] = {}
         self._next_entries = 1
         self._files: dict[str, MediaFileRecord] | None = None
+        self.webhooks: dict[str, WebhookRecord] | None = None
+        """The archive's webhooks; None when it has no webhooks member."""
         self._received: set[str] = set()
         self._advance_entries: Advance = no_progress
         self._advance_media: Advance = no_progress
@@ -93,6 +106,7 @@ class _Import:
             "header": self._header,
             "settings": self._settings,
             "tokens": self._token_lines,
+            "webhooks": self._webhook_lines,
             "entries": self._entry_lines,
             "media-index": self._media_index,
             "media-file": self._media_file,
@@ -128,6 +142,24 @@ class _Import:
             except Conflict as exc:
                 raise InvalidArchive(f"The archive holds a token twice: {exc}") from exc
             self._count(tokens=1)
+
+    def _webhook_lines(self, member: Member) -> None:
+        # Kept to install last: their position is the log's head once all else is written.
+        self.webhooks = {}
+        for record in decode_lines(member.name, member.read_json(), WebhookRecord):
+            check_webhook(record)
+            if record.webhook.id in self.webhooks:
+                raise InvalidArchive(f"The archive holds webhook {shown(record.webhook.id)} twice.")
+            self.webhooks[record.webhook.id] = record
+            self._count(webhooks=1)
+
+    def install_webhooks(self) -> None:
+        """Install the archive's webhooks, or the project's own if it has no such member."""
+        if self.webhooks is None:
+            carried = live_webhooks(self._staging)
+        else:
+            carried = [Carried(record=record) for record in self.webhooks.values()]
+        install_webhooks(self._staging, carried)
 
     def _entry_lines(self, member: Member) -> None:
         expected = entries_member(self._next_entries)
@@ -221,7 +253,10 @@ class _Import:
 
 
 def require_empty(project: Project) -> None:
-    """Refuse a project that holds entries or media (its tokens are replaced anyway).
+    """Refuse a project that holds entries, media or webhooks.
+
+    Its tokens are replaced anyway (every new project has one); a webhook's secret is
+    nowhere else.
 
     Raises:
         Conflict: naming the way out (a new project, or ``--replace``).
@@ -231,9 +266,11 @@ def require_empty(project: Project) -> None:
         project.container.entry_store().has_descendants(ids.ROOT)
         or media.files(ids.ROOT)
         or media.folders(ids.ROOT)
+        or project.container.webhook_store().all()
     ):
         raise Conflict(
-            f"The project {project.path} is not empty: it holds entries or media files. "
+            f"The project {project.path} is not empty: it holds entries, media files or "
+            "webhooks. "
             f"Import into a new project (flextype init PATH --no-demo), or pass --replace "
             "to replace its content."
         )
@@ -243,7 +280,9 @@ def import_archive(path: Path, source: BinaryIO, *, replace: bool, bars: Progres
     """Load the archive read from ``source`` into the project at ``path``; return its counts.
 
     The project keeps its driver, its ``storage`` settings and its secrets; its entries,
-    tokens, media and other settings become the archive's. Media in a bucket are
+    tokens, webhooks, media and other settings become the archive's (an archive without
+    webhooks, of version 1, leaves the project's own). Every webhook starts at the head
+    of the project's change log as the import leaves it. Media in a bucket are
     written into it (it must hold none), and removed again if the import fails.
 
     Raises:
@@ -300,6 +339,7 @@ def _imported(
                 for member in reader.members():
                     state.take(member)
                 counts = state.finish(reader)
+                state.install_webhooks()
                 settings = imported_settings_text(path, state.settings)
                 names = content_names(driver) if bucket else [*content_names(driver), MEDIA]
                 staging.commit(names, settings)

@@ -8,7 +8,10 @@ file drivers media stay where they are (both keep them as files in ``media/``); 
 from postgres (metadata and folders as rows, bytes as blobs) they are copied through
 the two stores too (``media_copy``). The old driver's content stays until
 ``--delete-source``. Into postgres, the copy is one transaction of the database,
-committed just before the switch (``Staging``).
+committed just before the switch (``Staging``). Webhooks go too (with their secrets and
+delivery logs), each restarted at the head of the log the project has after the switch
+(``webhook_carry``): even between yaml and tinydb, which share their file, since the
+content swapped in starts a new change log.
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ from flextype_entrypoints.transfer.staging import (
     clear_stores,
     content_names,
     remove_content,
+    remove_webhook_files,
+)
+from flextype_entrypoints.transfer.webhook_carry import (
+    Carried,
+    carried_from,
+    carried_from_file,
+    clear_webhooks,
+    install_webhooks,
 )
 
 __all__ = ["DRIVERS", "Migrated", "migrate_project"]
@@ -59,6 +70,7 @@ class Migrated(msgspec.Struct, frozen=True, kw_only=True):
     target: str
     entries: int
     tokens: int
+    webhooks: int
     media_files: int
     deleted_source: bool
 
@@ -135,6 +147,15 @@ def _copy(
     advance(len(entries) + len(tokens))
 
 
+def _copy_webhooks(staging: Staging, carried: list[Carried], bars: ProgressBars) -> None:
+    """Install ``carried`` in the staged project (the last write), read back and compare."""
+    advance = bars.task("webhooks", len(carried))
+    install_webhooks(staging, carried)
+    if carried_from(staging.project.container.webhook_store()) != carried:
+        raise StorageError("The webhooks read back from the new driver differ from the old.")
+    advance(len(carried))
+
+
 def _source_driver(path: Path, target: Settings) -> str:
     """Return the driver whose content moves to ``target``'s driver.
 
@@ -163,7 +184,7 @@ def migrate_project(
     bars: ProgressBars,
     database_url: str | None = None,
 ) -> Migrated:
-    """Move the project's entries, tokens (and media) to the ``target`` driver; switch to it.
+    """Move the project's entries, tokens, webhooks (and media) to ``target``; switch to it.
 
     Args:
         path: the project folder.
@@ -214,12 +235,17 @@ def migrate_project(
             tokens = token_store.list()
             media = media_tree(media_store) if media_moves else MediaTree([], [])
             refuse_unreadable(entry_store, token_store, media_store, [ids.ROOT, *media.folders])
+            if source == "postgres":
+                webhooks = carried_from(project.container.webhook_store())
+            else:
+                webhooks = carried_from_file(path)
             with Staging(path, target, "migrate", target_settings) as staging:
                 _copy(staging, entries, tokens, bars)
                 names = list(content_names(target))
                 if media_moves:
                     copy_media(media_store, staging.project.container.media_store(), media, bars)
                     names.append(BLOBS_NAME if target == "postgres" else MEDIA)
+                _copy_webhooks(staging, webhooks, bars)
                 if source == "postgres" and not delete_source:
                     keep_blobs(path / MEDIA, staging.path / MEDIA)
                 text = switched_driver_text(
@@ -229,15 +255,18 @@ def migrate_project(
             if delete_source and source == "postgres":
                 # Committed as the block ends (the blobs went aside with the swap).
                 clear_stores(entry_store, token_store, media_store)
+                clear_webhooks(project.container.webhook_store())
     if delete_source and source != "postgres":
         remove_content(path, source)
         if target == "postgres":
             remove_local_media(path / MEDIA)
+            remove_webhook_files(path)
     return Migrated(
         source=source,
         target=target,
         entries=len(entries),
         tokens=len(tokens),
+        webhooks=len(webhooks),
         media_files=len(media.files),
         deleted_source=delete_source,
     )

@@ -9,7 +9,10 @@ what went aside.
 
 With a file driver the staged stores log no change: ``commit`` removes the project's
 change log (``changes.sqlite3``), so the content swapped in starts a new log, with a new
-epoch that tells followers of the old one to list everything again (410).
+epoch that tells followers of the old one to list everything again (410). The
+webhooks' file (``webhooks.sqlite3``) is swapped too: the staged one holds the webhooks
+carried over (``webhook_carry``), each at the new log's head; without any, the live one
+goes aside and the project has none.
 
 With the postgres driver the entries, tokens and media rows are not files: the staged
 project's stores are the database's, inside one transaction that first empties them
@@ -33,6 +36,7 @@ from dependency_injector import providers
 from flextype_adapters.atomic import remove_atomically
 from flextype_adapters.folder_swap import FolderSwap
 from flextype_adapters.sqlite_changes import CHANGES_FILES
+from flextype_adapters.sqlite_webhooks import DATABASE_FILES as WEBHOOK_FILES
 from flextype_core import ids
 from flextype_core.ports import EntryStore, MediaStore, TokenStore
 from flextype_entrypoints.container import build_container
@@ -40,7 +44,15 @@ from flextype_entrypoints.database import migrate_database
 from flextype_entrypoints.project import Project, open_project
 from flextype_entrypoints.settings import SETTINGS_FILE, Settings
 
-__all__ = ["MEDIA", "Staging", "clear_stores", "content_names", "remove_content"]
+__all__ = [
+    "MEDIA",
+    "WEBHOOK_FILES",
+    "Staging",
+    "clear_stores",
+    "content_names",
+    "remove_content",
+    "remove_webhook_files",
+]
 
 MEDIA = "media"
 _CONTENT = {"yaml": ("entries", "tokens"), "tinydb": ("db.json",), "postgres": ()}
@@ -64,6 +76,16 @@ def remove_content(project: Path, driver: str) -> None:
         live = project / name
         if os.path.lexists(live):
             remove_atomically(live)
+
+
+def remove_webhook_files(project: Path) -> None:
+    """Remove the file drivers' webhook store from a project folder.
+
+    SQLite's companions first: a write-ahead log left behind would be read into the
+    next database of that name.
+    """
+    for name in reversed(WEBHOOK_FILES):
+        (project / name).unlink(missing_ok=True)
 
 
 def clear_stores(entries: EntryStore, tokens: TokenStore, media: MediaStore | None) -> None:
@@ -103,7 +125,7 @@ class Staging:
     ) -> None:
         self.live = project
         self.path = project / f".{purpose}-{uuid.uuid4().hex[:12]}"
-        self._driver = driver
+        self.driver = driver
         self._swap = FolderSwap(project, self.path)
         self._transaction = ExitStack()
         self._open = False
@@ -138,6 +160,24 @@ class Staging:
         self._transaction.enter_context(media.exclusive())
         clear_stores(entries, tokens, media)
 
+    def new_head(self) -> int:
+        """The head the project's change log will have once ``commit`` is done.
+
+        A file driver's content comes with a new log: 0. On postgres the log goes on:
+        this transaction's changes are appended now, under the change-log lock, which it
+        then holds to its commit, so no other writer's change can come between, and the
+        head read now is the one after the commit. Call it once every other write of the
+        staged content is done.
+        """
+        if self.driver != "postgres":
+            return 0
+        container = self.project.container
+        with container.postgres_database().exclusive("changes") as tx:  # this transaction
+            tx.flush()
+        log = container.change_log()
+        assert log is not None  # postgres always has one
+        return log.head()
+
     def close_project(self) -> None:
         """Close the staged project (flush, close files) before ``commit``."""
         if self._open:
@@ -154,8 +194,8 @@ class Staging:
         """
         self._transaction.close()  # the database's content first: see the module's note
         self.close_project()
-        if self._driver != "postgres":  # the old log goes aside: a new one starts
-            names = [*names, *CHANGES_FILES]
+        if self.driver != "postgres":  # the old log goes aside: a new one starts
+            names = [*names, *CHANGES_FILES, *WEBHOOK_FILES]
         self._swap.commit(names, SETTINGS_FILE, settings)
 
     def __enter__(self) -> Staging:
