@@ -87,14 +87,16 @@ def _yaml_entries(root: Path, changes: SqliteChangeLog | None) -> IndexedYamlFil
     return store
 
 
-def _postgres_database(settings: Mapping[str, Any]) -> Iterator[PostgresDatabase]:
+def _postgres_database(
+    settings: Mapping[str, Any], pool_size: int | None = None
+) -> Iterator[PostgresDatabase]:
     # Imported here: a project on files never loads psycopg (nor its libpq).
     from flextype_adapters.postgres.database import PostgresDatabase
 
     db = PostgresDatabase(
         settings["url"],
         schema=settings["schema"],
-        pool_size=settings["pool_size"],
+        pool_size=pool_size or settings["pool_size"],
         pool_timeout=settings["pool_timeout"],
         statement_timeout=settings["statement_timeout"],
         indexes=settings["indexes"],
@@ -338,6 +340,23 @@ class Container(containers.DeclarativeContainer):
         yaml=sqlite_webhooks,
         tinydb=sqlite_webhooks,
         postgres=providers.Singleton(_postgres_webhooks, db=postgres_database),
+    )
+    # Deliveries read the log and the webhooks on postgres connections of their own: a
+    # worker waiting on the database (a lock, an outage) never holds one a request needs.
+    delivery_database = providers.Resource(
+        _postgres_database, settings=config.storage.postgres, pool_size=2
+    )
+    delivery_change_log: providers.Provider[ChangeLog | None] = providers.Selector(
+        config.storage.driver,
+        yaml=change_log,
+        tinydb=change_log,
+        postgres=providers.Singleton(_postgres_change_log, db=delivery_database),
+    )
+    delivery_webhook_store: providers.Provider[WebhookStore] = providers.Selector(
+        config.storage.driver,
+        yaml=webhook_store,
+        tinydb=webhook_store,
+        postgres=providers.Singleton(_postgres_webhooks, db=delivery_database),
     )
     resolver = providers.Singleton(SystemResolver)
     webhooks = providers.Singleton(

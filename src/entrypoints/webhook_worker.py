@@ -240,8 +240,8 @@ class WebhookWorker:
 
 def webhook_worker(container: Container) -> WebhookWorker | None:
     """Return the delivery worker of a project's server, or None if it has no change log yet."""
-    change_log: ChangeLog | None = container.change_log()
-    store: WebhookStore | None = container.webhook_store()
+    change_log: ChangeLog | None = container.delivery_change_log()
+    store: WebhookStore | None = container.delivery_webhook_store()
     if change_log is None or store is None:
         return None
     settings = msgspec.convert(container.config.webhooks(), WebhooksSettings)
