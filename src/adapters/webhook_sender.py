@@ -125,9 +125,10 @@ class HttpWebhookSender:
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None:
+                # The kind, never the address: the log would map the private network.
                 return (
-                    f"refused: {host} resolves to {address} ({reason}), not a public "
-                    "address; webhooks.allow_private_networks is false"
+                    f"refused: {host} resolves to a {reason} address, not a public one; "
+                    "webhooks.allow_private_networks is false"
                 )
         return None
 

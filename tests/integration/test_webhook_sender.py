@@ -116,7 +116,7 @@ def test_a_loopback_receiver_is_refused_without_allow_private_networks(
     outcome = new_sender(private=False).send(receiver.url(), _message())
     assert outcome.status is None
     assert outcome.error is not None
-    assert "127.0.0.1 (loopback)" in outcome.error
+    assert "resolves to a loopback address" in outcome.error
     assert "webhooks.allow_private_networks" in outcome.error
     assert receiver.received == []
 
@@ -126,7 +126,11 @@ def test_one_private_address_among_public_ones_refuses_the_name(
 ) -> None:
     resolver = FakeResolver({"hooks.test": ["93.184.216.34", "10.1.2.3"]})
     outcome = new_sender(resolver, private=False).send("https://hooks.test/in", _message())
-    assert outcome.error is not None and "10.1.2.3 (private)" in outcome.error
+    assert outcome.error is not None
+    assert "hooks.test resolves to a private address" in outcome.error
+    # The delivery log names the kind, as creating the webhook does, never the internal
+    # address: that would map the private network to whoever can read the log.
+    assert "10.1.2.3" not in outcome.error and "93.184.216.34" not in outcome.error
 
 
 def test_the_name_is_resolved_at_every_delivery_and_the_checked_address_is_the_one_used(
