@@ -281,6 +281,15 @@ class SqliteWebhookStore:
             raise WebhookNotFound(webhook_id)
         return _progress(row)
 
+    def all_progress(self) -> dict[str, Progress]:
+        if not self._ready and not self._path.exists():
+            return {}  # as ``all``: reading creates no file
+        with _mapped(), self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
+            ).fetchall()
+        return {row[0]: _progress(row[1:]) for row in rows}
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         with self._write() as conn:
             saved = conn.execute(

@@ -170,6 +170,10 @@ class WebhookStore(Protocol):
         """
         ...
 
+    def all_progress(self) -> dict[str, Progress]:
+        """Return every webhook's progress, by id, in one read (the delivery worker's look)."""
+        ...
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         """Store ``progress`` if it follows the stored one; tell whether it was stored.
 

@@ -204,6 +204,18 @@ def test_save_progress_never_moves_the_position_back_within_a_generation(
     assert store.progress("a" * 32).position == 6
 
 
+def test_all_progress_reads_every_webhook_s_progress_at_once(store: WebhookStore) -> None:
+    assert store.all_progress() == {}
+    store.create(_hook("a" * 32), SECRET, Progress(position=3))
+    store.create(_hook("b" * 32), SECRET, Progress(position=5))
+    failed = Progress(position=4, attempt=2, next_at=1_700_000_123.5)
+    store.save_progress("a" * 32, failed)
+    replayed = store.replay("b" * 32, 1)
+    assert store.all_progress() == {"a" * 32: failed, "b" * 32: replayed}
+    store.delete("a" * 32)
+    assert store.all_progress() == {"b" * 32: replayed}
+
+
 def test_replay_forgets_failed_attempts(store: WebhookStore) -> None:
     store.create(_hook(), SECRET, Progress(position=2))
     store.save_progress("a" * 32, Progress(position=4, attempt=6, next_at=2e9))

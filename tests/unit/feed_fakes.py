@@ -150,6 +150,10 @@ class FakeWebhookStore:
             self._known(webhook_id)
             return self._progress[webhook_id]
 
+    def all_progress(self) -> dict[str, Progress]:
+        with self._lock:
+            return dict(self._progress)
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         with self._lock:
             stored = self._progress.get(webhook_id)

@@ -156,6 +156,14 @@ class PostgresWebhookStore:
             raise WebhookNotFound(webhook_id)
         return _progress(row)
 
+    def all_progress(self) -> dict[str, Progress]:
+        rows = self._db.read(
+            lambda tx: tx.execute(
+                "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
+            ).fetchall()
+        )
+        return {str(row[0]): _progress(row[1:]) for row in rows}
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         saved = self._db.run(
             lambda tx: tx.execute(
