@@ -49,6 +49,8 @@ class Answer:
     """Seconds to wait before answering (a slow receiver)."""
     hold: threading.Event | None = None
     """Answer only once this is set (or the receiver stops)."""
+    trickle: float = 0.0
+    """Seconds between two bytes of the answer (a receiver that answers a byte at a time)."""
 
 
 class WebhookReceiver:
@@ -157,6 +159,9 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             )
             answer = receiver._arrived(request)
             receiver._wait(answer)
+            if answer.trickle:
+                self._trickle(answer)
+                return
             with contextlib.suppress(OSError):
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -164,6 +169,16 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
                 self.wfile.write(answer.body)
+
+        def _trickle(self, answer: Answer) -> None:
+            head = [f"HTTP/1.1 {answer.status} Answer"]
+            head += [f"{name}: {value}" for name, value in answer.headers.items()]
+            head += [f"Content-Length: {len(answer.body)}", "", ""]
+            with contextlib.suppress(OSError):
+                for byte in "\r\n".join(head).encode() + answer.body:
+                    if receiver._stopped.wait(answer.trickle):
+                        return
+                    self.wfile.write(bytes([byte]))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

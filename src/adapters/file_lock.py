@@ -155,13 +155,13 @@ def try_lock(path: Path) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def try_hold(path: Path) -> Iterator[bool]:
+def try_hold(path: Path) -> Iterator[int | None]:
     """Hold an exclusive lock on ``path`` for the block unless another holder has it.
 
-    Yields whether it is held; never waits. The lock file is created (0600) if missing
-    and never removed by this. The lock belongs to the open file: another thread of this
-    process is refused as another process is, and the OS releases it when the holder
-    dies, however it dies.
+    Yields the locked file's descriptor while held, None when another holder has it;
+    never waits. The lock file is created (0600) if missing and never removed by this.
+    The lock belongs to the open file: another thread of this process is refused as
+    another process is, and the OS releases it when the holder dies, however it dies.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -171,8 +171,8 @@ def try_hold(path: Path) -> Iterator[bool]:
                 fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
             )
         except portalocker.LockException:
-            yield False
+            yield None
             return
-        yield True
+        yield fd
     finally:
         os.close(fd)

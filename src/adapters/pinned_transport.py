@@ -5,6 +5,10 @@ then resolved the name again, a DNS answer changed in between (rebinding) could 
 request to an address never checked. Here the TCP connection goes to the checked
 addresses themselves, while the URL, and so the ``Host`` header, TLS's server name (SNI)
 and the certificate's verification, keep the host name.
+
+httpx's timeouts bound each connect, read and write, not a request: a receiver that
+answers a byte at a time would hold a delivery for ever. Inside a ``deadline`` block
+every one of them is cut to what is left until the deadline, and fails once it passed.
 """
 
 from __future__ import annotations
@@ -16,11 +20,41 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 
 import httpcore
 import httpx
 
-__all__ = ["PinnedTransport", "SocketRegistry"]
+__all__ = ["PinnedTransport", "SocketRegistry", "deadline"]
+
+_DEADLINE: ContextVar[float | None] = ContextVar("flextype_webhook_deadline", default=None)
+_WRITE_CHUNK = 64 * 1024
+"""Bytes written at a time, each write bounded by what is left until the deadline."""
+
+
+@contextlib.contextmanager
+def deadline(at: float) -> Iterator[None]:
+    """Bound this thread's connects, reads and writes in the block by ``at`` (``time.monotonic``).
+
+    Past it, they raise httpx's timeouts (``ConnectTimeout``, ``ReadTimeout``...).
+    """
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _bounded(timeout: float | None, late: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left until the deadline; raise ``late`` once it passed."""
+    at = _DEADLINE.get()
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise late("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
 
 # httpcore's errors as httpx's, most specific first: httpx.Client users catch httpx's.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -84,6 +118,43 @@ def _cut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake keeps to the deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, sockets: SocketRegistry) -> None:
+        self._inner = inner
+        sock = inner.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            # After a TLS handshake this is the TLS socket: the plain one it wrapped was
+            # detached, and shutting that down would no longer cut the connection.
+            sockets.add(sock)
+        self._sockets = sockets
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), _WRITE_CHUNK):
+            chunk = buffer[start : start + _WRITE_CHUNK]
+            self._inner.write(chunk, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        secured = self._inner.start_tls(ssl_context, server_hostname, bounded)
+        return _DeadlineStream(secured, self._sockets)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
 class _PinnedBackend(httpcore.NetworkBackend):
     """Connects to the checked addresses, in order, whatever host name httpcore asks for."""
 
@@ -104,15 +175,16 @@ class _PinnedBackend(httpcore.NetworkBackend):
         for address in self._addresses:
             try:
                 stream = self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options or ()
+                    address,
+                    port,
+                    _bounded(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options or (),
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
                 continue
-            sock = stream.get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                self._sockets.add(sock)
-            return stream
+            return _DeadlineStream(stream, self._sockets)
         raise failure
 
     def connect_unix_socket(

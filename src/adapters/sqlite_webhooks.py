@@ -29,7 +29,7 @@ from flextype_core.errors import (
     WebhookNotFound,
     shown,
 )
-from flextype_core.webhook_port import Delivery, Progress, Webhook
+from flextype_core.webhook_port import Delivery, Hold, Progress, Webhook
 
 __all__ = ["DATABASE_FILE", "DATABASE_FILES", "KEPT_DELIVERIES", "SqliteWebhookStore"]
 
@@ -257,7 +257,7 @@ class SqliteWebhookStore:
             gone = conn.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,)).rowcount
             if not gone:
                 raise WebhookNotFound(webhook_id)
-        with contextlib.suppress(OSError):  # a holder keeps its lock; nobody else needs it
+        with contextlib.suppress(OSError):  # its holder sees the hold lost (_FileHold)
             self._lock_file(webhook_id).unlink()
 
     def secret(self, webhook_id: str) -> str:
@@ -281,17 +281,27 @@ class SqliteWebhookStore:
             raise WebhookNotFound(webhook_id)
         return _progress(row)
 
+    def all_progress(self) -> dict[str, Progress]:
+        if not self._ready and not self._path.exists():
+            return {}  # as ``all``: reading creates no file
+        with _mapped(), self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
+            ).fetchall()
+        return {row[0]: _progress(row[1:]) for row in rows}
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         with self._write() as conn:
             saved = conn.execute(
                 "UPDATE webhook_progress SET position = ?, attempt = ?, next_at = ?"
-                " WHERE id = ? AND generation = ?",
+                " WHERE id = ? AND generation = ? AND position <= ?",
                 (
                     progress.position,
                     progress.attempt,
                     progress.next_at,
                     webhook_id,
                     progress.generation,
+                    progress.position,
                 ),
             ).rowcount
         return saved == 1
@@ -344,8 +354,25 @@ class SqliteWebhookStore:
         return self._locks / (hashlib.sha256(webhook_id.encode()).hexdigest()[:40] + ".lock")
 
     @contextlib.contextmanager
-    def hold(self, webhook_id: str) -> Iterator[bool]:
+    def hold(self, webhook_id: str) -> Iterator[Hold | None]:
         with contextlib.ExitStack() as stack:
             with _mapped():
-                taken = stack.enter_context(try_hold(self._lock_file(webhook_id)))
-            yield taken
+                fd = stack.enter_context(try_hold(self._lock_file(webhook_id)))
+            yield None if fd is None else _FileHold(fd)
+
+
+class _FileHold:
+    """An ``flock`` lives as long as its open file; it is lost only with the file's name.
+
+    ``delete`` removes the lock file: a webhook created again with the id (an import)
+    gets a new file another process may lock, so this one must stop delivering.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def kept(self) -> bool:
+        try:
+            return os.fstat(self._fd).st_nlink > 0
+        except OSError:
+            return False

@@ -5,6 +5,10 @@ nothing, when an address is not public (``forbidden_reason``) unless private net
 are allowed; the request then goes to the addresses checked (``PinnedTransport``). The
 ``webhook-signature`` is made by the ``standardwebhooks`` package, the one receivers
 verify with. Redirects are never followed: a 3xx is the attempt's answer.
+
+``webhooks.timeout`` bounds the whole attempt, from the DNS look-up to the answer's last
+byte: the look-up runs in a thread of its own (a stuck resolver cannot be interrupted,
+only left behind), and the connection keeps to the deadline (``pinned_transport``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 import flextype_core
-from flextype_adapters.pinned_transport import PinnedTransport, SocketRegistry
+from flextype_adapters.pinned_transport import PinnedTransport, SocketRegistry, deadline
 from flextype_core.addresses import forbidden_reason
 from flextype_core.delivery import Message, Outcome
 from flextype_core.ports import HostResolver
@@ -33,6 +37,7 @@ MAX_ANSWER_BYTES: Final = 64 * 1024
 _CLIENTS: Final = 32
 """Connection pools kept (one per scheme, host, port and set of checked addresses)."""
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_SHUTTING_DOWN: Final = "the server is shutting down"
 
 _Key = tuple[str, str, int, tuple[str, ...]]
 
@@ -53,7 +58,8 @@ class HttpWebhookSender:
         Args:
             resolver: resolves each URL's host, at every delivery.
             allow_private_networks: ``webhooks.allow_private_networks``.
-            timeout: ``webhooks.timeout``: seconds to connect, and for each read and write.
+            timeout: ``webhooks.timeout``: seconds an attempt may take in all (resolving
+                the host, connecting, sending, and reading the answer).
             ssl_context: what verifies receivers' certificates (default: httpx's, with
                 certifi's CAs and ``SSL_CERT_FILE``).
         """
@@ -65,6 +71,7 @@ class HttpWebhookSender:
         self._clients: OrderedDict[_Key, httpx.Client] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
+        self._lookups: set[_Lookup] = set()
 
     def send(self, url: str, message: Message) -> Outcome:
         """POST ``message`` to ``url``, signed; the outcome, never an exception for a failure."""
@@ -80,10 +87,10 @@ class HttpWebhookSender:
         if target.scheme not in _DEFAULT_PORTS or not target.host:
             return failed("the webhook's URL is not an http or https URL")
         port = target.port or _DEFAULT_PORTS[target.scheme]
-        try:
-            addresses = tuple(self._resolver.resolve(target.host, port))
-        except (OSError, UnicodeError) as exc:
-            return failed(f"{target.host} does not resolve: {_reason(exc)}")
+        until = started + self._timeout
+        addresses = self._resolve(target.host, port, until)
+        if isinstance(addresses, str):
+            return failed(addresses)
         refusal = self._refusal(target.host, addresses)
         if refusal is not None:
             return failed(refusal)
@@ -93,9 +100,18 @@ class HttpWebhookSender:
             return failed("the webhook's secret cannot sign (not a whsec_ secret)")
         client = self._client((target.scheme, target.host, port, addresses))
         if client is None:
-            return failed("the server is shutting down")
+            return failed(_SHUTTING_DOWN)
         try:
-            with client.stream("POST", target, content=message.body, headers=headers) as answer:
+            with (
+                deadline(until),
+                client.stream(
+                    "POST",
+                    target,
+                    content=message.body,
+                    headers=headers,
+                    timeout=max(until - time.monotonic(), 0.001),
+                ) as answer,
+            ):
                 _drain(answer)
         except httpx.TimeoutException:
             return failed(f"timeout: no answer within {self._timeout:g} s")
@@ -113,9 +129,36 @@ class HttpWebhookSender:
             self._closed = True
             clients = list(self._clients.values())
             self._clients.clear()
+            lookups = list(self._lookups)
+        for lookup in lookups:
+            lookup.done.set()  # its sender stops waiting; the look-up is left behind
         self._sockets.cut_all()
         for client in clients:
             client.close()
+
+    def _resolve(self, host: str, port: int, until: float) -> tuple[str, ...] | str:
+        """The host's addresses, or why there are none by ``until`` (``time.monotonic``)."""
+        lookup = _Lookup(self._resolver, host, port)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._lookups.add(lookup)
+        if closed:
+            return _SHUTTING_DOWN
+        try:
+            lookup.start()
+            answered = lookup.done.wait(max(until - time.monotonic(), 0.0))
+        finally:
+            with self._lock:
+                self._lookups.discard(lookup)
+                closed = self._closed
+        if closed:
+            return _SHUTTING_DOWN
+        if not answered:
+            return f"timeout: {host} did not resolve within {self._timeout:g} s"
+        if lookup.error is not None:
+            return f"{host} does not resolve: {_reason(lookup.error)}"
+        return lookup.addresses
 
     def _refusal(self, host: str, addresses: tuple[str, ...]) -> str | None:
         if not addresses:
@@ -125,9 +168,10 @@ class HttpWebhookSender:
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None:
+                # The kind, never the address: the log would map the private network.
                 return (
-                    f"refused: {host} resolves to {address} ({reason}), not a public "
-                    "address; webhooks.allow_private_networks is false"
+                    f"refused: {host} resolves to a {reason} address, not a public one; "
+                    "webhooks.allow_private_networks is false"
                 )
         return None
 
@@ -152,6 +196,33 @@ class HttpWebhookSender:
         if evicted is not None:
             evicted.close()
         return client
+
+
+class _Lookup:
+    """One DNS look-up in a daemon thread of its own: waited for up to a deadline, no more.
+
+    ``getaddrinfo`` cannot be interrupted; a look-up that hangs is left to end (or not)
+    by itself, holding up neither a delivery thread nor the process's exit.
+    """
+
+    def __init__(self, resolver: HostResolver, host: str, port: int) -> None:
+        self._resolver = resolver
+        self._host = host
+        self._port = port
+        self.done = threading.Event()
+        self.addresses: tuple[str, ...] = ()
+        self.error: Exception | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="flextype-webhooks-dns", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.addresses = tuple(self._resolver.resolve(self._host, self._port))
+        except (OSError, UnicodeError) as exc:
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 def _signed_headers(message: Message) -> dict[str, str]:

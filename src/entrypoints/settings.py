@@ -196,7 +196,8 @@ class WebhooksSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     """Seconds to wait before each retry of a failed delivery (with jitter); after the
     last, the webhook is ``failing``."""
     timeout: Annotated[float, Positive] = 10.0
-    """Seconds a receiver has to answer a delivery; past it, the attempt failed."""
+    """Seconds a delivery attempt may take in all (resolving the host, connecting, sending,
+    the whole answer); past it, the attempt failed."""
 
 
 class Settings(_Section, forbid_unknown_fields=True, kw_only=True):

@@ -1,11 +1,13 @@
 """The delivery worker that runs inside ``flextype serve``: the Dispatcher for every webhook.
 
 One scheduler thread polls the log's head (every ``POLL_SECONDS``, a cheap read) and the
-list of webhooks (every ``REFRESH_SECONDS``: new, re-enabled and replayed webhooks, and
-those another server held), and hands each webhook that has something to do to a small
-pool of threads, one run at a time per webhook: a slow or failing receiver holds up only
-its own webhook. Every process of ``serve --workers N`` runs one; ``WebhookStore.hold``
-makes one of them the deliverer of each webhook.
+list of webhooks with their progress (every ``REFRESH_SECONDS``: new, re-enabled and
+replayed webhooks, and those another server held), and hands each webhook that has
+something to do (its position behind the head, or a retry due) to a small pool of
+threads, one run at a time per webhook: a slow or failing receiver holds up only its own
+webhook. An idle webhook is not run: a run takes ``WebhookStore.hold``, on PostgreSQL a
+database session of its own. Every process of ``serve --workers N`` runs one;
+``WebhookStore.hold`` makes one of them the deliverer of each webhook.
 """
 
 from __future__ import annotations
@@ -59,12 +61,14 @@ class _Lane(msgspec.Struct, kw_only=True):
     """What the scheduler knows of one webhook between its runs."""
 
     busy: bool = False
-    caught_up: int = -1
-    """The log position its last run left it caught up to (-1: unknown)."""
+    position: int
+    """Its position in the log as last seen (by the listing, or its last run's end)."""
     due_at: float | None = None
     """When its waiting retry is due."""
     not_before: float = 0.0
     """No run before this (another server holds it, or its last run failed)."""
+    runs: int = 0
+    """Runs ended so far: a listing read before a run ended does not undo what it learnt."""
 
 
 class WebhookWorker:
@@ -146,10 +150,9 @@ class WebhookWorker:
         next_refresh = 0.0
         while not self._stopping.is_set():
             now = self._clock()
-            everyone = now >= next_refresh
             try:
                 head = self._log.head()
-                if everyone:
+                if now >= next_refresh:
                     self._sync()
                     next_refresh = now + self._refresh
             except Exception as exc:  # never let the server's worker die
@@ -157,30 +160,49 @@ class WebhookWorker:
                 self._stopping.wait(self._refresh)
                 continue
             self._forget("")
-            wait = self._submit(head, now, everyone=everyone)
+            wait = self._submit(head, now)
             self._wake.wait(wait)
             self._wake.clear()
 
     def _sync(self) -> None:
-        """Follow the list of enabled webhooks (a run looks again at each one's state)."""
-        enabled = {hook.id for hook in self._store.all() if hook.state == "enabled"}
+        """Follow the enabled webhooks and where each stands (a replay, a PATCH, another server).
+
+        A run looks again at each one's state; the listing only says which have something
+        to do. A webhook running, or whose run ended since the listing was read, keeps
+        what its run learnt.
+        """
+        with self._lock:
+            runs = {hook_id: lane.runs for hook_id, lane in self._lanes.items()}
+        hooks = self._store.all()
+        progress = self._store.all_progress()
+        enabled = {hook.id for hook in hooks if hook.state == "enabled"}
         with self._lock:
             for gone in self._lanes.keys() - enabled:
                 del self._lanes[gone]
-            for hook_id in enabled - self._lanes.keys():
-                self._lanes[hook_id] = _Lane()
+            for hook_id in enabled:
+                found = progress.get(hook_id)
+                lane = self._lanes.get(hook_id)
+                if found is None:
+                    continue  # deleted between the two reads
+                if lane is None:
+                    self._lanes[hook_id] = _Lane(position=found.position, due_at=found.next_at)
+                elif not lane.busy and lane.runs == runs.get(hook_id):
+                    lane.position, lane.due_at = found.position, found.next_at
 
-    def _submit(self, head: int, now: float, *, everyone: bool) -> float:
-        """Queue the webhooks that have something to do; return the seconds until the next look."""
+    def _submit(self, head: int, now: float) -> float:
+        """Queue the webhooks that have something to do; return the seconds until the next look.
+
+        Something to do: its position is behind the log's head, or its retry is due.
+        """
         wait = self._poll
         with self._lock:
             for hook_id, lane in self._lanes.items():
                 if lane.busy or now < lane.not_before:
                     continue
-                if lane.due_at is not None and lane.due_at > now and not everyone:
+                if lane.due_at is not None and lane.due_at > now:
                     wait = min(wait, lane.due_at - now)
                     continue
-                if everyone or lane.due_at is not None or head > lane.caught_up:
+                if lane.due_at is not None or head > lane.position:
                     lane.busy = True
                     self._jobs.put(hook_id)
         return max(wait, 0.001)
@@ -205,9 +227,10 @@ class WebhookWorker:
             lane = self._lanes.get(hook_id)
             if lane is not None:
                 lane.busy = False
+                lane.runs += 1
                 lane.due_at = None if run is None else run.due_at
                 if run is not None and run.caught_up is not None:
-                    lane.caught_up = run.caught_up
+                    lane.position = run.caught_up
                 elif lane.due_at is None:
                     # Held elsewhere, disabled, gone or failed: look again at the next refresh.
                     lane.not_before = now + self._refresh

@@ -3,7 +3,9 @@
 A delivery worker calls ``Dispatcher.run`` for a webhook whenever the log moved or a
 retry is due; the run holds the webhook (``WebhookStore.hold``: one deliverer across
 processes and servers), reads its progress, sends the changes it takes one at a time and
-stores the progress after each, so a crash re-sends at most the change in flight.
+stores the progress after each, so a crash re-sends at most the change in flight. Before
+each send it checks that it still holds the webhook and reads the webhook again, so a
+lost hold, a PATCH or a delete takes effect at the next change, not the next page.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from flextype_core.delivery import (
     takes,
 )
 from flextype_core.errors import WebhookNotFound
-from flextype_core.webhook_port import Progress, Webhook, WebhookState, WebhookStore
+from flextype_core.webhook_port import Hold, Progress, Webhook, WebhookState, WebhookStore
 
 __all__ = ["PAGE_SIZE", "Dispatcher", "Run"]
 
@@ -87,20 +89,21 @@ class Dispatcher:
         """Deliver what is due to ``webhook_id`` until it is caught up, fails, or ``stop()``.
 
         Does nothing (``held=False``) when another deliverer holds the webhook, and
-        nothing either when it is not ``enabled``, gone, or waiting for a retry. An
-        attempt cut short by ``stop()`` (a shutdown) is not recorded: the change is
-        attempted again, as the first attempt it was.
+        nothing either when it is not ``enabled``, gone, or waiting for a retry. Ends
+        (``held=False``) as soon as its hold is found lost. An attempt cut short by
+        ``stop()`` (a shutdown) is not recorded: the change is attempted again, as the
+        first attempt it was.
 
         Raises:
             Whatever the store or the log raise (nothing is lost: progress is stored
             after each delivery).
         """
-        with self._store.hold(webhook_id) as held:
-            if not held:
+        with self._store.hold(webhook_id) as hold:
+            if hold is None:
                 return Run(held=False)
-            return self._run_held(webhook_id, stop)
+            return self._run_held(webhook_id, hold, stop)
 
-    def _run_held(self, webhook_id: str, stop: Callable[[], bool]) -> Run:
+    def _run_held(self, webhook_id: str, hold: Hold, stop: Callable[[], bool]) -> Run:
         epoch = self._log.epoch()
         gap: int | None = None
         while not stop():
@@ -122,7 +125,7 @@ class Dispatcher:
                 id_prefix=hook.id_prefix,
                 types=read_types(hook),
             )
-            result = self._deliver(hook, progress, page, epoch, stop)
+            result = self._deliver(hook, progress, page, epoch, hold, stop)
             if isinstance(result, Run):
                 return msgspec.structs.replace(result, gap=gap)
             if result == "page done" and not page.more:
@@ -135,6 +138,7 @@ class Dispatcher:
         progress: Progress,
         page: LogPage,
         epoch: str,
+        hold: Hold,
         stop: Callable[[], bool],
     ) -> Run | _Next:
         """Send the page's changes that ``hook`` takes, in order, until one fails."""
@@ -145,8 +149,9 @@ class Dispatcher:
                 # Dealt with: stored with the next delivery, or at the end of the page.
                 progress = msgspec.structs.replace(progress, position=change.position)
                 continue
-            if stop():
-                return Run(held=True)
+            cannot = self._cannot_send(hook, hold, stop)
+            if cannot is not None:
+                return cannot
             if secret is None:
                 secret = self._store.secret(hook.id)
             mid = message_id(hook.id, epoch, change.position)
@@ -179,6 +184,33 @@ class Dispatcher:
             if not self._store.save_progress(hook.id, moved):
                 return "read again"
         return "page done"
+
+    def _cannot_send(
+        self, hook: Webhook, hold: Hold, stop: Callable[[], bool]
+    ) -> Run | _Next | None:
+        """Why the next change is not sent to ``hook`` as read; None: it is.
+
+        A stop, a hold lost (another deliverer may have the webhook), the webhook gone or
+        taken out of delivery end the run; a new URL, events or ``id_prefix`` read the
+        log again from the stored position, with the webhook as it is now.
+        """
+        if stop():
+            return Run(held=True)
+        if not hold.kept():
+            return Run(held=False)
+        try:
+            current = self._store.get(hook.id)
+        except WebhookNotFound:
+            return Run(held=True)
+        if current.state != "enabled":
+            return Run(held=True)
+        if (current.url, current.events, current.id_prefix) != (
+            hook.url,
+            hook.events,
+            hook.id_prefix,
+        ):
+            return "read again"
+        return None
 
     def _set_state(self, webhook_id: str, state: WebhookState) -> None:
         """Take the webhook out of delivery, unless it was changed from ``enabled`` meanwhile."""

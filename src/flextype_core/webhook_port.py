@@ -19,6 +19,7 @@ from flextype_core.changes import LoggedChange
 __all__ = [
     "EVENTS",
     "Delivery",
+    "Hold",
     "Progress",
     "Webhook",
     "WebhookState",
@@ -96,6 +97,19 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     """Unix seconds of the next attempt of this change; None when there is none."""
 
 
+class Hold(Protocol):
+    """This process's hold of one webhook (``WebhookStore.hold``): it is its one deliverer."""
+
+    def kept(self) -> bool:
+        """Tell whether the hold is still in force (cheap: asked before each send).
+
+        False once it was lost while the block runs: on PostgreSQL the lock's session
+        died (a database restart, an idle timeout, a proxy), on files the lock file was
+        removed (the webhook deleted). Another deliverer may have the webhook then.
+        """
+        ...
+
+
 class WebhookStore(Protocol):
     """Webhooks, their secrets, their progress through the feed and their delivery log.
 
@@ -156,11 +170,19 @@ class WebhookStore(Protocol):
         """
         ...
 
-    def save_progress(self, webhook_id: str, progress: Progress) -> bool:
-        """Store ``progress`` if its ``generation`` is still the stored one; tell whether it was.
+    def all_progress(self) -> dict[str, Progress]:
+        """Return every webhook's progress, by id, in one read (the delivery worker's look)."""
+        ...
 
+    def save_progress(self, webhook_id: str, progress: Progress) -> bool:
+        """Store ``progress`` if it follows the stored one; tell whether it was stored.
+
+        It follows when its ``generation`` is the stored one and its position is not
+        behind the stored position: within a generation the position only moves forward,
+        so a deliverer that lost its hold (and was overtaken) cannot move it back.
         Durable before it returns. False (nothing written) when a replay set the
-        position since the deliverer read it, or the webhook is gone.
+        position since the deliverer read it, the position is behind, or the webhook is
+        gone.
         """
         ...
 
@@ -184,11 +206,11 @@ class WebhookStore(Protocol):
         """
         ...
 
-    def hold(self, webhook_id: str) -> AbstractContextManager[bool]:
+    def hold(self, webhook_id: str) -> AbstractContextManager[Hold | None]:
         """Try to become the one deliverer of this webhook for a ``with`` block.
 
-        Yields True when this process holds it (no other process or server does until
-        the block ends, or this process dies), False when another holder has it. Never
-        waits for it.
+        Yields the ``Hold`` when this process holds it (no other process or server does
+        until the block ends, this process dies, or the hold is lost: see
+        ``Hold.kept``), None when another holder has it. Never waits for it.
         """
         ...

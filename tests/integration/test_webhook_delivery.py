@@ -7,6 +7,7 @@ request arriving, a state or a position stored), never a sleep.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import random
@@ -24,7 +25,7 @@ from flextype_adapters.webhook_sender import HttpWebhookSender
 from flextype_core.changes import NewChange
 from flextype_core.dispatch import Dispatcher
 from flextype_core.errors import ServiceUnavailable
-from flextype_core.webhook_port import Delivery, Progress, Webhook, WebhookState
+from flextype_core.webhook_port import Delivery, Hold, Progress, Webhook, WebhookState
 from flextype_entrypoints.webhook_worker import WebhookWorker
 from tests.unit.feed_fakes import FakeChangeLog, FakeWebhookStore
 from tests.webhook_receiver import Answer, Received, WebhookReceiver
@@ -64,6 +65,25 @@ class FlakyWebhookStore(FakeWebhookStore):
         return super().progress(webhook_id)
 
 
+class CountingWebhookStore(FakeWebhookStore):
+    """The reference store, counting its listings and the holds asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listings = 0
+        self.holds = 0
+
+    def all(self) -> list[Webhook]:
+        self.listings += 1
+        return super().all()
+
+    @contextlib.contextmanager
+    def hold(self, webhook_id: str) -> Iterator[Hold | None]:
+        self.holds += 1
+        with super().hold(webhook_id) as taken:
+            yield taken
+
+
 class Deliveries:
     """A change log, a webhook store, and the workers delivering from them."""
 
@@ -84,7 +104,9 @@ class Deliveries:
         self.store.create(hook, SECRET, Progress(position=self.log.head()))
         return hook
 
-    def worker(self, *, private: bool = True, timeout: float = 5.0) -> WebhookWorker:
+    def worker(
+        self, *, private: bool = True, timeout: float = 5.0, refresh: float = 0.2
+    ) -> WebhookWorker:
         sender = HttpWebhookSender(
             resolver=SystemResolver(), allow_private_networks=private, timeout=timeout
         )
@@ -100,7 +122,7 @@ class Deliveries:
             log=self.log,
             store=self.store,
             dispatcher=dispatcher,
-            refresh=0.2,
+            refresh=refresh,
             on_stop=sender.close,
         )
         worker.start()
@@ -273,7 +295,7 @@ def test_a_loopback_receiver_is_refused_at_delivery_without_allow_private_networ
     eventually(lambda: len(world.attempts()) >= 1, "an attempt recorded")
     attempt = world.attempts()[0]
     assert attempt.status is None and attempt.error is not None
-    assert "127.0.0.1 (loopback)" in attempt.error
+    assert "resolves to a loopback address" in attempt.error
     assert "allow_private_networks" in attempt.error
     assert receiver.received == []
     assert world.position() == 0
@@ -355,3 +377,45 @@ def test_a_failing_store_is_logged_and_retried_without_stopping_deliveries(
     # One line where it failed (the listing, the webhook), not one per retry.
     assert len(lines) == 2
     assert all(line.endswith("(will retry): The webhook store does not answer.") for line in lines)
+
+
+def test_an_idle_worker_holds_no_webhook(receiver: WebhookReceiver) -> None:
+    # On PostgreSQL each hold is a new database session: an idle server must not open
+    # one per webhook per refresh.
+    store = CountingWebhookStore()
+    world = Deliveries(store)
+    hooks = [f"w{n}" for n in range(20)]
+    for hook_id in hooks:
+        world.hook(receiver.url(f"/{hook_id}"), hook_id)
+    try:
+        world.worker(refresh=0.02)
+        eventually(lambda: store.listings >= 10, "ten listings")
+        assert store.holds == 0
+        world.write("a")
+        eventually(lambda: all(world.position(h) == 1 for h in hooks), "all delivered")
+        busy = store.holds
+        assert busy >= len(hooks)
+        seen = store.listings
+        eventually(lambda: store.listings >= seen + 10, "ten more listings")
+        assert store.holds == busy
+        assert len(receiver.received) == len(hooks)
+    finally:
+        world.stop()
+
+
+def test_a_retry_waiting_is_not_held_before_it_is_due(receiver: WebhookReceiver) -> None:
+    store = CountingWebhookStore()
+    world = Deliveries(store)
+    receiver.script(Answer(status=503, headers={"Retry-After": "3600"}))
+    world.hook(receiver.url())
+    try:
+        world.worker(refresh=0.02)
+        world.write("a")
+        eventually(lambda: store.progress("w1").next_at is not None, "the retry scheduled")
+        held = store.holds
+        seen = store.listings
+        eventually(lambda: store.listings >= seen + 10, "ten more listings")
+        assert store.holds == held
+        assert len(receiver.received) == 1
+    finally:
+        world.stop()

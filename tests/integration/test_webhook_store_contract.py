@@ -15,14 +15,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 
 from flextype_adapters.postgres.database import PostgresDatabase
 from flextype_adapters.postgres.webhooks import PostgresWebhookStore
 from flextype_adapters.sqlite_webhooks import SqliteWebhookStore
+from flextype_core.changes import NewChange
+from flextype_core.dispatch import Dispatcher
 from flextype_core.errors import Conflict, WebhookNotFound
 from flextype_core.webhook_port import Delivery, Progress, Webhook, WebhookStore
-from tests.unit.feed_fakes import FakeWebhookStore
+from tests.unit.dispatch_fakes import FakeSender
+from tests.unit.feed_fakes import FakeChangeLog, FakeWebhookStore
 
 STORES = ["fake_webhook_store", "sqlite_webhook_store", "pg_webhook_store"]
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -183,6 +187,35 @@ def test_save_progress_is_refused_after_a_replay(store: WebhookStore) -> None:
     assert store.progress("a" * 32) == newer
 
 
+def test_save_progress_never_moves_the_position_back_within_a_generation(
+    store: WebhookStore,
+) -> None:
+    # A deliverer that lost its hold finishes an older change after the new holder
+    # moved on: its progress is refused, so nothing is sent twice out of order.
+    store.create(_hook(), SECRET, Progress(position=10))
+    assert store.save_progress("a" * 32, Progress(position=20)) is True
+    assert store.save_progress("a" * 32, Progress(position=11)) is False
+    assert store.progress("a" * 32) == Progress(position=20)
+    failed = Progress(position=20, attempt=1, next_at=1_700_000_005.0)
+    assert store.save_progress("a" * 32, failed) is True  # the same position: a retry
+    assert store.progress("a" * 32) == failed
+    replayed = store.replay("a" * 32, 5)  # a replay moves it back, in a new generation
+    assert store.save_progress("a" * 32, Progress(position=6, generation=replayed.generation))
+    assert store.progress("a" * 32).position == 6
+
+
+def test_all_progress_reads_every_webhook_s_progress_at_once(store: WebhookStore) -> None:
+    assert store.all_progress() == {}
+    store.create(_hook("a" * 32), SECRET, Progress(position=3))
+    store.create(_hook("b" * 32), SECRET, Progress(position=5))
+    failed = Progress(position=4, attempt=2, next_at=1_700_000_123.5)
+    store.save_progress("a" * 32, failed)
+    replayed = store.replay("b" * 32, 1)
+    assert store.all_progress() == {"a" * 32: failed, "b" * 32: replayed}
+    store.delete("a" * 32)
+    assert store.all_progress() == {"b" * 32: replayed}
+
+
 def test_replay_forgets_failed_attempts(store: WebhookStore) -> None:
     store.create(_hook(), SECRET, Progress(position=2))
     store.save_progress("a" * 32, Progress(position=4, attempt=6, next_at=2e9))
@@ -206,13 +239,14 @@ def test_the_delivery_log_keeps_the_last_100_newest_first(store: WebhookStore) -
 def test_one_holder_at_a_time_and_free_after_the_block(store: WebhookStore) -> None:
     store.create(_hook("a" * 32), SECRET, Progress(position=0))
     with store.hold("a" * 32) as first:
-        assert first is True
+        assert first is not None and first.kept()
         with store.hold("a" * 32) as second:
-            assert second is False
+            assert second is None
         with store.hold("b" * 32) as other:
-            assert other is True  # each webhook has its own
+            assert other is not None  # each webhook has its own
+        assert first.kept()
     with store.hold("a" * 32) as again:
-        assert again is True
+        assert again is not None
 
 
 def test_a_holder_in_another_thread_is_refused(store: WebhookStore) -> None:
@@ -221,7 +255,7 @@ def test_a_holder_in_another_thread_is_refused(store: WebhookStore) -> None:
 
     def hold() -> None:
         with store.hold("a" * 32) as taken:
-            assert taken
+            assert taken is not None
             held.set()
             release.wait(60)
 
@@ -230,12 +264,12 @@ def test_a_holder_in_another_thread_is_refused(store: WebhookStore) -> None:
     try:
         assert held.wait(60)
         with store.hold("a" * 32) as taken:
-            assert taken is False
+            assert taken is None
     finally:
         release.set()
         holder.join(60)
     with store.hold("a" * 32) as taken:
-        assert taken is True
+        assert taken is not None
 
 
 # -- across processes (the real stores) ------------------------------------------------------
@@ -292,15 +326,15 @@ def test_hold_excludes_another_process_until_it_is_killed(
         line = holder.stdout.readline()
         assert line == "held\n", holder.stderr.read() if holder.stderr else line
         with store.hold("a" * 32) as taken:
-            assert taken is False
+            assert taken is None
         with store.hold("b" * 32) as taken:
-            assert taken is True
+            assert taken is not None
         holder.kill()  # SIGKILL: no block ends, no lock is released by the holder
         holder.wait(60)
 
     def free() -> bool:
         with store.hold("a" * 32) as taken:
-            return taken
+            return taken is not None
 
     _eventually(free, "the lock of a killed holder to be released")
 
@@ -314,7 +348,7 @@ def test_a_second_process_is_refused_while_this_one_holds(
     )
     args = _holder_args(kind, tmp_path, request)
     with store.hold("a" * 32) as taken:
-        assert taken
+        assert taken is not None
         done = subprocess.run(
             [sys.executable, "-c", _HOLDER, kind, args[0], "a" * 32, *args[1:]],
             input="",
@@ -328,6 +362,74 @@ def test_a_second_process_is_refused_while_this_one_holds(
 
 
 # -- what only the real stores have: other instances, processes, files ------------------------
+
+
+def _end_the_lock_session(url: str, db: PostgresDatabase, webhook_id: str) -> None:
+    """Terminate the session holding the webhook's advisory lock (a restart, a proxy cut...)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND granted AND objsubid = 1"
+            " AND ((classid::int8 << 32) | objid::int8) = hashtextextended(%s, 0)",
+            [db.lock_key(f"webhook:{webhook_id}")],
+        ).fetchall()
+    assert ended == [(True,)]
+
+
+def test_a_postgres_hold_whose_session_dies_is_lost_and_another_server_takes_it(
+    pg_webhook_store: PostgresWebhookStore, pg_database: PostgresDatabase, postgres_url: str
+) -> None:
+    pg_webhook_store.create(_hook(), SECRET, Progress(position=0))
+    with pg_webhook_store.hold("a" * 32) as first:
+        assert first is not None and first.kept()
+        _end_the_lock_session(postgres_url, pg_database, "a" * 32)
+        assert first.kept() is False
+        with pg_webhook_store.hold("a" * 32) as second:
+            assert second is not None and second.kept()
+
+
+def test_a_deliverer_whose_postgres_hold_is_lost_sends_no_more(
+    pg_webhook_store: PostgresWebhookStore, pg_database: PostgresDatabase, postgres_url: str
+) -> None:
+    log = FakeChangeLog()
+    pg_webhook_store.create(_hook(), SECRET, Progress(position=0))
+    log.append([NewChange(op="update", type="entry", id=f"e{n}") for n in range(5)])
+    sender = FakeSender()
+
+    def session_lost() -> int:
+        _end_the_lock_session(postgres_url, pg_database, "a" * 32)
+        return 200
+
+    sender.script(_hook().url, [session_lost])
+    dispatcher = Dispatcher(
+        log=log,
+        store=pg_webhook_store,
+        sender=sender,
+        clock=time.time,
+        schedule=[1.0],
+        rand=lambda: 0.5,
+    )
+    run = dispatcher.run("a" * 32)
+    assert run.held is False
+    assert len(sender.sent) == 1
+    assert pg_webhook_store.progress("a" * 32).position == 1
+    assert dispatcher.run("a" * 32).caught_up == 5  # the next deliverer goes on
+    assert len(sender.sent) == 5
+
+
+def test_a_sqlite_hold_whose_lock_file_is_removed_is_lost(tmp_path: Path) -> None:
+    store = SqliteWebhookStore(tmp_path / "webhooks.sqlite3")
+    try:
+        store.create(_hook(), SECRET, Progress(position=0))
+        with store.hold("a" * 32) as first:
+            assert first is not None and first.kept()
+            store.delete("a" * 32)  # removes the lock file: a new one is free to take
+            assert first.kept() is False
+            store.create(_hook(), SECRET, Progress(position=0))
+            with store.hold("a" * 32) as second:
+                assert second is not None and second.kept()
+    finally:
+        store.close()
 
 
 def test_sqlite_keeps_everything_for_the_next_instance(tmp_path: Path) -> None:
@@ -365,7 +467,7 @@ def test_the_sqlite_file_and_its_companions_are_private(tmp_path: Path) -> None:
     try:
         store.create(_hook(), SECRET, Progress(position=0))
         with store.hold("a" * 32) as taken:
-            assert taken
+            assert taken is not None
         made = [p for p in tmp_path.rglob("*") if p.is_file()]
         names = {p.name for p in made}
         assert {"webhooks.sqlite3", "webhooks.sqlite3-wal", "webhooks.sqlite3-shm"} <= names

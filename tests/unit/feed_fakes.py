@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from flextype_core.changes import ALL_TYPES, LoggedChange, LogPage, NewChange, matches
 from flextype_core.errors import Conflict, WebhookNotFound
-from flextype_core.webhook_port import Delivery, Progress, Webhook
+from flextype_core.webhook_port import Delivery, Hold, Progress, Webhook
 
 __all__ = ["FakeChangeLog", "FakeWebhookStore"]
 
@@ -83,15 +83,26 @@ class FakeChangeLog:
             return len(gone)
 
 
+class _FakeHold:
+    def __init__(self) -> None:
+        self.lost = False
+
+    def kept(self) -> bool:
+        return not self.lost
+
+
 class FakeWebhookStore:
-    """WebhookStore over dicts; ``hold`` is a per-webhook lock of this process."""
+    """WebhookStore over dicts; ``hold`` is a per-webhook lock of this process.
+
+    ``lose`` takes a hold away from its holder, as a database session that dies does.
+    """
 
     def __init__(self) -> None:
         self._hooks: dict[str, Webhook] = {}
         self._secrets: dict[str, str] = {}
         self._progress: dict[str, Progress] = {}
         self._log: dict[str, list[Delivery]] = {}
-        self._held: set[str] = set()
+        self._held: dict[str, _FakeHold] = {}
         self._lock = threading.RLock()
 
     def _known(self, webhook_id: str) -> None:
@@ -139,10 +150,16 @@ class FakeWebhookStore:
             self._known(webhook_id)
             return self._progress[webhook_id]
 
+    def all_progress(self) -> dict[str, Progress]:
+        with self._lock:
+            return dict(self._progress)
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         with self._lock:
             stored = self._progress.get(webhook_id)
             if stored is None or stored.generation != progress.generation:
+                return False
+            if progress.position < stored.position:
                 return False
             self._progress[webhook_id] = progress
             return True
@@ -166,13 +183,22 @@ class FakeWebhookStore:
             return list(self._log[webhook_id])
 
     @contextlib.contextmanager
-    def hold(self, webhook_id: str) -> Iterator[bool]:
+    def hold(self, webhook_id: str) -> Iterator[Hold | None]:
         with self._lock:
-            taken = webhook_id not in self._held
-            self._held.add(webhook_id)
+            if webhook_id in self._held:
+                taken = None
+            else:
+                taken = self._held[webhook_id] = _FakeHold()
         try:
             yield taken
         finally:
-            if taken:
-                with self._lock:
-                    self._held.discard(webhook_id)
+            with self._lock:
+                if taken is not None and self._held.get(webhook_id) is taken:
+                    del self._held[webhook_id]
+
+    def lose(self, webhook_id: str) -> None:
+        """End the current hold of ``webhook_id`` without its holder knowing."""
+        with self._lock:
+            gone = self._held.pop(webhook_id, None)
+            if gone is not None:
+                gone.lost = True

@@ -309,3 +309,90 @@ def test_changes_purged_before_delivery_are_reported_as_a_gap() -> None:
     assert run.gap == 1
     assert world.ids_sent() == ["new"]
     assert world.dispatcher.run("w1").gap is None
+
+
+def test_a_hold_lost_during_a_run_sends_nothing_more() -> None:
+    world = World()
+
+    def lost() -> int:
+        world.store.lose("w1")  # the lock's session died: another server may deliver now
+        return 200
+
+    world.hook()
+    world.write("a", "b", "c")
+    world.sender.script(URL, [lost])
+    run = world.dispatcher.run("w1")
+    assert not run.held
+    assert world.ids_sent() == ["a"] and world.store.progress("w1").position == 1
+
+
+def test_a_webhook_disabled_during_a_run_is_sent_nothing_more() -> None:
+    world = World()
+
+    def disabled() -> int:
+        world.store.update(
+            "w1", lambda h: msgspec.structs.replace(h, state="disabled", url="https://new.example/")
+        )
+        return 200
+
+    world.hook()
+    world.write(*[f"e{n}" for n in range(20)])
+    world.sender.script(URL, [disabled])
+    world.dispatcher.run("w1")
+    assert [s.url for s in world.sender.sent] == [URL]
+    assert world.store.progress("w1").position == 1
+
+
+def test_a_new_url_set_during_a_run_takes_the_next_change() -> None:
+    world = World()
+    new = "https://new.example/in"
+
+    def moved() -> int:
+        world.store.update("w1", lambda h: msgspec.structs.replace(h, url=new))
+        return 200
+
+    world.hook()
+    world.write("a", "b", "c")
+    world.sender.script(URL, [moved])
+    assert world.dispatcher.run("w1").caught_up == 3
+    assert [s.url for s in world.sender.sent] == [URL, new, new]
+
+
+@pytest.mark.parametrize(
+    ("changes", "sent"),
+    [
+        ({"events": ["entry.deleted"]}, ["a", "d"]),
+        ({"id_prefix": "movies"}, ["a", "movies/x"]),
+    ],
+)
+def test_events_and_id_prefix_changed_during_a_run_take_the_next_change(
+    changes: dict[str, Any], sent: list[str]
+) -> None:
+    world = World()
+
+    def patched() -> int:
+        world.store.update("w1", lambda h: msgspec.structs.replace(h, **changes))
+        return 200
+
+    world.hook(events=["entry.updated", "entry.deleted"])
+    world.write("a", "b", "movies/x")
+    world.write("d", op="delete")
+    world.sender.script(URL, [patched])
+    assert world.dispatcher.run("w1").caught_up == 4
+    assert world.ids_sent() == sent
+
+
+def test_events_widened_during_a_run_take_the_next_change() -> None:
+    world = World()
+
+    def widened() -> int:
+        world.store.update("w1", lambda h: msgspec.structs.replace(h, events=["*"]))
+        return 200
+
+    world.hook(events=["media.deleted"])
+    world.write("x", op="delete", kind="media")
+    world.write("a")
+    world.write("y", op="delete", kind="media")
+    world.sender.script(URL, [widened])
+    assert world.dispatcher.run("w1").caught_up == 3
+    assert world.ids_sent() == ["x", "a", "y"]

@@ -22,7 +22,7 @@ from flextype_core.errors import (
     WebhookNotFound,
     shown,
 )
-from flextype_core.webhook_port import Delivery, Progress, Webhook
+from flextype_core.webhook_port import Delivery, Hold, Progress, Webhook
 
 __all__ = ["KEPT_DELIVERIES", "PostgresWebhookStore"]
 
@@ -156,13 +156,21 @@ class PostgresWebhookStore:
             raise WebhookNotFound(webhook_id)
         return _progress(row)
 
+    def all_progress(self) -> dict[str, Progress]:
+        rows = self._db.read(
+            lambda tx: tx.execute(
+                "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
+            ).fetchall()
+        )
+        return {str(row[0]): _progress(row[1:]) for row in rows}
+
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         saved = self._db.run(
             lambda tx: tx.execute(
                 "UPDATE webhook_progress SET position = %s, attempt = %s, next_at = %s"
-                " WHERE id = %s AND generation = %s",
+                " WHERE id = %s AND generation = %s AND position <= %s",
                 [progress.position, progress.attempt, progress.next_at, webhook_id,
-                 progress.generation],
+                 progress.generation, progress.position],
             ).rowcount
         )  # fmt: skip
         return saved == 1
@@ -221,7 +229,7 @@ class PostgresWebhookStore:
     # -- the one deliverer ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def hold(self, webhook_id: str) -> Iterator[bool]:
+    def hold(self, webhook_id: str) -> Iterator[Hold | None]:
         key = self._db.lock_key(f"webhook:{webhook_id}")
         with self._db.session() as conn:
             try:
@@ -235,4 +243,32 @@ class PostgresWebhookStore:
                 ) from exc
             # Released with the session: when the block ends and the connection closes,
             # or when this process dies and the server sees its socket close.
-            yield bool(row and row[0])
+            yield _SessionHold(conn, key) if row and row[0] else None
+
+
+# pg_locks shows a bigint advisory key as its high half (classid) and low half (objid).
+_STILL_HELD = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+    " AND pid = pg_backend_pid() AND granted AND objsubid = 1"
+    " AND ((classid::int8 << 32) | objid::int8) = hashtextextended(%s, 0))"
+)
+
+
+class _SessionHold:
+    """An advisory lock lives as long as its session: lost if the session dies meanwhile.
+
+    The session sits idle between sends; a database restart, ``idle_session_timeout`` or
+    a proxy can end it, releasing the lock to another server while this one delivers.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], key: str) -> None:
+        self._conn = conn
+        self._key = key
+
+    def kept(self) -> bool:
+        """One round trip on the lock's own session: alive, and still holding the lock."""
+        try:
+            row = self._conn.execute(_STILL_HELD, [self._key]).fetchone()
+        except psycopg.Error:
+            return False
+        return bool(row and row[0])
