@@ -15,10 +15,12 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import FrameType
+from typing import Literal
 
 from anyio import to_thread
 from litestar import Litestar
 
+from flextype_adapters.log_limit import warn_limited
 from flextype_core.errors import FlextypeError
 from flextype_entrypoints.container import Container
 
@@ -28,6 +30,8 @@ __all__ = [
     "PURGE_EVERY_SECONDS",
     "FeedHub",
     "HeadWatcher",
+    "feed_status",
+    "head_cursor",
     "run_feed",
 ]
 
@@ -158,6 +162,37 @@ class FeedHub:
 
     async def _read_head(self) -> int:
         return await to_thread.run_sync(self._container.changes().head)
+
+
+def head_cursor(container: Container) -> str | None:
+    """The change feed's head cursor now; None without a change log or when it cannot be read.
+
+    What only adds the cursor to an answer that stands without it (a listing's
+    ``X-Changes-Cursor``, the health check) must not fail with the log: a log out of
+    reach costs one warning line a minute for the project, not the answer.
+    """
+    try:
+        if container.change_log() is None:
+            return None
+        return container.changes().head_cursor()
+    except Exception as exc:
+        warn_limited(
+            f"feed-head:{container.project()}",
+            "The change feed's head cannot be read (listings go without X-Changes-Cursor, "
+            "/health says changes: unavailable): %s",
+            _why(exc),
+        )
+        return None
+
+
+def feed_status(container: Container) -> Literal["ok", "unavailable"] | None:
+    """Whether the change feed can be read now (see ``head_cursor``); None without a log."""
+    try:
+        if container.change_log() is None:
+            return None
+    except Exception:
+        return "unavailable"
+    return "ok" if head_cursor(container) is not None else "unavailable"
 
 
 def _why(exc: BaseException) -> str:
