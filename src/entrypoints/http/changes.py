@@ -150,12 +150,14 @@ async def _events(
     watcher = hub.watcher
     try:
         sent = loop.time()  # when the last line went out
-        while not watcher.closed:  # checked between pages: a backlog is no reason to wait
+        while True:
             for change in page.changes:
                 yield b"id: %s\ndata: %s\n\n" % (change.cursor.encode(), _ENCODER.encode(change))
             if page.changes:
                 sent = loop.time()
             if page.more:
+                if watcher.closed:
+                    return  # a backlog is no reason to keep the server from stopping
                 page = await _read_after(service, query, page.last)
                 continue
             due = sent + hub.keepalive
