@@ -371,7 +371,7 @@ def test_a_change_log_that_cannot_be_read_leaves_listings_answering_without_the_
                 "changes": "unavailable",
             }
             assert_error(api.get("changes"), 500, "InternalError")
-            warnings = [r for r in caplog.records if "change feed's head" in r.getMessage()]
+            warnings = [r for r in caplog.records if "change feed is unavailable" in r.getMessage()]
             assert len(warnings) == 1, caplog.text  # not one per listing
             assert "SQLITE_NOTADB" in warnings[0].getMessage()
             # Taken aside by hand: the next write starts a new log, and listings name it.
