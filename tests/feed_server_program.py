@@ -3,7 +3,8 @@
 ``python -m tests.feed_server_program PROJECT`` prints the server's URL, then serves as
 each process of ``flextype serve --workers`` does (uvicorn's own signal handling). Each
 line on stdin is a command, answered with one line on stdout: ``append ID`` appends an
-update of ID (``appended``); ``waiting`` tells how many requests wait for the log's head.
+update of ID (``appended``); ``backlog N`` appends N updates at once (``appended``);
+``waiting`` tells how many requests wait for the log's head.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def _commands(log: FakeChangeLog, hub: FeedHub) -> None:
         command, _, argument = line.strip().partition(" ")
         if command == "append":
             log.append([change(argument)])
+            answer = "appended"
+        elif command == "backlog":
+            log.append([change(f"backlog/b{n}") for n in range(int(argument))])
             answer = "appended"
         else:
             answer = str(hub.watcher.waiting)

@@ -158,6 +158,18 @@ class ChangesService:
         log = self._log
         return format_cursor(log.epoch(), log.head())
 
+    def check(self) -> None:
+        """Read the log once, as a health check does: its epoch and its floor.
+
+        Unlike ``head`` this is no feed read (it prompts no look for hand edits).
+
+        Raises:
+            StorageError: the log cannot be read (or another failure of the port's).
+        """
+        log = self._log
+        log.epoch()
+        log.floor()
+
     def purge(self) -> int:
         """Remove the changes older than the retention; return how many went."""
         before = self._clock.now() - round(self.retention_days * _DAY)

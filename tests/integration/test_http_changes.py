@@ -11,14 +11,24 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import flextype_core
 from flextype_core.errors import ServiceUnavailable
 from tests.feed_support import change, container_with_log, eventually
-from tests.http_client import PREFIXES, ApiClient, Project, assert_error, data_of, serve
+from tests.http_client import (
+    PREFIXES,
+    ApiClient,
+    Project,
+    ProjectFactory,
+    assert_error,
+    data_of,
+    serve,
+)
 from tests.unit.fakes import FixedClock
 from tests.unit.feed_fakes import FakeChangeLog
 
@@ -321,3 +331,53 @@ def test_following_the_feed_from_a_listings_cursor_shows_what_changed_after_it(
     log.append([change("movies/heat")])
     data, _ = page_of(feed.get("changes", {"since": cursor}))
     assert [c["id"] for c in data] == ["movies/heat"]
+
+
+def _damage_change_log(project: Project) -> None:
+    """Replace the project's ``changes.sqlite3`` with bytes that are no SQLite database."""
+    for name in ("changes.sqlite3", "changes.sqlite3-wal", "changes.sqlite3-shm"):
+        (project.path / name).unlink(missing_ok=True)
+    (project.path / "changes.sqlite3").write_bytes(b"garbage" * 1000)
+
+
+@pytest.mark.parametrize("driver", ["yaml", "tinydb"])
+def test_a_change_log_that_cannot_be_read_leaves_listings_answering_without_the_cursor(
+    projects: ProjectFactory, tmp_path: Path, driver: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = projects(tmp_path / "project", driver)
+    _damage_change_log(project)
+    logger = logging.getLogger("flextype")  # the app's loggers do not propagate (logs.py)
+    logger.addHandler(caplog.handler)
+    try:
+        with serve(project) as api:
+            listings = (
+                ("entries", {"id": "movies", "options[collection]": "true"}),
+                ("media/files", {"id": "demo", "options[collection]": "true"}),
+                ("media/folders", {"id": "", "options[collection]": "true"}),
+            )
+            for _ in range(3):
+                for path, params in listings:
+                    listed = api.get(path, params)
+                    assert listed.status_code == 200, listed.text
+                    assert listed.json()["data"], path
+                    assert "x-changes-cursor" not in listed.headers, path
+            assert api.get("entries", {"id": "movies/dune"}).status_code == 200
+            # The content answers; the feed does not, and /health says so.
+            health = api.request("GET", "/health")
+            assert health.status_code == 200
+            assert health.json() == {
+                "status": "ok",
+                "version": flextype_core.__version__,
+                "changes": "unavailable",
+            }
+            assert_error(api.get("changes"), 500, "InternalError")
+            warnings = [r for r in caplog.records if "change feed is unavailable" in r.getMessage()]
+            assert len(warnings) == 1, caplog.text  # not one per listing
+            assert "SQLITE_NOTADB" in warnings[0].getMessage()
+            # Taken aside by hand: the next write starts a new log, and listings name it.
+            (project.path / "changes.sqlite3").unlink()
+            assert api.request("GET", "/health").json()["changes"] == "ok"
+            listed = api.get(*listings[0])
+            assert listed.headers["x-changes-cursor"].endswith("-0")
+    finally:
+        logger.removeHandler(caplog.handler)

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,45 @@ def test_an_idle_event_stream_gets_comment_lines_and_filters_apply(served: Serve
     assert msgspec.json.decode(event["data"])["id"] == "movies/dune"
 
 
+class FlowingLog(FakeChangeLog):
+    """A log that, once ``flowing``, gains a change of ``blog/`` at each read of its head.
+
+    The head watcher reads it every ``POLL_SECONDS`` while a stream waits: a steady flow
+    of writes that wakes the stream at each poll, with no clock in the test.
+    """
+
+    flowing = False
+
+    def head(self) -> int:
+        if self.flowing:
+            self.append([change(f"blog/b{super().head()}")])
+        return super().head()
+
+
+def test_a_stream_whose_filters_leave_out_a_steady_flow_of_changes_still_gets_keep_alives(
+    yaml_project: Project,
+) -> None:
+    log = FlowingLog()
+    app = create_app(container_with_log(yaml_project, log), feed_keepalive=0.2)
+    params = {"token": yaml_project.token, "since": "now", "types": "media"}
+    # A keep-alive is due 0.2 s into the flow; without one the read times out and fails.
+    timeout = httpx.Timeout(30, read=10)
+    with (
+        live(app) as url,
+        httpx.Client(base_url=url, timeout=timeout) as client,
+        client.stream("GET", "/api/changes", params=params, headers=EVENTS) as answer,
+    ):
+        events = _events(answer.iter_lines())
+        assert next(events) == {"comment": "keep-alive"}
+        log.flowing = True
+        started = log.head()
+        assert next(events) == {"comment": "keep-alive"}
+        assert next(events) == {"comment": "keep-alive"}
+        log.flowing = False
+    # Changes kept coming while the stream was silent: each woke it, none was sent.
+    assert log.head() - started > 2
+
+
 def test_a_client_that_goes_away_ends_its_event_stream(served: Served) -> None:
     with httpx.Client(base_url=served.url, timeout=30) as client:
         params = served.params(since="now")
@@ -225,11 +265,10 @@ def _read_stream(url: str, token: str) -> list[str]:
         return list(answer.iter_lines())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
-def test_a_stop_signal_ends_event_streams_and_long_polls_at_once_and_cleanly(
-    yaml_project: Project, sig: signal.Signals
-) -> None:
-    argv = [sys.executable, "-m", "tests.feed_server_program", str(yaml_project.path)]
+@contextmanager
+def _feed_server(project: Project) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``tests.feed_server_program`` over ``project``: the process and its URL."""
+    argv = [sys.executable, "-m", "tests.feed_server_program", str(project.path)]
     with subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -243,29 +282,79 @@ def test_a_stop_signal_ends_event_streams_and_long_polls_at_once_and_cleanly(
             assert proc.stdout is not None
             url = proc.stdout.readline().strip()
             assert url.startswith("http://127.0.0.1:"), url
-            with ThreadPoolExecutor(2) as pool:
-                since = f"{url}/api/changes"
-                poll = pool.submit(
-                    httpx.get,
-                    since,
-                    params={"token": yaml_project.token, "since": "now", "wait": "60"},
-                    timeout=60,
-                )
-                stream = pool.submit(_read_stream, url, yaml_project.token)
-                assert eventually(lambda: _ask(proc, "waiting") == "2")
-                stopped = time.monotonic()
-                proc.send_signal(sig)
-                answer = poll.result(timeout=60)
-                lines = stream.result(timeout=60)  # raises if the stream was cut, not ended
-                took = time.monotonic() - stopped
-            _, err = proc.communicate(timeout=60)
+            yield proc, url
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_stop_signal_ends_event_streams_and_long_polls_at_once_and_cleanly(
+    yaml_project: Project, sig: signal.Signals
+) -> None:
+    with _feed_server(yaml_project) as (proc, url):
+        with ThreadPoolExecutor(2) as pool:
+            since = f"{url}/api/changes"
+            poll = pool.submit(
+                httpx.get,
+                since,
+                params={"token": yaml_project.token, "since": "now", "wait": "60"},
+                timeout=60,
+            )
+            stream = pool.submit(_read_stream, url, yaml_project.token)
+            assert eventually(lambda: _ask(proc, "waiting") == "2")
+            stopped = time.monotonic()
+            proc.send_signal(sig)
+            answer = poll.result(timeout=60)
+            lines = stream.result(timeout=60)  # raises if the stream was cut, not ended
+            took = time.monotonic() - stopped
+        _, err = proc.communicate(timeout=60)
     assert answer.status_code == 200
     assert answer.json()["data"] == []
     assert set(lines) <= {": keep-alive", ""}
     # uvicorn would wait 10 s for them (GRACEFUL_SHUTDOWN_SECONDS), then cut them.
+    assert took < 5, took
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Cancel" not in err, err
+
+
+BACKLOG = 200_000
+"""Changes a stream catches up on: pages of 100, each a scan of the fake's whole list,
+take minutes to send; a stop signal must not wait for them."""
+
+
+def test_a_stop_signal_ends_an_event_stream_catching_up_on_a_large_backlog(
+    yaml_project: Project, busy_core: None
+) -> None:
+    ids: list[str] = []
+
+    def read_all(url: str) -> None:
+        params = {"token": yaml_project.token, "since": f"{epoch}-0"}
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("GET", f"{url}/api/changes", params=params, headers=EVENTS) as answer,
+        ):
+            ids.extend(event["id"] for event in _events(answer.iter_lines()) if "id" in event)
+
+    with _feed_server(yaml_project) as (proc, url):
+        assert _ask(proc, f"backlog {BACKLOG}") == "appended"
+        epoch = (
+            httpx.get(
+                f"{url}/api/changes", params={"token": yaml_project.token, "limit": "1"}, timeout=60
+            )
+            .json()["meta"]["next"]
+            .partition("-")[0]
+        )
+        with ThreadPoolExecutor(1) as pool:
+            stream = pool.submit(read_all, url)
+            assert eventually(lambda: len(ids) > 0)  # the catch-up has begun
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            stream.result(timeout=60)  # raises if the stream was cut, not ended
+            took = time.monotonic() - stopped
+        _, err = proc.communicate(timeout=60)
+    assert 0 < len(ids) < BACKLOG
+    assert ids[:2] == [f"{epoch}-1", f"{epoch}-2"]
     assert took < 5, took
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "Cancel" not in err, err

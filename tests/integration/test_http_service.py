@@ -37,7 +37,11 @@ def test_the_root_points_to_the_docs_the_schema_and_the_health_check(api: ApiCli
 def test_health_answers_ok_and_the_version_without_a_token(api: ApiClient) -> None:
     response = api.request("GET", "/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": flextype_core.__version__}
+    assert response.json() == {
+        "status": "ok",
+        "version": flextype_core.__version__,
+        "changes": "ok",
+    }
 
 
 def _break_folder(folder: Path) -> None:

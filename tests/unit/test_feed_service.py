@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flextype_core.changes import NewChange, format_cursor
-from flextype_core.errors import BadRequest, ResyncRequired
+from flextype_core.errors import BadRequest, ResyncRequired, StorageError
 from flextype_core.feed import ChangesService, parse_wait
 from tests.unit.fakes import FixedClock
 from tests.unit.feed_fakes import FakeChangeLog
@@ -235,3 +235,20 @@ def test_following_next_never_skips_or_repeats_a_change_while_writes_go_on(
         if k in types.split(",") and (prefix is None or i == prefix or i.startswith(prefix + "/"))
     ]
     assert seen == wanted
+
+
+class _Unreadable(FakeChangeLog):
+    """A log whose file is damaged: every read fails (its epoch was read before)."""
+
+    def floor(self) -> int:
+        raise StorageError("The change log cannot be read: SQLITE_NOTADB.")
+
+
+def test_check_reads_the_log_and_raises_when_it_cannot_be_read() -> None:
+    log, feed, _ = _world()
+    log.append([_update("a")])
+    feed.check()
+    clock = FixedClock()
+    broken = ChangesService(_Unreadable(clock=clock.now), clock)
+    with pytest.raises(StorageError, match="SQLITE_NOTADB"):
+        broken.check()

@@ -141,24 +141,36 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     """Every change from ``page`` on, as server-sent events, until the client or server stops.
 
-    A comment line goes out after ``hub.keepalive`` seconds without an event. A failure
-    after the stream began (the log out of reach) ends it with an ``error`` event in the
-    error shape; the client reconnects with ``Last-Event-ID``.
+    A comment line goes out after ``hub.keepalive`` seconds without an event, however
+    many changes the filters left out meanwhile. A failure after the stream began (the
+    log out of reach) ends it with an ``error`` event in the error shape; the client
+    reconnects with ``Last-Event-ID``.
     """
+    loop = asyncio.get_running_loop()
+    watcher = hub.watcher
     try:
+        sent = loop.time()  # when the last line went out
         while True:
             for change in page.changes:
                 yield b"id: %s\ndata: %s\n\n" % (change.cursor.encode(), _ENCODER.encode(change))
+            if page.changes:
+                sent = loop.time()
             if page.more:
+                if watcher.closed:
+                    return  # a backlog is no reason to keep the server from stopping
                 page = await _read_after(service, query, page.last)
                 continue
-            found = await _next_page(service, query, page, hub.watcher, hub.keepalive)
-            if hub.watcher.closed:
+            due = sent + hub.keepalive
+            found = await _next_page(service, query, page, watcher, due - loop.time())
+            if watcher.closed:
                 return
-            if found is None:
-                yield _KEEPALIVE
-            else:
+            if found is not None:
                 page = found
+            # Changes left out by the filters wake the stream but send nothing: the
+            # silence is counted from the last line sent, not from the last wake.
+            if (found is None or not found.changes) and loop.time() >= due:
+                yield _KEEPALIVE
+                sent = loop.time()
     except FlextypeError as exc:
         log.warning("a change stream ended: %s", exc.message)
         error = error_document(exc.code, exc.message)

@@ -19,6 +19,7 @@ from flextype_core.media import MediaService
 from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.container import Container
 from flextype_entrypoints.http.bodies import read
+from flextype_entrypoints.http.feed import head_cursor
 from flextype_entrypoints.http.freshness import RefreshGate
 from flextype_entrypoints.http.params import RequestParams, read_params
 from flextype_entrypoints.http.responses import Data
@@ -167,11 +168,11 @@ class ApiCall:
 
         Read before the collection is: a client that lists, then follows the feed from
         this cursor, misses no change the listing did not show (it may see again one
-        it did). Empty without a change log.
+        it did). Empty without a change log, or when it cannot be read (logged): the
+        listing still answers.
         """
-        if self._container.change_log() is None:
-            return {}
-        return {CHANGES_CURSOR: self.changes.head_cursor()}
+        cursor = head_cursor(self._container)
+        return {} if cursor is None else {CHANGES_CURSOR: cursor}
 
     def respond(
         self, payload: msgspec.Struct, etag: str, headers: dict[str, str] | None = None

@@ -15,10 +15,12 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import FrameType
+from typing import Literal
 
 from anyio import to_thread
 from litestar import Litestar
 
+from flextype_adapters.log_limit import warn_limited
 from flextype_core.errors import FlextypeError
 from flextype_entrypoints.container import Container
 
@@ -28,6 +30,8 @@ __all__ = [
     "PURGE_EVERY_SECONDS",
     "FeedHub",
     "HeadWatcher",
+    "feed_status",
+    "head_cursor",
     "run_feed",
 ]
 
@@ -158,6 +162,48 @@ class FeedHub:
 
     async def _read_head(self) -> int:
         return await to_thread.run_sync(self._container.changes().head)
+
+
+def head_cursor(container: Container) -> str | None:
+    """The change feed's head cursor now; None without a change log or when it cannot be read.
+
+    What only adds the cursor to an answer that stands without it (a listing's
+    ``X-Changes-Cursor``) must not fail with the log: a log out of reach costs one
+    warning line a minute for the project (``warn_limited``), not the answer.
+    """
+    try:
+        if container.change_log() is None:
+            return None
+        return container.changes().head_cursor()
+    except Exception as exc:
+        _unreadable(container, exc)
+        return None
+
+
+def feed_status(container: Container) -> Literal["ok", "unavailable"] | None:
+    """Whether the change feed can be read now (for ``/health``); None without a log.
+
+    A read of the log that starts no look for hand edits (``ChangesService.check``):
+    a health check polled every few seconds is no reader of the feed.
+    """
+    try:
+        if container.change_log() is None:
+            return None
+        container.changes().check()
+    except Exception as exc:
+        _unreadable(container, exc)
+        return "unavailable"
+    return "ok"
+
+
+def _unreadable(container: Container, exc: Exception) -> None:
+    # One key per project: listings and health checks share one line a minute.
+    warn_limited(
+        f"feed-head:{container.project()}",
+        "The change feed is unavailable (listings go without X-Changes-Cursor, /health "
+        "says changes: unavailable): %s",
+        _why(exc),
+    )
 
 
 def _why(exc: BaseException) -> str:

@@ -64,11 +64,14 @@ class ServiceIndex(msgspec.Struct, kw_only=True):
     """The health check."""
 
 
-class Health(msgspec.Struct, kw_only=True):
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The storage answers (``GET /health``)."""
 
     status: Literal["ok"]
     version: str
+    changes: Literal["ok", "unavailable"] | None = None
+    """Whether the change feed can be read (``unavailable``: the content API answers,
+    but followers of ``/api/changes`` and webhooks wait); absent without a change log."""
 
 
 class ChangesMeta(msgspec.Struct, kw_only=True):

@@ -11,6 +11,7 @@ import flextype_core
 from flextype_core.errors import ServiceUnavailable, StorageError
 from flextype_entrypoints.container import Container
 from flextype_entrypoints.http.apidoc import ApiDoc
+from flextype_entrypoints.http.feed import feed_status
 from flextype_entrypoints.http.responses import Health, ServiceIndex
 
 __all__ = ["health", "index"]
@@ -43,7 +44,9 @@ def index() -> ServiceIndex:
 def health(request: Request[Any, Any, Any]) -> Health:
     """200 when the entry and token storage can be read now, else 503; no token.
 
-    Reading the storage is counted against no token.
+    `changes` tells whether the change feed can be read: `unavailable` keeps the 200 (the
+    content still answers) but is worth an alert. Reading the storage is counted
+    against no token.
     """
     container: Container = request.app.state.container
     try:
@@ -54,4 +57,4 @@ def health(request: Request[Any, Any, Any]) -> Health:
         raise ServiceUnavailable(
             f"The storage does not answer: {exc.message}", retry_after=_RETRY_SECONDS
         ) from exc
-    return Health(status="ok", version=flextype_core.__version__)
+    return Health(status="ok", version=flextype_core.__version__, changes=feed_status(container))
