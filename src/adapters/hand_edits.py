@@ -113,7 +113,10 @@ def log_hand_edits(
         return
     with files.exclusive():
         changes = _changes(files, log, {i: wanted[i] for i in differing})
-        append_changes(log, [change for _, change in changes])
+        if changes:
+            # As a write does: every process reloads them before the log names them.
+            files.announce([entry_id for entry_id, _ in changes])
+            append_changes(log, [change for _, change in changes])
 
 
 def _changes(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class IndexedYamlFilesEntryStore:
         sweep_interval: float = 2.0,
         changes: ChangeRecords | None = None,
     ) -> None:
-        self._files = YamlFilesEntryStore(root, changes=changes)
+        self._files = YamlFilesEntryStore(root, changes=changes, announce=self._announce)
         self._root = root
         self._journal = Journal(root)
         self._snapshot = root / SNAPSHOT_FILE
@@ -84,6 +84,9 @@ class IndexedYamlFilesEntryStore:
         self._identities: dict[str, FileIdentity] = {}
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
+        # Ids written (or logged as hand edits) and not yet reloaded: ``_announce``.
+        self._unsettled: set[str] = set()
+        self._unsettled_lock = threading.Lock()  # never waits on the index's lock
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
@@ -208,16 +211,38 @@ class IndexedYamlFilesEntryStore:
             raise
         self._written(touched)
 
+    def _announce(self, touched: Sequence[str]) -> None:
+        """Tell every process, this one too, that ``touched`` changed, before it is logged.
+
+        Called holding the writers' lock (never while another process removes debris,
+        such as a rotation's temp file), once the files are durable, before the log
+        append: whoever reads the log's head after the append, then lists, reloads
+        these ids first (from the journal, or this process's ``_unsettled``). So every
+        change at or below a head read before a listing is in that listing, as
+        ``X-Changes-Cursor`` promises. Lines may come out of the writes' order: readers
+        reload each id as its file is then, so the order does not matter.
+        """
+        self._journal.announce(list(touched))
+        with self._unsettled_lock:
+            self._unsettled.update(touched)
+
+    def _take_unsettled(self, only: Iterable[str] | None = None) -> set[str]:
+        """Remove and return the unsettled ids (those of ``only``); under the index lock."""
+        with self._unsettled_lock:
+            if only is None:
+                taken, self._unsettled = self._unsettled, set()
+            else:
+                taken = self._unsettled.intersection(only)
+                self._unsettled -= taken
+        return taken
+
     def _written(self, touched: list[str]) -> None:
-        """Tell other processes of a write (the journal), and bring this index up to it."""
-        # Before the journal line: a query that reads it finds the files parsed.
+        """Bring this index up to a write (other processes have the journal's line)."""
+        # Outside the index's lock: the reload under it then finds the files parsed.
         self._parse_ahead(touched)
-        # Under the writers' lock: never while another process removes debris (a
-        # rotation's temp file). Lines may come out of the writes' order: readers
-        # reload each id as its file is then, so the order does not matter.
-        with self._files.exclusive():
-            self._journal.announce(touched)
         with self._lock:
+            # Taken before the reload: a later write's ids stay to be reloaded again.
+            self._take_unsettled(touched)
             self._reload(touched)
 
     def _reload(self, touched: list[str]) -> None:
@@ -253,15 +278,18 @@ class IndexedYamlFilesEntryStore:
         before taking it (as after our own writes), so that a big entry's parse does not
         hold up every query and write of this process.
         """
-        self._parse_ahead(self._journal.news())
+        with self._unsettled_lock:
+            unsettled = list(self._unsettled)
+        self._parse_ahead([*self._journal.news(), *unsettled])
         with self._lock:
             index = self._index
             news = None if index is None else self._journal.read()
             if index is None or news is None:
                 index = self._index = self._build()
-            else:
-                for entry_id in news:
-                    self._reload_subtree(index, entry_id)
+                news = []
+            # After the build: what was written while it walked the files is reloaded.
+            for entry_id in dict.fromkeys([*news, *self._take_unsettled()]):
+                self._reload_subtree(index, entry_id)
             if self._suspects:
                 suspects, self._suspects = self._suspects, set()
                 for entry_id in suspects:
