@@ -8,7 +8,11 @@ index is next built.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import queue
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +27,9 @@ from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.changes import ChangeLog, NewChange, entry_etag
 from flextype_core.errors import StorageError
+from flextype_entrypoints.project import open_project
 from tests.http_client import ApiClient, Project, ProjectFactory, serve
+from tests.programs import FLEXTYPE, clean_env
 
 WITHIN = 60.0
 """Generous: a loaded machine sweeps late; the tests wait for what they observe."""
@@ -91,6 +97,34 @@ def test_hand_edits_reach_the_feed_within_the_sweep_interval_without_a_query(
         ("update", "edited", etag(api, "edited")),
     ]
     assert entries.fetch("edited")["title"] == "edited by hand, longer"
+
+
+def test_changes_follow_shows_hand_edits_without_any_other_command(project: Project) -> None:
+    """``flextype changes --follow`` alone (no server, no query) finds hand edits."""
+    with open_project(project.path) as opened:
+        opened.entries.create("one", {"title": "by the CLI"})
+        assert len(opened.entries.collection("")) == 1  # the index and its snapshot
+    argv = [FLEXTYPE, "changes", "--project", str(project.path), "--follow"]
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env()
+    ) as follow:
+        try:
+            assert follow.stdout is not None
+            out = follow.stdout
+            threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+            assert json.loads(lines.get(timeout=WITHIN))["id"] == "one"  # it reads the log
+            by_hand(project.path, "one", "title: edited by hand\n")
+            by_hand(project.path, "byhand", "title: created by hand\n")
+            seen = set()
+            deadline = time.monotonic() + WITHIN
+            while len(seen) < 2 and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    change = json.loads(lines.get(timeout=0.5))
+                    seen.add((change["op"], change["id"]))
+        finally:
+            follow.kill()
+    assert seen == {("update", "one"), ("create", "byhand")}
 
 
 def test_two_processes_sweeping_the_same_hand_edit_log_it_once(tmp_path: Path) -> None:
