@@ -218,6 +218,30 @@ def test_without_a_snapshot_a_build_finds_what_the_log_knows_changed(tmp_path: P
     ]
 
 
+@pytest.mark.parametrize("found_by", ["a build from the older snapshot", "a stale sweep"])
+def test_a_deletion_purged_from_the_log_is_not_logged_again(tmp_path: Path, found_by: str) -> None:
+    """The snapshot of an older build, or a process that has not read the journal since,
+    still lists an entry deleted long ago: the log still knows it is gone."""
+    root, changes = tmp_path / "entries", tmp_path / CHANGES_FILE
+    now = [1000.0]
+    log = SqliteChangeLog(changes, clock=lambda: now[0])
+    writer = IndexedYamlFilesEntryStore(root, sweep_interval=3600, changes=log)
+    idle = IndexedYamlFilesEntryStore(root, sweep_interval=3600, changes=SqliteChangeLog(changes))
+    writer.create({"kept": {"title": "Kept"}, "gone": {"title": "Gone"}})
+    assert len(writer.descendants("", None)) == len(idle.descendants("", None)) == 2
+    writer.delete("gone")  # the snapshot the build saved still lists it
+    now[0] += 30 * 86400
+    assert log.purge(int(now[0])) == 3
+    assert log.read(0, 10).changes == []
+
+    if found_by == "a stale sweep":
+        idle.sweep_now()  # its index still holds "gone": no query read the journal
+    else:
+        later = IndexedYamlFilesEntryStore(root, changes=SqliteChangeLog(changes))
+        assert [e.id for e in later.descendants("", None)] == ["kept"]
+    assert log.read(0, 10).changes == []
+
+
 class RefusingLog(SqliteChangeLog):
     """The file drivers' log, refusing appends while ``refuse`` is set (a full disk)."""
 
