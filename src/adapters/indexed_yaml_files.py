@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,12 @@ class IndexedYamlFilesEntryStore:
         sweep_interval: float = 2.0,
         changes: ChangeRecords | None = None,
     ) -> None:
-        self._files = YamlFilesEntryStore(root, changes=changes, announce=self._announce)
         self._root = root
         self._journal = Journal(root)
+        # Announced before each append (every process reloads them before the log names
+        # them): a listing after a head holds every change at or below it, as
+        # ``X-Changes-Cursor`` promises. A hand edit logged is announced so too.
+        self._files = YamlFilesEntryStore(root, changes=changes, announce=self._journal.announce)
         self._snapshot = root / SNAPSHOT_FILE
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
@@ -84,15 +87,13 @@ class IndexedYamlFilesEntryStore:
         self._identities: dict[str, FileIdentity] = {}
         self._broken: set[str] = set()
         self._suspects: set[str] = set()
-        # Ids written (or logged as hand edits) and not yet reloaded: ``_announce``.
-        self._unsettled: set[str] = set()
-        self._unsettled_lock = threading.Lock()  # never waits on the index's lock
         self._last_sweep = time.monotonic()  # the index is built fresh: no sweep at once
         self._sweep_seconds = 0.0
         self._sweeping = False
         self._pending = None if changes is None else PendingEdits(self._files, changes, str(root))
         self._kept: Snapshot | None = None  # a snapshot to save, once a build is settled
-        self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
+        self._watched = threading.Lock()  # held while a ``watch`` builds the index
+        self._watch_after = 0.0  # a build for ``watch`` that failed waits till then
         self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
@@ -211,38 +212,12 @@ class IndexedYamlFilesEntryStore:
             raise
         self._written(touched)
 
-    def _announce(self, touched: Sequence[str]) -> None:
-        """Tell every process, this one too, that ``touched`` changed, before it is logged.
-
-        Called holding the writers' lock (never while another process removes debris,
-        such as a rotation's temp file), once the files are durable, before the log
-        append: whoever reads the log's head after the append, then lists, reloads
-        these ids first (from the journal, or this process's ``_unsettled``). So every
-        change at or below a head read before a listing is in that listing, as
-        ``X-Changes-Cursor`` promises. Lines may come out of the writes' order: readers
-        reload each id as its file is then, so the order does not matter.
-        """
-        self._journal.announce(list(touched))
-        with self._unsettled_lock:
-            self._unsettled.update(touched)
-
-    def _take_unsettled(self, only: Iterable[str] | None = None) -> set[str]:
-        """Remove and return the unsettled ids (those of ``only``); under the index lock."""
-        with self._unsettled_lock:
-            if only is None:
-                taken, self._unsettled = self._unsettled, set()
-            else:
-                taken = self._unsettled.intersection(only)
-                self._unsettled -= taken
-        return taken
-
     def _written(self, touched: list[str]) -> None:
         """Bring this index up to a write (other processes have the journal's line)."""
         # Outside the index's lock: the reload under it then finds the files parsed.
         self._parse_ahead(touched)
         with self._lock:
-            # Taken before the reload: a later write's ids stay to be reloaded again.
-            self._take_unsettled(touched)
+            self._journal.settle(touched)
             self._reload(touched)
 
     def _reload(self, touched: list[str]) -> None:
@@ -278,9 +253,7 @@ class IndexedYamlFilesEntryStore:
         before taking it (as after our own writes), so that a big entry's parse does not
         hold up every query and write of this process.
         """
-        with self._unsettled_lock:
-            unsettled = list(self._unsettled)
-        self._parse_ahead([*self._journal.news(), *unsettled])
+        self._parse_ahead(self._journal.news())
         with self._lock:
             index = self._index
             news = None if index is None else self._journal.read()
@@ -288,7 +261,7 @@ class IndexedYamlFilesEntryStore:
                 index = self._index = self._build()
                 news = []
             # After the build: what was written while it walked the files is reloaded.
-            for entry_id in dict.fromkeys([*news, *self._take_unsettled()]):
+            for entry_id in dict.fromkeys([*news, *self._journal.settle()]):
                 self._reload_subtree(index, entry_id)
             if self._suspects:
                 suspects, self._suspects = self._suspects, set()
@@ -416,10 +389,13 @@ class IndexedYamlFilesEntryStore:
 
         The change log calls it at each read, so that hand edits reach the feed within
         the sweep interval without any query. The first call builds the index (in the
-        background) if no query did; a call that finds the index busy does nothing.
+        background) if no query did, and a call a sweep interval after a build that
+        failed builds it again; a call that finds the index busy does nothing.
         """
         if self._index is None:
-            if self._watched.acquire(blocking=False):  # once: the build's thread
+            if time.monotonic() < self._watch_after:
+                return
+            if self._watched.acquire(blocking=False):  # one build's thread at a time
                 threading.Thread(target=self._build_for_watch, daemon=True).start()
             return
         if time.monotonic() - self._last_sweep < self._sweep_interval:
@@ -434,8 +410,12 @@ class IndexedYamlFilesEntryStore:
         try:
             self._fresh()
         except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
+            # Not again at every read of the feed (a build walks every file).
+            self._watch_after = time.monotonic() + self._sweep_interval
             reason = exc.message if isinstance(exc, StorageError) else exc.strerror
             warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
+        finally:
+            self._watched.release()
 
     def sweep_now(self) -> None:
         """Look for edits made by hand at once (tests and tools; queries do it anyway)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import queue
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from flextype_adapters.change_records import ChangeNotLoggedError
-from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.changes import ChangeLog, NewChange, entry_etag
@@ -240,6 +241,40 @@ def test_a_deletion_purged_from_the_log_is_not_logged_again(tmp_path: Path, foun
         later = IndexedYamlFilesEntryStore(root, changes=SqliteChangeLog(changes))
         assert [e.id for e in later.descendants("", None)] == ["kept"]
     assert log.read(0, 10).changes == []
+
+
+def test_a_first_build_for_the_feed_that_failed_is_tried_again(tmp_path: Path) -> None:
+    """Only the feed reads the log (no query): a build that failed is started again."""
+    root, changes = tmp_path / "entries", tmp_path / CHANGES_FILE
+    first = IndexedYamlFilesEntryStore(root, changes=SqliteChangeLog(changes))
+    first.create({"a": {"title": "A"}})
+    assert len(first.descendants("", None)) == 1  # the snapshot
+    journal = root / JOURNAL_FILE
+    journal.unlink()
+    journal.mkdir()  # a journal that cannot be read: a build fails
+    failed = threading.Event()
+
+    class Failures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Edits made by hand"):
+                failed.set()
+
+    handler = Failures()
+    logging.getLogger("flextype.storage").addHandler(handler)
+    try:
+        log = SqliteChangeLog(changes)
+        store = IndexedYamlFilesEntryStore(root, sweep_interval=0.1, changes=log)
+        log.on_read(store.watch)
+        mark = log.head()  # the feed's first read starts the build, which fails
+        assert failed.wait(WITHIN)
+    finally:
+        logging.getLogger("flextype.storage").removeHandler(handler)
+    journal.rmdir()
+    by_hand(tmp_path, "a", "title: A, edited by hand\n")
+    assert eventually(lambda: changes_after(log, mark) != [])
+    assert changes_after(log, mark) == [
+        ("update", "a", entry_etag("a", {"title": "A, edited by hand"}))
+    ]
 
 
 class RefusingLog(SqliteChangeLog):
