@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -100,6 +100,11 @@ def test_hand_edits_reach_the_feed_within_the_sweep_interval_without_a_query(
     assert entries.fetch("edited")["title"] == "edited by hand, longer"
 
 
+def _pump(out: IO[str], lines: queue.Queue[str]) -> None:
+    for line in out:
+        lines.put(line)
+
+
 def test_changes_follow_shows_hand_edits_without_any_other_command(project: Project) -> None:
     """``flextype changes --follow`` alone (no server, no query) finds hand edits."""
     with open_project(project.path) as opened:
@@ -112,12 +117,11 @@ def test_changes_follow_shows_hand_edits_without_any_other_command(project: Proj
     ) as follow:
         try:
             assert follow.stdout is not None
-            out = follow.stdout
-            threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+            threading.Thread(target=_pump, args=(follow.stdout, lines), daemon=True).start()
             assert json.loads(lines.get(timeout=WITHIN))["id"] == "one"  # it reads the log
             by_hand(project.path, "one", "title: edited by hand\n")
             by_hand(project.path, "byhand", "title: created by hand\n")
-            seen = set()
+            seen: set[tuple[str, str]] = set()
             deadline = time.monotonic() + WITHIN
             while len(seen) < 2 and time.monotonic() < deadline:
                 with contextlib.suppress(queue.Empty):
