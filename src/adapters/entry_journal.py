@@ -5,13 +5,18 @@ Every write of every process appends the ids it touched, one per line, in one sm
 inode, its header line, the offset read) and reloads the ids appended since: one
 ``stat`` when nothing was. Past ``_LIMIT`` bytes a writer replaces the journal by one
 holding only a new header line; a reader that finds another header rebuilds its index.
+
+A process also remembers the ids it announced and has not reloaded since (``settle``):
+its own reader reloads them even if the line could not be written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from flextype_adapters.atomic import write_atomic
@@ -33,19 +38,25 @@ Cursor = tuple[int, bytes, int]
 class Journal:
     """One reader's and writer's view of ``<root>/.changes``.
 
-    ``start`` and ``read`` move the cursor: call them under the reader's own lock.
+    ``start``, ``read`` and ``settle`` move the cursor: call them under the reader's own
+    lock.
     """
 
     def __init__(self, root: Path) -> None:
         self._root = root
         self._path = root / JOURNAL_FILE
         self._cursor: Cursor = (0, b"", 0)
+        self._unsettled: set[str] = set()  # announced here, not reloaded yet
+        self._unsettled_lock = threading.Lock()  # a writer's: never waits on a reader
 
-    def announce(self, touched: list[str]) -> None:
+    def announce(self, touched: Sequence[str]) -> None:
         """Append the ids a write touched; call it holding the writers' lock.
 
         Never while another process removes debris (such as a rotation's temp file).
+        They are this process's to reload too, until ``settle`` takes them.
         """
+        with self._unsettled_lock:
+            self._unsettled.update(touched)
         line = "".join(f"{entry_id}\n" for entry_id in touched).encode("utf-8")
         with contextlib.suppress(OSError):  # the sweep still finds what a lost line hides
             self._root.mkdir(parents=True, exist_ok=True)
@@ -82,18 +93,32 @@ class Journal:
 
         A hint only, to parse files ahead: ``read`` decides, under the lock, what to reload.
         """
+        with self._unsettled_lock:
+            lines = list(self._unsettled)
         inode, _, offset = self._cursor
         try:
             stat = os.stat(self._path)  # noqa: PTH116 - on every query
-            if stat.st_ino != inode or stat.st_size <= offset:
-                return []
-            with self._path.open("rb") as journal:
-                journal.seek(offset)
-                data = journal.read(stat.st_size - offset)
+            if stat.st_ino == inode and stat.st_size > offset:
+                with self._path.open("rb") as journal:
+                    journal.seek(offset)
+                    data = journal.read(stat.st_size - offset)
+                lines += data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
         except OSError:
-            return []
-        lines = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace").splitlines()
+            pass
         return [entry_id for entry_id in dict.fromkeys(lines) if _valid(entry_id)]
+
+    def settle(self, only: Iterable[str] | None = None) -> list[str]:
+        """Take the ids this process announced (those of ``only``), to reload them now.
+
+        Taken before the reload: an id announced again meanwhile stays to be reloaded.
+        """
+        with self._unsettled_lock:
+            if only is None:
+                taken, self._unsettled = self._unsettled, set()
+            else:
+                taken = self._unsettled.intersection(only)
+                self._unsettled -= taken
+        return sorted(taken)
 
     def read(self) -> list[str] | None:
         """The ids appended since the cursor (``""``: the root), moving it past them.

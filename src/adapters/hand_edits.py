@@ -19,17 +19,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from flextype_adapters.change_records import ChangeRecords, append_changes
+from flextype_adapters.change_records import (
+    UNSAID,
+    ChangeRecords,
+    append_changes,
+    op_since,
+    unlogged,
+)
 from flextype_adapters.entry_files import FileIdentity
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.yaml_files import YamlFilesEntryStore
-from flextype_core.changes import ChangeOp, NewChange, entry_etag
+from flextype_core.changes import NewChange, entry_etag
 from flextype_core.errors import EntryNotFound, StorageError
 
-__all__ = ["PendingEdits", "log_hand_edits", "since_snapshot", "unlogged"]
-
-_UNSAID = "unsaid"
-"""What ``_op`` is told of an id the log never mentioned (no etag is unquoted)."""
+__all__ = ["PendingEdits", "log_hand_edits", "since_snapshot"]
 
 
 class PendingEdits:
@@ -113,7 +116,10 @@ def log_hand_edits(
         return
     with files.exclusive():
         changes = _changes(files, log, {i: wanted[i] for i in differing})
-        append_changes(log, [change for _, change in changes])
+        if changes:
+            # As a write does: every process reloads them before the log names them.
+            files.announce([entry_id for entry_id, _ in changes])
+            append_changes(log, [change for _, change in changes])
 
 
 def _changes(
@@ -123,8 +129,8 @@ def _changes(
     said = log.known("entry", list(candidates))
     found = []
     for entry_id in sorted(candidates):
-        last = said.get(entry_id, _UNSAID)
-        if last == _UNSAID and candidates[entry_id] is None:
+        last = said.get(entry_id, UNSAID)
+        if last == UNSAID and candidates[entry_id] is None:
             continue  # nothing to compare with: no change either way (no file read)
         try:
             etag: str | None = entry_etag(entry_id, files.get(entry_id).fields)
@@ -132,25 +138,10 @@ def _changes(
             etag = None
         except StorageError:
             continue
-        op = _op(etag, last, candidates[entry_id])
+        op = op_since(etag, last, candidates[entry_id])
         if op is not None:
             found.append((entry_id, NewChange(op=op, type="entry", id=entry_id, etag=etag)))
     return found
-
-
-def _op(etag: str | None, said: str | None, was_entry: bool | None) -> ChangeOp | None:
-    """The change from what the log said (None: gone) to ``etag`` (None: gone)."""
-    if said == _UNSAID:
-        if was_entry is None:
-            return None
-        if etag is None:
-            return "delete" if was_entry else None
-        return "update" if was_entry else "create"
-    if etag == said:
-        return None
-    if etag is None:
-        return "delete"
-    return "create" if said is None else "update"
 
 
 def since_snapshot(
@@ -175,14 +166,4 @@ def since_snapshot(
             candidates[entry_id] = True
     for entry_id in snapshot.keys() - seen:
         candidates[entry_id] = True
-    return candidates
-
-
-def unlogged(changes: Sequence[NewChange]) -> dict[str, bool | None]:
-    """The candidates a write leaves when the log failed to take its ``changes``."""
-    candidates: dict[str, bool | None] = {}
-    for change in changes:
-        candidates[change.id] = change.op in ("update", "delete")
-        if change.from_id is not None and change.op == "move":
-            candidates[change.from_id] = True
     return candidates

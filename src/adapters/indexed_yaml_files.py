@@ -74,9 +74,12 @@ class IndexedYamlFilesEntryStore:
         sweep_interval: float = 2.0,
         changes: ChangeRecords | None = None,
     ) -> None:
-        self._files = YamlFilesEntryStore(root, changes=changes)
         self._root = root
         self._journal = Journal(root)
+        # Announced before each append (every process reloads them before the log names
+        # them): a listing after a head holds every change at or below it, as
+        # ``X-Changes-Cursor`` promises. A hand edit logged is announced so too.
+        self._files = YamlFilesEntryStore(root, changes=changes, announce=self._journal.announce)
         self._snapshot = root / SNAPSHOT_FILE
         self._sweep_interval = sweep_interval
         self._lock = threading.RLock()
@@ -89,7 +92,8 @@ class IndexedYamlFilesEntryStore:
         self._sweeping = False
         self._pending = None if changes is None else PendingEdits(self._files, changes, str(root))
         self._kept: Snapshot | None = None  # a snapshot to save, once a build is settled
-        self._watched = threading.Lock()  # taken by the first ``watch``: it builds the index
+        self._watched = threading.Lock()  # held while a ``watch`` builds the index
+        self._watch_after = 0.0  # a build for ``watch`` that failed waits till then
         self._collections = Collections(self)
 
     # -- reads ---------------------------------------------------------------------
@@ -209,15 +213,11 @@ class IndexedYamlFilesEntryStore:
         self._written(touched)
 
     def _written(self, touched: list[str]) -> None:
-        """Tell other processes of a write (the journal), and bring this index up to it."""
-        # Before the journal line: a query that reads it finds the files parsed.
+        """Bring this index up to a write (other processes have the journal's line)."""
+        # Outside the index's lock: the reload under it then finds the files parsed.
         self._parse_ahead(touched)
-        # Under the writers' lock: never while another process removes debris (a
-        # rotation's temp file). Lines may come out of the writes' order: readers
-        # reload each id as its file is then, so the order does not matter.
-        with self._files.exclusive():
-            self._journal.announce(touched)
         with self._lock:
+            self._journal.settle(touched)
             self._reload(touched)
 
     def _reload(self, touched: list[str]) -> None:
@@ -259,9 +259,10 @@ class IndexedYamlFilesEntryStore:
             news = None if index is None else self._journal.read()
             if index is None or news is None:
                 index = self._index = self._build()
-            else:
-                for entry_id in news:
-                    self._reload_subtree(index, entry_id)
+                news = []
+            # After the build: what was written while it walked the files is reloaded.
+            for entry_id in dict.fromkeys([*news, *self._journal.settle()]):
+                self._reload_subtree(index, entry_id)
             if self._suspects:
                 suspects, self._suspects = self._suspects, set()
                 for entry_id in suspects:
@@ -388,10 +389,13 @@ class IndexedYamlFilesEntryStore:
 
         The change log calls it at each read, so that hand edits reach the feed within
         the sweep interval without any query. The first call builds the index (in the
-        background) if no query did; a call that finds the index busy does nothing.
+        background) if no query did, and a call a sweep interval after a build that
+        failed builds it again; a call that finds the index busy does nothing.
         """
         if self._index is None:
-            if self._watched.acquire(blocking=False):  # once: the build's thread
+            if time.monotonic() < self._watch_after:
+                return
+            if self._watched.acquire(blocking=False):  # one build's thread at a time
                 threading.Thread(target=self._build_for_watch, daemon=True).start()
             return
         if time.monotonic() - self._last_sweep < self._sweep_interval:
@@ -406,8 +410,12 @@ class IndexedYamlFilesEntryStore:
         try:
             self._fresh()
         except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
+            # Not again at every read of the feed (a build walks every file).
+            self._watch_after = time.monotonic() + self._sweep_interval
             reason = exc.message if isinstance(exc, StorageError) else exc.strerror
             warn_limited(f"changes:{self._root}", "Edits made by hand: %s", reason)
+        finally:
+            self._watched.release()
 
     def sweep_now(self) -> None:
         """Look for edits made by hand at once (tests and tools; queries do it anyway)."""

@@ -46,7 +46,7 @@ from flextype_adapters.atomic import (
     remove_atomically,
     write_atomic,
 )
-from flextype_adapters.change_records import ChangeAppender, append_changes
+from flextype_adapters.change_records import ChangeRecords, RefusedChanges, media_etag
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import (
@@ -89,10 +89,11 @@ class LocalMediaStore(LocalMediaReader):
             writers' lock once the write is durable; None: none.
     """
 
-    def __init__(self, root: Path, *, changes: ChangeAppender | None = None) -> None:
+    def __init__(self, root: Path, *, changes: ChangeRecords | None = None) -> None:
         super().__init__(root)
         self._lock = ProcessLock(root / ".lock")
         self._change_log = changes
+        self._refused = RefusedChanges("media")
 
     def _inside(self, path: Path, what: str) -> Path:
         """Return ``path`` if writing there stays inside the root; else a ``Conflict``."""
@@ -145,9 +146,18 @@ class LocalMediaStore(LocalMediaReader):
         return added
 
     def _log(self, changes: Callable[[], list[NewChange]]) -> None:
-        """Append a write's changes (made only when there is a log to append to)."""
+        """Append a write's changes (made only when there is a log to append to).
+
+        After those the log refused before (``RefusedChanges``), as they are now.
+        """
         if self._change_log is not None:
-            append_changes(self._change_log, changes())
+            self._refused.append(self._change_log, changes(), self._etag_now)
+
+    def _etag_now(self, file_id: str) -> str | None:
+        try:
+            return media_etag(self.file(file_id))
+        except MediaFileNotFound:
+            return None
 
     def _place_upload(self, upload: FileUpload, path: Path) -> None:
         # Received privately; in place, it is a file like any other the umask rules.

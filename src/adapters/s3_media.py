@@ -37,7 +37,7 @@ from typing import Any
 
 from flextype_adapters import media_changes
 from flextype_adapters.atomic import write_atomic
-from flextype_adapters.change_records import ChangeAppender, append_changes
+from flextype_adapters.change_records import ChangeRecords, RefusedChanges, media_etag
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import file_named, folder_named
@@ -88,10 +88,11 @@ class S3MediaStore(S3MediaReader):
         *,
         part_size: int = DEFAULT_PART_SIZE,
         stale_after: float = STALE_SECONDS,
-        changes: ChangeAppender | None = None,
+        changes: ChangeRecords | None = None,
     ) -> None:
         super().__init__(root, bucket, part_size=part_size)
         self._change_log = changes
+        self._refused = RefusedChanges("media")
         self._lock = ProcessLock(root / ".lock")
         self._journal = Journal(root, bucket, self._blobs)
         self._stale_after = stale_after
@@ -132,9 +133,20 @@ class S3MediaStore(S3MediaReader):
                 self._note_change()
 
     def _log(self, changes: Callable[[], list[NewChange]]) -> None:
-        """Append a write's changes (made only when there is a log to append to)."""
+        """Append a write's changes (made only when there is a log to append to).
+
+        After those the log refused before (``RefusedChanges``), as they are now.
+        """
         if self._change_log is not None:
-            append_changes(self._change_log, changes())
+            self._refused.append(self._change_log, changes(), self._etag_now)
+
+    def _etag_now(self, file_id: str) -> str | None:
+        try:
+            with bucket_errors(file_named(file_id), "read"):
+                record = self._record(file_id, fresh=True)
+        except MediaFileNotFound:
+            return None
+        return media_etag(MediaFile(id=file_id, meta=record.meta))
 
     def _run(self, work: Work) -> None:
         if work.journaled:

@@ -11,7 +11,8 @@ table.
 
 Beside the log, ``latest`` keeps what the log last said of each id (its etag, or that
 it is gone): what the YAML driver compares a file with to tell a hand edit from a write
-already logged (``hand_edits``), exact even after the changes themselves are purged.
+already logged (``hand_edits``), exact even after the changes themselves are purged
+(an entry's tombstone is kept: one small row per entry id deleted and not made again).
 
 The file's ``epoch`` is made when the file is created: a new file (a project imported or
 migrated into) is a new log, and cursors of the old one are refused (410).
@@ -222,21 +223,35 @@ class SqliteChangeLog:
         return LogPage(changes=changes, last=max(head, after), more=False)
 
     def purge(self, before: int) -> int:
+        """Remove the oldest run of changes, up to the first dated at or after ``before``.
+
+        Never one past a change kept (a clock that stepped back): the floor, the last
+        position removed, stays below every change the log still shows.
+        """
         with (
             _storage_errors("written"),
             self._connection() as connection,
             _transaction(connection, "BEGIN IMMEDIATE"),
         ):
+            first_kept = connection.execute(
+                "SELECT position FROM changes WHERE at >= ? ORDER BY position LIMIT 1", (before,)
+            ).fetchone()
+            bound = _head(connection) + 1 if first_kept is None else int(first_kept[0])
             count, newest = connection.execute(
-                "SELECT count(*), max(position) FROM changes WHERE at < ?", (before,)
+                "SELECT count(*), max(position) FROM changes WHERE position < ?", (bound,)
             ).fetchone()
             if not count:
                 return 0
-            connection.execute("DELETE FROM changes WHERE at < ?", (before,))
+            connection.execute("DELETE FROM changes WHERE position < ?", (bound,))
             floor = max(_floor(connection), int(newest))
             connection.execute("UPDATE log_meta SET value = ? WHERE name = 'floor'", (str(floor),))
-            # Tombstones the log no longer shows: what is gone need not be remembered.
-            connection.execute("DELETE FROM latest WHERE etag IS NULL AND position <= ?", (floor,))
+            # Entries' tombstones stay (``known``): a snapshot or a sweep that still lists
+            # an entry deleted long ago must not log its deletion again (``hand_edits``).
+            # Nothing compares media files with the log: theirs go with the changes.
+            connection.execute(
+                "DELETE FROM latest WHERE type != 'entry' AND etag IS NULL AND position <= ?",
+                (floor,),
+            )
         return int(count)
 
     # -- what the stores call --------------------------------------------------------
@@ -251,13 +266,15 @@ class SqliteChangeLog:
         """
         if not changes:
             return
-        at = int(self._clock())
-        rows = [(c.op, c.type, c.id, c.from_id, c.etag, at) for c in changes]
         with (
             _storage_errors("written"),
             self._connection() as connection,
             _transaction(connection, "BEGIN IMMEDIATE"),
         ):
+            # Dated holding the write lock, not before waiting for it: dates grow with
+            # positions, as a purge of the oldest run (``purge``) expects.
+            at = int(self._clock())
+            rows = [(c.op, c.type, c.id, c.from_id, c.etag, at) for c in changes]
             connection.executemany(_INSERT, rows)
             # One writer at a time: the transaction's positions are the last len(rows).
             first = _head(connection) - len(rows) + 1

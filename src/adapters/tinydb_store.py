@@ -15,7 +15,7 @@ import msgspec
 from tinydb import TinyDB
 
 from flextype_adapters import entry_changes
-from flextype_adapters.change_records import ChangeAppender, append_changes
+from flextype_adapters.change_records import ChangeRecords, RefusedChanges
 from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_moves import check_free
 from flextype_adapters.log_limit import warn_limited
@@ -23,6 +23,7 @@ from flextype_adapters.tinydb_file import AtomicJSONStorage, open_tinydb, storag
 from flextype_adapters.tinydb_table import TinyDBTable
 from flextype_adapters.tinydb_tokens import TinyDBTokenStore
 from flextype_core import ids
+from flextype_core.changes import NewChange, entry_etag
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
@@ -47,12 +48,14 @@ class TinyDBEntryStore(TinyDBTable):
     Args:
         db: the database, from ``open_tinydb``; share it with a ``TinyDBTokenStore``.
         changes: the change log each write appends to (``entry_changes``), in the
-            write's transaction once the file is written; None: none.
+            write's transaction once the file is written; None: none. What it refuses
+            is logged by the next write (``RefusedChanges``).
     """
 
-    def __init__(self, db: TinyDB, *, changes: ChangeAppender | None = None) -> None:
+    def __init__(self, db: TinyDB, *, changes: ChangeRecords | None = None) -> None:
         super().__init__(db, _ENTRIES, key="id", kind="entry")
         self._change_log = changes
+        self._refused = RefusedChanges("entry")
         # Per version of the table: every readable entry, and the ids of the others.
         self._entries: tuple[int, EntryIndex, list[str]] | None = None
         self._collections = Collections(self)
@@ -134,7 +137,7 @@ class TinyDBEntryStore(TinyDBTable):
         with self._transaction():
             self._insert(entries)
             if self._change_log is not None:
-                append_changes(self._change_log, entry_changes.created(entries))
+                self._log(entry_changes.created(entries))
 
     def _insert(self, entries: Mapping[str, Fields]) -> None:
         with self._transaction():
@@ -158,7 +161,7 @@ class TinyDBEntryStore(TinyDBTable):
             doc_id = self._docs()[entry_id][0]
             self._write({**self._table(), doc_id: {"id": entry_id, "fields": fields}})
             if self._change_log is not None:
-                append_changes(self._change_log, entry_changes.updated(entry_id, fields))
+                self._log(entry_changes.updated(entry_id, fields))
             return self.get(entry_id)
 
     def move(
@@ -176,7 +179,7 @@ class TinyDBEntryStore(TinyDBTable):
             if self._change_log is not None:
                 order = entry_changes.subtree_order(entry_id, True, moved.keys() - {entry_id})
                 subtree = [(i, self._fields_or_none(i, moved[i])) for i in order]
-                append_changes(self._change_log, entry_changes.moved(subtree, entry_id, new_id))
+                self._log(entry_changes.moved(subtree, entry_id, new_id))
 
     def copy(
         self,
@@ -201,7 +204,7 @@ class TinyDBEntryStore(TinyDBTable):
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(copy.deepcopy(entry.fields))
             self._insert(copies)
             if self._change_log is not None:
-                append_changes(self._change_log, entry_changes.copied(copies, entry_id, new_id))
+                self._log(entry_changes.copied(copies, entry_id, new_id))
             return self.get(new_id)
 
     def delete(
@@ -219,7 +222,19 @@ class TinyDBEntryStore(TinyDBTable):
             if self._change_log is not None:
                 gone = {d["id"] for k, d in table.items() if k not in kept} - {entry_id}
                 order = entry_changes.subtree_order(entry_id, entry_id in docs, gone)
-                append_changes(self._change_log, entry_changes.deleted(order))
+                self._log(entry_changes.deleted(order))
+
+    def _log(self, changes: list[NewChange]) -> None:
+        """Append a write's changes, in its transaction (after those refused before)."""
+        if self._change_log is not None:
+            self._refused.append(self._change_log, changes, self._etag_now)
+
+    def _etag_now(self, entry_id: str) -> str | None:
+        """The entry's etag as the table holds it now; None if there is no such entry."""
+        found = self._docs().get(entry_id)
+        if found is None:
+            return None
+        return entry_etag(entry_id, self._decode(entry_id, found[1], copy_fields=False).fields)
 
     def _fields_or_none(self, entry_id: str, doc: Any) -> Fields | None:
         """The stored fields of a document; None if it cannot be decoded."""

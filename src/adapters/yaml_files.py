@@ -91,11 +91,19 @@ class YamlFilesEntryStore:
         root: the ``entries`` folder.
         changes: the change log each write appends to, under the writers' lock once
             its files are durable (``flextype_adapters.entry_changes``); None: none.
+        announce: told the ids each write touched (``announce``), before its append.
     """
 
-    def __init__(self, root: Path, *, changes: ChangeAppender | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        changes: ChangeAppender | None = None,
+        announce: Callable[[Sequence[str]], None] | None = None,
+    ) -> None:
         self._root = root
         self._change_log = changes
+        self._announce = announce
         # Workers of one project serialise their read-change-writes through this file.
         self._lock = ProcessLock(root / ".lock")
         self._confinement = Confinement(root)
@@ -198,10 +206,21 @@ class YamlFilesEntryStore:
         documents = _documents(entries)
         with self._lock.held():
             self._create(entries, documents)
-            self._log(lambda: entry_changes.created(entries))
+            self._log(list(entries), lambda: entry_changes.created(entries))
 
-    def _log(self, changes: Callable[[], list[NewChange]]) -> None:
-        """Append a write's changes (made only when there is a log to append to)."""
+    def announce(self, touched: Sequence[str]) -> None:
+        """Tell the readers that keep entries in memory that ``touched`` changed on disk.
+
+        Call it holding the writers' lock, once the files are durable and before their
+        changes are logged: a reader that finds a change in the log then finds it in
+        its listing too (``X-Changes-Cursor`` is read before the listing).
+        """
+        if self._announce is not None:
+            self._announce(touched)
+
+    def _log(self, touched: Sequence[str], changes: Callable[[], list[NewChange]]) -> None:
+        """Announce a write, then append its changes (made only when there is a log)."""
+        self.announce(touched)
         if self._change_log is not None:
             append_changes(self._change_log, changes())
 
@@ -245,7 +264,7 @@ class YamlFilesEntryStore:
                 with contextlib.suppress(FileNotFoundError):
                     (folder / LEGACY_ENTRY_FILE).unlink()
             # ``changed`` is what the file holds (JSON values read back as they are).
-            self._log(lambda: entry_changes.updated(entry_id, changed))
+            self._log([entry_id], lambda: entry_changes.updated(entry_id, changed))
         # Parsed back after the lock (a big entry takes seconds), to return what a later
         # get() reads (tuples come back as lists, ...); kept for that get() too.
         with _storage_errors(_entry(entry_id), "written"):
@@ -294,7 +313,7 @@ class YamlFilesEntryStore:
                 fsync_dir(target.parent)
                 fsync_dir(source.parent)
                 prune(self._root, source.parent)
-            self._log(lambda: entry_changes.moved(subtree, entry_id, new_id))
+            self._log([entry_id, new_id], lambda: entry_changes.moved(subtree, entry_id, new_id))
 
     def _subtree(self, entry_id: str) -> list[tuple[str, Fields | None]]:
         """(id, fields; None if unreadable) of the entry and every entry below, in order."""
@@ -331,7 +350,7 @@ class YamlFilesEntryStore:
             for entry in self.descendants(entry_id, None):  # parsed once, by unreadable
                 copies[ids.rebase(entry.id, entry_id, new_id)] = renew(entry.fields)
             self._create(copies, _documents(copies))
-            self._log(lambda: entry_changes.copied(copies, entry_id, new_id))
+            self._log([new_id], lambda: entry_changes.copied(copies, entry_id, new_id))
         return Entry(id=new_id, fields=copies[new_id])
 
     def delete(
@@ -360,7 +379,7 @@ class YamlFilesEntryStore:
                     folder = self._root / entry_id
                     remove_atomically(folder)
                     prune(self._root, folder.parent)
-            self._log(lambda: entry_changes.deleted(gone))
+            self._log([entry_id], lambda: entry_changes.deleted(gone))
 
     def _writable(self, entry_id: str) -> Path:
         """Return the entry's folder, if writing there stays inside the root.

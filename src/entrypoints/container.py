@@ -87,6 +87,15 @@ def _yaml_entries(root: Path, changes: SqliteChangeLog | None) -> IndexedYamlFil
     return store
 
 
+def _feed_log(log: ChangeLog | None, entries: object) -> ChangeLog | None:
+    """The log a feed reads: with ``entries`` (YAML) made, its reads look for hand edits.
+
+    ``flextype changes`` builds no other store: without this, no read of its log would
+    ever look for hand edits (``_yaml_entries`` subscribes the store to the log's reads).
+    """
+    return log
+
+
 def _postgres_database(
     settings: Mapping[str, Any], pool_size: int | None = None
 ) -> Iterator[PostgresDatabase]:
@@ -370,7 +379,12 @@ class Container(containers.DeclarativeContainer):
     )
     changes = providers.Singleton(
         ChangesService,
-        log=change_log,
+        log=providers.Selector(
+            config.storage.driver,
+            yaml=providers.Callable(_feed_log, change_log, entry_store),
+            tinydb=change_log,
+            postgres=change_log,
+        ),
         clock=clock,
         retention_days=config.changes.retention_days,
     )

@@ -135,9 +135,11 @@ class ChangeLog(Protocol):
         ...
 
     def purge(self, before: int) -> int:
-        """Remove the changes appended before Unix time ``before``; return how many.
+        """Remove the oldest changes appended before Unix time ``before``; return how many.
 
-        ``floor`` then covers them.
+        The oldest run of positions only, up to the first change dated at or after
+        ``before`` (a clock that stepped back leaves an older date behind it): ``floor``
+        becomes the last position removed, below every change still kept.
         """
         ...
 

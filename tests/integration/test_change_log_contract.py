@@ -9,6 +9,7 @@ import contextlib
 import gc
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -176,6 +177,28 @@ def test_a_purge_removes_what_is_older_and_raises_the_floor(
     assert log.head() == old[2].position
     assert log.purge(150) == 0
     assert log.floor() == old[1].position
+
+
+def test_a_purge_removes_only_the_oldest_run_of_changes_before_the_cut_off(
+    log: AppendableLog, clock: Clock
+) -> None:
+    """A change dated before the cut-off but after a kept one (the clock stepped back)
+    stays: the floor never passes a change the log still shows."""
+    clock.now = 100
+    log.append([_new("old")])
+    clock.now = 300
+    log.append([_new("new")])
+    clock.now = 100
+    log.append([_new("stepped back")])
+    old = _everything(log)[0]
+    assert log.purge(200) == 1
+    assert log.floor() == old.position
+    kept = _everything(log)
+    assert [c.id for c in kept] == ["new", "stepped back"]
+    assert all(c.position > log.floor() for c in kept)
+    clock.now = 400
+    assert log.purge(400) == 2
+    assert (log.floor(), _everything(log)) == (log.head(), [])
 
 
 def test_positions_are_never_handed_out_again_after_a_purge(
@@ -380,11 +403,41 @@ def test_the_sqlite_log_says_what_it_last_logged_of_each_id(tmp_path: Path) -> N
         "d": '"d"',
     }
     assert log.known("media", ["a"]) == {}
-    # Tombstones go with the changes purged; what is still there stays known.
+    # Kept after the changes are purged: a snapshot or a sweep that still lists b or c
+    # must not take them for deleted by hand (a second delete).
     clock.now = 200
     log.purge(200)
-    assert log.known("entry", ["a", "b", "c", "d"]) == {"a": '"a"', "d": '"d"'}
+    assert log.known("entry", ["a", "b", "c", "d"]) == {
+        "a": '"a"',
+        "b": None,
+        "c": None,
+        "d": '"d"',
+    }
     assert log.known("entry", [f"x{i}" for i in range(1200)] + ["a"]) == {"a": '"a"'}
+
+
+def test_the_sqlite_log_dates_an_append_once_it_holds_the_write_lock(tmp_path: Path) -> None:
+    """An append that waits for another writer is dated after the wait: dates grow with
+    positions (what a purge of the oldest run relies on)."""
+    path = tmp_path / "changes.sqlite3"
+    locked: list[bool] = []
+
+    def clock() -> float:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            locked.append(False)
+        except sqlite3.OperationalError as exc:
+            locked.append("locked" in str(exc))
+        finally:
+            other.close()
+        return 1000.0
+
+    log = SqliteChangeLog(path, clock=clock)
+    log.append([_new("a")])
+    log.append([_new("b"), _new("c")])
+    assert locked == [True, True]
 
 
 def test_the_sqlite_log_closes_the_connection_of_a_thread_that_ended(tmp_path: Path) -> None:

@@ -9,19 +9,21 @@ media on disk and in a bucket.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dependency_injector import providers
 
+from flextype_adapters.change_records import ChangeNotLoggedError
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
-from flextype_core.changes import ChangeLog
-from flextype_core.errors import Conflict, EntryNotFound, PreconditionFailed
+from flextype_core.changes import ChangeLog, NewChange
+from flextype_core.errors import Conflict, EntryNotFound, PreconditionFailed, StorageError
 from flextype_core.media import MediaService
 from flextype_entrypoints.container import build_container
-from tests.http_client import ApiClient, Project, ProjectFactory, serve
+from tests.http_client import ApiClient, Project, ProjectFactory, assert_error, serve
 from tests.images import encode, gradient
 from tests.integration.postgres_support import new_schema, pg_init
 from tests.media_drivers import MEDIA_DRIVERS, use_bucket
@@ -271,3 +273,74 @@ def test_a_file_driver_project_has_one_log_file_every_process_shares(
     assert another is not None
     assert [(c.op, c.id) for c in another.read(0, 10).changes] == [("create", "a")]
     assert another.epoch() == log.epoch()
+
+
+class RefusingLog(SqliteChangeLog):
+    """The file drivers' log, refusing appends while ``refuse`` is set (a full disk)."""
+
+    refuse = False
+
+    def append(self, changes: Sequence[NewChange]) -> None:
+        if self.refuse:
+            raise StorageError("The change log cannot be written: SQLITE_FULL.")
+        super().append(changes)
+
+
+@pytest.mark.parametrize("media_driver", MEDIA_DRIVERS)
+def test_what_the_log_refused_is_logged_by_the_stores_next_write(
+    request: pytest.FixtureRequest, tmp_path: Path, media_driver: str
+) -> None:
+    """TinyDB and media have no sweep: what a write the log refused changed is logged
+    by the store's next write, as it then is (the write itself answered an error)."""
+    projects: ProjectFactory = request.getfixturevalue("projects")
+    made = projects(tmp_path / "site", "tinydb", demo=False)
+    if media_driver == "s3":
+        use_bucket(made.path, request.getfixturevalue("s3_settings"))
+    log = RefusingLog(made.path / CHANGES_FILE)
+    container = build_container(made.path, {})
+    container.change_log.override(providers.Object(log))
+    with serve(made, container=container) as api:
+        entries, media = api.container.entries(), api.container.media()
+        for entry_id in ("kept", "edited", "gone", "again"):
+            entries.create(entry_id, {"title": entry_id})
+        _upload(media, "pics", "edited.png")
+        _upload(media, "pics", "gone.png")
+        feed = Feed(api)
+
+        log.refuse = True
+        response = api.send("POST", "entries", {"id": "new", "data": {"title": "New"}})
+        assert "could not record" in assert_error(response, 500, "InternalError")["message"]
+        for write in (
+            lambda: entries.update("new", {"title": "New, and changed"}),  # still a create
+            lambda: entries.update("edited", {"title": "Edited"}),
+            lambda: entries.update("again", {"title": "Again"}),
+            lambda: entries.delete("gone"),
+            lambda: entries.move("kept", "moved"),
+            lambda: _upload(media, "pics", "new.png"),
+            lambda: media.add_meta("pics/edited.png", "alt", "edited"),
+            lambda: media.delete("pics/gone.png"),
+        ):
+            with pytest.raises(ChangeNotLoggedError, match="SQLITE_FULL"):
+                write()
+        log.refuse = False
+        assert feed.new() == []
+
+        entries.update("again", {"title": "Again, and logged"})
+        assert feed.new() == [
+            ("update", "entry", "edited", None, etag(api, "edited")),
+            ("delete", "entry", "gone", None, None),
+            ("delete", "entry", "kept", None, None),
+            ("create", "entry", "moved", None, etag(api, "moved")),
+            ("create", "entry", "new", None, etag(api, "new")),
+            # Refused, then written again: logged once, as this write left it.
+            ("update", "entry", "again", None, etag(api, "again")),
+        ]
+        _upload(media, "pics", "other.png")
+        assert feed.new() == [
+            ("update", "media", "pics/edited.png", None, media_etag(api, "pics/edited.png")),
+            ("delete", "media", "pics/gone.png", None, None),
+            ("create", "media", "pics/new.png", None, media_etag(api, "pics/new.png")),
+            ("create", "media", "pics/other.png", None, media_etag(api, "pics/other.png")),
+        ]
+        entries.create("last", {"title": "Last"})
+        assert feed.new() == [("create", "entry", "last", None, etag(api, "last"))]

@@ -8,22 +8,29 @@ index is next built.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import queue
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
 from flextype_adapters.change_records import ChangeNotLoggedError
-from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
+from flextype_adapters.indexed_yaml_files import JOURNAL_FILE, IndexedYamlFilesEntryStore
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
 from flextype_adapters.yaml_files import ENTRY_FILE, YamlFilesEntryStore
 from flextype_core.changes import ChangeLog, NewChange, entry_etag
 from flextype_core.errors import StorageError
+from flextype_entrypoints.project import open_project
 from tests.http_client import ApiClient, Project, ProjectFactory, serve
+from tests.programs import FLEXTYPE, clean_env
 
 WITHIN = 60.0
 """Generous: a loaded machine sweeps late; the tests wait for what they observe."""
@@ -91,6 +98,38 @@ def test_hand_edits_reach_the_feed_within_the_sweep_interval_without_a_query(
         ("update", "edited", etag(api, "edited")),
     ]
     assert entries.fetch("edited")["title"] == "edited by hand, longer"
+
+
+def _pump(out: IO[str], lines: queue.Queue[str]) -> None:
+    for line in out:
+        lines.put(line)
+
+
+def test_changes_follow_shows_hand_edits_without_any_other_command(project: Project) -> None:
+    """``flextype changes --follow`` alone (no server, no query) finds hand edits."""
+    with open_project(project.path) as opened:
+        opened.entries.create("one", {"title": "by the CLI"})
+        assert len(opened.entries.collection("")) == 1  # the index and its snapshot
+    argv = [FLEXTYPE, "changes", "--project", str(project.path), "--follow"]
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env()
+    ) as follow:
+        try:
+            assert follow.stdout is not None
+            threading.Thread(target=_pump, args=(follow.stdout, lines), daemon=True).start()
+            assert json.loads(lines.get(timeout=WITHIN))["id"] == "one"  # it reads the log
+            by_hand(project.path, "one", "title: edited by hand\n")
+            by_hand(project.path, "byhand", "title: created by hand\n")
+            seen: set[tuple[str, str]] = set()
+            deadline = time.monotonic() + WITHIN
+            while len(seen) < 2 and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    change = json.loads(lines.get(timeout=0.5))
+                    seen.add((change["op"], change["id"]))
+        finally:
+            follow.kill()
+    assert seen == {("update", "one"), ("create", "byhand")}
 
 
 def test_two_processes_sweeping_the_same_hand_edit_log_it_once(tmp_path: Path) -> None:
@@ -181,6 +220,64 @@ def test_without_a_snapshot_a_build_finds_what_the_log_knows_changed(tmp_path: P
     assert sorted(changes_after(log, mark)) == [
         ("delete", "removed", None),
         ("update", "edited", entry_etag("edited", {"title": "A, edited by hand"})),
+    ]
+
+
+@pytest.mark.parametrize("found_by", ["a build from the older snapshot", "a stale sweep"])
+def test_a_deletion_purged_from_the_log_is_not_logged_again(tmp_path: Path, found_by: str) -> None:
+    """The snapshot of an older build, or a process that has not read the journal since,
+    still lists an entry deleted long ago: the log still knows it is gone."""
+    root, changes = tmp_path / "entries", tmp_path / CHANGES_FILE
+    now = [1000.0]
+    log = SqliteChangeLog(changes, clock=lambda: now[0])
+    writer = IndexedYamlFilesEntryStore(root, sweep_interval=3600, changes=log)
+    idle = IndexedYamlFilesEntryStore(root, sweep_interval=3600, changes=SqliteChangeLog(changes))
+    writer.create({"kept": {"title": "Kept"}, "gone": {"title": "Gone"}})
+    assert len(writer.descendants("", None)) == len(idle.descendants("", None)) == 2
+    writer.delete("gone")  # the snapshot the build saved still lists it
+    now[0] += 30 * 86400
+    assert log.purge(int(now[0])) == 3
+    assert log.read(0, 10).changes == []
+
+    if found_by == "a stale sweep":
+        idle.sweep_now()  # its index still holds "gone": no query read the journal
+    else:
+        later = IndexedYamlFilesEntryStore(root, changes=SqliteChangeLog(changes))
+        assert [e.id for e in later.descendants("", None)] == ["kept"]
+    assert log.read(0, 10).changes == []
+
+
+def test_a_first_build_for_the_feed_that_failed_is_tried_again(tmp_path: Path) -> None:
+    """Only the feed reads the log (no query): a build that failed is started again."""
+    root, changes = tmp_path / "entries", tmp_path / CHANGES_FILE
+    first = IndexedYamlFilesEntryStore(root, changes=SqliteChangeLog(changes))
+    first.create({"a": {"title": "A"}})
+    assert len(first.descendants("", None)) == 1  # the snapshot
+    journal = root / JOURNAL_FILE
+    journal.unlink()
+    journal.mkdir()  # a journal that cannot be read: a build fails
+    failed = threading.Event()
+
+    class Failures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Edits made by hand"):
+                failed.set()
+
+    handler = Failures()
+    logging.getLogger("flextype.storage").addHandler(handler)
+    try:
+        log = SqliteChangeLog(changes)
+        store = IndexedYamlFilesEntryStore(root, sweep_interval=0.1, changes=log)
+        log.on_read(store.watch)
+        mark = log.head()  # the feed's first read starts the build, which fails
+        assert failed.wait(WITHIN)
+    finally:
+        logging.getLogger("flextype.storage").removeHandler(handler)
+    journal.rmdir()
+    by_hand(tmp_path, "a", "title: A, edited by hand\n")
+    assert eventually(lambda: changes_after(log, mark) != [])
+    assert changes_after(log, mark) == [
+        ("update", "a", entry_etag("a", {"title": "A, edited by hand"}))
     ]
 
 

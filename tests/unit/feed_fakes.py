@@ -76,10 +76,12 @@ class FakeChangeLog:
 
     def purge(self, before: int) -> int:
         with self._lock:
-            gone = [c for c in self._changes if c.at < before]
+            # The oldest run only: up to the first change dated at or after ``before``.
+            cut = next((n for n, c in enumerate(self._changes) if c.at >= before), None)
+            gone = self._changes if cut is None else self._changes[:cut]
             if gone:
                 self._floor = max(self._floor, gone[-1].position)
-                self._changes = [c for c in self._changes if c.at >= before]
+                self._changes = self._changes[len(gone) :]
             return len(gone)
 
 
