@@ -84,10 +84,11 @@ class ServeProcess:
         self._proc.send_signal(signal.SIGTERM)
         try:
             code = self._proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self._proc.kill()
             self._proc.wait(TIMEOUT)
-            raise AssertionError(f"flextype serve did not stop; its log:\n{self.errors()}")
+            message = f"flextype serve did not stop; its log:\n{self.errors()}"
+            raise AssertionError(message) from exc
         self._close_pipe()
         return code
 
