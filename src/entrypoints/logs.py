@@ -96,6 +96,8 @@ def log_config(log_format: LogFormat = "text", *, access_log: bool = False) -> d
             "stderr": {"()": handler, "stream": "stderr", "formatter": "default"},
             "stdout": {"()": handler, "stream": "stdout", "formatter": "access"},
         },
+        # Any other library's warnings (not its info lines) in the same format.
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -257,3 +258,24 @@ def test_serve_warns_when_the_content_is_in_the_other_driver(
         assert (record["level"], record["message"]) == ("warning", message)
     else:
         assert line == f"WARNING:  {message}"
+
+
+def test_another_librarys_warning_is_a_line_in_the_servers_format_and_its_info_none() -> None:
+    # As serve sets logging up: a library's info lines (httpx logs each request it makes,
+    # URL and all) stay out; its warnings come out as the server's own lines do.
+    program = (
+        "import logging\n"
+        "from flextype_entrypoints.logs import configure_logging\n"
+        "configure_logging('json')\n"
+        "logging.getLogger('httpx').info('HTTP Request: POST http://h/hook?key=k')\n"
+        "logging.getLogger('some.library').warning('the pool is full')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    record = _json(done.stderr)
+    assert (record["logger"], record["level"], record["message"]) == (
+        "some.library",
+        "warning",
+        "the pool is full",
+    )

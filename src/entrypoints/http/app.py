@@ -100,6 +100,10 @@ def create_app(
         lifespan=[partial(flush_token_calls, container), partial(run_feed, container, feed)]
         + ([partial(webhook_deliveries, container)] if deliver_webhooks else []),
         openapi_config=openapi_config(),
+        # Logging is the server's (logs.py): Litestar's default would take the root
+        # logger at INFO with a format of its own, and every library's info line (one
+        # per webhook delivery from httpx, its URL and query) would come out in it.
+        logging_config=None,
     )
     app.state.container = container
     app.state.feed = feed
