@@ -7,6 +7,8 @@ as a write of another process would, and nothing else is printed but the command
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 import threading
 
@@ -26,6 +28,13 @@ def _appends(log: FakeChangeLog) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as a terminal gives it, whatever the test process's threads had blocked or
+    # ignored when they started this one (a blocked mask and SIG_IGN are inherited
+    # through exec; only full suite runs lost the SIGINT of the --follow test).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGUSR1})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A test that finds the program stuck asks it for every thread's stack (SIGUSR1).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     log = FakeChangeLog()
     log.append([change("movies/first")])
     # Every container the command builds takes this log (the class's provider).

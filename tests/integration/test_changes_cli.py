@@ -104,7 +104,13 @@ def test_follow_prints_changes_as_they_come_and_ctrl_c_ends_it_with_0(
                 proc.stdin.flush()
                 seen.append(json.loads(proc.stdout.readline())["id"])
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGUSR1)  # the program dumps its threads' stacks
+                proc.kill()
+                _, stacks = proc.communicate(timeout=30)
+                raise AssertionError(f"still running 60 s after SIGINT:\n{stacks}") from None
         finally:
             if proc.poll() is None:
                 proc.kill()
