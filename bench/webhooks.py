@@ -8,8 +8,9 @@ and this process to core 0 where the machine allows.
 
 - ``--store fake``: the reference change log and webhook store (in memory), so the figure
   is the worker's and the sender's own cost;
-- ``--store yaml`` / ``tinydb``: a real project's ``Container.change_log`` and
-  ``webhook_store`` (once those adapters exist), written through ``EntriesService``.
+- ``--store yaml`` / ``tinydb`` / ``postgres``: a real project's ``Container.change_log``
+  and ``webhook_store``, written through ``EntriesService``; for postgres a private
+  durable cluster (``bench/pg_cluster.py``) pinned to the receiver's core, a schema per run.
 
     .venv/bin/python bench/webhooks.py [--events 3000] [--runs 3] [--store fake]
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import random
 import shutil
@@ -27,12 +29,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 # The repository's root: tests/ holds the reference fakes and the receiver.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.unit.feed_fakes import FakeChangeLog, FakeWebhookStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg_cluster import cluster
 
 from flextype_adapters.system import SystemResolver
 from flextype_adapters.webhook_sender import HttpWebhookSender
@@ -70,26 +76,36 @@ def _pin(core: int) -> list[str]:
     return ["taskset", "-c", str(1 - core)] if shutil.which("taskset") else []
 
 
-def _stores(kind: str, project: Path, events: int) -> tuple[ChangeLog, WebhookStore]:
+@contextlib.contextmanager
+def _stores(
+    kind: str, project: Path, events: int, database: str | None
+) -> Iterator[tuple[ChangeLog, WebhookStore]]:
     """The log (holding ``events`` changes) and the store of the run."""
     if kind == "fake":
         fake_log = FakeChangeLog()
         for n in range(events):
             fake_log.append([NewChange(op="update", type="entry", id=f"b/e{n}", etag='"x"')])
-        return fake_log, FakeWebhookStore()
-    create_project(project, driver=kind)
+        yield fake_log, FakeWebhookStore()
+        return
+    postgres = None
+    if database is not None:
+        postgres = {"url": database, "schema": f"bench_hooks_{os.urandom(4).hex()}"}
+    create_project(project, driver=kind, demo=False, postgres=postgres)
     container = build_container(project, {})
-    change_log: ChangeLog | None = container.change_log()
-    store: WebhookStore | None = container.webhook_store()
-    if change_log is None or store is None:
-        raise SystemExit(f"no change log or webhook store for {kind} on this branch yet")
-    entries = container.entries()
-    for n in range(events):
-        entries.create(f"b/e{n}", {"title": f"e{n}"})
-    return change_log, store
+    try:
+        change_log: ChangeLog | None = container.change_log()
+        store: WebhookStore | None = container.webhook_store()
+        if change_log is None or store is None:
+            raise SystemExit(f"no change log or webhook store for {kind}")
+        entries = container.entries()
+        for n in range(events):
+            entries.create(f"b/e{n}", {"title": f"e{n}"})
+        yield change_log, store
+    finally:
+        container.shutdown_resources()
 
 
-def _run(kind: str, events: int, child_prefix: list[str]) -> float:
+def _run(kind: str, events: int, child_prefix: list[str], database: str | None) -> float:
     """One measured run; return events/s."""
     receiver = subprocess.Popen(  # noqa: S603
         [*child_prefix, sys.executable, "-c", _RECEIVER],
@@ -99,10 +115,10 @@ def _run(kind: str, events: int, child_prefix: list[str]) -> float:
         text=True,
     )
     assert receiver.stdin is not None and receiver.stdout is not None
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         try:
             url = receiver.stdout.readline().strip()
-            log, store = _stores(kind, Path(tmp) / "p", events)
+            log, store = stack.enter_context(_stores(kind, Path(tmp) / "p", events, database))
             head = log.head()
             secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
             hook = Webhook(id="bench", url=url, events=["*"], created_at=0, modified_at=0)
@@ -142,10 +158,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--store", choices=["fake", "yaml", "tinydb"], default="fake")
+    parser.add_argument("--store", choices=["fake", "yaml", "tinydb", "postgres"], default="fake")
     args = parser.parse_args(argv)
     child_prefix = _pin(0)
-    rates = [_run(args.store, args.events, child_prefix) for _ in range(args.runs)]
+    with contextlib.ExitStack() as stack:
+        database = None
+        if args.store == "postgres":
+            # Beside the receiver: the worker's core is the one measured.
+            database = stack.enter_context(
+                cluster(durable=True, core=1 if child_prefix else None)
+            ).url
+        rates = [_run(args.store, args.events, child_prefix, database) for _ in range(args.runs)]
     _write(
         f"store={args.store} events={args.events} runs={args.runs}: "
         + ", ".join(f"{r:.0f}" for r in rates)
