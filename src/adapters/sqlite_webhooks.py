@@ -17,11 +17,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
-
-import msgspec
+from typing import Final
 
 from flextype_adapters.file_lock import try_hold
+from flextype_adapters.webhook_rows import ENCODER, delivery_of, progress_of, webhook_of
 from flextype_core.errors import (
     Conflict,
     ServiceUnavailable,
@@ -57,10 +56,6 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook, seq)",
 )
 
-_ENCODER = msgspec.json.Encoder()
-_WEBHOOK = msgspec.json.Decoder(Webhook)
-_DELIVERY = msgspec.json.Decoder(Delivery)
-
 
 @contextlib.contextmanager
 def _mapped() -> Iterator[None]:
@@ -85,27 +80,6 @@ def _mapped() -> Iterator[None]:
 def _storage_error(exc: sqlite3.Error) -> StorageError:
     name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
     return StorageError(f"The webhook store refused an operation ({name}).")
-
-
-def _webhook(webhook_id: str, body: bytes) -> Webhook:
-    try:
-        return _WEBHOOK.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(f"Webhook {shown(webhook_id)} cannot be read: damaged row.") from exc
-
-
-def _delivery(webhook_id: str, body: bytes) -> Delivery:
-    try:
-        return _DELIVERY.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(
-            f"A delivery of webhook {shown(webhook_id)} cannot be read: damaged row."
-        ) from exc
-
-
-def _progress(row: tuple[Any, ...]) -> Progress:
-    position, attempt, next_at, generation = row
-    return Progress(position=position, attempt=attempt, next_at=next_at, generation=generation)
 
 
 class SqliteWebhookStore:
@@ -207,7 +181,7 @@ class SqliteWebhookStore:
             try:
                 conn.execute(
                     "INSERT INTO webhooks (id, created_at, body) VALUES (?, ?, ?)",
-                    (hook.id, hook.created_at, _ENCODER.encode(hook)),
+                    (hook.id, hook.created_at, ENCODER.encode(hook)),
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"Webhook {shown(hook.id)} already exists.") from exc
@@ -231,24 +205,24 @@ class SqliteWebhookStore:
             row = conn.execute("SELECT body FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
         if row is None:
             raise WebhookNotFound(webhook_id)
-        return _webhook(webhook_id, row[0])
+        return webhook_of(webhook_id, row[0])
 
     def all(self) -> list[Webhook]:
         if not self._ready and not self._path.exists():
             return []  # a project that never had a webhook gets no file by being read
         with _mapped(), self._connection() as conn:
             rows = conn.execute("SELECT id, body FROM webhooks ORDER BY created_at, id").fetchall()
-        return [_webhook(webhook_id, body) for webhook_id, body in rows]
+        return [webhook_of(webhook_id, body) for webhook_id, body in rows]
 
     def update(self, webhook_id: str, change: Callable[[Webhook], Webhook]) -> Webhook:
         with self._write() as conn:
             row = conn.execute("SELECT body FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
             if row is None:
                 raise WebhookNotFound(webhook_id)
-            hook = change(_webhook(webhook_id, row[0]))
+            hook = change(webhook_of(webhook_id, row[0]))
             conn.execute(
                 "UPDATE webhooks SET body = ?, created_at = ? WHERE id = ?",
-                (_ENCODER.encode(hook), hook.created_at, webhook_id),
+                (ENCODER.encode(hook), hook.created_at, webhook_id),
             )
         return hook
 
@@ -279,7 +253,7 @@ class SqliteWebhookStore:
             ).fetchone()
         if row is None:
             raise WebhookNotFound(webhook_id)
-        return _progress(row)
+        return progress_of(row)
 
     def all_progress(self) -> dict[str, Progress]:
         if not self._ready and not self._path.exists():
@@ -288,7 +262,7 @@ class SqliteWebhookStore:
             rows = conn.execute(
                 "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
             ).fetchall()
-        return {row[0]: _progress(row[1:]) for row in rows}
+        return {row[0]: progress_of(row[1:]) for row in rows}
 
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         with self._write() as conn:
@@ -316,7 +290,7 @@ class SqliteWebhookStore:
             ).fetchone()
             if row is None:
                 raise WebhookNotFound(webhook_id)
-        return _progress(row)
+        return progress_of(row)
 
     # -- the delivery log ----------------------------------------------------------------
 
@@ -325,7 +299,7 @@ class SqliteWebhookStore:
             conn.execute(
                 "INSERT INTO webhook_deliveries (webhook, body)"
                 " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
-                (webhook_id, _ENCODER.encode(delivery), webhook_id),
+                (webhook_id, ENCODER.encode(delivery), webhook_id),
             )
             conn.execute(
                 "DELETE FROM webhook_deliveries WHERE webhook = ? AND seq <= ("
@@ -345,7 +319,7 @@ class SqliteWebhookStore:
                 "SELECT body FROM webhook_deliveries WHERE webhook = ? ORDER BY seq DESC LIMIT ?",
                 (webhook_id, KEPT_DELIVERIES),
             ).fetchall()
-        return [_delivery(webhook_id, body) for (body,) in rows]
+        return [delivery_of(webhook_id, body) for (body,) in rows]
 
     # -- the one deliverer ---------------------------------------------------------------
 

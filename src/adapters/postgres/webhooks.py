@@ -11,14 +11,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import msgspec
 import psycopg
 
 from flextype_adapters.postgres.database import PostgresDatabase, Tx
+from flextype_adapters.webhook_rows import ENCODER, delivery_of, progress_of, webhook_of
 from flextype_core.errors import (
     Conflict,
     ServiceUnavailable,
-    StorageError,
     WebhookNotFound,
     shown,
 )
@@ -28,33 +27,6 @@ __all__ = ["KEPT_DELIVERIES", "PostgresWebhookStore"]
 
 KEPT_DELIVERIES = 100
 """Attempts kept in each webhook's delivery log."""
-
-_ENCODER = msgspec.json.Encoder()
-_WEBHOOK = msgspec.json.Decoder(Webhook)
-_DELIVERY = msgspec.json.Decoder(Delivery)
-
-
-def _webhook(webhook_id: str, body: bytes) -> Webhook:
-    try:
-        return _WEBHOOK.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(f"Webhook {shown(webhook_id)} cannot be read: damaged row.") from exc
-
-
-def _delivery(webhook_id: str, body: bytes) -> Delivery:
-    try:
-        return _DELIVERY.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError(
-            f"A delivery of webhook {shown(webhook_id)} cannot be read: damaged row."
-        ) from exc
-
-
-def _progress(row: tuple[Any, ...]) -> Progress:
-    position, attempt, next_at, generation = row
-    return Progress(
-        position=int(position), attempt=int(attempt), next_at=next_at, generation=int(generation)
-    )
 
 
 class PostgresWebhookStore:
@@ -74,7 +46,7 @@ class PostgresWebhookStore:
             inserted = tx.execute(
                 "INSERT INTO webhooks (id, created_at, body) VALUES (%s, %s, %s)"
                 " ON CONFLICT (id) DO NOTHING RETURNING id",
-                [hook.id, hook.created_at, _ENCODER.encode(hook)],
+                [hook.id, hook.created_at, ENCODER.encode(hook)],
             ).fetchone()
             if inserted is None:
                 raise Conflict(f"Webhook {shown(hook.id)} already exists.")
@@ -98,7 +70,7 @@ class PostgresWebhookStore:
         )
         if row is None:
             raise WebhookNotFound(webhook_id)
-        return _webhook(webhook_id, row[0])
+        return webhook_of(webhook_id, row[0])
 
     def all(self) -> list[Webhook]:
         rows = self._db.read(
@@ -106,7 +78,7 @@ class PostgresWebhookStore:
                 "SELECT id, body FROM webhooks ORDER BY created_at, id"
             ).fetchall()
         )
-        return [_webhook(webhook_id, body) for webhook_id, body in rows]
+        return [webhook_of(webhook_id, body) for webhook_id, body in rows]
 
     def update(self, webhook_id: str, change: Callable[[Webhook], Webhook]) -> Webhook:
         def work(tx: Tx) -> Webhook:
@@ -115,10 +87,10 @@ class PostgresWebhookStore:
             ).fetchone()
             if row is None:
                 raise WebhookNotFound(webhook_id)
-            hook = change(_webhook(webhook_id, row[0]))
+            hook = change(webhook_of(webhook_id, row[0]))
             tx.execute(
                 "UPDATE webhooks SET body = %s, created_at = %s WHERE id = %s",
-                [_ENCODER.encode(hook), hook.created_at, webhook_id],
+                [ENCODER.encode(hook), hook.created_at, webhook_id],
             )
             return hook
 
@@ -154,7 +126,7 @@ class PostgresWebhookStore:
         )
         if row is None:
             raise WebhookNotFound(webhook_id)
-        return _progress(row)
+        return progress_of(row)
 
     def all_progress(self) -> dict[str, Progress]:
         rows = self._db.read(
@@ -162,7 +134,7 @@ class PostgresWebhookStore:
                 "SELECT id, position, attempt, next_at, generation FROM webhook_progress"
             ).fetchall()
         )
-        return {str(row[0]): _progress(row[1:]) for row in rows}
+        return {str(row[0]): progress_of(row[1:]) for row in rows}
 
     def save_progress(self, webhook_id: str, progress: Progress) -> bool:
         saved = self._db.run(
@@ -186,7 +158,7 @@ class PostgresWebhookStore:
         )
         if row is None:
             raise WebhookNotFound(webhook_id)
-        return _progress(row)
+        return progress_of(row)
 
     # -- the delivery log ----------------------------------------------------------------
 
@@ -200,7 +172,7 @@ class PostgresWebhookStore:
                 return
             tx.execute(
                 "INSERT INTO webhook_deliveries (webhook, body) VALUES (%s, %s)",
-                [webhook_id, _ENCODER.encode(delivery)],
+                [webhook_id, ENCODER.encode(delivery)],
             )
             tx.execute(
                 "DELETE FROM webhook_deliveries WHERE webhook = %s AND seq <= ("
@@ -224,7 +196,7 @@ class PostgresWebhookStore:
         )
         if not rows:
             raise WebhookNotFound(webhook_id)
-        return [_delivery(webhook_id, body) for (body,) in rows if body is not None]
+        return [delivery_of(webhook_id, body) for (body,) in rows if body is not None]
 
     # -- the one deliverer ---------------------------------------------------------------
 
