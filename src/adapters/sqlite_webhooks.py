@@ -15,6 +15,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
@@ -82,6 +83,23 @@ def _storage_error(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"The webhook store refused an operation ({name}).")
 
 
+def _wal(conn: sqlite3.Connection) -> None:
+    """Put a new connection's file in WAL mode.
+
+    Several processes opening a new file at once can get SQLITE_BUSY here without the
+    busy handler being consulted (full suite runs hit it): try again, for a while.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteWebhookStore:
     """WebhookStore in one SQLite file (see ``flextype_core.webhook_port.WebhookStore``).
 
@@ -112,7 +130,7 @@ class SqliteWebhookStore:
             self._path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            _wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             if not self._ready:
