@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, overload
@@ -21,6 +20,7 @@ from flextype_core.errors import (
     shown,
 )
 from flextype_core.etags import check_if_match
+from flextype_core.given import given_fields
 from flextype_core.model import API_NAMES, CallCount, Token, TokenState
 from flextype_core.ports import Clock, IdFactory, PasswordHasher, TokenStore
 
@@ -28,8 +28,6 @@ __all__ = ["HASH_COST_MARGIN", "IssuedToken", "TokenChanges", "TokensService"]
 
 HASH_COST_MARGIN = 2
 """How much costlier than its own hashes a client's hash may be (each step doubles)."""
-
-_AT_PATH = re.compile(r"at `\$(\S*)`")
 
 
 class TokenChanges(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -55,16 +53,7 @@ class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
 
 def _changes(data: object) -> dict[str, Any]:
     """Validate client data against ``TokenChanges``; return only the fields given."""
-    if not isinstance(data, Mapping):
-        raise ValidationFailed("'data' must be an object.", details=["data"])
-    try:
-        changes = msgspec.convert(data, TokenChanges)
-    except msgspec.ValidationError as exc:
-        at = _AT_PATH.search(str(exc))
-        raise ValidationFailed(
-            f"Invalid token data: {exc}.", details=[f"data{at.group(1)}" if at else "data"]
-        ) from exc
-    given = {k: v for k, v in msgspec.structs.asdict(changes).items() if v is not msgspec.UNSET}
+    given = given_fields(data, TokenChanges, "token data")
     if "apis" in given:
         unknown = [a for a in given["apis"] if a != "*" and a not in API_NAMES]
         if unknown or not given["apis"]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from flextype_core.errors import (
     ValidationFailed,
     shown,
 )
+from flextype_core.given import given_fields
 from flextype_core.ports import Clock, HostResolver, IdFactory
 from flextype_core.webhook_port import EVENTS, Delivery, Progress, Webhook, WebhookStore
 
@@ -49,7 +49,6 @@ SECRET_BYTES: Final = range(24, 65)
 """How long a signing key may be (Standard Webhooks: 24 to 64 bytes); ``create`` makes 24."""
 
 _WEBHOOK_ID = re.compile(r"[0-9a-f]{32}")
-_AT_PATH = re.compile(r"at `\$(\S*)`")
 _SETTABLE_STATES: Final = ("enabled", "disabled")
 
 
@@ -85,16 +84,7 @@ def parse_webhook_id(raw: object) -> str:
 
 def _given(data: object) -> dict[str, Any]:
     """Decode client data against ``WebhookChanges``; return only the fields given."""
-    if not isinstance(data, Mapping):
-        raise ValidationFailed("'data' must be an object.", details=["data"])
-    try:
-        changes = msgspec.convert(data, WebhookChanges)
-    except msgspec.ValidationError as exc:
-        at = _AT_PATH.search(str(exc))
-        raise ValidationFailed(
-            f"Invalid webhook data: {exc}.", details=[f"data{at.group(1)}" if at else "data"]
-        ) from exc
-    return {k: v for k, v in msgspec.structs.asdict(changes).items() if v is not msgspec.UNSET}
+    return given_fields(data, WebhookChanges, "webhook data")
 
 
 def _url_problem(url: str) -> str | None:
