@@ -142,14 +142,7 @@ def try_lock(path: Path) -> Iterator[bool]:
         yield True
         return
     try:
-        try:
-            portalocker.lock(
-                fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
-            )
-        except portalocker.LockException:
-            yield False
-            return
-        yield True
+        yield _locked_now(fd)
     finally:
         os.close(fd)
 
@@ -166,13 +159,15 @@ def try_hold(path: Path) -> Iterator[int | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            portalocker.lock(
-                fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
-            )
-        except portalocker.LockException:
-            yield None
-            return
-        yield fd
+        yield fd if _locked_now(fd) else None
     finally:
         os.close(fd)
+
+
+def _locked_now(fd: int) -> bool:
+    """Take the exclusive lock of the open file ``fd`` if free; tell whether it was taken."""
+    try:
+        portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    except portalocker.LockException:
+        return False
+    return True
