@@ -14,9 +14,6 @@ from typing import Final, Protocol
 
 from flextype_core.changes import ChangeOp, ChangeType, NewChange
 from flextype_core.errors import FlextypeError, StorageError
-from flextype_core.etags import entity_tag
-from flextype_core.media import public_file
-from flextype_core.model import MediaFile
 
 __all__ = [
     "UNSAID",
@@ -25,7 +22,6 @@ __all__ = [
     "ChangeRecords",
     "RefusedChanges",
     "append_changes",
-    "media_etag",
     "op_since",
     "unlogged",
 ]
@@ -80,11 +76,6 @@ def append_changes(log: ChangeAppender | None, changes: Sequence[NewChange]) -> 
         raise ChangeNotLoggedError(
             f"The write was made, but the change log could not record it: {reason}", changes
         ) from exc
-
-
-def media_etag(file: MediaFile) -> str:
-    """Return the ETag GET answers for the metadata of ``file``."""
-    return entity_tag(public_file(file))
 
 
 def op_since(etag: str | None, said: str | None, was: bool | None) -> ChangeOp | None:

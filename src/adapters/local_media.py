@@ -46,7 +46,7 @@ from flextype_adapters.atomic import (
     remove_atomically,
     write_atomic,
 )
-from flextype_adapters.change_records import ChangeRecords, RefusedChanges, media_etag
+from flextype_adapters.change_records import ChangeRecords, RefusedChanges
 from flextype_adapters.debris import remove_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import (
@@ -61,7 +61,7 @@ from flextype_adapters.local_uploads import UPLOADS, FileUpload
 from flextype_adapters.yaml_codec import dump as _dump
 from flextype_adapters.yaml_codec import load_mapping as _load_mapping
 from flextype_adapters.yaml_codec import storage_errors as _storage_errors
-from flextype_core.changes import NewChange
+from flextype_core.changes import NewChange, media_etag
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound
 from flextype_core.model import MediaFile
 from flextype_core.ports import StagedUpload

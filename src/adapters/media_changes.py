@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from flextype_adapters.change_records import media_etag
 from flextype_core import ids
-from flextype_core.changes import ChangeOp, NewChange
+from flextype_core.changes import ChangeOp, NewChange, media_etag
 from flextype_core.model import MediaFile
 
 __all__ = ["added", "copied", "deleted", "folder_copied", "folder_moved", "moved", "updated"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from flextype_adapters import media_changes
 from flextype_adapters.atomic import write_atomic
-from flextype_adapters.change_records import ChangeRecords, RefusedChanges, media_etag
+from flextype_adapters.change_records import ChangeRecords, RefusedChanges
 from flextype_adapters.debris import remove_debris as remove_loose_debris
 from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.local_media_reads import file_named, folder_named
@@ -55,7 +55,7 @@ from flextype_adapters.s3_media_reads import (
 )
 from flextype_adapters.s3_uploads import DEFAULT_PART_SIZE, S3Upload
 from flextype_core import ids
-from flextype_core.changes import NewChange
+from flextype_core.changes import NewChange, media_etag
 from flextype_core.errors import Conflict, MediaFileNotFound, MediaFolderNotFound, StorageError
 from flextype_core.model import MediaFile
 from flextype_core.ports import StagedUpload

@@ -16,6 +16,8 @@ import msgspec
 
 from flextype_core.errors import BadRequest, ResyncRequired, shown
 from flextype_core.etags import entity_tag
+from flextype_core.media import public_file
+from flextype_core.model import MediaFile
 
 __all__ = [
     "ALL_TYPES",
@@ -30,6 +32,7 @@ __all__ = [
     "entry_etag",
     "format_cursor",
     "matches",
+    "media_etag",
     "parse_cursor",
     "public",
 ]
@@ -162,6 +165,11 @@ def _under(entry_id: str, prefix: str) -> bool:
 def entry_etag(entry_id: str, fields: Mapping[str, Any]) -> str:
     """Return the ETag GET answers for the entry ``entry_id`` with these stored fields."""
     return entity_tag({**fields, "id": entry_id, "slug": entry_id})
+
+
+def media_etag(file: MediaFile) -> str:
+    """Return the ETag GET answers for the metadata of the media file ``file``."""
+    return entity_tag(public_file(file))
 
 
 _CURSOR_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")

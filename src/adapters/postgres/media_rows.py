@@ -8,10 +8,8 @@ import msgspec
 
 from flextype_adapters.local_media_reads import file_named
 from flextype_adapters.postgres.transaction import Tx
-from flextype_core import ids
+from flextype_core import changes, ids
 from flextype_core.errors import Conflict, StorageError
-from flextype_core.etags import entity_tag
-from flextype_core.media import public_file
 from flextype_core.model import MediaFile
 
 __all__ = [
@@ -50,7 +48,7 @@ def decode_meta(file_id: str, meta: bytes) -> dict[str, Any]:
 def media_etag(file_id: str, meta: bytes) -> str | None:
     """The ETag GET answers for a file with this row's metadata; None if it cannot be read."""
     try:
-        return entity_tag(public_file(MediaFile(id=file_id, meta=decode_meta(file_id, meta))))
+        return changes.media_etag(MediaFile(id=file_id, meta=decode_meta(file_id, meta)))
     except StorageError:
         return None
 
