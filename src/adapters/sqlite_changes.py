@@ -30,8 +30,9 @@ import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
+from flextype_adapters.sqlite_busy import retry_busy
 from flextype_core.changes import ALL_TYPES, ChangeType, LoggedChange, LogPage, NewChange
 from flextype_core.errors import StorageError
 
@@ -41,8 +42,6 @@ CHANGES_FILE: Final = "changes.sqlite3"
 """In the project folder."""
 CHANGES_FILES: Final = (CHANGES_FILE, f"{CHANGES_FILE}-wal", f"{CHANGES_FILE}-shm")
 """The log and SQLite's files beside it: removed or swapped together, never one alone."""
-
-_T = TypeVar("_T")
 
 _EPOCH_CHARS = string.ascii_lowercase + string.digits
 _BUSY_SECONDS = 60.0
@@ -124,10 +123,10 @@ class SqliteChangeLog:
                 check_same_thread=False,  # only for close(), from the container's thread
             )
             try:
-                _retry_busy(lambda: connection.execute("PRAGMA journal_mode=WAL"))
+                retry_busy(lambda: connection.execute("PRAGMA journal_mode=WAL"), _BUSY_SECONDS)
                 connection.execute("PRAGMA synchronous=FULL")
                 if self._epoch is None:
-                    self._epoch = _retry_busy(lambda: self._create(connection))
+                    self._epoch = retry_busy(lambda: self._create(connection), _BUSY_SECONDS)
             except BaseException:
                 connection.close()
                 raise
@@ -373,21 +372,6 @@ def _transaction(connection: sqlite3.Connection, begin: str) -> Iterator[None]:
             connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
-
-
-def _retry_busy(step: Callable[[], _T]) -> _T:
-    """Run ``step``, again while another process holds the file (creating it, say).
-
-    SQLite's busy handler does not cover every lock a new file's setup meets.
-    """
-    deadline = time.monotonic() + _BUSY_SECONDS
-    while True:
-        try:
-            return step()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -15,12 +15,12 @@ import hashlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
 from flextype_adapters.file_lock import try_hold
+from flextype_adapters.sqlite_busy import retry_busy
 from flextype_adapters.webhook_rows import ENCODER, delivery_of, progress_of, webhook_of
 from flextype_core.errors import (
     Conflict,
@@ -83,23 +83,6 @@ def _storage_error(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"The webhook store refused an operation ({name}).")
 
 
-def _wal(conn: sqlite3.Connection) -> None:
-    """Put a new connection's file in WAL mode.
-
-    Several processes opening a new file at once can get SQLITE_BUSY here without the
-    busy handler being consulted (full suite runs hit it): try again, for a while.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 class SqliteWebhookStore:
     """WebhookStore in one SQLite file (see ``flextype_core.webhook_port.WebhookStore``).
 
@@ -130,7 +113,7 @@ class SqliteWebhookStore:
             self._path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
         try:
-            _wal(conn)
+            retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchall(), BUSY_TIMEOUT)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             if not self._ready:
