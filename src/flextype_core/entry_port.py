@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from flextype_core.model import Entry, Selection
 from flextype_core.query.model import Query
+from flextype_core.query.search_syntax import SearchExpr
 
-__all__ = ["EntryStore", "Fields"]
+__all__ = ["EntryStore", "Fields", "SearchIndex", "SecretStore"]
 
 Fields = dict[str, Any]
 
@@ -82,6 +83,15 @@ class EntryStore(Protocol):
         ``flextype_core.query.evaluate.sort_items`` orders them (stable over id order,
         ids in code-point order; missing and null values last); then the page
         ``query.offset``/``query.limit``.
+
+        With ``query.search``, only entries whose text matches it count (the meaning of
+        ``flextype_core.query.search_match.matches`` over
+        ``flextype_core.query.search_text.document``, restricted to ``search.fields``
+        when given); without sort keys they are ordered by relevance, best first, ties
+        by id, and ``scores`` gives each page item's relevance (the store's own measure,
+        higher is better). With ``query.keyset`` (a cursor), the page is the items that
+        follow it in that order (``flextype_core.query.keyset.follows``), ``offset``
+        being 0, and ``more`` tells whether items follow the page.
 
         ``total`` is the number of matches before paging. ``unreadable`` names, in
         code-point order, the ids in range that cannot be read (they are in neither
@@ -196,5 +206,34 @@ class EntryStore(Protocol):
         Other threads and processes wait; the store's own calls inside the block go on
         (the lock is re-entrant). For a consistent view over many calls (export,
         migrate); conditional writes use ``expect`` instead.
+        """
+        ...
+
+
+class SearchIndex(Protocol):
+    """A full-text index of a store's entries, for stores that hold no index of their own.
+
+    What it finds is exactly what ``flextype_core.query.search_match.matches`` finds
+    over ``flextype_core.query.search_text.document`` of each entry as the store reads
+    it now (every field but the managed ones): writes through any process and the
+    edits by hand the store has seen included. It is a cache: losing it loses nothing.
+    """
+
+    def search(self, expr: SearchExpr) -> dict[str, float]:
+        """Return every matching entry of the whole store: id -> relevance (higher is better)."""
+        ...
+
+    def rebuild(self) -> int:
+        """Build the index anew from the store's entries; return how many it holds."""
+        ...
+
+
+class SecretStore(Protocol):
+    """Secrets the server makes itself and keeps with its data (e.g. to sign cursors)."""
+
+    def secret(self, name: str) -> bytes:
+        """Return the secret ``name``: 32 random bytes made on first use and kept.
+
+        Every process and server using the same storage gets the same bytes.
         """
         ...

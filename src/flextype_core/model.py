@@ -139,6 +139,9 @@ class PageMeta(Model, frozen=True, kw_only=True, omit_defaults=True):
     limit: int | None
     unreadable: Annotated[tuple[str, ...], msgspec.Meta(description=_UNREADABLE)] = ()
     """The ids of items left out because their stored data is damaged (absent if none)."""
+    next: str | None = None
+    """The cursor of the next page (``options[filter][after]``); absent on the last page
+    and when no ``limit`` cut the answer."""
 
 
 class Page(Model, frozen=True, kw_only=True):
@@ -161,6 +164,10 @@ class Selection(msgspec.Struct, frozen=True):
     unreadable: tuple[str, ...] = ()
     """The ids in range whose stored data cannot be read (in neither ``items`` nor
     ``total``), in code-point order."""
+    scores: tuple[float, ...] | None = None
+    """With a search: each page item's relevance (higher is better), in page order."""
+    more: bool | None = None
+    """Whether matches follow the page; None: ``offset + len(items) < total`` says."""
 
 
 class MediaFile(Model, frozen=True, kw_only=True):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
-from flextype_core.entry_port import EntryStore, Fields
+from flextype_core.entry_port import EntryStore, Fields, SearchIndex, SecretStore
 from flextype_core.model import MediaFile
 from flextype_core.token_port import TokenStore
 
@@ -26,6 +26,8 @@ __all__ = [
     "ImageProcessor",
     "MediaStore",
     "PasswordHasher",
+    "SearchIndex",
+    "SecretStore",
     "StagedUpload",
     "TokenStore",
 ]

@@ -39,8 +39,11 @@ from flextype_adapters.postgres.sql_parts import (
     value_at,
 )
 from flextype_core.query.model import (
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     Contains,
     EndsWith,
     Eq,
@@ -54,6 +57,7 @@ from flextype_core.query.model import (
     Neq,
     Newer,
     Nin,
+    Not,
     NRegexp,
     Older,
     Path,
@@ -355,12 +359,17 @@ def compile_clause(clause: Clause) -> Compiled:
     return _compiled([_compile(clause)])
 
 
-def compile_where(where: Sequence[Clause], columns: Mapping[Path, str] | None = None) -> Compiled:
+def compile_where(
+    where: Sequence[Condition], columns: Mapping[Path, str] | None = None
+) -> Compiled:
     """Compile every clause of ``where`` into one condition (TRUE for no clause).
 
     ``columns``: the declared field indexes in place (``value_at``).
     """
-    return _compiled([_compile(clause, columns) for clause in where])
+    clauses = [c for c in where if not isinstance(c, AnyOf | AllOf | Not)]
+    if len(clauses) < len(where):
+        raise NotImplementedError("groups are not compiled to SQL yet")
+    return _compiled([_compile(clause, columns) for clause in clauses])
 
 
 def field_keys(paths: Iterable[Path]) -> list[str]:

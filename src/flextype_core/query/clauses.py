@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flextype_core.query.model import (
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     Contains,
     EndsWith,
     Eq,
@@ -31,6 +34,7 @@ from flextype_core.query.model import (
     Neq,
     Newer,
     Nin,
+    Not,
     NRegexp,
     Older,
     Regexp,
@@ -39,7 +43,7 @@ from flextype_core.query.model import (
 from flextype_core.query.regex import MAX_SUBJECT, compile_pattern
 from flextype_core.query.values import MISSING, Operand, lookup, order_key, to_timestamp
 
-__all__ = ["ItemTest", "compile_clause", "compile_where"]
+__all__ = ["ItemTest", "compile_clause", "compile_condition", "compile_where"]
 
 ItemTest = Callable[[Any], bool]
 """A test of one item (a public entry)."""
@@ -174,7 +178,22 @@ def compile_clause(clause: Clause) -> ItemTest:
     return check
 
 
-def compile_where(where: tuple[Clause, ...]) -> ItemTest:
-    """Return the test an item must pass for every clause (an empty ``where`` passes all)."""
-    tests = [compile_clause(clause) for clause in where]
+def compile_condition(condition: Condition) -> ItemTest:
+    """Return the test of a clause or a group (``or``, ``and``, ``not``), nested as given."""
+    match condition:
+        case AnyOf(items=items):
+            tests = [compile_condition(member) for member in items]
+            return lambda item: any(test(item) for test in tests)
+        case AllOf(items=items):
+            tests = [compile_condition(member) for member in items]
+            return lambda item: all(test(item) for test in tests)
+        case Not(item=member):
+            inner = compile_condition(member)
+            return lambda item: not inner(item)
+    return compile_clause(condition)
+
+
+def compile_where(where: Sequence[Condition]) -> ItemTest:
+    """Return the test an item must pass for every condition (an empty ``where`` passes all)."""
+    tests = [compile_condition(condition) for condition in where]
     return lambda item: all(test(item) for test in tests)

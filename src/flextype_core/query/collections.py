@@ -11,22 +11,29 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Protocol
 
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound
 from flextype_core.model import Entry, Selection
 from flextype_core.query.evaluate import page, select_from
+from flextype_core.query.keyset import ordered_after
 from flextype_core.query.model import Query
 from flextype_core.query.prefilter import IndexedItems
+from flextype_core.query.search_match import scan
+from flextype_core.query.search_syntax import SearchExpr
 
-__all__ = ["COLLECTIONS_KEPT", "Collections", "Listing"]
+__all__ = ["COLLECTIONS_KEPT", "Collections", "Listing", "Searcher"]
 
 COLLECTIONS_KEPT = 64
 """Collections whose items and indexes are kept between queries (the most recent)."""
 
 _Key = tuple[str, int | None, int]
+
+Searcher = Callable[[SearchExpr], Mapping[str, float]]
+"""A store's search index (``SearchIndex.search``): the ids of every entry whose text
+matches, with their relevance."""
 
 
 class Listing(Protocol):
@@ -52,9 +59,12 @@ class Collections:
         kept: how many collections (parent, depth range) are kept, the most recent.
     """
 
-    def __init__(self, store: Listing, *, kept: int = COLLECTIONS_KEPT) -> None:
+    def __init__(
+        self, store: Listing, *, kept: int = COLLECTIONS_KEPT, search: Searcher | None = None
+    ) -> None:
         self._store = store
         self._kept = kept
+        self._search = search
         # Guards the dict only; the store is never called holding it.
         self._lock = threading.Lock()
         self._collections: OrderedDict[_Key, tuple[Hashable, IndexedItems, tuple[str, ...]]] = (
@@ -68,12 +78,38 @@ class Collections:
             EntryNotFound: ``parent`` is neither an entry nor has descendants.
         """
         items, unreadable = self._collection(parent, query.depth, query.min_depth)
-        selected = select_from(query, items)
+        scores = self._scores(query, items)
+        selected = select_from(query, items, scores)
+        if query.keyset is None:
+            chosen = page(selected, query.offset, query.limit)
+            more = query.offset + len(chosen) < len(selected)
+        else:
+            rest = ordered_after(selected, query, scores)
+            chosen = page(rest, 0, query.limit)
+            more = len(chosen) < len(rest)
         return Selection(
-            items=page(selected, query.offset, query.limit),
+            items=chosen,
             total=len(selected),
             unreadable=unreadable,
+            scores=None if scores is None else tuple(scores[item["id"]] for item in chosen),
+            more=more,
         )
+
+    def set_search(self, search: Searcher | None) -> None:
+        """Answer searches with ``search`` (an index) from now on; None scans the items."""
+        self._search = search
+
+    def _scores(self, query: Query, items: IndexedItems) -> Mapping[str, float] | None:
+        """With a search: the entries that may match (select_from checks fields), scored."""
+        if query.search is None:
+            return None
+        expr = query.search.expr
+        if query.search.fields is not None:
+            # Only the wanted words: an excluded word in another field must not exclude.
+            expr = SearchExpr(required=expr.required)
+        if self._search is None:
+            return scan(expr, items.items)
+        return self._search(expr)
 
     def _collection(
         self, parent: str, depth: int | None, min_depth: int

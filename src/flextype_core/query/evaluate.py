@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import random as _random
+from collections.abc import Mapping
 from typing import Any
 
 from flextype_core.query.clauses import compile_where
+from flextype_core.query.keyset import by_relevance
 from flextype_core.query.model import Path, Query, SortKey
 from flextype_core.query.prefilter import IndexedItems
+from flextype_core.query.search_match import matches
+from flextype_core.query.search_text import document
 from flextype_core.query.values import MISSING, json_text, lookup, order_key
 
 __all__ = [
+    "order",
     "page",
     "project",
     "run",
@@ -35,15 +40,39 @@ def select(query: Query, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sort_items(found, query.sort)
 
 
-def select_from(query: Query, indexed: IndexedItems) -> list[dict[str, Any]]:
-    """``select`` over indexed items: only the indexes' candidates meet the exact tests."""
-    if not query.where:
-        return sort_items(indexed.items, query.sort)
-    positions = indexed.candidates(query.where)
+def select_from(
+    query: Query, indexed: IndexedItems, scores: Mapping[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """``select`` over indexed items: only the indexes' candidates meet the exact tests.
+
+    With a search, ``scores`` names the entries whose text matches it (id -> relevance;
+    with ``search.fields``, at least those: each is checked here against the fields), and
+    without sort keys the order is by relevance, best first, ties by id.
+    """
     items = indexed.items
-    pool = items if positions is None else [items[p] for p in positions]
-    test = compile_where(query.where)
-    return sort_items([item for item in pool if test(item)], query.sort)
+    if query.where:
+        positions = indexed.candidates(query.where)
+        pool = items if positions is None else [items[p] for p in positions]
+    else:
+        pool = items
+    if scores is not None:
+        pool = [item for item in pool if item["id"] in scores]
+    if query.where:
+        test = compile_where(query.where)
+        pool = [item for item in pool if test(item)]
+    search = query.search
+    if search is not None and search.fields is not None:
+        pool = [item for item in pool if matches(search.expr, document(item, search.fields))]
+    return order(query, pool, scores)
+
+
+def order(
+    query: Query, items: list[dict[str, Any]], scores: Mapping[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Sort items (in id order) as ``query`` orders them: its sort keys, or relevance."""
+    if scores is not None and by_relevance(query):
+        return sorted(items, key=lambda item: -scores[item["id"]])  # stable: ties by id
+    return sort_items(items, query.sort)
 
 
 def sort_items(items: list[dict[str, Any]], keys: tuple[SortKey, ...]) -> list[dict[str, Any]]:

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from flextype_core.model import Model
+from flextype_core.query.search_syntax import SearchExpr
 
 __all__ = [
     "OPERATORS",
+    "AllOf",
+    "AnyOf",
     "Between",
     "Clause",
+    "Condition",
     "Contains",
     "EndsWith",
     "Eq",
     "Gt",
     "Gte",
     "In",
+    "Keyset",
     "Lt",
     "Lte",
     "NBetween",
@@ -26,12 +31,14 @@ __all__ = [
     "Neq",
     "Newer",
     "Nin",
+    "Not",
     "Older",
     "Path",
     "Query",
     "Regexp",
     "ReturnMode",
     "Scalar",
+    "Search",
     "SortKey",
     "StartsWith",
 ]
@@ -212,12 +219,66 @@ OPERATORS: dict[str, type[Clause]] = {
 }
 """Canonical operator name to clause class."""
 
+MAX_NESTING = 8
+"""Deepest nesting of ``or``/``and``/``not`` groups in ``where`` (a clause at the top is 0)."""
+
+
+class AnyOf(Model, frozen=True, kw_only=True, tag_field="op", tag="or"):
+    """A group that holds when at least one of its members holds (``where[i][or][j]``)."""
+
+    items: tuple[Condition, ...]
+
+
+class AllOf(Model, frozen=True, kw_only=True, tag_field="op", tag="and"):
+    """A group that holds when every member holds (``where[i][and][j]``)."""
+
+    items: tuple[Condition, ...]
+
+
+class Not(Model, frozen=True, kw_only=True, tag_field="op", tag="not"):
+    """Holds when its member does not: ``not`` of a clause on a missing field holds."""
+
+    item: Condition
+
+
+Condition = Clause | AnyOf | AllOf | Not
+"""One item of ``where``: a clause or a group of conditions."""
+
 
 class SortKey(Model, frozen=True, kw_only=True):
     """One key of ``sort_by``."""
 
     key: Path
     descending: bool = False
+
+
+class Search(Model, frozen=True, kw_only=True):
+    """``options[search]``: full-text search (see ``flextype_core.query.search_syntax``)."""
+
+    q: str
+    """The text as given (web-search syntax)."""
+    expr: SearchExpr
+    """``q`` parsed: what an entry must (and must not) contain."""
+    fields: tuple[Path, ...] | None = None
+    """The fields searched (a path takes its nested fields too); None: every string field
+    but the managed ones (``flextype_core.query.search_text.UNSEARCHED``)."""
+    score: bool = False
+    """Add ``_score`` (the index's relevance) to each item."""
+    highlight: bool = False
+    """Add ``_highlight`` ({field path: HTML-escaped text with ``<mark>``}) to each item."""
+
+
+class Keyset(Model, frozen=True, kw_only=True):
+    """Where a cursor page starts: just after the item with these sort values and id.
+
+    ``values`` has one entry per sort key (``Query.sort``): the item's value there, or
+    ``None`` when the item has none (missing and null sort alike: last). With a search
+    ordered by relevance (no sort keys), ``score`` is the item's score.
+    """
+
+    values: tuple[Any, ...] = ()
+    score: float | None = None
+    id: str
 
 
 class Query(Model, frozen=True, kw_only=True):
@@ -227,8 +288,8 @@ class Query(Model, frozen=True, kw_only=True):
     """The last level below the parent (1: direct children); None for every level."""
     min_depth: int = 1
     """The first level collected (``find[depth]=>1`` skips the direct children)."""
-    where: tuple[Clause, ...] = ()
-    """Clauses, all of which an item must satisfy."""
+    where: tuple[Condition, ...] = ()
+    """Conditions (clauses and groups), all of which an item must satisfy."""
     sort: tuple[SortKey, ...] = ()
     """Sort keys, most significant first; empty keeps the input order (by id)."""
     offset: int = 0
@@ -241,3 +302,9 @@ class Query(Model, frozen=True, kw_only=True):
     """Fields to drop (``id`` is never dropped); None drops none."""
     method: str | None = None
     """A named collection method registered from Python."""
+    search: Search | None = None
+    """Full-text search: only matching entries; ordered by relevance without ``sort``."""
+    after: str | None = None
+    """``options[filter][after]`` as given: a signed cursor, checked by the service."""
+    keyset: Keyset | None = None
+    """The checked cursor: the store answers the items after it (``offset`` is then 0)."""

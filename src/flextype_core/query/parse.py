@@ -29,9 +29,11 @@ from flextype_core.query.model import (
     Regexp,
     ReturnMode,
     Scalar,
+    Search,
     SortKey,
 )
 from flextype_core.query.regex import RegexError, compile_pattern
+from flextype_core.query.search_syntax import parse_search
 from flextype_core.query.values import json_text, to_timestamp
 
 __all__ = ["ALIASES", "MAX_CLAUSES", "MAX_PATH", "parse_options"]
@@ -50,6 +52,8 @@ ALIASES = {
 """Operator spellings accepted besides the canonical names (matched case-insensitively)."""
 MAX_PATH = 256
 """Longest dot path accepted, in characters."""
+MAX_CURSOR = 4096
+"""Longest cursor accepted, in characters."""
 MAX_CLAUSES = 100
 """Most ``where`` clauses or ``sort_by`` keys one query may have."""
 
@@ -64,9 +68,20 @@ def _operator_list() -> str:
 
 
 _OPERATOR_LIST = _operator_list()
-_OPTIONS = ("collection", "find", "filter", "method")
+_OPTIONS = ("collection", "find", "filter", "method", "search")
+_SEARCH = ("q", "fields", "score", "highlight")
 _FIND = ("depth",)
-_FILTER = ("where", "sort_by", "offset", "limit", "return", "group_by", "only", "except")
+_FILTER = (
+    "where",
+    "sort_by",
+    "offset",
+    "limit",
+    "return",
+    "group_by",
+    "only",
+    "except",
+    "after",
+)
 _CLAUSE = ("key", "operator", "value")
 _SORT_KEY = ("key", "direction")
 _RETURN_MODES: tuple[str, ...] = get_args(ReturnMode)
@@ -247,12 +262,47 @@ def _filter(data: Mapping[str, Any], name: str) -> dict[str, Any]:
         "group_by": ("group_by", _path),
         "only": ("only", _paths),
         "except": ("except_", _paths),
+        "after": ("after", _cursor),
     }
     fields: dict[str, Any] = {}
     for option, (field, parse) in parsers.items():
         if data.get(option) is not None:
             fields[field] = parse(data[option], f"{name}[{option}]")
     return fields
+
+
+def _cursor(value: object, name: str) -> str:
+    if not isinstance(value, str) or value == "" or len(value) > MAX_CURSOR:
+        raise BadRequest(f"{name} must be the cursor of a previous page (meta.next).")
+    return value
+
+
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("0", "false", "off", "no", "")
+
+
+def _flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise BadRequest(f"{name} must be true or false, got {_kind(value)}.")
+
+
+def _search(value: object) -> Search:
+    name = "options[search]"
+    data = _object(value, name)
+    _known(data, _SEARCH, name)
+    if data.get("q") is None:
+        raise BadRequest(f"{name}[q] is missing: the text to search for.")
+    fields = data.get("fields")
+    return Search(
+        q=data["q"],
+        expr=parse_search(data["q"], f"{name}[q]"),
+        fields=None if fields is None else _paths(fields, f"{name}[fields]"),
+        score=_flag(data.get("score", False), f"{name}[score]"),
+        highlight=_flag(data.get("highlight", False), f"{name}[highlight]"),
+    )
 
 
 def _method(value: object) -> str | None:
@@ -284,4 +334,16 @@ def parse_options(options: Mapping[str, Any]) -> Query:
     fields = (
         {} if filters is None else _filter(_object(filters, "options[filter]"), "options[filter]")
     )
-    return Query(depth=depth, min_depth=min_depth, method=_method(options.get("method")), **fields)
+    if "after" in fields and fields.get("offset"):
+        raise BadRequest(
+            "options[filter][after] continues from a cursor: it cannot be combined with"
+            " options[filter][offset]."
+        )
+    search = options.get("search")
+    return Query(
+        depth=depth,
+        min_depth=min_depth,
+        method=_method(options.get("method")),
+        search=None if search is None else _search(search),
+        **fields,
+    )

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from flextype_core.query.model import (
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     Contains,
     Eq,
     Gt,
@@ -25,6 +29,7 @@ from flextype_core.query.model import (
     In,
     Lt,
     Lte,
+    Not,
     Path,
 )
 from flextype_core.query.values import MISSING, Operand, lookup
@@ -152,13 +157,15 @@ class IndexedItems:
         self.items = items
         self._keys: dict[Path, _KeyIndex] = {}
 
-    def candidates(self, where: tuple[Clause, ...]) -> list[int] | None:
+    def candidates(self, where: Sequence[Condition]) -> list[int] | None:
         """Positions, in order, of the items that may pass every clause.
 
         None when no clause can use an index (every item is a candidate).
         """
         narrowed: set[int] | None = None
         for clause in where:
+            if isinstance(clause, AnyOf | AllOf | Not):
+                continue  # groups meet the exact tests only
             found = self._candidates(clause)
             if found is None:
                 continue
