@@ -23,7 +23,7 @@ values = st.one_of(
 
 
 def _items(draw: Any) -> list[dict[str, Any]]:
-    found = draw(st.dictionaries(st.text("abc", min_size=1, max_size=3), values, max_size=12))
+    found: dict[str, Any] = draw(st.dictionaries(st.text("abc", min_size=1, max_size=3), values, max_size=12))
     return [{"id": i} if v is None else {"id": i, "k": v} for i, v in sorted(found.items())]
 
 
