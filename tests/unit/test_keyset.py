@@ -23,7 +23,8 @@ values = st.one_of(
 
 
 def _items(draw: Any) -> list[dict[str, Any]]:
-    found: dict[str, Any] = draw(st.dictionaries(st.text("abc", min_size=1, max_size=3), values, max_size=12))
+    ids = st.text("abc", min_size=1, max_size=3)
+    found: dict[str, Any] = draw(st.dictionaries(ids, values, max_size=12))
     return [{"id": i} if v is None else {"id": i, "k": v} for i, v in sorted(found.items())]
 
 
@@ -32,7 +33,8 @@ def test_the_items_after_an_items_keyset_are_those_after_it_in_the_order(
     data: st.DataObject, descending: bool, by_key: bool
 ) -> None:
     query = Query(sort=(SortKey(key=("k",), descending=descending),) if by_key else ())
-    ordered = sort_items(_items(data.draw), query.sort)
+    items: list[dict[str, Any]] = _items(data.draw)
+    ordered = sort_items(items, query.sort)
     for position, item in enumerate(ordered):
         keyset = keyset_of(item, query)
         assert [follows(other, keyset, query) for other in ordered] == [
@@ -44,7 +46,8 @@ def test_the_items_after_an_items_keyset_are_those_after_it_in_the_order(
 
 def test_a_removed_item_still_marks_its_place() -> None:
     query = parse_options({"filter": {"sort_by": {"key": "n", "direction": "desc"}}})
-    items = [{"id": "a", "n": 3}, {"id": "b", "n": 2}, {"id": "c"}, {"id": "d", "n": 1}]
+    items: list[dict[str, Any]] = [{"id": "a", "n": 3}, {"id": "b", "n": 2}, {"id": "c"}]
+    items.append({"id": "d", "n": 1})
     ordered = sort_items(items, query.sort)
     keyset = keyset_of({"id": "bb", "n": 2}, query)  # gone now; it stood after b
     rest = ordered_after(ordered, Query(sort=query.sort, keyset=keyset))
