@@ -153,7 +153,7 @@ def test_an_exact_group_is_pushed_down_in_one_statement(
     pg_database: PostgresDatabase, store: PostgresEntryStore
 ) -> None:
     store.create(MOVIES)
-    either = [{"key": "category", "operator": "eq", "value": "c1"}]
+    either: list[dict[str, Any]] = [{"key": "category", "operator": "eq", "value": "c1"}]
     either.append({"key": "year", "operator": "gte", "value": 2009})
     query = options(
         where=[{"or": either}, {"not": {"key": "title", "operator": "eq", "value": "Title 4"}}],
