@@ -35,7 +35,7 @@ from flextype_adapters.postgres.query_sql import compile_sort, compile_where
 from flextype_adapters.postgres.sparse_plan import sparse, whole_range
 from flextype_core.errors import EntryNotFound
 from flextype_core.model import Selection
-from flextype_core.query.model import AllOf, AnyOf, Not, Path, Query
+from flextype_core.query.model import Path, Query
 
 __all__ = ["MIXED_SORTS", "select"]
 
@@ -59,16 +59,6 @@ def select(
     """
     scope = Scope(parent, query)
     found: Selection | None = None
-    if any(isinstance(c, AnyOf | AllOf | Not) for c in query.where):
-        found = whole_range(conn, scope, query)  # groups are not pushed down yet
-        if (
-            found.total == 0
-            and not found.unreadable
-            and parent
-            and not _parent_exists(conn, parent)
-        ):
-            raise EntryNotFound(parent)
-        return found
     where = compile_where(query.where, columns)
     sort = compile_sort(query.sort, columns)
     try:

@@ -26,16 +26,14 @@ from flextype_adapters.postgres.plan_rows import (
 from flextype_adapters.postgres.query_sql import EXACT_NUMBER, Compiled, field_keys
 from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
-from flextype_core.query.model import Clause, Query
+from flextype_core.query.model import Query
 
 __all__ = ["sparse", "whole_range"]
 
 
 def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Selection:
     """Plan 2: the core decides over small items; the page's bodies are read by id."""
-    keys = field_keys(
-        [c.key for c in query.where if isinstance(c, Clause)] + [k.key for k in query.sort]
-    )
+    keys = field_keys([c.key for c in clauses.leaves(query.where)] + [k.key for k in query.sort])
     columns = [sql.SQL("(data -> %s)::text") for _ in keys]
     # One row at least (the check for damaged rows), then the candidates in id order.
     statement = sql.SQL(
