@@ -49,8 +49,10 @@ class SearchColumns(NamedTuple):
 
 
 def lexeme(word: str) -> str:
-    """A word as a quoted lexeme: quotes and backslashes doubled (the core's words hold
-    neither, but the literal must stay a literal whatever it is given)."""
+    """A word as a quoted lexeme, its quotes and backslashes doubled.
+
+    The core's words hold neither, but the literal must stay one whatever it is given.
+    """
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
