@@ -368,12 +368,12 @@ def test_search_text_is_never_tsquery_syntax(movies: PostgresEntryStore) -> None
 
 def test_an_entry_with_many_words(pg_database: PostgresDatabase, store: PostgresEntryStore) -> None:
     """Positions PostgreSQL cannot keep (a word 300 times, past 16,383): the core decides."""
-    big = {
+    big: Fields = {
         "a": "the cat sat " * 300 + "the end",  # "the" at 301 positions: 256 kept
         "list": [f"x{i} y{i}" for i in range(7000)],  # fields past position 16,383
         "c": " ".join(f"z{i}" for i in range(2000)),  # past MAX_WORDS in all
     }
-    entries = {"big": big, "small": {"a": "the end"}}
+    entries: dict[str, Fields] = {"big": big, "small": {"a": "the end"}}
     fill(pg_database, store, entries)
     assert found_ids(store, "the") == {"big", "small"}
     assert found_ids(store, '"the cat sat"') == {"big"}
