@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -255,9 +256,21 @@ def test_a_page_after_a_keyset_in_relevance_order(
         assert walked == ids(every)
 
 
-def msgspec_replace(query: Query, **changes: Any) -> Query:
-    import msgspec
+def test_a_keyset_page_of_a_search_sorted_by_a_field(
+    pg_database: PostgresDatabase, store: PostgresEntryStore
+) -> None:
+    entries = {f"k/{i:02}": {"title": f"word {i}", "n": i % 4} for i in range(12)}
+    entries["k/none"] = {"title": "word"}  # no sort value: last
+    fill(pg_database, store, entries)
+    sort = {"key": "n", "direction": "desc"}
+    every = ids(store.select("", search("word", sort_by=sort)))
+    middle = every[5]
+    keyset = Keyset(values=(entries[middle]["n"],), id=middle)
+    found = store.select("", msgspec_replace(search("word", sort_by=sort, limit=4), keyset=keyset))
+    assert ids(found) == every[6:10] and found.more is True and found.total == 13
 
+
+def msgspec_replace(query: Query, **changes: Any) -> Query:
     return msgspec.structs.replace(query, **changes)
 
 
