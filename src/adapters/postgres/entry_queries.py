@@ -20,6 +20,9 @@ Three plans, tried in this order, each giving exactly what the core's pipeline
    range holds a row changed by hand (``body_ok`` false, or a body that does not
    decode: its id goes to ``unreadable``), or after repeated races.
 
+A query with a search takes the same three plans over the ``search`` column
+(``search_plan``).
+
 ``select`` needs no transaction of its own (``PostgresDatabase.read``): every answer
 comes from one snapshot, or from statements checked to agree.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
+from flextype_adapters.postgres import search_plan
 from flextype_adapters.postgres.plan_rows import Connection, DamagedError, RacedError, Scope
 from flextype_adapters.postgres.pushed_plan import MIXED_SORTS, pushed
 from flextype_adapters.postgres.query_sql import compile_sort, compile_where
@@ -59,6 +63,16 @@ def select(
     """
     scope = Scope(parent, query)
     found: Selection | None = None
+    if query.search is not None:
+        found = search_plan.select(conn, scope, query, columns or {})
+        if (
+            found.total == 0
+            and not found.unreadable
+            and parent
+            and not _parent_exists(conn, parent)
+        ):
+            raise EntryNotFound(parent)
+        return found
     where = compile_where(query.where, columns)
     sort = compile_sort(query.sort, columns)
     try:

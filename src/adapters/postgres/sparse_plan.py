@@ -28,7 +28,7 @@ from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
 from flextype_core.query.model import Query
 
-__all__ = ["sparse", "whole_range"]
+__all__ = ["has_big_number", "sparse", "whole_range"]
 
 
 def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Selection:
@@ -68,7 +68,7 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
             for key, text in zip(keys, row[3:], strict=True)
             if text is not None
         }
-        if _has_big_number(fields.values()):
+        if has_big_number(fields.values()):
             unsure.append(entry_id)
         items.append(item_of(entry_id, fields))
     if unsure:
@@ -85,14 +85,14 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
     return Selection(items=[bodies[item["id"]] for item in page], total=len(found))
 
 
-def _has_big_number(values: Iterable[Any]) -> bool:
+def has_big_number(values: Iterable[Any]) -> bool:
     """Tell whether an integer past 2**53 lies anywhere in ``values`` (maps, lists too)."""
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_NUMBER:
             return True
-        if isinstance(value, list) and _has_big_number(value):
+        if isinstance(value, list) and has_big_number(value):
             return True
-        if isinstance(value, dict) and _has_big_number(value.values()):
+        if isinstance(value, dict) and has_big_number(value.values()):
             return True
     return False
 
