@@ -26,7 +26,7 @@ one plan's page place items alike on another's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql
@@ -46,9 +46,10 @@ from flextype_adapters.postgres.query_sql import Compiled, compile_where, field_
 from flextype_adapters.postgres.search_sql import has_phrase, tsquery_text, tsvector_literal
 from flextype_adapters.postgres.sparse_plan import has_big_number
 from flextype_core.model import Selection
+from flextype_core.query.clauses import leaves
 from flextype_core.query.evaluate import page, select_from
 from flextype_core.query.keyset import by_relevance, ordered_after
-from flextype_core.query.model import AllOf, AnyOf, Condition, Not, Path, Query
+from flextype_core.query.model import Path, Query
 from flextype_core.query.prefilter import IndexedItems
 from flextype_core.query.search_match import matches
 from flextype_core.query.search_syntax import SearchExpr
@@ -77,10 +78,7 @@ def select(conn: Connection, scope: Scope, query: Query, columns: Mapping[Path, 
     """The collection part of a query with a search (``EntryStore.select``'s contract)."""
     assert query.search is not None
     expr = _positive(query)
-    try:
-        where: Compiled | None = compile_where(query.where, columns)
-    except NotImplementedError:
-        where = None  # groups: the core tests them
+    where: Compiled | None = compile_where(query.where, columns)
     found: Selection | None = None
     try:
         if (
@@ -197,16 +195,6 @@ def _pushed(
     )
 
 
-def _condition_keys(conditions: Sequence[Condition]) -> Iterator[Path]:
-    for condition in conditions:
-        if isinstance(condition, AnyOf | AllOf):
-            yield from _condition_keys(condition.items)
-        elif isinstance(condition, Not):
-            yield from _condition_keys((condition.item,))
-        else:
-            yield condition.key
-
-
 def _sparse(
     conn: Connection, scope: Scope, where: Compiled | None, expr: SearchExpr, query: Query
 ) -> Selection:
@@ -214,7 +202,7 @@ def _sparse(
     assert query.search is not None
     keys = field_keys(
         [
-            *_condition_keys(query.where),
+            *(clause.key for clause in leaves(query.where)),
             *(k.key for k in query.sort),
             *(query.search.fields or ()),
         ]
