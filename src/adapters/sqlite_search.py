@@ -87,10 +87,15 @@ class SqliteSearchIndex:
         path: the index file (``<project>/cache/search.sqlite3``); made when missing.
         entries: the store whose entries are indexed.
         changes: the store's change log: what changed since the index last looked.
+        scan_on_failure: when the index cannot be used, scan the entries (False: raise
+            ``StorageError``, as tests want to see the index answer).
     """
 
-    def __init__(self, path: Path, entries: Entries, changes: ChangeLog) -> None:
+    def __init__(
+        self, path: Path, entries: Entries, changes: ChangeLog, *, scan_on_failure: bool = True
+    ) -> None:
         self._path = path
+        self._scan_on_failure = scan_on_failure
         self._entries = entries
         self._changes = changes
         self._local = threading.local()
@@ -115,6 +120,8 @@ class SqliteSearchIndex:
         try:
             return self._attempt(lambda c: self._search(c, expr))
         except (sqlite3.Error, OSError, _Damaged) as exc:
+            if not self._scan_on_failure:
+                raise StorageError(f"The search index cannot be used: {_kind(exc)}.") from exc
             warn_limited(f"search:{self._path}", "The search index cannot be used: %s", exc)
             return scan(expr, (e.public for e in self._entries.descendants(ids.ROOT, None)))
 
