@@ -73,7 +73,7 @@ class Entries(Protocol):
     def descendants(self, entry_id: str, depth: int | None) -> list[Entry]: ...
 
 
-class _Damaged(Exception):
+class _DamagedError(Exception):
     """The file is no index of ours: it is replaced by a new one."""
 
 
@@ -119,7 +119,7 @@ class SqliteSearchIndex:
         """
         try:
             return self._attempt(lambda c: self._search(c, expr))
-        except (sqlite3.Error, OSError, _Damaged) as exc:
+        except (sqlite3.Error, OSError, _DamagedError) as exc:
             if not self._scan_on_failure:
                 raise StorageError(f"The search index cannot be used: {_kind(exc)}.") from exc
             warn_limited(f"search:{self._path}", "The search index cannot be used: %s", exc)
@@ -133,7 +133,7 @@ class SqliteSearchIndex:
         """
         try:
             return self._attempt(self._rebuild)
-        except (sqlite3.Error, OSError, _Damaged) as exc:
+        except (sqlite3.Error, OSError, _DamagedError) as exc:
             raise StorageError(f"The search index cannot be rebuilt: {_kind(exc)}.") from exc
 
     def close(self) -> None:
@@ -152,7 +152,7 @@ class SqliteSearchIndex:
             try:
                 with self._connection() as connection:
                     return work(connection)
-            except (sqlite3.DatabaseError, _Damaged) as exc:
+            except (sqlite3.DatabaseError, _DamagedError) as exc:
                 if last or not _damage(exc):
                     raise
                 self._discard()
@@ -169,10 +169,7 @@ class SqliteSearchIndex:
             or held.pid != pid
             or held.identity != identity
         ):
-            if identity is None:
-                held = self._create(pid)
-            else:
-                held = self._open(pid)
+            held = self._create(pid) if identity is None else self._open(pid)
             with self._guard:
                 self._opened.add(held)
             self._local.held = held
@@ -206,8 +203,7 @@ class SqliteSearchIndex:
         with self._replacing.held():
             if _identity(self._path) is None:
                 for name in (f"{self._path}-wal", f"{self._path}-shm"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(name)
+                    Path(name).unlink(missing_ok=True)
             return self._open(pid)
 
     def _discard(self) -> None:
@@ -218,8 +214,7 @@ class SqliteSearchIndex:
             if _identity(self._path) != damaged:
                 return  # another process replaced it already
             for name in (str(self._path), f"{self._path}-wal", f"{self._path}-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name)
+                Path(name).unlink(missing_ok=True)
         warn_limited(f"search:{self._path}", "The search index was damaged: rebuilt.")
 
     # -- searching and keeping current ----------------------------------------------
@@ -236,17 +231,16 @@ class SqliteSearchIndex:
             return
         with _transaction(connection):
             known_epoch, position = _meta(connection)
-            if known_epoch == epoch:
-                position = self._catch_up(connection, position)
-            if position is None or known_epoch != epoch:
+            caught_up = known_epoch == epoch and self._catch_up(connection, position)
+            if not caught_up:
                 self._fill(connection)
 
-    def _catch_up(self, connection: sqlite3.Connection, position: int) -> int | None:
-        """Apply the log's changes past ``position``; None if they are no longer kept."""
+    def _catch_up(self, connection: sqlite3.Connection, position: int) -> bool:
+        """Apply the log's changes past ``position``; False if they are no longer kept."""
         while True:
             page = self._changes.read(position, _PAGE, types=_ENTRY_TYPES)
             if position < self._changes.floor():
-                return None  # purged past the position: this read may lack changes
+                return False  # purged past the position: this read may lack changes
             touched: dict[str, None] = {}
             for change in page.changes:
                 if change.from_id is not None and change.op == "move":
@@ -257,7 +251,7 @@ class SqliteSearchIndex:
             position = page.last
             _set_meta(connection, "position", str(position))
             if not page.more:
-                return position
+                return True
 
     def _reindex(self, connection: sqlite3.Connection, entry_id: str) -> None:
         _remove(connection, entry_id)
@@ -325,14 +319,14 @@ class _Held:
 
 def _identity(path: Path) -> tuple[int, int] | None:
     try:
-        status = os.stat(path)
+        status = path.stat()
     except FileNotFoundError:
         return None
     return status.st_dev, status.st_ino
 
 
 def _damage(exc: BaseException) -> bool:
-    if isinstance(exc, _Damaged):
+    if isinstance(exc, _DamagedError):
         return True
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _DAMAGE_CODES
@@ -353,10 +347,10 @@ def _ensure_schema(connection: sqlite3.Connection) -> None:
     if "search_meta" in names:
         row = connection.execute("SELECT value FROM search_meta WHERE name = 'schema'").fetchone()
         if row is None or row[0] != SCHEMA_VERSION or not {"entries", "docs"} <= names:
-            raise _Damaged("another schema")
+            raise _DamagedError("another schema")
         return
     if names:
-        raise _Damaged("not a search index")
+        raise _DamagedError("not a search index")
     with _transaction(connection):
         if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             return  # another process made them meanwhile (checked again at next open)
@@ -386,6 +380,7 @@ def _remove(connection: sqlite3.Connection, entry_id: str) -> None:
 
 def _insert(connection: sqlite3.Connection, entry_id: str, text: str) -> None:
     doc = connection.execute("INSERT INTO entries (id) VALUES (?)", (entry_id,)).lastrowid
+    assert doc is not None
     connection.execute("INSERT INTO docs (rowid, body) VALUES (?, ?)", (doc, text))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,22 +21,22 @@ def _reindex(args: argparse.Namespace) -> int:
         project.container.entry_store()  # made with its index, if its driver has one
         index = project.container.search_index() if driver != "postgres" else None
         if index is None:
-            print(
+            sys.stdout.write(
                 f"storage.driver is {driver}: there is no search index to rebuild "
-                "(the database keeps its own)."
+                "(the database keeps its own).\n"
             )
             return 0
         started = time.perf_counter()
         count = index.rebuild()
         seconds = time.perf_counter() - started
-    print(f"Search index rebuilt: {count} entries in {seconds:.2f} s.")
+    sys.stdout.write(f"Search index rebuilt: {count} entries in {seconds:.2f} s.\n")
     return 0
 
 
 def add_search_command(
     commands: Any, common: argparse.ArgumentParser, guard: Callable[[Handler], Handler]
 ) -> None:
-    """Add ``search reindex`` to the ``flextype`` command's parser (``guard``: the project check)."""
+    """Add ``search reindex`` to the ``flextype`` parser (``guard``: the project check)."""
     group = commands.add_parser("search", parents=[common], help="the full-text search index")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     reindex = actions.add_parser(

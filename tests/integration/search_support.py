@@ -27,7 +27,7 @@ class Searched(NamedTuple):
     folder: Path
     store: Store
     log: SqliteChangeLog
-    index: SqliteSearchIndex
+    search_index: SqliteSearchIndex
     entries: EntriesService
 
     def ids(self, q: str, **search: Any) -> list[str]:

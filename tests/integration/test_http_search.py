@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 
 from flextype_adapters.sqlite_search import SEARCH_FILE
-
-from tests.http_client import DRIVERS, ApiClient, Project, ProjectFactory, assert_error, data_of, serve
+from tests.http_client import (
+    DRIVERS,
+    ApiClient,
+    Project,
+    ProjectFactory,
+    assert_error,
+    data_of,
+    serve,
+)
 from tests.integration.test_http_query import encode_value
 
 
@@ -67,7 +74,9 @@ def test_search_finds_by_prefix_and_accent_with_score_and_highlight(
 
 
 def test_search_of_the_demo_movies_orders_by_relevance(api: ApiClient) -> None:
-    items = data_of(search(api, "", [("options[find][depth]", "all"), ("options[search][q]", "dun")]))
+    items = data_of(
+        search(api, "", [("options[find][depth]", "all"), ("options[search][q]", "dun")])
+    )
     assert "movies/dune" in [item["id"] for item in items]
     assert "notes/cafe" in [item["id"] for item in items]
     only_titles = data_of(

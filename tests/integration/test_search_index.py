@@ -13,6 +13,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from flextype_core.errors import BadRequest, StorageError
 from flextype_entrypoints.cli import main
 from tests.integration.search_support import FILE_KINDS, Searched, searched, unlogged
 
-ENTRIES = {
+ENTRIES: dict[str, dict[str, Any]] = {
     "books/dune": {"title": "Dune", "body": "A desert planet, spice and sandworms."},
     "books/dunkirk": {"title": "Dunkirk", "body": "Soldiers on a beach."},
     "books/cafe": {"title": "Café society", "body": "Coffee in Paris."},
@@ -184,7 +185,7 @@ def test_a_deleted_index_file_is_rebuilt(books: Searched) -> None:
 )
 def test_a_damaged_index_file_is_rebuilt(books: Searched, damage: bytes) -> None:
     assert books.ids("dunk") == ["books/dunkirk"]
-    books.index.close()
+    books.search_index.close()
     for name in (f"{SEARCH_FILE}-wal", f"{SEARCH_FILE}-shm"):
         (books.folder / name).unlink(missing_ok=True)
     (books.folder / SEARCH_FILE).write_bytes(damage)
@@ -193,7 +194,7 @@ def test_a_damaged_index_file_is_rebuilt(books: Searched, damage: bytes) -> None
 
 
 def test_an_index_of_another_schema_is_rebuilt(books: Searched) -> None:
-    books.index.close()
+    books.search_index.close()
     for name in (SEARCH_FILE, f"{SEARCH_FILE}-wal", f"{SEARCH_FILE}-shm"):
         (books.folder / name).unlink(missing_ok=True)
     (books.folder / SEARCH_FILE).parent.mkdir(exist_ok=True)

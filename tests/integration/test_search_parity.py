@@ -83,4 +83,5 @@ def test_every_driver_finds_what_the_reference_finds(
             for name, service in services.items():
                 page = service.query("e", {"search": {"q": q}})
                 assert sorted(item["id"] for item in page.data) == expected, (name, q)
+                assert page.meta is not None
                 assert page.meta.total == len(expected), (name, q)
