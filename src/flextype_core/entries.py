@@ -20,6 +20,7 @@ from flextype_core.etags import check_if_match
 from flextype_core.model import Entry, Page, PageMeta
 from flextype_core.ports import Clock, EntryStore, IdFactory
 from flextype_core.query import parse_options, shape_page
+from flextype_core.query.highlight import annotate
 
 __all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
 
@@ -192,7 +193,8 @@ class EntriesService:
             return Page(data=method(parent, options))
         # The store selects and pages (keeping indexes, or in SQL); the rest is ours.
         selection = self._store.select(parent, query)
-        data = shape_page(query, selection.items)
+        # New dicts for _score/_highlight: the store's items are shared, never changed.
+        data = shape_page(query, annotate(selection.items, query.search, selection.scores))
         meta = PageMeta(
             total=selection.total,
             offset=query.offset,
