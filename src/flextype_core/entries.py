@@ -220,7 +220,7 @@ class EntriesService:
     def _cursor_secret(self) -> bytes:
         # Made once and never changed: one read per service, not one per query.
         if self._cursor_key is None:
-            self._cursor_key = self._secrets.secret(cursor.CURSOR_SECRET)
+            self._cursor_key = self._secrets.secret(cursor.CURSOR_KEY_NAME)
         return self._cursor_key
 
     def _next(self, parent: str, query: Query, selection: Selection) -> str | None:

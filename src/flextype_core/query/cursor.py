@@ -24,9 +24,9 @@ import msgspec
 from flextype_core.errors import BadRequest
 from flextype_core.query.model import Keyset, Query
 
-__all__ = ["CURSOR_SECRET", "MemorySecrets", "decode", "encode", "fingerprint"]
+__all__ = ["CURSOR_KEY_NAME", "MemorySecrets", "decode", "encode", "fingerprint"]
 
-CURSOR_SECRET = "cursors"
+CURSOR_KEY_NAME = "cursors"
 """The name of the secret cursors are signed with (``SecretStore.secret``)."""
 
 _DOMAIN = b"flextype-cursor/1\x00"
