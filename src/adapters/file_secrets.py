@@ -9,6 +9,7 @@ every cursor valid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -65,10 +66,9 @@ class FileSecretStore:
                 stream.write(secrets.token_bytes(_SIZE))
                 stream.flush()
                 os.fsync(stream.fileno())
-            try:
-                os.link(tmp, path)  # fails if another process made it first: theirs wins
-            except FileExistsError:
-                pass
+            # link() fails if another process made it first: theirs wins.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
             fsync_dir(path.parent)
         finally:
             tmp.unlink(missing_ok=True)

@@ -115,7 +115,9 @@ def test_keyset_pages_of_an_exact_sort_are_one_statement_each(
         {"where": [{"key": "category", "operator": "eq", "value": "c1"}]},  # by id
     ):
         first = options(**filters, limit="4")
-        whole = evaluate.select(options(**filters), [e.public for e in pg_store.descendants("m", 1)])
+        whole = evaluate.select(
+            options(**filters), [e.public for e in pg_store.descendants("m", 1)]
+        )
         seen, statements = _walk(pg_database, first)
         assert seen == [item["id"] for item in whole], filters
         assert statements[1:] and all(n == 1 for n in statements[1:]), (filters, statements)

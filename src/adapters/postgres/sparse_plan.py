@@ -87,11 +87,12 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
     return Selection(items=[bodies[item["id"]] for item in page], total=len(found), more=more)
 
 
-def _paged(found: list[dict[str, Any]], query: Query) -> tuple[list[dict[str, Any]], bool]:
-    """The page of ``found`` (sorted): by offset, or after the keyset; whether more follow."""
+def _paged(found: list[dict[str, Any]], query: Query) -> tuple[list[dict[str, Any]], bool | None]:
+    """The page of ``found`` (sorted): by offset, or after the keyset (and whether more
+    follow it; without one, offset + page < total tells)."""
     rest = ordered_after(found, query)[query.offset :]
     page = rest if query.limit is None else rest[: query.limit]
-    return page, len(page) < len(rest)
+    return page, None if query.keyset is None else len(page) < len(rest)
 
 
 def _has_big_number(values: Iterable[Any]) -> bool:

@@ -72,8 +72,9 @@ class EntriesController(Controller):
         header `X-Changes-Cursor`: follow `/api/changes` from it to see what changes
         after this listing. A page cut by `limit` has `meta.next` and a
         `Link: <...>; rel="next"` header: the next page continues after it
-        (`options[filter][after]`), without skipping or repeating entries. `id` empty or absent is the root. `options[method]=NAME`
-        runs a collection method registered in Python.
+        (`options[filter][after]`), without skipping or repeating entries. `id` empty
+        or absent is the root. `options[method]=NAME` runs a collection method
+        registered in Python.
         """
         # On the event loop: a token check and an entry held in memory are lookups behind
         # a file's identity check, cheaper than a hop to a worker thread. Reading a file
