@@ -38,7 +38,7 @@ def test_a_damaged_file_secret_is_a_storage_error(tmp_path: Path) -> None:
     folder = tmp_path / "secrets"
     folder.mkdir()
     (folder / "cursors.key").write_bytes(b"short")
-    with pytest.raises(StorageError, match="secrets/cursors.key"):
+    with pytest.raises(StorageError, match=r"secrets/cursors\.key"):
         FileSecretStore(folder).secret("cursors")
 
 

@@ -88,8 +88,10 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
 
 
 def _paged(found: list[dict[str, Any]], query: Query) -> tuple[list[dict[str, Any]], bool | None]:
-    """The page of ``found`` (sorted): by offset, or after the keyset (and whether more
-    follow it; without one, offset + page < total tells)."""
+    """The page of ``found`` (sorted): by offset, or after the keyset.
+
+    Also whether more follow the keyset (None without one: offset + page < total tells).
+    """
     rest = ordered_after(found, query)[query.offset :]
     page = rest if query.limit is None else rest[: query.limit]
     return page, None if query.keyset is None else len(page) < len(rest)
