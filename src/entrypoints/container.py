@@ -13,6 +13,7 @@ from tinydb import TinyDB
 import flextype_core
 from flextype_adapters.bcrypt_hasher import BcryptHasher
 from flextype_adapters.derivative_cache import DiskDerivativeCache
+from flextype_adapters.file_secrets import SECRETS_FOLDER, FileSecretStore
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.pillow_images import PillowImageProcessor
@@ -29,7 +30,7 @@ from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.model import Entry
-from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
+from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, SecretStore, TokenStore
 from flextype_core.query.collections import Searcher
 from flextype_core.webhook_port import WebhookStore
 from flextype_core.webhooks import WebhooksService
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from flextype_adapters.postgres.database import PostgresDatabase
     from flextype_adapters.postgres.entries import PostgresEntryStore
     from flextype_adapters.postgres.media import PostgresMediaStore
+    from flextype_adapters.postgres.secrets import PostgresSecretStore
     from flextype_adapters.postgres.tokens import PostgresTokenStore
     from flextype_adapters.postgres.webhooks import PostgresWebhookStore
     from flextype_adapters.s3_bucket import S3Bucket
@@ -162,6 +164,12 @@ def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
     from flextype_adapters.postgres.tokens import PostgresTokenStore
 
     return PostgresTokenStore(db)
+
+
+def _postgres_secrets(db: PostgresDatabase) -> PostgresSecretStore:
+    from flextype_adapters.postgres.secrets import PostgresSecretStore
+
+    return PostgresSecretStore(db)
 
 
 def _postgres_change_log(db: PostgresDatabase) -> PostgresChangeLog:
@@ -293,6 +301,17 @@ class Container(containers.DeclarativeContainer):
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
         postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
     )
+    # The keys the server makes itself (cursors): beside the content, not in cache/.
+    secret_store: providers.Provider[SecretStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Singleton(
+            FileSecretStore, folder=providers.Callable(Path.joinpath, project, SECRETS_FOLDER)
+        ),
+        tinydb=providers.Singleton(
+            FileSecretStore, folder=providers.Callable(Path.joinpath, project, SECRETS_FOLDER)
+        ),
+        postgres=providers.Singleton(_postgres_secrets, db=postgres_database),
+    )
     # What brings the stores' memory up to the database's change log (a server calls it
     # before answering lookups from memory); None: the file stores need none.
     refresh: providers.Provider[Callable[[], Awaitable[None]] | None] = providers.Selector(
@@ -355,6 +374,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=id_factory,
         max_entry_size=config.api.max_entry_size,
+        secrets=secret_store,
     )
     media = providers.Singleton(
         MediaService,
