@@ -290,7 +290,7 @@ def _errors(operation: dict[str, Any], doc: ApiDoc, *, api: bool, reads_request:
 def _complete(operation: dict[str, Any], path: str, handler: HTTPRouteHandler) -> None:
     doc = doc_of(handler.opt) or ApiDoc()
     api = path.startswith("/api/")
-    read = "GET" in handler.http_methods
+    read = "GET" in handler.http_methods or doc.read_only
     reads_request = "call" in handler.parsed_fn_signature.parameters
     if reads_request or doc.query or doc.image_query:
         _parameters(operation, doc, api=api, read=read)
