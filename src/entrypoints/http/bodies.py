@@ -94,7 +94,11 @@ class NamedQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The collection options, as ``GET`` takes them (JSON keeps numbers and booleans)."""
 
 
-class EntryQueries(Credentials, kw_only=True):
+class EntryQueries(msgspec.Struct, kw_only=True):
+    """The body of ``POST /api/entries/query``: a read, so the token alone."""
+
+    token: str | None = None
+    """The public token, allowed for ``entries`` (or send it in the Authorization header)."""
     queries: dict[str, NamedQuery]
     """Named queries (1 to 50; names of 1-64 letters, digits, ``_`` or ``-``)."""
 
