@@ -168,7 +168,8 @@ def test_conditional_requests_are_documented_where_they_apply(schema: dict[str, 
         responses = operation["responses"]
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
         if "304" in responses:
-            assert method == "get", path
+            # A read, or the one POST that only reads (queries in a body).
+            assert method == "get" or path.endswith("/entries/query"), path
             assert "If-None-Match" in headers, path
             assert "ETag" in responses["200"]["headers"], path
         if "412" in responses:
@@ -253,12 +254,84 @@ def test_collection_meta_is_the_model_the_handlers_answer(schema: dict[str, Any]
 
 def test_the_operators_are_an_enum_with_a_line_each(schema: dict[str, Any]) -> None:
     options = schema["components"]["schemas"]["CollectionOptions"]
-    where = options["properties"]["filter"]["properties"]["where"]["items"]
-    operator = resolve(schema, resolve(schema, where)["properties"]["operator"])
+    where = resolve(schema, options["properties"]["filter"]["properties"]["where"]["items"])
+    clause = resolve(schema, where["anyOf"][0])
+    operator = resolve(schema, clause["properties"]["operator"])
     assert set(operator["enum"]) == set(OPERATORS) | set(ALIASES)
     lines = [line for line in operator["description"].splitlines() if line.startswith("- ")]
     assert [line.split("`")[1] for line in lines] == list(OPERATORS)
     assert "- `neq` (`!=`, `<>`): " in operator["description"]
+
+
+def test_where_groups_nest_and_or_and_not_over_clauses(schema: dict[str, Any]) -> None:
+    filter_ = schema["components"]["schemas"]["CollectionOptions"]["properties"]["filter"]
+    condition = resolve(schema, filter_["properties"]["where"]["items"])
+    kinds = [resolve(schema, alternative) for alternative in condition["anyOf"]]
+    assert kinds[0]["required"] == ["key", "operator", "value"]
+    for kind, name in zip(kinds[1:], ("or", "and", "not"), strict=True):
+        assert kind["required"] == [name]
+        assert kind["additionalProperties"] is False
+    assert kinds[1]["properties"]["or"]["minItems"] == 1  # an empty group is 400
+    assert kinds[1]["properties"]["or"]["items"] == filter_["properties"]["where"]["items"]
+    assert kinds[3]["properties"]["not"] == filter_["properties"]["where"]["items"]
+    assert "or" in condition["example"]
+    assert "[where][0][or][0][key]=year" in _options_parameter(schema)["description"]
+
+
+def test_search_cursors_and_their_answers_are_documented(schema: dict[str, Any]) -> None:
+    options = schema["components"]["schemas"]["CollectionOptions"]
+    search = resolve(schema, options["properties"]["search"])
+    assert set(search["properties"]) == {"q", "fields", "score", "highlight"}
+    assert search["required"] == ["q"] and search["example"]["q"] == "dune"
+    after = options["properties"]["filter"]["properties"]["after"]
+    assert after["type"] == "string" and "meta.next" in after["description"]
+    assert "options[search][q]=" in _options_parameter(schema)["description"]
+    assert "options[filter][after]=" in _options_parameter(schema)["description"]
+    entry = schema["components"]["schemas"]["Entry"]["properties"]
+    assert entry["_score"]["type"] == "number"
+    assert entry["_highlight"]["additionalProperties"] == {"type": "string"}
+    assert "next" in schema["components"]["schemas"]["PageMeta"]["properties"]
+    ok = schema["paths"]["/api/entries"]["get"]["responses"]["200"]
+    assert "Link" in ok["headers"] and 'rel="next"' in ok["headers"]["Link"]["description"]
+    page = ok["content"]["application/json"]["examples"]["search"]["value"]
+    assert page["meta"]["next"] and "<mark>" in page["data"][0]["_highlight"]["title"]
+    assert "Link" not in schema["paths"]["/api/media/folders"]["get"]["responses"]["200"]["headers"]
+
+
+def test_queries_in_a_body_are_a_documented_read(schema: dict[str, Any]) -> None:
+    operation = schema["paths"]["/api/entries/query"]["post"]
+    assert set(schema["paths"]["/api/entries/query"]) == {"post"}
+    body = operation["requestBody"]
+    assert body["required"] is True
+    content = body["content"]["application/json"]
+    model = resolve(schema, content["schema"])
+    assert model["required"] == ["queries"]
+    assert set(model["properties"]) == {"token", "queries"}  # a read: no access token
+    queries = model["properties"]["queries"]
+    assert (queries["minProperties"], queries["maxProperties"]) == (1, 50)
+    assert queries["propertyNames"]["pattern"] == "^[A-Za-z0-9_-]{1,64}$"
+    named = resolve(schema, queries["additionalProperties"])
+    assert named["additionalProperties"] is False
+    assert resolve(schema, named["properties"]["options"]) is resolve(
+        schema, {"$ref": "#/components/schemas/CollectionOptions"}
+    )
+    example = content["examples"]["demo"]["value"]["queries"]
+    assert example["home"] == {"id": "home"} and example["recent"]["options"]["collection"]
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert "If-None-Match" in headers
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["token"]
+    responses = operation["responses"]
+    assert {"200", "304", "400", "401", "404", "413", "429"} <= set(responses)
+    assert {"ETag", "X-Changes-Cursor"} == set(responses["200"]["headers"])
+    answer = resolve(schema, responses["200"]["content"]["application/json"]["schema"])
+    assert answer["required"] == ["data", "meta"]
+    assert set(answer["example"]["data"]) == set(answer["example"]["meta"])
+
+
+def _options_parameter(schema: dict[str, Any]) -> dict[str, Any]:
+    parameters = schema["paths"]["/api/entries"]["get"]["parameters"]
+    found: dict[str, Any] = next(p for p in parameters if p["name"] == "options")
+    return found
 
 
 def test_media_files_and_images_answer_bytes(schema: dict[str, Any]) -> None:

@@ -154,3 +154,49 @@ def test_the_walkthrough_replays_the_seed_examples_verbatim(
     assert signed == "200 image/jpeg\n"
     with Image.open(folder / "thumb.webp") as webp, Image.open(folder / "thumb.jpg") as jpg:
         assert (webp.width, jpg.width) == (200, 120)
+
+
+RICHER = re.search(r"<!-- richer-queries -->\n```sh\n(.*?)```", README, re.S)
+
+
+def test_the_richer_queries_examples_answer_what_the_readme_says(
+    newcomer: tuple[str, dict[str, str], Path],
+) -> None:
+    """The "Richer queries" block, run as one script: each feature's example, in order."""
+    url, exported, folder = newcomer
+    assert RICHER is not None
+    done = subprocess.run(
+        ["bash", "-e", "-c", RICHER.group(1).replace(README_URL, url)],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, **exported},
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    decoder, text, answers = json.JSONDecoder(), done.stdout, []
+    while text.strip():
+        answer, end = decoder.raw_decode(text.strip())
+        answers.append(answer)
+        text = text.strip()[end:]
+    groups, search, second_page, queries = answers
+    assert groups["data"] == [
+        {"title": "Parasite", "id": "movies/parasite"},
+        {"title": "Spirited Away", "id": "movies/spirited-away"},
+    ]
+    found = {item["id"]: item for item in search["data"]}
+    assert set(found) == {"movies/dune", "movies/spirited-away"}
+    assert found["movies/dune"]["_highlight"] == {"title": "<mark>Dune</mark>"}
+    assert "<mark>" in found["movies/spirited-away"]["_highlight"]["title"]
+    assert [item["id"] for item in second_page["data"]] == [
+        "movies/everything-everywhere-all-at-once",
+        "movies/parasite",
+    ]
+    assert second_page["meta"]["next"]
+    assert [item["id"] for item in queries["data"]["recent"]] == [
+        "movies/birds-of-prey",
+        "movies/dune",
+    ]
+    assert queries["meta"]["recent"]["total"] == 3 and queries["meta"]["recent"]["next"]
+    assert queries["data"]["home"]["id"] == "home" and queries["meta"]["home"] is None

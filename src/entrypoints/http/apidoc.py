@@ -36,6 +36,7 @@ Answer = Literal[
     "CreatedWebhook",
     "Deliveries",
     "Changes",
+    "Queries",
 ]
 """The success answers ``openapi_schemas.ANSWERS`` describes."""
 
@@ -65,6 +66,9 @@ class ApiDoc(msgspec.Struct, frozen=True, kw_only=True):
     """The write honours ``If-Match`` (412 when the current ETag differs)."""
     if_none_match: bool = False
     """The write honours ``If-None-Match: *``: create only if absent (412 otherwise)."""
+    read_only: bool = False
+    """A POST that only reads (its query is a body): documented as a read, with the
+    token alone and ``If-None-Match`` (304)."""
     changes_cursor: bool = False
     """A collection answer carries ``X-Changes-Cursor`` (the change feed's position)."""
     event_stream: bool = False

@@ -20,6 +20,7 @@ __all__ = [
     "EntryCreate",
     "EntryDelete",
     "EntryMove",
+    "EntryQueries",
     "EntryUpdate",
     "FolderCreate",
     "HashCreate",
@@ -29,6 +30,7 @@ __all__ = [
     "MediaUpload",
     "MetaDelete",
     "MetaWrite",
+    "NamedQuery",
     "TokenCreate",
     "TokenDelete",
     "TokenMove",
@@ -39,6 +41,7 @@ __all__ = [
     "WebhookUpdate",
     "meta_write",
     "read",
+    "read_part",
 ]
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -80,6 +83,24 @@ class EntryMove(Credentials, kw_only=True):
 class EntryDelete(Credentials, kw_only=True):
     id: str
     """The entry to delete, with its children."""
+
+
+class NamedQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One query of ``POST /api/entries/query``: what ``GET /api/entries`` would take."""
+
+    id: str | None = None
+    """The entry; with ``options.collection`` truthy, the parent (absent: the root)."""
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The collection options, as ``GET`` takes them (JSON keeps numbers and booleans)."""
+
+
+class EntryQueries(msgspec.Struct, kw_only=True):
+    """The body of ``POST /api/entries/query``: a read, so the token alone."""
+
+    token: str | None = None
+    """The public token, allowed for ``entries`` (or send it in the Authorization header)."""
+    queries: dict[str, NamedQuery]
+    """Named queries (1 to 50; names of 1-64 letters, digits, ``_`` or ``-``)."""
 
 
 class TokenCreate(Credentials, kw_only=True):
@@ -161,15 +182,30 @@ def read(params: RequestParams, model: type[T]) -> T:
         raise _translated(str(exc)) from exc
 
 
-def _translated(message: str) -> BadRequest | ValidationFailed:
+def read_part(value: Any, model: type[T], name: str) -> T:
+    """Check one part of the parameters, ``name`` (``queries.recent``), against ``model``.
+
+    Raises:
+        BadRequest: it is not an object, or a field is missing or has the wrong type
+            (the message names the parameter by its dot path).
+    """
+    try:
+        return msgspec.convert(value, model)
+    except msgspec.ValidationError as exc:
+        raise _translated(str(exc), name) from exc
+
+
+def _translated(message: str, part: str = "") -> BadRequest | ValidationFailed:
     missing = _MISSING.search(message)
     if missing is not None:
-        return BadRequest(f"The parameter '{missing.group(1)}' is required.")
+        return BadRequest(f"The parameter '{_joined(part, missing.group(1))}' is required.")
     located = _AT.match(message)
     if located is None:
+        if part:
+            return BadRequest(f"The parameter '{part}': {message}.")
         return BadRequest(f"Invalid parameters: {message}.")
     problem, path = located.groups()
-    name = re.sub(r"\[(\d+)\]", r".\1", path) or "(body)"
+    name = _joined(part, re.sub(r"\[(\d+)\]", r".\1", path)) or "(body)"
     if name.split(".")[0] == "data":
         return ValidationFailed(f"'data' must be an object: {problem}.", details=["data"])
     return BadRequest(f"The parameter '{name}': {problem}.")
@@ -202,6 +238,10 @@ class MetaDelete(Credentials, kw_only=True):
 class MetaWrite(MetaDelete, kw_only=True):
     value: Any
     """The value; required and not null, as in Flextype (DELETE removes a field)."""
+
+
+def _joined(part: str, path: str) -> str:
+    return f"{part}.{path}" if part and path else part or path
 
 
 def meta_write(params: RequestParams) -> MetaWrite:

@@ -12,10 +12,17 @@ from litestar.di import NamedDependency
 from flextype_core import Page
 from flextype_core.etags import entity_tag
 from flextype_entrypoints.http.apidoc import ApiDoc
-from flextype_entrypoints.http.bodies import EntryCreate, EntryDelete, EntryMove, EntryUpdate
+from flextype_entrypoints.http.bodies import (
+    EntryCreate,
+    EntryDelete,
+    EntryMove,
+    EntryQueries,
+    EntryUpdate,
+    NamedQuery,
+)
 from flextype_entrypoints.http.deps import ApiCall, written
-from flextype_entrypoints.http.params import is_truthy
-from flextype_entrypoints.http.responses import Data
+from flextype_entrypoints.http.queries import is_collection, read_queries, run_queries
+from flextype_entrypoints.http.responses import Data, QueriesAnswer
 
 __all__ = ["EntriesController"]
 
@@ -44,6 +51,11 @@ def next_link(request: Request[Any, Any, Any], cursor: str) -> str:
     query = urlencode([*kept, (_PAGING[0], cursor)], encoding="latin-1")
     base = str(request.url).partition("?")[0]
     return f'<{base}?{query}>; rel="next"'
+
+
+def _queries(call: ApiCall, queries: dict[str, NamedQuery]) -> tuple[dict[str, str], QueriesAnswer]:
+    headers = call.collection_headers()  # first, as for one collection
+    return headers, run_queries(call.entries, queries)
 
 
 class EntriesController(Controller):
@@ -83,7 +95,7 @@ class EntriesController(Controller):
         # lookups, unless its memory is current for this request (ApiCall.memory_current).
         await call.authorize_on_loop(_API, write=False)
         options = call.params.options()
-        if is_truthy(options.get("collection")) or "method" in options:
+        if is_collection(options):
             parent = call.params.text("id", required=False) or ""
             headers, page = await to_thread.run_sync(_collection, call, parent, options)
             if page.meta is not None and page.meta.next is not None:
@@ -97,6 +109,35 @@ class EntriesController(Controller):
         if entry is None:
             entry = await to_thread.run_sync(call.entries.fetch, entry_id)
         return call.respond(Data(data=entry), entity_tag(entry))
+
+    @post(
+        "/query",
+        status_code=200,
+        summary="Run several named entry or collection queries at once",
+        doc=ApiDoc(
+            body=EntryQueries,
+            answer="Queries",
+            errors=(404,),
+            etag=True,
+            read_only=True,
+            changes_cursor=True,
+        ),
+    )
+    async def query_entries(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+        """Run each of `queries` as `GET /api/entries?id=ID&options...` would; answer by name.
+
+        `{"queries": {"NAME": {"id": ID, "options": {...}}, ...}}`: up to 50 queries,
+        names of 1 to 64 letters, digits, `_` or `-`. A query whose `options.collection`
+        is truthy (or that names a `method`) answers a collection, else the entry `id`.
+        JSON options keep their types (`"limit": 10`, `"value": 2020`). The answer is
+        `{"data": {NAME: data}, "meta": {NAME: meta or null}}` with `X-Changes-Cursor`
+        (read before the queries). A read: the token alone, counted once. The first query
+        that fails makes the whole answer its error, its message naming the query.
+        """
+        await call.authorize_on_loop(_API, write=False)
+        queries = read_queries(call.params)
+        headers, result = await to_thread.run_sync(_queries, call, queries)
+        return call.respond(result, entity_tag(result), headers)
 
     @post(
         "/",

@@ -22,6 +22,11 @@ import flextype_core
 from flextype_entrypoints.http.apidoc import ApiDoc, doc_of
 from flextype_entrypoints.http.docs_ui import SwaggerPage
 from flextype_entrypoints.http.openapi_examples import ENTRY_EXAMPLE, REQUEST_EXAMPLES
+from flextype_entrypoints.http.openapi_queries import (
+    OPTIONS_DESCRIPTION,
+    QUERIES_EXAMPLE,
+    SEARCH_PAGE_EXAMPLE,
+)
 from flextype_entrypoints.http.openapi_schemas import ANSWERS, components, ref
 
 __all__ = ["DESCRIPTION", "SCHEMA_PATH", "document", "openapi_config"]
@@ -33,7 +38,10 @@ DESCRIPTION = """\
 A headless flat-file CMS: the Flextype REST API in Python. Its API families, each served
 identically under `/api`, `/api/v0` and `/api/v1`:
 
-- **Entries** (`/api/entries`): content as a tree of entries, with collection queries.
+- **Entries** (`/api/entries`): content as a tree of entries, with collection queries:
+  where clauses and `or`/`and`/`not` groups, full-text search (`options[search]`),
+  cursor pages (`meta.next`, `Link`, `options[filter][after]`), and several named
+  queries in one JSON body (`POST /api/entries/query`).
 - **Registry** (`/api/registry`): the manifest and the settings, by dot path.
 - **Tokens** (`/api/tokens`): the tokens that open the API, and bcrypt helpers.
 - **Media files** (`/api/media/files`): uploads and their metadata; the files themselves
@@ -105,8 +113,7 @@ _QUERY: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "options": {
-        "description": "Collection options as bracket keys: `options[collection]=true`, "
-        "`options[find][depth]=2`, `options[filter][where][0][key]=year`.",
+        "description": OPTIONS_DESCRIPTION,
         "style": "deepObject",
         "explode": True,
         "schema": ref("CollectionOptions"),
@@ -165,6 +172,14 @@ _CHANGES_CURSOR = {
     "X-Changes-Cursor": {
         "description": "On collections: the change feed's position this answer reflects; "
         "follow `/api/changes?since=` it to miss nothing after.",
+        "schema": {"type": "string"},
+    }
+}
+_LINK = {
+    "Link": {
+        "description": 'On a collection cut by `limit`: `<URL of the next page>; rel="next"` '
+        "(the same query with `options[filter][after]` = `meta.next`); absent on the last "
+        "page.",
         "schema": {"type": "string"},
     }
 }
@@ -235,6 +250,10 @@ def _request_body(operation: dict[str, Any], doc: ApiDoc, name: str) -> None:
             media["examples"] = {
                 "seed": {"summary": "From the Flextype docs", "value": REQUEST_EXAMPLES[name]}
             }
+        elif name == "query_entries":
+            media["examples"] = {
+                "demo": {"summary": "Two collections and an entry", "value": QUERIES_EXAMPLE}
+            }
         content = {"application/json": media}
         operation["description"] = operation.get("description", "") + _FORM_NOTE
     operation["requestBody"] = {"required": required, "content": content}
@@ -255,12 +274,23 @@ def _success(operation: dict[str, Any], doc: ApiDoc, *, read: bool) -> None:
         ok: dict[str, Any] = {"description": "OK", "content": content}
         if doc.answer == "Entry":
             content["application/json"]["example"] = {"data": ENTRY_EXAMPLE}
+        if doc.answer == "Entries":
+            content["application/json"]["examples"] = {
+                "entry": {"summary": "One entry", "value": {"data": ENTRY_EXAMPLE}},
+                "search": {
+                    "summary": "A search page with _score, _highlight and meta.next",
+                    "value": SEARCH_PAGE_EXAMPLE,
+                },
+            }
         if doc.event_stream:
             content["text/event-stream"] = _EVENTS
         responses["200"] = ok
     if doc.etag:
         for status in [s for s in responses if s.startswith("2")]:
-            responses[status]["headers"] = _ETAG | (_CHANGES_CURSOR if doc.changes_cursor else {})
+            headers = _ETAG | (_CHANGES_CURSOR if doc.changes_cursor else {})
+            if doc.answer == "Entries":  # cursor pages of collections of entries
+                headers = headers | _LINK
+            responses[status]["headers"] = headers
         if read:
             responses["304"] = {
                 "description": "Not Modified: If-None-Match names the current ETag; no body.",
@@ -290,7 +320,7 @@ def _errors(operation: dict[str, Any], doc: ApiDoc, *, api: bool, reads_request:
 def _complete(operation: dict[str, Any], path: str, handler: HTTPRouteHandler) -> None:
     doc = doc_of(handler.opt) or ApiDoc()
     api = path.startswith("/api/")
-    read = "GET" in handler.http_methods
+    read = "GET" in handler.http_methods or doc.read_only
     reads_request = "call" in handler.parsed_fn_signature.parameters
     if reads_request or doc.query or doc.image_query:
         _parameters(operation, doc, api=api, read=read)

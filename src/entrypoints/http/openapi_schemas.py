@@ -13,12 +13,11 @@ import msgspec
 
 from flextype_core import PageMeta, Token
 from flextype_core.entries import VISIBILITIES
-from flextype_core.query.model import OPERATORS
-from flextype_core.query.parse import ALIASES
 from flextype_core.webhook_port import EVENTS, Delivery, Webhook
 from flextype_core.webhooks import MAX_TITLE_LENGTH, MAX_URL_LENGTH, CreatedWebhook
 from flextype_entrypoints.http import bodies, responses
 from flextype_entrypoints.http.apidoc import Answer
+from flextype_entrypoints.http.openapi_queries import ENTRY_EXTRAS, query_schemas
 
 __all__ = ["ANSWERS", "REF", "components", "ref"]
 
@@ -46,6 +45,7 @@ _MODELS: tuple[type[msgspec.Struct], ...] = (
     bodies.WebhookUpdate,
     bodies.WebhookDelete,
     bodies.WebhookReplay,
+    bodies.EntryQueries,
     PageMeta,
     Token,
     Webhook,
@@ -115,6 +115,7 @@ _ENTRY: dict[str, Any] = {
         "created_by": {"type": "string"},
         "routable": {"type": "boolean"},
         "visibility": {"type": "string", "description": "One of: " + ", ".join(VISIBILITIES)},
+        **ENTRY_EXTRAS,
     },
 }
 _ENTRY_FIELDS: dict[str, Any] = {
@@ -174,82 +175,6 @@ _ERROR: dict[str, Any] = {
 }
 
 
-def _operator() -> dict[str, Any]:
-    """The ``where`` operators, canonical names and aliases, one line each."""
-    aliases: dict[str, list[str]] = {}
-    for alias, name in ALIASES.items():
-        aliases.setdefault(name, []).append(alias)
-    lines = []
-    for name, clause in OPERATORS.items():
-        spelled = ", ".join(f"`{a}`" for a in aliases.get(name, []))
-        text = (clause.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"- `{name}`{f' ({spelled})' if spelled else ''}: {text}")
-    return {
-        "type": "string",
-        "enum": [*OPERATORS, *ALIASES],
-        "description": "Case-insensitive (`EQ` is `eq`); aliases in brackets.\n\n"
-        + "\n".join(lines),
-    }
-
-
-_CLAUSE: dict[str, Any] = {
-    "type": "object",
-    "required": ["key", "operator", "value"],
-    "properties": {
-        "key": {"type": "string", "description": "A dot path: `author.name`, `tags.0`."},
-        "operator": ref("Operator"),
-        "value": {
-            "description": "A value; `in`/`nin` and `between`/`nbetween` take a list "
-            "(or `a,b`). Compared by the stored field's type."
-        },
-    },
-}
-_SORT_KEY: dict[str, Any] = {
-    "type": "object",
-    "required": ["key"],
-    "properties": {
-        "key": {"type": "string"},
-        "direction": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
-    },
-}
-_OPTIONS: dict[str, Any] = {
-    "type": "object",
-    "description": "What a collection fetch selects; as bracket keys in a query string "
-    "(`options[filter][where][0][key]=year`) or an object in a JSON body.",
-    "properties": {
-        "collection": {
-            "description": "`1`, `true`, `on` or `yes`: a collection instead of one item.",
-            "anyOf": [{"type": "boolean"}, {"type": "string"}],
-        },
-        "find": {
-            "type": "object",
-            "properties": {
-                "depth": {
-                    "type": "string",
-                    "description": "Levels down: `1` (default), `all`, `>N`, `>=N`, `<N`, `<=N`.",
-                }
-            },
-        },
-        "filter": {
-            "type": "object",
-            "properties": {
-                "where": {"type": "array", "items": ref("WhereClause")},
-                "sort_by": {"anyOf": [ref("SortKey"), {"type": "array", "items": ref("SortKey")}]},
-                "offset": {"type": "integer", "minimum": 0},
-                "limit": {"type": "integer", "minimum": 0},
-                "return": {
-                    "type": "string",
-                    "enum": ["all", "first", "last", "next", "random", "shuffle"],
-                },
-                "group_by": {"type": "string", "description": "A dot path."},
-                "only": {"type": "array", "items": {"type": "string"}},
-                "except": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "method": {"type": "string", "description": "A collection method registered in Python."},
-    },
-}
-
 _WEBHOOK_FIELDS: dict[str, Any] = {
     "type": "object",
     "description": "A webhook's writable fields; `url` and `events` are required at create.",
@@ -302,6 +227,7 @@ ANSWERS: dict[Answer, dict[str, Any]] = {
     "CreatedWebhook": ref("CreatedWebhookData"),
     "Deliveries": ref("DeliveryList"),
     "Changes": ref("ChangesPage"),
+    "Queries": ref("QueriesAnswer"),
 }
 """The JSON answers; ``Image`` and ``File`` are bytes (``openapi.py``)."""
 
@@ -335,16 +261,13 @@ def components() -> dict[str, Any]:
     _, models = msgspec.json.schema_components(_MODELS, ref_template=REF)
     _token_views(models)
     _bodies(models)
+    query_schemas(models)
     models.update(
         Error=_ERROR,
         Entry=_ENTRY,
         EntryFields=_ENTRY_FIELDS,
         MediaFile=_MEDIA_FILE,
         Folder=_FOLDER,
-        Operator=_operator(),
-        WhereClause=_CLAUSE,
-        SortKey=_SORT_KEY,
-        CollectionOptions=_OPTIONS,
         AnyData={"type": "object", "required": ["data"], "properties": {"data": {}}},
         EntryData=_data("Entry", "One entry."),
         EntryCollection=_listed("Entry", "A collection of entries.", meta=True),

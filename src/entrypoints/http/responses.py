@@ -17,6 +17,7 @@ __all__ = [
     "GeneratedToken",
     "HashVerified",
     "Health",
+    "QueriesAnswer",
     "RegistryItem",
     "ServiceIndex",
 ]
@@ -28,6 +29,15 @@ class Data(msgspec.Struct, kw_only=True, omit_defaults=True):
     data: Any
     meta: PageMeta | None = None
     """On collections: ``total`` matches before ``offset`` and ``limit``."""
+
+
+class QueriesAnswer(msgspec.Struct, kw_only=True):
+    """The answer of ``POST /api/entries/query``: each query's data and meta, by name."""
+
+    data: dict[str, Any]
+    """What ``GET /api/entries`` answers as ``data`` for each query."""
+    meta: dict[str, PageMeta | None]
+    """Each query's ``meta``: null for an entry (and a named method), as GET has none."""
 
 
 class RegistryItem(msgspec.Struct, kw_only=True):
