@@ -358,3 +358,23 @@ W = "options[filter][where][0]"
 )  # fmt: skip
 def test_every_malformed_group_is_a_400_naming_it(options: dict[str, Any], start: str) -> None:
     assert bad(options).startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"filter": {"where": {"1" * 5000: {}}}}, "is not an index"),  # int() would raise
+        ({"filter": {"after": "c", "offset": "0"}}, "cannot be combined"),
+        ({"search": {"q": "x", "fields": ["id"]}}, "'id' is not searched"),
+        ({"search": {"q": "x", "fields": []}}, "at least one field"),
+        ({"search": {"q": "x", "fields": [f"f{i}" for i in range(101)]}}, "more than 100"),
+    ],
+)
+def test_review_findings_are_400s(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadRequest, match=re.escape(message)):
+        parse_options(options)
+
+
+def test_search_fields_named_twice_count_once() -> None:
+    search = parse_options({"search": {"q": "x", "fields": ["a", "a", "b.c"]}}).search
+    assert search is not None and search.fields == (("a",), ("b", "c"))

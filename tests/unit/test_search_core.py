@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from flextype_core.errors import BadRequest
 from flextype_core.query.search_match import matches, scan
 from flextype_core.query.search_syntax import MAX_PARTS, Phrase, SearchExpr, Word, parse_search
-from flextype_core.query.search_text import MAX_WORDS, document, field_texts, tokens
+from flextype_core.query.search_text import (
+    MAX_DISTINCT_BYTES,
+    MAX_WORDS,
+    document,
+    field_texts,
+    tokens,
+)
 
 
 def test_words_lose_case_and_accents() -> None:
@@ -111,3 +117,12 @@ def test_scan_scores_every_match_and_nothing_else() -> None:
     found = scan(parse_search("dune"), items)
     assert set(found) == {"a", "b"}
     assert found["a"] > found["b"]
+
+
+def test_distinct_words_are_indexed_up_to_a_byte_budget() -> None:
+    words = [f"{i:06d}" + "é" * 150 for i in range(3000)]  # ~ 450 KiB of distinct words
+    doc = document({"body": " ".join(words), "tail": "last"})
+    kept = [w for _, field in doc for w in field]
+    assert 0 < len(kept) < len(words)
+    assert sum(len(w.encode()) + 8 for w in set(kept)) <= MAX_DISTINCT_BYTES
+    assert not matches(parse_search("last"), doc)  # past the budget: not searchable

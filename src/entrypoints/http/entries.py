@@ -21,6 +21,7 @@ from flextype_entrypoints.http.bodies import (
     NamedQuery,
 )
 from flextype_entrypoints.http.deps import ApiCall, written
+from flextype_entrypoints.http.params import MAX_QUERY_BYTES
 from flextype_entrypoints.http.queries import is_collection, read_queries, run_queries
 from flextype_entrypoints.http.responses import Data, QueriesAnswer
 
@@ -37,18 +38,25 @@ def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> tuple[di
 _PAGING = ("options[filter][after]", "options[filter][offset]")
 
 
-def next_link(request: Request[Any, Any, Any], cursor: str) -> str:
+def next_link(request: Request[Any, Any, Any], cursor: str) -> str | None:
     """The ``Link`` header's value for the next page: this URL, continuing after ``cursor``.
 
     Every parameter stays as the client sent it (its token too: it was the client's),
     but ``options[filter][offset]`` and a previous ``after``, which the cursor replaces.
+    None when no URL can say it: the request had a body (its options are not in the
+    URL), or the URL would be longer than a query string may be (``meta.next`` has it).
     """
+    headers = request.headers
+    if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+        return None
     # Latin-1 maps each byte to one character and back: a value that is no UTF-8 goes
     # back as the client sent it.
     raw = request.scope.get("query_string", b"").decode("latin-1")
     pairs = parse_qsl(raw, keep_blank_values=True, encoding="latin-1")
     kept = [(name, value) for name, value in pairs if name not in _PAGING]
     query = urlencode([*kept, (_PAGING[0], cursor)], encoding="latin-1")
+    if len(query) > MAX_QUERY_BYTES:
+        return None
     base = str(request.url).partition("?")[0]
     return f'<{base}?{query}>; rel="next"'
 
@@ -99,7 +107,9 @@ class EntriesController(Controller):
             parent = call.params.text("id", required=False) or ""
             headers, page = await to_thread.run_sync(_collection, call, parent, options)
             if page.meta is not None and page.meta.next is not None:
-                headers["Link"] = next_link(request, page.meta.next)
+                link = next_link(request, page.meta.next)
+                if link is not None:
+                    headers["Link"] = link
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload), headers)
         entry_id = call.params.text("id")

@@ -39,6 +39,7 @@ from flextype_core.query.model import (
 )
 from flextype_core.query.regex import RegexError, compile_pattern
 from flextype_core.query.search_syntax import parse_search
+from flextype_core.query.search_text import UNSEARCHED
 from flextype_core.query.values import json_text, to_timestamp
 
 __all__ = ["ALIASES", "MAX_CLAUSES", "MAX_PATH", "parse_options"]
@@ -57,8 +58,9 @@ ALIASES = {
 """Operator spellings accepted besides the canonical names (matched case-insensitively)."""
 MAX_PATH = 256
 """Longest dot path accepted, in characters."""
-MAX_CURSOR = 4096
-"""Longest cursor accepted, in characters."""
+MAX_CURSOR = 1 << 20
+"""Longest cursor accepted, in characters (a cursor holds the sort values of an item,
+which may be long; bodies and query strings have limits of their own)."""
 MAX_CLAUSES = 100
 """Most ``where`` clauses (counted across groups) or ``sort_by`` keys one query may have."""
 
@@ -123,7 +125,11 @@ def _indexed(value: object, name: str) -> list[tuple[str, Any]]:
     if isinstance(value, list):
         return [(str(i), item) for i, item in enumerate(value)]
     if isinstance(value, Mapping):
-        bad = [key for key in value if not (isinstance(key, str) and key.isdecimal())]
+        bad = [
+            key
+            for key in value
+            if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9)
+        ]
         if bad:
             raise BadRequest(f"{name} must be a list; {shown(str(bad[0]))} is not an index.")
         return sorted(value.items(), key=lambda pair: int(pair[0]))
@@ -352,6 +358,21 @@ def _flag(value: object, name: str) -> bool:
     raise BadRequest(f"{name} must be true or false, got {_kind(value)}.")
 
 
+def _search_fields(value: object, name: str) -> tuple[Path, ...]:
+    paths = tuple(dict.fromkeys(_paths(value, name)))
+    if not paths:
+        raise BadRequest(f"{name} must name at least one field.")
+    if len(paths) > MAX_CLAUSES:
+        raise BadRequest(f"{name} names more than {MAX_CLAUSES} fields.")
+    managed = [path for path in paths if path[0] in UNSEARCHED]
+    if managed:
+        raise BadRequest(
+            f"{name}: {shown('.'.join(managed[0]))} is not searched"
+            f" ({', '.join(sorted(UNSEARCHED))} never are)."
+        )
+    return paths
+
+
 def _search(value: object) -> Search:
     name = "options[search]"
     data = _object(value, name)
@@ -362,7 +383,7 @@ def _search(value: object) -> Search:
     return Search(
         q=data["q"],
         expr=parse_search(data["q"], f"{name}[q]"),
-        fields=None if fields is None else _paths(fields, f"{name}[fields]"),
+        fields=None if fields is None else _search_fields(fields, f"{name}[fields]"),
         score=_flag(data.get("score", False), f"{name}[score]"),
         highlight=_flag(data.get("highlight", False), f"{name}[highlight]"),
     )
@@ -397,7 +418,7 @@ def parse_options(options: Mapping[str, Any]) -> Query:
     fields = (
         {} if filters is None else _filter(_object(filters, "options[filter]"), "options[filter]")
     )
-    if "after" in fields and fields.get("offset"):
+    if "after" in fields and "offset" in fields:
         raise BadRequest(
             "options[filter][after] continues from a cursor: it cannot be combined with"
             " options[filter][offset]."

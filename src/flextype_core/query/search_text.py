@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "MAX_DISTINCT_BYTES",
     "MAX_WORD",
     "MAX_WORDS",
     "UNSEARCHED",
@@ -32,6 +33,10 @@ MAX_WORDS = 16_000
 positions up to 16,383, and every driver must find the same)."""
 MAX_WORD = 200
 """Longest word indexed, in characters; longer runs are not searchable."""
+MAX_DISTINCT_BYTES = 256 * 1024
+"""UTF-8 bytes of an entry's distinct words that are indexed; words after the budget is
+spent are not searchable (a PostgreSQL tsvector holds at most 1 MB: an entry of many
+distinct long words, such as CJK text, would not fit)."""
 
 _FOLDS = str.maketrans(
     {
@@ -112,11 +117,21 @@ def document(item: dict[str, Any], fields: tuple[Path, ...] | None = None) -> Do
     """
     found: Document = []
     budget = MAX_WORDS
+    distinct: set[str] = set()
+    spent = 0
     for dotted, text in field_texts(item, fields):
+        kept: list[str] = []
+        for word in tokens(text)[:budget]:
+            if word not in distinct:
+                spent += len(word.encode()) + 8
+                if spent > MAX_DISTINCT_BYTES:
+                    budget = 0
+                    break
+                distinct.add(word)
+            kept.append(word)
+        if kept:
+            found.append((dotted, kept))
+            budget -= len(kept)
         if budget <= 0:
             break
-        words = tokens(text)[:budget]
-        if words:
-            found.append((dotted, words))
-            budget -= len(words)
     return found
