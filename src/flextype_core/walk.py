@@ -7,8 +7,10 @@ store's select, as ``X-Changes-Cursor`` is read before a listing), every cursor 
 walk carries it, and each later page leaves out every entry changed since then
 (``page``): such an entry may be missed (it changed during the walk) but never comes
 twice, and an unchanged entry is never left out. Changes are read after the select too,
-so an entry the select saw changed is always named (a log that orders positions by
-commit, as every ``ChangeLog`` does, gives every change committed before the read).
+once the writers' lock was free for a moment, so an entry the select saw changed is
+always named (a log that orders positions by commit, as every ``ChangeLog`` does, gives
+every change committed before the read). Hand edits count once the store has found them
+and appended them (the YAML store's sweep).
 
 A walk the log can no longer vouch for (too many changes since it began, a log
 recreated, or changes purged) is ``ResyncRequired``: the client starts again.
@@ -178,6 +180,11 @@ def page(store: EntryStore, log: ChangeLog, parent: str, query: Query, walk: Wal
     changed, position = changed_since(log, walk, parent)
     asked = None if query.limit is None else query.limit + len(changed)
     selection = store.select(parent, msgspec.structs.replace(query, limit=asked))
+    # A write may show (a file renamed into place) before its change is appended, under
+    # the writers' lock: waiting for that lock once lets every write the select may
+    # have seen finish appending, so the read below names it.
+    with store.exclusive():
+        pass
     later, _ = changed_since(log, walk, parent, after=position)
     if len(changed | later) > MAX_CHANGED:
         raise ResyncRequired(_TOO_MANY + _AGAIN)
