@@ -375,6 +375,8 @@ class Container(containers.DeclarativeContainer):
         ids=id_factory,
         max_entry_size=config.api.max_entry_size,
         secrets=secret_store,
+        # Cursor walks leave out what changed since their first page (no entry twice).
+        changes=change_log,
     )
     media = providers.Singleton(
         MediaService,

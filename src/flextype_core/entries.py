@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from flextype_core import ids
+from flextype_core import ids, walk
+from flextype_core.changes import ChangeLog
 from flextype_core.errors import (
     BadRequest,
     Conflict,
@@ -17,7 +18,7 @@ from flextype_core.errors import (
     shown,
 )
 from flextype_core.etags import check_if_match
-from flextype_core.model import Entry, Page, PageMeta, Selection
+from flextype_core.model import Entry, Page, PageMeta
 from flextype_core.ports import Clock, EntryStore, IdFactory, SecretStore
 from flextype_core.query import cursor, parse_options, shape_page
 from flextype_core.query.highlight import annotate
@@ -106,6 +107,9 @@ class EntriesService:
             JSON (0: no limit). Creates and updates past it are refused.
         secrets: where the key that signs cursors is kept (shared by every process on
             the same storage); None: one in memory, so cursors last as long as the service.
+        changes: the change log the store's writes append to: a cursor walk leaves out
+            the entries changed since its first page (``flextype_core.walk``), so none
+            comes twice. None: pages follow the keyset alone (decision 217).
     """
 
     def __init__(
@@ -116,8 +120,10 @@ class EntriesService:
         *,
         max_entry_size: int = 0,
         secrets: SecretStore | None = None,
+        changes: ChangeLog | None = None,
     ) -> None:
         self._store = store
+        self._changes = changes
         self._secrets = secrets or cursor.MemorySecrets()
         self._cursor_key: bytes | None = None
         self._clock = clock
@@ -195,6 +201,8 @@ class EntriesService:
             BadRequest: a malformed option (the message names it) or an unknown method.
             InvalidId: ``parent_id`` is not a valid id.
             EntryNotFound: ``parent_id`` is neither an entry nor has descendants.
+            ResyncRequired: a cursor walk the change log can no longer vouch for (too
+                many changes since it began, changes purged, another log).
         """
         parent = ids.parse_parent_id(parent_id)
         query = parse_options(options)
@@ -203,11 +211,8 @@ class EntriesService:
             if method is None:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
-        if query.after is not None:
-            keyset = cursor.decode(query.after, parent, query, self._cursor_secret())
-            query = msgspec.structs.replace(query, keyset=keyset)
-        # The store selects and pages (keeping indexes, or in SQL); the rest is ours.
-        selection = self._store.select(parent, query)
+        query, walked = self._select(parent, query)
+        selection = walked.selection
         # New dicts for _score/_highlight: the store's items are shared, never changed.
         data = shape_page(query, annotate(selection.items, query.search, selection.scores))
         meta = PageMeta(
@@ -215,9 +220,17 @@ class EntriesService:
             offset=query.offset,
             limit=query.limit,
             unreadable=selection.unreadable,
-            next=self._next(parent, query, selection),
+            next=self._next(parent, query, walked),
         )
         return Page(data=data if shared else _copied(data), meta=meta)
+
+    def _select(self, parent: str, query: Query) -> tuple[Query, walk.Walked]:
+        """The store's selection for ``query``, its cursor checked: a page of a walk."""
+        began: cursor.Walk | None = None
+        if query.after is not None:
+            keyset, began = cursor.read(query.after, parent, query, self._cursor_secret())
+            query = msgspec.structs.replace(query, keyset=keyset)
+        return query, walk.select(self._store, self._changes, parent, query, began)
 
     def _cursor_secret(self) -> bytes:
         # Made once and never changed: one read per service, not one per query.
@@ -225,24 +238,24 @@ class EntriesService:
             self._cursor_key = self._secrets.secret(cursor.CURSOR_KEY_NAME)
         return self._cursor_key
 
-    def _next(self, parent: str, query: Query, selection: Selection) -> str | None:
+    def _next(self, parent: str, query: Query, walked: walk.Walked) -> str | None:
         """The cursor after the page, when ``limit`` cut the list and more items follow.
 
         Only ``return=all`` (grouped or not) pages: ``first``, ``last``, ``next`` and
         ``random`` answer one item and ``shuffle`` reorders the page, so none has a
-        "next page" (they take ``after`` all the same: the items after it).
+        "next page" (they take ``after`` all the same: the items after it). The cursor
+        follows the last item walked over (a walk's page may leave out its last ones).
         """
-        if query.limit is None or query.return_ != "all" or not selection.items:
+        selection, last = walked.selection, walked.last
+        if query.limit is None or query.return_ != "all" or last is None:
             return None
         more = selection.more
         if more is None:
             more = query.offset + len(selection.items) < selection.total
         if not more:
             return None
-        last = selection.items[-1]
-        score = None if selection.scores is None else selection.scores[-1]
-        keyset = keyset_of(last, query, score)
-        return cursor.encode(keyset, parent, query, self._cursor_secret())
+        keyset = keyset_of(last, query, walked.last_score)
+        return cursor.encode(keyset, parent, query, self._cursor_secret(), walked.walk)
 
     def register_method(self, name: str, method: CollectionMethod) -> None:
         """Make ``options[method]=name`` call ``method(parent_id, options)``.

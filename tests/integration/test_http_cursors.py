@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from flextype_core.walk import MAX_CHANGED
+from tests.feed_support import change, container_with_log
 from tests.http_client import (
     DRIVERS,
     ApiClient,
@@ -20,6 +22,8 @@ from tests.http_client import (
     data_of,
     serve,
 )
+from tests.integration.postgres_support import new_schema, pg_init
+from tests.unit.feed_fakes import FakeChangeLog
 
 _LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 
@@ -170,3 +174,82 @@ def test_a_cursor_of_a_long_sort_value_is_taken_back(api: ApiClient) -> None:
     second = api.get("entries", {**params, "options[filter][after]": first["meta"]["next"]})
     assert second.status_code == 200, second.text
     assert [i["id"] for i in second.json()["data"]] == ["long/l1"]
+
+
+def _shelf_page(api: ApiClient, after: str | None = None) -> dict[str, Any]:
+    params = {
+        "id": "shelf",
+        "options[collection]": "true",
+        "options[filter][sort_by][0][key]": "rank",
+        "options[filter][limit]": "2",
+    }
+    if after is not None:
+        params["options[filter][after]"] = after
+    response = api.get("entries", params)
+    body: dict[str, Any] = response.json()
+    assert response.status_code == 200, body
+    return body
+
+
+def test_an_entry_updated_past_the_cursor_does_not_come_again(api: ApiClient) -> None:
+    _walk_past_an_update(api)
+
+
+def test_an_entry_updated_past_the_cursor_does_not_come_again_on_postgres(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with new_schema(postgres_url) as schema:
+        made = pg_init(tmp_path / "site", postgres_url, schema, "--no-demo")
+        with serve(Project(made.path, made.token, made.access_token)) as api:
+            _walk_past_an_update(api)
+
+
+def _walk_past_an_update(api: ApiClient) -> None:
+    """The server's entries service walks with its driver's change log (the container)."""
+    for n in range(6):
+        data_of(api.send("POST", "entries", {"id": f"shelf/s{n}", "data": {"rank": n}}))
+    first = _shelf_page(api)
+    assert [item["id"] for item in first["data"]] == ["shelf/s0", "shelf/s1"]
+    # s0 moves to the end of the order, after the cursor; s3 stays where it was.
+    data_of(api.send("PATCH", "entries", {"id": "shelf/s0", "data": {"rank": 99}}))
+    seen: list[str] = []
+    after = first["meta"]["next"]
+    while after is not None:
+        body = _shelf_page(api, after)
+        assert body["meta"]["total"] == 6  # the store's count, changed entries included
+        seen += [item["id"] for item in body["data"]]
+        after = body["meta"].get("next")
+    assert seen == ["shelf/s2", "shelf/s3", "shelf/s4", "shelf/s5"]
+
+
+def test_a_walk_the_change_log_cannot_vouch_for_is_410_resync_required(
+    yaml_project: Project,
+) -> None:
+    log = FakeChangeLog()
+    with serve(yaml_project, container=container_with_log(yaml_project, log)) as api:
+        for n in range(3):
+            data_of(api.send("POST", "entries", {"id": f"shelf/s{n}", "data": {"rank": n}}))
+        after = _shelf_page(api)["meta"]["next"]
+        log.append([change(f"shelf/c{n}") for n in range(MAX_CHANGED)])
+        _shelf_page(api, after)  # as many as the bound: still a page
+        log.append([change("shelf/one-more")])
+        body = assert_error(
+            api.get(
+                "entries",
+                {
+                    "id": "shelf",
+                    "options[collection]": "true",
+                    "options[filter][sort_by][0][key]": "rank",
+                    "options[filter][limit]": "2",
+                    "options[filter][after]": after,
+                },
+            ),
+            410,
+            "ResyncRequired",
+        )
+        assert "Start the walk again" in body["message"]
+        # Starting again works, and its cursor carries the walk on from now.
+        again = _shelf_page(api)
+        assert [item["id"] for item in _shelf_page(api, again["meta"]["next"])["data"]] == [
+            "shelf/s2"
+        ]

@@ -285,6 +285,9 @@ def test_search_cursors_and_their_answers_are_documented(schema: dict[str, Any])
     assert search["required"] == ["q"] and search["example"]["q"] == "dune"
     after = options["properties"]["filter"]["properties"]["after"]
     assert after["type"] == "string" and "meta.next" in after["description"]
+    for path, method in (("/api/entries", "get"), ("/api/entries/query", "post")):
+        gone = schema["paths"][path][method]["responses"]["410"]["description"]
+        assert "ResyncRequired" in gone and "walk" in gone
     assert "options[search][q]=" in _options_parameter(schema)["description"]
     assert "options[filter][after]=" in _options_parameter(schema)["description"]
     entry = schema["components"]["schemas"]["Entry"]["properties"]

@@ -11,17 +11,24 @@ from typing import Any
 import msgspec
 
 from flextype_core import ids
+from flextype_core.changes import NewChange
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, TokenNotFound
 from flextype_core.model import CallCount, Entry, Selection, Token
 from flextype_core.query import Collections, Query
+from tests.unit.feed_fakes import FakeChangeLog
 
 Fields = dict[str, Any]
 
 
 class FakeEntryStore:
-    """EntryStore over a dict of id -> fields (deep-copied in and out, like a real store)."""
+    """EntryStore over a dict of id -> fields (deep-copied in and out, like a real store).
 
-    def __init__(self) -> None:
+    With ``changes``, each write appends its changes there (ops and ids as the real
+    stores append them; no etags), in the same lock as the write.
+    """
+
+    def __init__(self, *, changes: FakeChangeLog | None = None) -> None:
+        self._changes = changes
         self._entries: dict[str, Fields] = {}
         self._damaged: set[str] = set()
         self._lock = threading.RLock()
@@ -77,6 +84,9 @@ class FakeEntryStore:
         return self._version
 
     def create(self, entries: Mapping[str, Fields]) -> None:
+        self._create(entries, [NewChange(op="create", type="entry", id=i) for i in entries])
+
+    def _create(self, entries: Mapping[str, Fields], changes: list[NewChange]) -> None:
         with self._lock:
             self._version += 1
             taken = [i for i in entries if i in self._entries]
@@ -84,12 +94,18 @@ class FakeEntryStore:
                 raise Conflict(f"Entry '{taken[0]}' already exists.")
             for entry_id, fields in entries.items():
                 self._entries[entry_id] = copy.deepcopy(dict(fields))
+            self._log(changes)
+
+    def _log(self, changes: list[NewChange]) -> None:
+        if self._changes is not None:
+            self._changes.append(changes)
 
     def update(self, entry_id: str, change: Callable[[Fields], Fields]) -> Entry:
         with self._lock:
             self._version += 1
             current = self.get(entry_id)
             self._entries[entry_id] = copy.deepcopy(change(current.fields))
+            self._log([NewChange(op="update", type="entry", id=entry_id)])
             return self.get(entry_id)
 
     def select(self, parent: str, query: Query) -> Selection:
@@ -101,8 +117,17 @@ class FakeEntryStore:
         with self._lock:
             self._check_free(entry_id, new_id, expect)
             self._version += 1
-            for old in [i for i in self._entries if ids.is_within(i, entry_id)]:
+            moved = sorted(i for i in self._entries if ids.is_within(i, entry_id))
+            for old in moved:
                 self._entries[ids.rebase(old, entry_id, new_id)] = self._entries.pop(old)
+            self._log(
+                [
+                    NewChange(
+                        op="move", type="entry", id=ids.rebase(old, entry_id, new_id), from_id=old
+                    )
+                    for old in moved
+                ]
+            )
 
     def copy(
         self,
@@ -121,7 +146,15 @@ class FakeEntryStore:
                 ids.rebase(entry.id, entry_id, new_id): renew(entry.fields)
                 for entry in [self.get(entry_id), *self.descendants(entry_id, None)]
             }
-            self.create(copies)
+            self._create(
+                copies,
+                [
+                    NewChange(
+                        op="copy", type="entry", id=i, from_id=ids.rebase(i, new_id, entry_id)
+                    )
+                    for i in copies
+                ],
+            )
             return self.get(new_id)
 
     def _check_free(
@@ -146,6 +179,7 @@ class FakeEntryStore:
             self._version += 1
             for i in doomed:
                 del self._entries[i]
+            self._log([NewChange(op="delete", type="entry", id=i) for i in sorted(doomed)])
 
 
 class FakeTokenStore:

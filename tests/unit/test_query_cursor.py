@@ -175,3 +175,15 @@ def test_a_cursor_from_another_service_secret_is_400() -> None:
         other.query("m", {"filter": {"limit": 1, "after": meta.next}})
     same = _service(store, first._secrets)  # type: ignore[arg-type]
     assert same.query("m", {"filter": {"limit": 1, "after": meta.next}}).data[0]["id"] == "m/1"
+
+
+def test_a_walk_comes_back_with_its_keyset_and_none_without_one() -> None:
+    query = _query(SORTED)
+    keyset = Keyset(values=("Dune",), id="movies/dune")
+    walk = cursor.Walk(epoch="k3x9", position=41)
+    token = cursor.encode(keyset, "movies", query, SECRET, walk)
+    assert cursor.read(token, "movies", query, SECRET) == (keyset, walk)
+    assert cursor.read(cursor.encode(keyset, "movies", query, SECRET), "movies", query, SECRET) == (
+        keyset,
+        None,
+    )

@@ -76,7 +76,7 @@ class EntriesController(Controller):
         doc=ApiDoc(
             query=("id", "options"),
             answer="Entries",
-            errors=(404,),
+            errors=(404, 410),
             etag=True,
             changes_cursor=True,
         ),
@@ -92,7 +92,8 @@ class EntriesController(Controller):
         header `X-Changes-Cursor`: follow `/api/changes` from it to see what changes
         after this listing. A page cut by `limit` has `meta.next` and a
         `Link: <...>; rel="next"` header: the next page continues after it
-        (`options[filter][after]`), without skipping or repeating entries. `id` empty
+        (`options[filter][after]`), without skipping or repeating entries; a walk
+        with over 1,000 entries changed since its first page is 410. `id` empty
         or absent is the root. `options[method]=NAME` runs a collection method
         registered in Python.
         """
@@ -127,7 +128,7 @@ class EntriesController(Controller):
         doc=ApiDoc(
             body=EntryQueries,
             answer="Queries",
-            errors=(404,),
+            errors=(404, 410),
             etag=True,
             read_only=True,
             changes_cursor=True,

@@ -158,7 +158,8 @@ _ERRORS = {
     414: "URITooLong: the query string is over 32 KiB, or the URL is most of a request "
     "head over server.max_header_size",
     410: "ResyncRequired: the cursor is older than `changes.retention_days` or of another "
-    "change log: list the collection again, then follow from `now`",
+    "change log (a collection walk: more than 1,000 entries changed since its first "
+    "page): list the collection again (start the walk again), then follow from `now`",
     415: "UnsupportedMediaType: a body type (or file type) that is not accepted",
     422: "ValidationFailed: invalid data; `details` lists the fields",
     429: "CallLimitExceeded: the token's limit_calls is used up",

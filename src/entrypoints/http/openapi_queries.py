@@ -184,10 +184,11 @@ _FILTER: dict[str, Any] = {
             "minLength": 1,
             "maxLength": MAX_CURSOR,
             "description": "The `meta.next` of the previous page: the items after its last "
-            "one, by the sort keys and the id (a keyset, not an offset), so entries "
-            "created or deleted meanwhile neither repeat nor skip an item. The same "
-            "filter, sort and search are needed; an edited, forged or foreign cursor, or "
-            "`after` with `offset`, is 400.",
+            "one, by the sort keys and the id (a keyset, not an offset), leaving out the "
+            "entries changed since the walk's first page, so no entry comes twice and "
+            "none left unchanged is skipped. The same filter, sort and search are "
+            "needed; an edited, forged or foreign cursor, or `after` with `offset`, is "
+            "400; over 1,000 entries changed since the first page, 410 (start again).",
         },
         "return": {
             "type": "string",

@@ -1,12 +1,13 @@
 """Cursors (``meta.next``, ``options[filter][after]``): a keyset, signed for the query it serves.
 
 A cursor is ``<payload>.<mac>``, both base64url without padding: the payload is the
-keyset as compact JSON (``[values, score, id]``), the mac an HMAC-SHA256 (truncated to
-128 bits) over the payload and the query's fingerprint: the parent, the depth range,
-``where``, ``sort_by`` and the search (text and fields). The page size, ``return`` and
-the projection are not in it: a client may change those between pages. A cursor edited,
-forged, made by another server (another secret) or given to another query fails the
-check, and is a ``BadRequest``.
+keyset and the walk as compact JSON (``[values, score, id, [epoch, position] | null]``,
+the walk being where the change log stood before the walk's first page), the mac an
+HMAC-SHA256 (truncated to 128 bits) over the payload and the query's fingerprint: the
+parent, the depth range, ``where``, ``sort_by`` and the search (text and fields). The
+page size, ``return`` and the projection are not in it: a client may change those
+between pages. A cursor edited (its walk too), forged, made by another server (another
+secret) or given to another query fails the check, and is a ``BadRequest``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,29 @@ import msgspec
 from flextype_core.errors import BadRequest
 from flextype_core.query.model import Keyset, Query
 
-__all__ = ["CURSOR_KEY_NAME", "MemorySecrets", "decode", "encode", "fingerprint"]
+__all__ = ["CURSOR_KEY_NAME", "MemorySecrets", "Walk", "decode", "encode", "fingerprint", "read"]
 
 CURSOR_KEY_NAME = "cursors"
 """The name of the secret cursors are signed with (``SecretStore.secret``)."""
 
-_DOMAIN = b"flextype-cursor/1\x00"
+_DOMAIN = b"flextype-cursor/2\x00"
 """Prefixed to what is signed: a new cursor format changes it, so old cursors fail."""
 _MAC_SIZE = 16
+
+
+class Walk(msgspec.Struct, frozen=True, array_like=True):
+    """Where the change log stood when a walk began: read before its first page's select.
+
+    Every change a later page must allow for comes after ``position`` in the log named
+    ``epoch`` (``flextype_core.walk``). Carried unchanged by every cursor of the walk.
+    """
+
+    epoch: str
+    position: int
+
+
 _ENCODER = msgspec.json.Encoder()
-_PAYLOAD = msgspec.json.Decoder(tuple[tuple[Any, ...], float | None, str])
+_PAYLOAD = msgspec.json.Decoder(tuple[tuple[Any, ...], float | None, str, Walk | None])
 _REFUSED = (
     "options[filter][after] is not a cursor of this query: use the meta.next of a page"
     " with the same find, filter (where, sort_by) and search options."
@@ -68,18 +82,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode(keyset: Keyset, parent: str, query: Query, secret: bytes) -> str:
-    """The cursor of ``keyset`` in ``query`` below ``parent``, signed with ``secret``."""
-    payload = _ENCODER.encode((keyset.values, keyset.score, keyset.id))
+def encode(
+    keyset: Keyset, parent: str, query: Query, secret: bytes, walk: Walk | None = None
+) -> str:
+    """The cursor of ``keyset`` (in ``walk``) for ``query`` below ``parent``, signed."""
+    payload = _ENCODER.encode((keyset.values, keyset.score, keyset.id, walk))
     return _b64(payload) + "." + _b64(_mac(secret, parent, query, payload))
 
 
 def decode(cursor: str, parent: str, query: Query, secret: bytes) -> Keyset:
-    """The keyset of ``cursor``, checked to be one ``encode`` made for this query.
+    """The keyset of ``cursor``, checked to be one ``encode`` made for this query (see ``read``)."""
+    return read(cursor, parent, query, secret)[0]
+
+
+def read(cursor: str, parent: str, query: Query, secret: bytes) -> tuple[Keyset, Walk | None]:
+    """The keyset and walk of ``cursor``, checked to be one ``encode`` made for this query.
 
     Raises:
-        BadRequest: the cursor is malformed, edited, signed with another secret or made
-            for another query (parent, depth, where, sort_by or search).
+        BadRequest: the cursor is malformed, edited (its walk too), signed with another
+            secret or made for another query (parent, depth, where, sort_by or search).
     """
     payload_text, _, mac_text = cursor.partition(".")
     try:
@@ -89,12 +110,12 @@ def decode(cursor: str, parent: str, query: Query, secret: bytes) -> Keyset:
     if not hmac.compare_digest(mac, _mac(secret, parent, query, payload)):
         raise BadRequest(_REFUSED)
     try:
-        values, score, entry_id = _PAYLOAD.decode(payload)
+        values, score, entry_id, walk = _PAYLOAD.decode(payload)
     except msgspec.DecodeError:  # signed by us: only a change of format gets here
         raise BadRequest(_REFUSED) from None
     if len(values) != len(query.sort):
         raise BadRequest(_REFUSED)
-    return Keyset(values=values, score=score, id=entry_id)
+    return Keyset(values=values, score=score, id=entry_id), walk
 
 
 class MemorySecrets:
