@@ -168,6 +168,9 @@ class Selection(msgspec.Struct, frozen=True):
     """With a search: each page item's relevance (higher is better), in page order."""
     more: bool | None = None
     """Whether matches follow the page; None: ``offset + len(items) < total`` says."""
+    scores_shift: bool = False
+    """Whether ``scores`` depend on other entries (BM25 weighs a word by how many entries
+    hold it): a write anywhere may then move an unchanged entry's score."""
 
 
 class MediaFile(Model, frozen=True, kw_only=True):

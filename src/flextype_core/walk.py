@@ -27,6 +27,7 @@ from flextype_core.errors import ResyncRequired
 from flextype_core.model import Selection
 from flextype_core.ports import EntryStore
 from flextype_core.query.cursor import Walk
+from flextype_core.query.keyset import by_relevance
 from flextype_core.query.model import Query
 
 __all__ = [
@@ -52,6 +53,10 @@ _TOO_MANY = (
     " changed since this walk began: its cursor can no longer promise no entry twice."
 )
 _OTHER_LOG = "This cursor is from another change log (the project was recreated or imported)."
+_RANKING = (
+    "Entries were written since this walk began, and the search index ranks each entry"
+    " against all the others (BM25), so the order of the rest changed."
+)
 _PURGED = "The changes since this walk began are no longer kept (changes.retention_days)."
 
 
@@ -188,4 +193,9 @@ def page(store: EntryStore, log: ChangeLog, parent: str, query: Query, walk: Wal
     later, _ = changed_since(log, walk, parent, after=position)
     if len(changed | later) > MAX_CHANGED:
         raise ResyncRequired(_TOO_MANY + _AGAIN)
+    # With scores that weigh every entry, any write moved them all: the keyset no longer
+    # marks a place in the order.
+    shifting = selection.scores_shift and by_relevance(query)
+    if shifting and log.read(walk.position, 1, types=_ENTRIES).changes:
+        raise ResyncRequired(_RANKING + _AGAIN)
     return leave_out(selection, changed | later, query.limit, asked)

@@ -55,7 +55,7 @@ def searched(kind: str, folder: Path, *, strict: bool = True) -> Iterator[Search
         store = TinyDBEntryStore(db, changes=log)
     index = SqliteSearchIndex(folder / SEARCH_FILE, store, log, scan_on_failure=not strict)
     store.set_search(index.search)
-    service = EntriesService(store, FixedClock(), SequenceIdFactory())
+    service = EntriesService(store, FixedClock(), SequenceIdFactory(), changes=log)
     try:
         yield Searched(folder, store, log, index, service)
     finally:

@@ -20,7 +20,7 @@ import pytest
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.sqlite_search import SEARCH_FILE
 from flextype_adapters.yaml_files import ENTRY_FILE
-from flextype_core.errors import BadRequest, StorageError
+from flextype_core.errors import BadRequest, ResyncRequired, StorageError
 from flextype_entrypoints.cli import main
 from tests.integration.search_support import FILE_KINDS, Searched, searched, unlogged
 
@@ -244,3 +244,34 @@ def test_reindex_rebuilds_and_says_how_many(
     assert said.startswith(f"Search index rebuilt: {len(ENTRIES)} entries in ")
     assert said.rstrip().endswith(" s.")
     assert (project / SEARCH_FILE).is_file()
+
+
+def test_a_relevance_walk_is_whole_while_nothing_changes_and_410_once_anything_does(
+    tmp_path: Path, kind: str
+) -> None:
+    # BM25 weighs a word by how many entries hold it: after any write the scores in a
+    # cursor no longer mark a place (review: the rest of a walk was skipped or repeated).
+    with searched(kind, tmp_path / "p") as s:
+        for i in range(6):
+            s.entries.create(f"b/{i}", {"title": "dune " * (i + 1) + "filler " * 5})
+        s.entries.create("x/0", {"title": "nothing"})
+        options: dict[str, Any] = {
+            "collection": True,
+            "find": {"depth": "all"},
+            "search": {"q": "dune"},
+            "filter": {"limit": 2},
+        }
+        seen: list[str] = []
+        page = s.entries.query("", options)
+        while True:
+            seen += [item["id"] for item in page.data]
+            if page.meta is None or page.meta.next is None:
+                break
+            after = {**options, "filter": {"limit": 2, "after": page.meta.next}}
+            page = s.entries.query("", after)
+        assert seen == [f"b/{i}" for i in reversed(range(6))]
+        first = s.entries.query("", options)
+        assert first.meta is not None and first.meta.next is not None
+        s.entries.create("y/new", {"title": "unrelated"})
+        with pytest.raises(ResyncRequired, match="ranks each entry"):
+            s.entries.query("", {**options, "filter": {"limit": 2, "after": first.meta.next}})

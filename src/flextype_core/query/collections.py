@@ -93,6 +93,7 @@ class Collections:
             unreadable=unreadable,
             scores=None if scores is None else tuple(scores[item["id"]] for item in chosen),
             more=more,
+            scores_shift=scores is not None and self._search is not None,
         )
 
     def set_search(self, search: Searcher | None) -> None:
