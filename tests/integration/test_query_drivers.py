@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -168,7 +169,11 @@ def outcome(run: Callable[[], Any]) -> Outcome:
         page = run()
     except (BadRequest, EntryNotFound) as exc:
         return ("error", type(exc).__name__, str(exc))
-    return ("ok", page.data, page.meta)
+    meta = page.meta
+    if meta is not None and meta.next is not None:
+        # Each service signs with a key of its own: the keyset, not the signature, must agree.
+        meta = msgspec.structs.replace(meta, next=meta.next.partition(".")[0])
+    return ("ok", page.data, meta)
 
 
 def strict(value: Any) -> Any:
