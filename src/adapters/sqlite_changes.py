@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from flextype_adapters.sqlite_busy import retry_busy
+from flextype_adapters.sqlite_held import HeldConnection
 from flextype_core.changes import ALL_TYPES, ChangeType, LoggedChange, LogPage, NewChange
 from flextype_core.errors import StorageError
 
@@ -90,7 +91,7 @@ class SqliteChangeLog:
         self._guard = threading.Lock()
         # The connections of the threads that still run (a thread's goes with it):
         # close() closes them, each under the lock its thread holds while using it.
-        self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._opened: weakref.WeakSet[HeldConnection] = weakref.WeakSet()
         self._generation = 0  # moves on with close(): threads then open new connections
         self._epoch: str | None = None
         self._readers: list[Callable[[], None]] = []
@@ -104,10 +105,10 @@ class SqliteChangeLog:
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection (a new one after close(), or in a forked child)."""
-        held: _Held | None = getattr(self._local, "held", None)
+        held: HeldConnection | None = getattr(self._local, "held", None)
         pid = os.getpid()
         if held is None or held.generation != self._generation or held.pid != pid:
-            held = _Held(self._generation, pid, self._open())
+            held = HeldConnection(self._generation, pid, self._open())
             with self._guard:
                 self._opened.add(held)
             self._local.held = held  # only this thread's: it goes when the thread ends
@@ -316,27 +317,6 @@ class SqliteChangeLog:
                 "SELECT id FROM latest WHERE type = ? AND etag IS NOT NULL", (kind,)
             ).fetchall()
         return {str(row[0]) for row in rows}
-
-
-class _Held:
-    """A thread's connection, and the lock that thread holds while it uses it."""
-
-    __slots__ = ("__weakref__", "connection", "generation", "lock", "pid")
-
-    def __init__(self, generation: int, pid: int, connection: sqlite3.Connection) -> None:
-        self.generation = generation
-        self.pid = pid
-        self.connection = connection
-        self.lock = threading.Lock()
-
-    def close(self) -> None:
-        with self.lock, contextlib.suppress(sqlite3.Error):
-            self.connection.close()
-
-    def __del__(self) -> None:
-        # The thread ended (its locals went): its connection, file and WAL go with it.
-        with contextlib.suppress(sqlite3.Error):
-            self.connection.close()
 
 
 def _head(connection: sqlite3.Connection) -> int:

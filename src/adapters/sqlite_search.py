@@ -29,6 +29,7 @@ from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.search_terms import body, match_text
 from flextype_adapters.sqlite_busy import retry_busy
+from flextype_adapters.sqlite_held import HeldConnection
 from flextype_core import ids
 from flextype_core.changes import ChangeLog
 from flextype_core.errors import EntryNotFound, StorageError
@@ -100,7 +101,7 @@ class SqliteSearchIndex:
         self._changes = changes
         self._local = threading.local()
         self._guard = threading.Lock()
-        self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._opened: weakref.WeakSet[HeldConnection] = weakref.WeakSet()
         self._generation = 0
         # Taken to delete a damaged or orphaned file: one process replaces it, once.
         self._replacing = ProcessLock(path.with_name(path.name + ".lock"))
@@ -160,7 +161,7 @@ class SqliteSearchIndex:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        held: _Held | None = getattr(self._local, "held", None)
+        held: HeldConnection | None = getattr(self._local, "held", None)
         pid = os.getpid()
         identity = _identity(self._path)
         if (
@@ -176,7 +177,7 @@ class SqliteSearchIndex:
         with held.lock:
             yield held.connection
 
-    def _open(self, pid: int) -> _Held:
+    def _open(self, pid: int) -> HeldConnection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self._path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
@@ -190,9 +191,9 @@ class SqliteSearchIndex:
         except BaseException:
             connection.close()
             raise
-        return _Held(self._generation, pid, _identity(self._path), connection)
+        return HeldConnection(self._generation, pid, connection, _identity(self._path))
 
-    def _create(self, pid: int) -> _Held:
+    def _create(self, pid: int) -> HeldConnection:
         """Make the file, under the lock: first the WAL files of one deleted by hand go.
 
         A new file must not take the old one's WAL for its own; the connections to the
@@ -288,33 +289,6 @@ class SqliteSearchIndex:
         connection.execute("INSERT INTO docs (docs) VALUES ('optimize')")
         _set_meta(connection, "epoch", epoch)
         _set_meta(connection, "position", str(head))
-
-
-class _Held:
-    """A thread's connection, the file it opened, and the lock held while it is used."""
-
-    __slots__ = ("__weakref__", "connection", "generation", "identity", "lock", "pid")
-
-    def __init__(
-        self,
-        generation: int,
-        pid: int,
-        identity: tuple[int, int] | None,
-        connection: sqlite3.Connection,
-    ) -> None:
-        self.generation = generation
-        self.pid = pid
-        self.identity = identity
-        self.connection = connection
-        self.lock = threading.Lock()
-
-    def close(self) -> None:
-        with self.lock, contextlib.suppress(sqlite3.Error):
-            self.connection.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.connection.close()
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
