@@ -46,6 +46,8 @@ SEARCH_FILES: Final = (SEARCH_FILE, f"{SEARCH_FILE}-wal", f"{SEARCH_FILE}-shm")
 
 SCHEMA_VERSION: Final = "1"
 _BUSY_SECONDS = 60.0
+_WAL_KEPT = 16 * 1024 * 1024
+"""Bytes of WAL kept after a checkpoint (journal_size_limit)."""
 _PAGE = 1000  # changes read from the log at a time
 _ENTRY_TYPES = frozenset({"entry"})
 # Damage: the file is no database, or a damaged one (SQLITE_CORRUPT, SQLITE_NOTADB).
@@ -187,6 +189,8 @@ class SqliteSearchIndex:
             # A cache: a crash may lose the last transactions, never the file's sense
             # (the position rolls back with the words).
             connection.execute("PRAGMA synchronous=NORMAL")
+            # A rebuild writes the whole index through the WAL: give the space back after.
+            connection.execute(f"PRAGMA journal_size_limit={_WAL_KEPT}")
             retry_busy(lambda: _ensure_schema(connection), _BUSY_SECONDS)
         except BaseException:
             connection.close()
@@ -235,6 +239,8 @@ class SqliteSearchIndex:
             caught_up = known_epoch == epoch and self._catch_up(connection, position)
             if not caught_up:
                 self._fill(connection)
+        if not caught_up:
+            _shrink(connection)
 
     def _catch_up(self, connection: sqlite3.Connection, position: int) -> bool:
         """Apply the log's changes past ``position``; False if they are no longer kept."""
@@ -265,7 +271,9 @@ class SqliteSearchIndex:
     def _rebuild(self, connection: sqlite3.Connection) -> int:
         with _transaction(connection):
             self._fill(connection)
-            return int(connection.execute("SELECT count(*) FROM entries").fetchone()[0])
+            count = int(connection.execute("SELECT count(*) FROM entries").fetchone()[0])
+        _shrink(connection)
+        return count
 
     def _fill(self, connection: sqlite3.Connection) -> None:
         """Index every entry anew, inside the caller's write transaction."""
@@ -289,6 +297,12 @@ class SqliteSearchIndex:
         connection.execute("INSERT INTO docs (docs) VALUES ('optimize')")
         _set_meta(connection, "epoch", epoch)
         _set_meta(connection, "position", str(head))
+
+
+def _shrink(connection: sqlite3.Connection) -> None:
+    """Copy the WAL into the file and truncate it (a rebuild doubled the disk used)."""
+    with contextlib.suppress(sqlite3.Error):  # busy readers: the next checkpoint does it
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

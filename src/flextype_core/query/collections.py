@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound
@@ -31,9 +31,14 @@ COLLECTIONS_KEPT = 64
 
 _Key = tuple[str, int | None, int]
 
+SELECTIONS_KEPT = 16
+"""Query answers (matches in order) kept per store while its entries stay the same."""
+
 Searcher = Callable[[SearchExpr], Mapping[str, float]]
 """A store's search index (``SearchIndex.search``): the ids of every entry whose text
 matches, with their relevance."""
+
+_Selected = tuple[list[dict[str, Any]], Mapping[str, float] | None]
 
 
 class Listing(Protocol):
@@ -70,6 +75,7 @@ class Collections:
         self._collections: OrderedDict[_Key, tuple[Hashable, IndexedItems, tuple[str, ...]]] = (
             OrderedDict()
         )
+        self._selections: OrderedDict[Hashable, tuple[IndexedItems, _Selected]] = OrderedDict()
 
     def select(self, parent: str, query: Query) -> Selection:
         """Answer ``EntryStore.select(parent, query)`` (see its contract).
@@ -78,8 +84,7 @@ class Collections:
             EntryNotFound: ``parent`` is neither an entry nor has descendants.
         """
         items, unreadable = self._collection(parent, query.depth, query.min_depth)
-        scores = self._scores(query, items)
-        selected = select_from(query, items, scores)
+        selected, scores = self._selected(parent, query, items)
         more: bool | None = None  # without a keyset, offset + page < total tells
         if query.keyset is None:
             chosen = page(selected, query.offset, query.limit)
@@ -96,9 +101,45 @@ class Collections:
             scores_shift=scores is not None and self._search is not None,
         )
 
+    def _selected(self, parent: str, query: Query, items: IndexedItems) -> _Selected:
+        """The matches of ``query`` in order, and their scores: kept while ``items`` are.
+
+        The pages of one query (a cursor walk, the same page asked again) then cost a
+        bisection or a slice, not a filter and sort of the whole collection.
+        """
+        search = query.search
+        key = (
+            parent,
+            query.depth,
+            query.min_depth,
+            query.where,
+            query.sort,
+            None if search is None else (search.expr, search.fields),
+        )
+        try:
+            hash(key)
+        except TypeError:  # a value that cannot be a key: answer without keeping it
+            scores = self._scores(query, items)
+            return select_from(query, items, scores), scores
+        with self._lock:
+            kept = self._selections.get(key)
+            if kept is not None and kept[0] is items:
+                self._selections.move_to_end(key)
+                return kept[1]
+        scores = self._scores(query, items)
+        found = (select_from(query, items, scores), scores)
+        with self._lock:
+            self._selections[key] = (items, found)
+            self._selections.move_to_end(key)
+            while len(self._selections) > SELECTIONS_KEPT:
+                self._selections.popitem(last=False)
+        return found
+
     def set_search(self, search: Searcher | None) -> None:
         """Answer searches with ``search`` (an index) from now on; None scans the items."""
         self._search = search
+        with self._lock:
+            self._selections.clear()
 
     def _scores(self, query: Query, items: IndexedItems) -> Mapping[str, float] | None:
         """With a search: the entries that may match (select_from checks fields), scored."""

@@ -50,13 +50,11 @@ def select_from(
     without sort keys the order is by relevance, best first, ties by id.
     """
     items = indexed.items
-    if query.where:
-        positions = indexed.candidates(query.where)
-        pool = items if positions is None else [items[p] for p in positions]
-    else:
-        pool = items
-    if scores is not None:
-        pool = [item for item in pool if item["id"] in scores]
+    positions = indexed.candidates(query.where) if query.where else None
+    if scores is not None:  # the matches name few items: look them up, never scan all
+        found = indexed.positions(scores)
+        positions = found if positions is None else sorted(set(found).intersection(positions))
+    pool = items if positions is None else [items[p] for p in positions]
     if query.where:
         test = compile_where(query.where)
         pool = [item for item in pool if test(item)]

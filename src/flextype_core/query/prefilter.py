@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flextype_core.query.model import (
@@ -158,6 +158,14 @@ class IndexedItems:
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
         self._keys: dict[Path, _KeyIndex] = {}
+        self._positions: dict[str, int] | None = None
+
+    def positions(self, ids: Iterable[str]) -> list[int]:
+        """Positions, in order, of the items with these ids (ids not here are ignored)."""
+        where = self._positions
+        if where is None:  # built once, on the first search of this collection
+            where = self._positions = {item["id"]: n for n, item in enumerate(self.items)}
+        return sorted(n for n in map(where.get, ids) if n is not None)
 
     def candidates(self, where: Sequence[Condition]) -> list[int] | None:
         """Positions, in order, of the items that may pass every condition.
