@@ -397,12 +397,17 @@ def _profile(run: Run, queries: Sequence[tuple[str, str, set[str]]]) -> str:
 def measure_yaml(path: Path, chosen: Sequence[Any], args: argparse.Namespace) -> list[Timing]:
     """The embedded index: build, size, then the rounds in process."""
     if not args.no_reindex:
-        _write(f"flextype search reindex (a process, entries read from files): {reindex(path):.1f} s")
+        _write(
+            f"flextype search reindex (a process, entries read from files): {reindex(path):.1f} s"
+        )
     with open_project(path) as project:
         service = project.entries
         started = time.perf_counter()
         service.query(PARENT, {"collection": "true", "filter": {"limit": "1"}}, shared=True)
-        _write(f"yaml: first collection query (reads every entry): {time.perf_counter() - started:.1f} s")
+        _write(
+            f"yaml: first collection query (reads every entry): "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         started = time.perf_counter()
         a, b, expected = chosen[0]
         everything = service.query(PARENT, options(f"{a} {b}", None), shared=True)
@@ -466,7 +471,9 @@ def measure_naive(corpus: Corpus, chosen: Sequence[Any], args: argparse.Namespac
 
 
 def _table(timings: Sequence[Timing]) -> list[str]:
-    rows = [f"{'target':<28} {'runs':>5} {'p50 ms':>9} {'p99 ms':>9} {'matches (min-median-max)':>26}"]
+    rows = [
+        f"{'target':<28} {'runs':>5} {'p50 ms':>9} {'p99 ms':>9} {'matches (min-median-max)':>26}"
+    ]
     for t in timings:
         counts = f"{min(t.totals)}-{statistics.median(t.totals):.0f}-{max(t.totals)}"
         rows.append(f"{t.target:<28} {len(t.times_ms):>5} {t.p50:>9.2f} {t.p99:>9.2f} {counts:>26}")
