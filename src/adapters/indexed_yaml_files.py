@@ -52,6 +52,7 @@ from flextype_core import ids
 from flextype_core.errors import EntryNotFound, StorageError
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
+from flextype_core.query.collections import Searcher
 
 __all__ = ["JOURNAL_FILE", "IndexedYamlFilesEntryStore"]
 
@@ -95,6 +96,10 @@ class IndexedYamlFilesEntryStore:
         self._watched = threading.Lock()  # held while a ``watch`` builds the index
         self._watch_after = 0.0  # a build for ``watch`` that failed waits till then
         self._collections = Collections(self)
+
+    def set_search(self, search: Searcher | None) -> None:
+        """Answer searches with ``search`` (``SearchIndex.search``); None scans the entries."""
+        self._collections.set_search(search)
 
     # -- reads ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from flextype_core.changes import NewChange, entry_etag
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
+from flextype_core.query.collections import Searcher
 
 __all__ = ["AtomicJSONStorage", "TinyDBEntryStore", "TinyDBTokenStore", "open_tinydb"]
 
@@ -59,6 +60,10 @@ class TinyDBEntryStore(TinyDBTable):
         # Per version of the table: every readable entry, and the ids of the others.
         self._entries: tuple[int, EntryIndex, list[str]] | None = None
         self._collections = Collections(self)
+
+    def set_search(self, search: Searcher | None) -> None:
+        """Answer searches with ``search`` (``SearchIndex.search``); None scans the entries."""
+        self._collections.set_search(search)
 
     def get(self, entry_id: str) -> Entry:
         with self._lock:

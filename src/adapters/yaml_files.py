@@ -48,6 +48,7 @@ from flextype_core.changes import NewChange
 from flextype_core.errors import Conflict, EntryNotFound, StorageError, shown
 from flextype_core.model import Entry, Selection
 from flextype_core.query import Collections, Query
+from flextype_core.query.collections import Searcher
 
 # The names of ``entry_files`` that users of this module have always imported from here.
 __all__ = [
@@ -110,6 +111,10 @@ class YamlFilesEntryStore:
         self._parsed: ParsedFileCache[bytes] = ParsedFileCache(confinement=self._confinement)
         self._root_text = str(root)
         self._collections = Collections(self)
+
+    def set_search(self, search: Searcher | None) -> None:
+        """Answer searches with ``search`` (``SearchIndex.search``); None scans the entries."""
+        self._collections.set_search(search)
 
     def get(self, entry_id: str) -> Entry:
         fields = self._read(entry_id)

@@ -27,6 +27,7 @@ from flextype_entrypoints.driver_check import driver_mismatch
 from flextype_entrypoints.logs import LOG_FORMATS, json_line
 from flextype_entrypoints.project import Project, open_project, require_project
 from flextype_entrypoints.scaffold import ProjectExistsError, create_project
+from flextype_entrypoints.search_command import add_search_command
 from flextype_entrypoints.serve import ServeError, serve
 from flextype_entrypoints.settings import SettingsError, load_settings
 from flextype_entrypoints.transfer.commands import add_transfer_commands
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_transfer_commands(commands, common, needs_project, needs_project_quietly)
     add_webhook_commands(commands, common, needs_project)
     add_changes_command(commands, common, needs_project)
+    add_search_command(commands, common, needs_project)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from dependency_injector import containers, providers
@@ -13,10 +13,12 @@ from tinydb import TinyDB
 import flextype_core
 from flextype_adapters.bcrypt_hasher import BcryptHasher
 from flextype_adapters.derivative_cache import DiskDerivativeCache
+from flextype_adapters.file_secrets import SECRETS_FOLDER, FileSecretStore
 from flextype_adapters.indexed_yaml_files import IndexedYamlFilesEntryStore
 from flextype_adapters.local_media import LocalMediaStore
 from flextype_adapters.pillow_images import PillowImageProcessor
 from flextype_adapters.sqlite_changes import CHANGES_FILE, SqliteChangeLog
+from flextype_adapters.sqlite_search import SEARCH_FILE, SqliteSearchIndex
 from flextype_adapters.sqlite_webhooks import DATABASE_FILE as WEBHOOKS_FILE
 from flextype_adapters.sqlite_webhooks import SqliteWebhookStore
 from flextype_adapters.system import RandomIdFactory, SystemClock, SystemResolver
@@ -27,7 +29,9 @@ from flextype_core.changes import ChangeLog
 from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
-from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, TokenStore
+from flextype_core.model import Entry
+from flextype_core.ports import DerivativeCache, EntryStore, MediaStore, SecretStore, TokenStore
+from flextype_core.query.collections import Searcher
 from flextype_core.webhook_port import WebhookStore
 from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.settings import Settings, SettingsError, load_settings
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from flextype_adapters.postgres.database import PostgresDatabase
     from flextype_adapters.postgres.entries import PostgresEntryStore
     from flextype_adapters.postgres.media import PostgresMediaStore
+    from flextype_adapters.postgres.secrets import PostgresSecretStore
     from flextype_adapters.postgres.tokens import PostgresTokenStore
     from flextype_adapters.postgres.webhooks import PostgresWebhookStore
     from flextype_adapters.s3_bucket import S3Bucket
@@ -87,6 +92,39 @@ def _yaml_entries(root: Path, changes: SqliteChangeLog | None) -> IndexedYamlFil
     return store
 
 
+class _Searchable(Protocol):
+    def get(self, entry_id: str) -> Entry: ...
+
+    def descendants(self, entry_id: str, depth: int | None) -> list[Entry]: ...
+
+    def set_search(self, search: Searcher | None) -> None: ...
+
+
+def _file_search(
+    project: Path, entries: _Searchable, changes: SqliteChangeLog | None
+) -> Iterator[SqliteSearchIndex | None]:
+    """The file stores' full-text index, answering their searches; None without a log.
+
+    Without a change log (a staging project's stores) nothing would keep an index
+    current: those stores scan their entries.
+    """
+    if changes is None:
+        yield None
+        return
+    index = SqliteSearchIndex(project / SEARCH_FILE, entries, changes)
+    entries.set_search(index.search)
+    try:
+        yield index
+    finally:
+        entries.set_search(None)
+        index.close()
+
+
+def _searched(entries: EntryStore, index: object) -> EntryStore:
+    """The store, once its index (``index``, made for it) answers its searches."""
+    return entries
+
+
 def _feed_log(log: ChangeLog | None, entries: object) -> ChangeLog | None:
     """The log a feed reads: with ``entries`` (YAML) made, its reads look for hand edits.
 
@@ -126,6 +164,12 @@ def _postgres_tokens(db: PostgresDatabase) -> PostgresTokenStore:
     from flextype_adapters.postgres.tokens import PostgresTokenStore
 
     return PostgresTokenStore(db)
+
+
+def _postgres_secrets(db: PostgresDatabase) -> PostgresSecretStore:
+    from flextype_adapters.postgres.secrets import PostgresSecretStore
+
+    return PostgresSecretStore(db)
 
 
 def _postgres_change_log(db: PostgresDatabase) -> PostgresChangeLog:
@@ -234,10 +278,21 @@ class Container(containers.DeclarativeContainer):
     )
     appended_log = providers.Callable(_file_log, change_log)
 
-    entry_store: providers.Provider[EntryStore] = providers.Selector(
+    # The file stores as made; ``entry_store`` gives them with their search index.
+    file_entry_store: providers.Provider[Any] = providers.Selector(
         config.storage.driver,
         yaml=providers.Singleton(_yaml_entries, root=entries_root, changes=appended_log),
         tinydb=providers.Singleton(TinyDBEntryStore, db=tinydb_file, changes=appended_log),
+    )
+    # Full-text search of the file drivers: an FTS5 file under cache/, kept current from
+    # the change log (``flextype search reindex`` rebuilds it). None without a log.
+    search_index = providers.Resource(
+        _file_search, project=project, entries=file_entry_store, changes=appended_log
+    )
+    entry_store: providers.Provider[EntryStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Callable(_searched, file_entry_store, search_index),
+        tinydb=providers.Callable(_searched, file_entry_store, search_index),
         postgres=providers.Singleton(_postgres_entries, db=postgres_database),
     )
     token_store: providers.Provider[TokenStore] = providers.Selector(
@@ -245,6 +300,17 @@ class Container(containers.DeclarativeContainer):
         yaml=providers.Singleton(YamlFilesTokenStore, root=tokens_root),
         tinydb=providers.Singleton(TinyDBTokenStore, db=tinydb_file),
         postgres=providers.Singleton(_postgres_tokens, db=postgres_database),
+    )
+    # The keys the server makes itself (cursors): beside the content, not in cache/.
+    secret_store: providers.Provider[SecretStore] = providers.Selector(
+        config.storage.driver,
+        yaml=providers.Singleton(
+            FileSecretStore, folder=providers.Callable(Path.joinpath, project, SECRETS_FOLDER)
+        ),
+        tinydb=providers.Singleton(
+            FileSecretStore, folder=providers.Callable(Path.joinpath, project, SECRETS_FOLDER)
+        ),
+        postgres=providers.Singleton(_postgres_secrets, db=postgres_database),
     )
     # What brings the stores' memory up to the database's change log (a server calls it
     # before answering lookups from memory); None: the file stores need none.
@@ -308,6 +374,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=id_factory,
         max_entry_size=config.api.max_entry_size,
+        secrets=secret_store,
     )
     media = providers.Singleton(
         MediaService,

@@ -17,9 +17,12 @@ from flextype_core.errors import (
     shown,
 )
 from flextype_core.etags import check_if_match
-from flextype_core.model import Entry, Page, PageMeta
-from flextype_core.ports import Clock, EntryStore, IdFactory
-from flextype_core.query import parse_options, shape_page
+from flextype_core.model import Entry, Page, PageMeta, Selection
+from flextype_core.ports import Clock, EntryStore, IdFactory, SecretStore
+from flextype_core.query import cursor, parse_options, shape_page
+from flextype_core.query.highlight import annotate
+from flextype_core.query.keyset import keyset_of
+from flextype_core.query.model import Query
 
 __all__ = ["DEFAULT_VISIBILITY", "MANAGED_FIELDS", "VISIBILITIES", "EntriesService"]
 
@@ -101,12 +104,22 @@ class EntriesService:
         ids: the source of new uuids.
         max_entry_size: the most bytes an entry's stored fields may take, encoded as
             JSON (0: no limit). Creates and updates past it are refused.
+        secrets: where the key that signs cursors is kept (shared by every process on
+            the same storage); None: one in memory, so cursors last as long as the service.
     """
 
     def __init__(
-        self, store: EntryStore, clock: Clock, ids: IdFactory, *, max_entry_size: int = 0
+        self,
+        store: EntryStore,
+        clock: Clock,
+        ids: IdFactory,
+        *,
+        max_entry_size: int = 0,
+        secrets: SecretStore | None = None,
     ) -> None:
         self._store = store
+        self._secrets = secrets or cursor.MemorySecrets()
+        self._cursor_key: bytes | None = None
         self._clock = clock
         self._ids = ids
         self._max_entry_size = max_entry_size
@@ -190,16 +203,46 @@ class EntriesService:
             if method is None:
                 raise BadRequest(f"options[method]: unknown method {shown(query.method)}.")
             return Page(data=method(parent, options))
+        if query.after is not None:
+            keyset = cursor.decode(query.after, parent, query, self._cursor_secret())
+            query = msgspec.structs.replace(query, keyset=keyset)
         # The store selects and pages (keeping indexes, or in SQL); the rest is ours.
         selection = self._store.select(parent, query)
-        data = shape_page(query, selection.items)
+        # New dicts for _score/_highlight: the store's items are shared, never changed.
+        data = shape_page(query, annotate(selection.items, query.search, selection.scores))
         meta = PageMeta(
             total=selection.total,
             offset=query.offset,
             limit=query.limit,
             unreadable=selection.unreadable,
+            next=self._next(parent, query, selection),
         )
         return Page(data=data if shared else _copied(data), meta=meta)
+
+    def _cursor_secret(self) -> bytes:
+        # Made once and never changed: one read per service, not one per query.
+        if self._cursor_key is None:
+            self._cursor_key = self._secrets.secret(cursor.CURSOR_KEY_NAME)
+        return self._cursor_key
+
+    def _next(self, parent: str, query: Query, selection: Selection) -> str | None:
+        """The cursor after the page, when ``limit`` cut the list and more items follow.
+
+        Only ``return=all`` (grouped or not) pages: ``first``, ``last``, ``next`` and
+        ``random`` answer one item and ``shuffle`` reorders the page, so none has a
+        "next page" (they take ``after`` all the same: the items after it).
+        """
+        if query.limit is None or query.return_ != "all" or not selection.items:
+            return None
+        more = selection.more
+        if more is None:
+            more = query.offset + len(selection.items) < selection.total
+        if not more:
+            return None
+        last = selection.items[-1]
+        score = None if selection.scores is None else selection.scores[-1]
+        keyset = keyset_of(last, query, score)
+        return cursor.encode(keyset, parent, query, self._cursor_secret())
 
     def register_method(self, name: str, method: CollectionMethod) -> None:
         """Make ``options[method]=name`` call ``method(parent_id, options)``.

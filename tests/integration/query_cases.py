@@ -22,16 +22,21 @@ from flextype_core.model import Selection
 from flextype_core.query import evaluate
 from flextype_core.query.model import (
     OPERATORS,
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     In,
     NBetween,
     Nin,
+    Not,
     Query,
     SortKey,
 )
 
 __all__ = [
+    "BIG",
     "COMPOUND",
     "CORPUS",
     "EXAMPLES",
@@ -47,6 +52,7 @@ __all__ = [
     "sort_key",
     "sort_keys",
     "where_clauses",
+    "where_conditions",
 ]
 
 Fields = dict[str, Any]
@@ -131,6 +137,20 @@ def where_clauses(draw: st.DrawFn) -> Clause:
     else:
         value = draw(clause_values)
     return kind(key=key, value=value)
+
+
+def _groups(members: st.SearchStrategy[Condition]) -> st.SearchStrategy[Condition]:
+    several = st.lists(members, min_size=1, max_size=3).map(tuple)
+    return st.one_of(
+        several.map(lambda items: AnyOf(items=items)),
+        several.map(lambda items: AllOf(items=items)),
+        members.map(lambda item: Not(item=item)),
+    )
+
+
+def where_conditions() -> st.SearchStrategy[Condition]:
+    """A clause, or or/and/not groups of them, nested a few levels."""
+    return st.recursive(where_clauses(), _groups, max_leaves=6)
 
 
 sort_key = st.builds(

@@ -36,7 +36,7 @@ from tests.integration.query_cases import (
     reference,
     same,
     sort_keys,
-    where_clauses,
+    where_conditions,
 )
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ def queries(draw: st.DrawFn) -> Query:
     return Query(
         depth=depth,
         min_depth=min_depth,
-        where=tuple(draw(st.lists(where_clauses(), max_size=2))),
+        where=tuple(draw(st.lists(where_conditions(), max_size=2))),
         sort=tuple(draw(sort_keys)),
         offset=draw(st.sampled_from([0, 0, 1, 2, 5, 2**70])),
         limit=draw(st.sampled_from([None, None, 0, 1, 2, 3, 2**70])),
@@ -147,6 +147,39 @@ def test_an_exact_query_is_one_statement(
     found, statements = counted(pg_database, "m", query)
     assert len(statements) == 1
     same(found, reference(store, "m", query))
+
+
+def test_an_exact_group_is_pushed_down_in_one_statement(
+    pg_database: PostgresDatabase, store: PostgresEntryStore
+) -> None:
+    store.create(MOVIES)
+    either: list[dict[str, Any]] = [{"key": "category", "operator": "eq", "value": "c1"}]
+    either.append({"key": "year", "operator": "gte", "value": 2009})
+    query = options(
+        where=[{"or": either}, {"not": {"key": "title", "operator": "eq", "value": "Title 4"}}],
+        sort_by={"key": "year"},
+        limit="5",
+    )
+    found, statements = counted(pg_database, "m", query)
+    assert len(statements) == 1
+    assert "@>" in statements[0]  # the groups are in the SQL, not left to the core
+    same(found, reference(store, "m", query))
+
+
+def test_not_of_a_doubtful_clause_lets_sql_narrow_and_the_core_decide(
+    pg_database: PostgresDatabase, store: PostgresEntryStore
+) -> None:
+    store.create({**MOVIES, "m/x": {"title": "Éclair", "year": 1999}})
+    where = [
+        {"not": {"key": "title", "operator": "gt", "value": "Title 3"}},  # "É" in doubt
+        {"key": "category", "operator": "eq", "value": "c2"},
+    ]
+    query = options(where=where)
+    found, statements = counted(pg_database, "m", query)
+    whole = "SELECT id, body FROM entries WHERE parent = "
+    assert not any(s.startswith(whole) for s in statements)  # never every body of the range
+    same(found, reference(store, "m", query))
+    assert found.total == len([i for i in range(30) if i % 3 == 2 and f"Title {i}" <= "Title 3"])
 
 
 def test_a_string_past_ascii_in_a_sort_key_lets_the_core_sort(

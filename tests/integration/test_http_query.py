@@ -853,3 +853,59 @@ def test_except_with_a_dot_path_drops_only_the_nested_field(api: ApiClient) -> N
 def test_the_root_collection_can_be_filtered_too(api: ApiClient) -> None:
     for root in ("", "/"):
         assert query_ids(api, root, where(0, "title", "eq", "Movies")) == ["movies"]
+
+
+# -- groups: or, and, not ------------------------------------------------------------------
+
+
+def clause_at(base: str, key: str, operator: str, value: str) -> list[tuple[str, str]]:
+    """The pairs of one clause at ``base`` (a group member: ``...[where][0][or][1]``)."""
+    return [(f"{base}[key]", key), (f"{base}[operator]", operator), (f"{base}[value]", value)]
+
+
+W0 = "options[filter][where][0]"
+
+
+def test_an_or_group_from_a_bracket_query_string(api: ApiClient) -> None:
+    pairs = clause_at(f"{W0}[or][0]", "year", "lt", "2010")
+    pairs += clause_at(f"{W0}[or][1]", "genre", "contains", "drama")
+    for encoded in (False, True):
+        assert query_ids(api, "movies", pairs, encoded=encoded) == [P, S]
+
+
+def test_not_and_nested_groups_combine_with_clauses(api: ApiClient) -> None:
+    pairs = clause_at(f"{W0}[not]", "genre", "contains", "action")
+    pairs += clause_at("options[filter][where][1][not][or][0]", "year", "eq", "2001")
+    pairs += clause_at("options[filter][where][1][not][or][1]", "year", "eq", "2019")
+    assert query_ids(api, "movies", pairs) == [D]
+    both = clause_at(f"{W0}[and][0]", "genre", "contains", "adventure")
+    both += clause_at(f"{W0}[and][1][not]", "year", "gte", "2022")
+    assert query_ids(api, "movies", both + sort(0, "year", "desc")) == [D]
+
+
+def test_not_of_a_clause_matches_the_missing_and_null_fields(api: ApiClient) -> None:
+    assert query_ids(api, "things", clause_at(f"{W0}[not]", "n", "gte", "2")) == [TA, TD, TE]
+    assert query_ids(api, "things", clause_at(f"{W0}[not]", "n", "neq", "2")) == [TB, TD, TE]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "start"),
+    [
+        ([(f"{W0}[or]", "")], f"{W0}[or] must be a list"),
+        (
+            [*clause_at(f"{W0}[or][0]", "year", "eq", "1"), (f"{W0}[key]", "year")],
+            f"{W0} mixes [or] with [key]",
+        ),
+        (clause_at(f"{W0}[or][0]", "year", "eqq", "1"), f"{W0}[or][0][operator]: unknown operator"),
+        (clause_at(f"{W0}[not][0]", "year", "eq", "1"), f"{W0}[not] holds one clause or group"),
+        (
+            clause_at(W0 + "[not]" * 9, "year", "eq", "1"),
+            W0 + "[not]" * 9 + ": groups nest at most 8 levels deep.",
+        ),
+    ],
+)
+def test_a_malformed_group_is_a_bad_request_naming_its_parameter(
+    api: ApiClient, pairs: list[tuple[str, str]], start: str
+) -> None:
+    message = assert_error(get(api, url(api, "movies", pairs)), 400, "BadRequest")["message"]
+    assert message.startswith(start), message

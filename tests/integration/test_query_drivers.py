@@ -103,10 +103,25 @@ def clauses(draw: st.DrawFn) -> dict[str, Any]:
     return {"key": key, "operator": draw(st.sampled_from(("newer", "older"))), "value": moment}
 
 
+def _groups(members: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """or/and/not groups as a query string gives them: lists as maps keyed "0", "1"..."""
+    several = st.lists(members, min_size=1, max_size=3).map(
+        lambda items: {str(i): item for i, item in enumerate(items)}
+    )
+    return st.one_of(
+        several.map(lambda items: {"or": items}),
+        several.map(lambda items: {"and": items}),
+        members.map(lambda item: {"not": item}),
+    )
+
+
+conditions = st.recursive(clauses(), _groups, max_leaves=6)
+
+
 @st.composite
 def options(draw: st.DrawFn) -> dict[str, Any]:
     filters: dict[str, Any] = {}
-    where = draw(st.lists(clauses(), max_size=3))
+    where = draw(st.lists(conditions, max_size=3))
     if where:
         filters["where"] = {str(i): clause for i, clause in enumerate(where)}
     sort_keys = draw(st.lists(st.sampled_from(KEYS), max_size=2))
@@ -181,6 +196,13 @@ def test_random_queries_give_identical_data_in_identical_order_on_every_driver(
     collection: dict[str, Fields],
     queries: list[dict[str, Any]],
 ) -> None:
+    same_answers(stores, collection, queries)
+
+
+def same_answers(
+    stores: dict[str, EntryStore], collection: dict[str, Fields], queries: list[dict[str, Any]]
+) -> None:
+    """``collection`` written under a new parent in every store: each query answers alike."""
     parent = f"c{next(_parents)}"
     services = {}
     for name, store in stores.items():
@@ -208,3 +230,67 @@ def test_every_driver_stores_the_random_fields_exactly(
         for child, fields in collection.items():
             stored = store.get(f"{parent}/{child}").fields
             assert strict(stored) == strict(fields), (name, child)
+
+
+@st.composite
+def group_options(draw: st.DrawFn) -> dict[str, Any]:
+    """Options whose where holds groups only, nested, with a sort and a page at times."""
+    where = draw(st.lists(_groups(conditions), min_size=1, max_size=2))
+    filters: dict[str, Any] = {"where": {str(i): item for i, item in enumerate(where)}}
+    if draw(st.booleans()):
+        filters["sort_by"] = {"key": draw(st.sampled_from(KEYS))}
+    if draw(st.booleans()):
+        filters["limit"] = str(draw(st.integers(min_value=0, max_value=3)))
+    return {"collection": "true", "filter": filters, "find": {"depth": "all"}}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=_SUPPRESSED)
+@given(collection=collections, queries=st.lists(group_options(), min_size=1, max_size=4))
+def test_random_nested_groups_give_identical_answers_on_every_driver(
+    stores: dict[str, EntryStore],
+    collection: dict[str, Fields],
+    queries: list[dict[str, Any]],
+) -> None:
+    same_answers(stores, collection, queries)
+
+
+GENRES: dict[str, Fields] = {
+    "action": {"genre": "action"},
+    "list": {"genre": ["action"]},
+    "drama": {"genre": "drama"},
+    "number": {"genre": 1},
+    "map": {"genre": {"k": "action"}},
+    "null": {"genre": None},
+    "missing": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        # neq/nin are the complement of eq/in among the entries that have the field: a
+        # list is never equal to a string.
+        ({"key": "genre", "operator": "neq", "value": "action"},
+         ["drama", "list", "map", "number"]),
+        ({"key": "genre", "operator": "nin", "value": "action,1"}, ["drama", "list", "map"]),
+        ({"key": "genre", "operator": "eq", "value": "action"}, ["action"]),
+        # not of a clause holds where the clause does not: missing and null fields too.
+        ({"not": {"key": "genre", "operator": "eq", "value": "action"}},
+         ["drama", "list", "map", "missing", "null", "number"]),
+        ({"not": {"key": "genre", "operator": "neq", "value": "action"}},
+         ["action", "missing", "null"]),
+        ({"or": {"0": {"key": "genre", "operator": "contains", "value": "action"},
+                 "1": {"key": "genre", "operator": "eq", "value": "1"}}},
+         ["action", "list", "number"]),
+    ],
+)  # fmt: skip
+def test_neq_on_a_list_and_not_on_a_missing_field_on_every_driver(
+    stores: dict[str, EntryStore], where: dict[str, Any], expected: list[str]
+) -> None:
+    parent = f"c{next(_parents)}"
+    options = {"collection": "true", "filter": {"where": {"0": where}}}
+    for name, store in stores.items():
+        store.create({f"{parent}/{child}": fields for child, fields in GENRES.items()})
+        service = EntriesService(store, FixedClock(), SequenceIdFactory())
+        found = service.query(parent, options).data
+        assert sorted(item["id"].rsplit("/", 1)[1] for item in found) == expected, name

@@ -24,16 +24,24 @@ from flextype_adapters.postgres.query_sql import compile_sort, compile_where
 from flextype_core.query import clauses, evaluate
 from flextype_core.query.model import (
     OPERATORS,
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
+    Eq,
+    Gt,
     In,
     Lt,
     NBetween,
     Nin,
+    Not,
+    Regexp,
     SortKey,
     StartsWith,
 )
 from tests.integration.query_cases import (
+    BIG,
     CORPUS,
     EXAMPLES,
     SCALARS,
@@ -43,6 +51,7 @@ from tests.integration.query_cases import (
     fill,
     sort_key,
     where_clauses,
+    where_conditions,
 )
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -76,7 +85,7 @@ def test_sql_finds_every_match_and_exactly_them_when_exact(
 
 
 def check_where(
-    db: PostgresDatabase, corpus: dict[str, dict[str, Any]], where: tuple[Clause, ...]
+    db: PostgresDatabase, corpus: dict[str, dict[str, Any]], where: tuple[Condition, ...]
 ) -> None:
     """SQL finds every match; only them when exact; besides them only rows in doubt."""
     compiled = compile_where(where)
@@ -92,6 +101,22 @@ def check_where(
         if found and not match:
             assert not compiled.exact, (where, entry_id)
             assert doubt, (where, entry_id)  # a false positive is always in doubt
+
+
+@EXAMPLES
+@given(st.lists(where_conditions(), min_size=1, max_size=2))
+@example([Not(item=Regexp(key=("a",), value="^a"))])  # every row of the regexp in doubt
+@example([Not(item=Gt(key=("a",), value="b"))])  # strings past ASCII in doubt
+@example([Not(item=Eq(key=("a",), value=BIG + 1))])  # a number past 2**53 in doubt
+@example([Not(item=AnyOf(items=(Eq(key=("a",), value="a"), Regexp(key=("a",), value="b"))))])
+@example([Not(item=AllOf(items=(Not(item=Gt(key=("a",), value="a")), Eq(key=("b",), value=1))))])
+@example([Not(item=Not(item=Regexp(key=("a", "k"), value="ss")))])
+def test_sql_of_groups_finds_every_match_and_exactly_them_when_exact(
+    pg_database: PostgresDatabase, corpus: dict[str, dict[str, Any]], where: list[Condition]
+) -> None:
+    check_where(pg_database, corpus, tuple(where))
+    for condition in where:
+        check_where(pg_database, corpus, (Not(item=condition),))
 
 
 EVERY_VALUE = [

@@ -10,7 +10,10 @@ import pytest
 from flextype_core.errors import BadRequest
 from flextype_core.query import parse_options
 from flextype_core.query.model import (
+    MAX_NESTING,
     OPERATORS,
+    AllOf,
+    AnyOf,
     Between,
     Contains,
     Eq,
@@ -24,6 +27,7 @@ from flextype_core.query.model import (
     Neq,
     Newer,
     Nin,
+    Not,
     NRegexp,
     Older,
     Query,
@@ -255,3 +259,102 @@ def test_an_unknown_operator_suggests_the_nearest_and_lists_them_all_with_aliase
     assert "did you mean" not in message
     named = re.findall(r"[^ ,()]+", message.split("the operators are ", 1)[1].rstrip("."))
     assert sorted(named) == sorted([*OPERATORS, *ALIASES])
+
+
+# --- groups: or, and, not -----------------------------------------------------------------
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """``levels`` groups around one clause: or, and, not in turn."""
+    item: dict[str, Any] = clause("eq")
+    for level in range(levels):
+        kind = ("or", "and", "not")[level % 3]
+        item = {kind: item} if kind == "not" else {kind: [item]}
+    return item
+
+
+def test_groups_parse_from_a_bracket_query_string_shape() -> None:
+    options = {
+        "filter": {
+            "where": {
+                "0": {
+                    "or": {
+                        "1": {"key": "rating", "operator": ">=", "value": "8"},
+                        "0": {"not": {"key": "year", "operator": "lt", "value": "2000"}},
+                    }
+                },
+                "1": {"not": {"and": {"0": clause("eq", "x"), "1": clause("neq", "y", "b")}}},
+            }
+        }
+    }
+    assert parse_options(options).where == (
+        AnyOf(
+            items=(
+                Not(item=Lt(key=("year",), value="2000")),
+                Gte(key=("rating",), value="8"),
+            )
+        ),
+        Not(item=AllOf(items=(Eq(key=("a",), value="x"), Neq(key=("b",), value="y")))),
+    )
+
+
+def test_groups_parse_from_json_with_typed_values() -> None:
+    options = where({"or": [clause("lt", 2000, "year"), {"not": {"or": [clause("in", ["x", 1])]}}]})
+    assert parse_options(options).where == (
+        AnyOf(
+            items=(
+                Lt(key=("year",), value=2000),
+                Not(item=AnyOf(items=(In(key=("a",), value=("x", 1)),))),
+            )
+        ),
+    )
+
+
+def test_groups_nest_up_to_eight_levels() -> None:
+    assert len(parse_options(where(nested(MAX_NESTING))).where) == 1
+    # The ninth group is named by its whole path.
+    assert bad(where(nested(MAX_NESTING + 1))) == (
+        "options[filter][where][0][not][and][0][or][0][not][and][0][or][0][not][and][0][or]:"
+        " groups nest at most 8 levels deep."
+    )
+
+
+def test_clauses_are_counted_across_groups() -> None:
+    fifty = [clause("eq")] * 50
+    assert len(parse_options(where({"or": fifty}, {"and": fifty})).where) == 2
+    assert bad(where({"or": fifty}, {"and": fifty}, clause("eq"))).startswith(
+        "options[filter][where] has more than 100 clauses"
+    )
+    assert bad(where({"not": {"or": [{"and": fifty}, {"or": [*fifty, clause("eq")]}]}})).startswith(
+        "options[filter][where] has more than 100 clauses"
+    )
+
+
+W = "options[filter][where][0]"
+
+
+@pytest.mark.parametrize(
+    ("options", "start"),
+    [
+        (where({"or": []}), W + "[or] is empty"),
+        (where({"and": {}}), W + "[and] is empty"),
+        (where({"not": {}}), W + "[not] is empty"),
+        (where({"or": [{"and": []}]}), W + "[or][0][and] is empty"),
+        (where({"or": [clause("eq"), clause("eqq")]}), W + "[or][1][operator]: unknown operator"),
+        (where({"not": clause("zz")}), W + "[not][operator]: unknown operator 'zz'"),
+        (where({"not": {"or": [{"key": "a"}]}}), W + "[not][or][0][operator] is missing"),
+        (where({"or": [clause("eq")], "key": "a"}), W + " mixes [or] with [key]"),
+        (where({"key": "a", "not": clause("eq")}), W + " mixes [not] with [key]"),
+        (where({"or": [clause("eq")], "and": [clause("eq")]}), W + " mixes [or] with [and]"),
+        (where({"not": [clause("eq")]}), W + "[not] holds one clause or group, not a list"),
+        (where({"not": {"0": clause("eq")}}), W + "[not] holds one clause or group"),
+        (where({"or": "a"}), W + "[or] must be a list"),
+        (where({"or": {"x": clause("eq")}}), W + "[or] must be a list; 'x'"),
+        (where({"or": None}), W + "[or] must be a list, got null"),
+        (where({"not": "a"}), W + "[not] must be an object"),
+        (where({"xor": [clause("eq")]}), W + "[xor] is not a known option"),
+        (where({"or": [5]}), W + "[or][0] must be an object"),
+    ],
+)  # fmt: skip
+def test_every_malformed_group_is_a_400_naming_it(options: dict[str, Any], start: str) -> None:
+    assert bad(options).startswith(start)

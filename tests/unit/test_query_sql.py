@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
+from flextype_adapters.postgres.group_sql import MAX_PARAMS
 from flextype_adapters.postgres.query_sql import (
     EXACT_NUMBER,
     Compiled,
@@ -19,8 +20,11 @@ from flextype_adapters.postgres.query_sql import (
 )
 from flextype_core.query.model import (
     OPERATORS,
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     Contains,
     EndsWith,
     Eq,
@@ -32,6 +36,7 @@ from flextype_core.query.model import (
     Neq,
     Newer,
     Nin,
+    Not,
     NRegexp,
     Older,
     Regexp,
@@ -266,8 +271,22 @@ def _strings(param: object) -> list[str]:
     return []
 
 
-@given(st.lists(hostile_clauses(), min_size=1, max_size=3), st.lists(hostile, max_size=2))
-def test_user_strings_travel_only_as_parameters(where: list[Clause], sort_keys: list[str]) -> None:
+def _hostile_groups(members: st.SearchStrategy[Condition]) -> st.SearchStrategy[Condition]:
+    several = st.lists(members, min_size=1, max_size=3).map(tuple)
+    return st.one_of(
+        several.map(lambda items: AnyOf(items=items)),
+        several.map(lambda items: AllOf(items=items)),
+        members.map(lambda item: Not(item=item)),
+    )
+
+
+hostile_conditions = st.recursive(hostile_clauses(), _hostile_groups, max_leaves=5)
+
+
+@given(st.lists(hostile_conditions, min_size=1, max_size=3), st.lists(hostile, max_size=2))
+def test_user_strings_travel_only_as_parameters(
+    where: list[Condition], sort_keys: list[str]
+) -> None:
     compiled = compile_where(tuple(where))
     sort = compile_sort(tuple(SortKey(key=(k,)) for k in sort_keys))
     texts = [text(compiled.sql)]
@@ -300,3 +319,85 @@ def test_a_sort_on_numbers_may_take_jsonbs_own_order() -> None:
     assert text(sort.not_numbers(values)) == (
         """jsonb_typeof("s0") <> 'number' OR jsonb_typeof("s1") <> 'number'"""
     )
+
+
+# -- groups --------------------------------------------------------------------------------
+
+EQ_A = Eq(key=("a",), value="x")
+EQ_B = Eq(key=("b",), value="y")
+GT_B = Gt(key=("b",), value="m")  # strings past ASCII are in doubt
+REGEXP = Regexp(key=("b",), value="y")  # every candidate in doubt
+
+
+def test_or_and_and_of_exact_clauses_are_exact() -> None:
+    either = compile_where((AnyOf(items=(EQ_A, EQ_B)),))
+    assert text(either.sql) == "(data @> %s::jsonb OR data @> %s::jsonb)"
+    assert either.params == ['{"a":"x"}', '{"b":"y"}']
+    assert either.exact
+    both = compile_where((AllOf(items=(EQ_A, EQ_B)),))
+    assert text(both.sql) == "(data @> %s::jsonb AND data @> %s::jsonb)"
+    assert both.exact
+
+
+def test_not_of_an_exact_clause_is_exact_and_a_missing_field_passes() -> None:
+    compiled = compile_where((Not(item=EQ_A),))
+    # coalesce: SQL's NULL (a missing key) is the clause failing, so its negation holds.
+    assert text(compiled.sql) == "NOT coalesce(data @> %s::jsonb, FALSE)"
+    assert compiled.exact
+    placeholders(compiled)
+
+
+def test_not_of_a_doubtful_clause_negates_the_rows_that_surely_match() -> None:
+    clause = compile_clause(GT_B)
+    assert clause.doubt is not None
+    compiled = compile_where((Not(item=GT_B),))
+    assert not compiled.exact
+    # The superset: every row but those that pass and are not in doubt.
+    assert text(compiled.sql) == (
+        f"NOT (coalesce({text(clause.sql)}, FALSE) AND NOT coalesce({text(clause.doubt)}, TRUE))"
+    )
+    assert compiled.params == clause.params + clause.doubt_params
+    # In doubt: the rows the clause may match (they pass it and are in its doubt).
+    assert compiled.doubt is not None
+    assert text(compiled.doubt) == (
+        f"(coalesce({text(clause.sql)}, FALSE) AND coalesce({text(clause.doubt)}, TRUE))"
+    )
+    placeholders(compiled)
+
+
+def test_not_of_a_clause_the_core_decides_is_every_row_its_candidates_in_doubt() -> None:
+    clause = compile_clause(REGEXP)
+    compiled = compile_where((Not(item=REGEXP),))
+    assert text(compiled.sql) == "TRUE"
+    assert compiled.doubt is not None
+    assert text(compiled.doubt) == f"coalesce({text(clause.sql)}, FALSE)"
+    assert not compiled.exact
+
+
+def test_or_is_in_doubt_only_where_no_member_surely_holds() -> None:
+    compiled = compile_where((AnyOf(items=(EQ_A, REGEXP)),))
+    assert not compiled.exact
+    assert compiled.doubt is not None
+    assert text(compiled.doubt) == "NOT coalesce(data @> %s::jsonb, FALSE)"
+    # Only members the core decides: every candidate in doubt.
+    assert compile_where((AnyOf(items=(REGEXP, REGEXP)),)).doubt is None
+
+
+def test_double_negation_of_an_exact_clause_stays_exact() -> None:
+    compiled = compile_where((Not(item=Not(item=EQ_A)),))
+    assert compiled.exact
+    assert text(compiled.sql) == "NOT coalesce(NOT coalesce(data @> %s::jsonb, FALSE), FALSE)"
+
+
+def test_groups_too_large_for_sql_leave_their_rows_to_the_core() -> None:
+    condition: Condition = AnyOf(items=(GT_B, EQ_A))
+    for _ in range(8):  # not and or repeat inexact members: the SQL doubles each level
+        condition = Not(item=AnyOf(items=(condition, GT_B)))
+    compiled = compile_where((condition, EQ_B))
+    assert len(compiled.params) + len(compiled.doubt_params) <= MAX_PARAMS
+    # A group past the bound became TRUE with every row in doubt: the core decides it;
+    # the clause beside it still narrows.
+    assert not compiled.exact
+    assert text(compiled.sql).endswith(" AND data @> %s::jsonb)")
+    assert compiled.params[-1] == '{"b":"y"}'
+    placeholders(compiled)

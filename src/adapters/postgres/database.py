@@ -22,6 +22,7 @@ from flextype_adapters.postgres import change_log, field_columns
 from flextype_adapters.postgres.change_log import MOST_CHANGES
 from flextype_adapters.postgres.feed import SELECTIONS, ChangeFeed
 from flextype_adapters.postgres.field_columns import path_of
+from flextype_adapters.postgres.search_backfill import SEARCH_MIGRATION, rebuild_search
 from flextype_adapters.postgres.transaction import Tx
 from flextype_core.errors import ServiceUnavailable, StorageError
 from flextype_core.query.model import Path
@@ -343,7 +344,8 @@ class PostgresDatabase:
     def migrate(self) -> tuple[int, int]:
         """Create the schema or bring it to ``SCHEMA_VERSION``; return (before, after).
 
-        Then the declared field indexes missing are created (``ensure_field_indexes``).
+        Then the declared field indexes missing are created (``ensure_field_indexes``),
+        and the search columns of rows changed by hand rebuilt (``rebuild_search``).
 
         Each migration runs in a transaction of its own, recorded in
         ``schema_migrations``. A session advisory lock makes servers that migrate at the
@@ -355,7 +357,8 @@ class PostgresDatabase:
         """Create the declared field indexes missing (``field_columns``); return how many.
 
         ``migrate`` does it too; a server does it at start, so a path added to
-        ``storage.postgres.indexes`` takes effect with the next start.
+        ``storage.postgres.indexes`` takes effect with the next start. Rows changed by
+        hand get their search columns rebuilt then too (``rebuild_search``).
         """
         return self._migrating(lambda conn: 0)[1]
 
@@ -367,6 +370,8 @@ class PostgresDatabase:
             try:
                 done = step(conn)
                 created = field_columns.ensure_columns(conn, self._indexed)
+                if self._applied(conn) >= SEARCH_MIGRATION:
+                    rebuild_search(conn)
                 self._columns = None
                 return done, created
             finally:
@@ -412,5 +417,8 @@ def apply_migrations(conn: Connection, schema: str, target: int) -> tuple[int, i
         if before < number <= target:
             with conn.transaction():
                 conn.execute(script.encode())  # no parameters: several statements allowed
+                if number == SEARCH_MIGRATION:  # the rows already there get their words
+                    rebuild_search(conn)
+                    conn.execute("ANALYZE entries")
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [number])
     return before, max(before, target)

@@ -44,9 +44,10 @@ def _selection_key(parent: str, query: Query) -> bytes:
 
 
 _INSERT = sql.SQL(
-    "INSERT INTO entries (id, parent, depth, data, data_exact, body)"
-    " SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::jsonb[], %b::bool[],"
-    " %b::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+    "INSERT INTO entries (id, parent, depth, data, data_exact, body, search, search_of,"
+    " search_exact) SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::jsonb[],"
+    " %b::bool[], %b::bytea[], %b::tsvector[], %b::bytea[], %b::bool[])"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
 
@@ -59,6 +60,9 @@ def _insert(tx: Tx, rows: list[EntryRow]) -> list[str]:
         [row.data for row in rows],
         [row.data_exact for row in rows],
         [row.body for row in rows],
+        [row.search for row in rows],
+        [row.search_of for row in rows],
+        [row.search_exact for row in rows],
     ]
     return [found[0] for found in tx.execute(_INSERT, columns).fetchall()]
 
@@ -244,8 +248,17 @@ class PostgresEntryStore:
             fields = change(decode_fields(entry_id, body))
             row = encode_fields(entry_id, fields)
             tx.execute(
-                "UPDATE entries SET data = %s, data_exact = %s, body = %s WHERE id = %s",
-                [row.data, row.data_exact, row.body, entry_id],
+                "UPDATE entries SET data = %s, data_exact = %s, body = %s, search = %s::tsvector,"
+                " search_of = %s, search_exact = %s WHERE id = %s",
+                [
+                    row.data,
+                    row.data_exact,
+                    row.body,
+                    row.search,
+                    row.search_of,
+                    row.search_exact,
+                    entry_id,
+                ],
             )
             tx.log(KIND, "update", [entry_id], etags=[entry_etag(entry_id, fields)])
             return Entry(id=entry_id, fields=fields)

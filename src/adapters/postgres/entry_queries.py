@@ -20,6 +20,9 @@ Three plans, tried in this order, each giving exactly what the core's pipeline
    range holds a row changed by hand (``body_ok`` false, or a body that does not
    decode: its id goes to ``unreadable``), or after repeated races.
 
+A query with a search takes the same three plans over the ``search`` column
+(``search_plan``).
+
 ``select`` needs no transaction of its own (``PostgresDatabase.read``): every answer
 comes from one snapshot, or from statements checked to agree.
 """
@@ -29,13 +32,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
+from flextype_adapters.postgres import search_plan
 from flextype_adapters.postgres.plan_rows import Connection, DamagedError, RacedError, Scope
 from flextype_adapters.postgres.pushed_plan import MIXED_SORTS, pushed
 from flextype_adapters.postgres.query_sql import compile_sort, compile_where
 from flextype_adapters.postgres.sparse_plan import sparse, whole_range
 from flextype_core.errors import EntryNotFound
 from flextype_core.model import Selection
-from flextype_core.query.model import AllOf, AnyOf, Not, Path, Query
+from flextype_core.query.model import Path, Query
 
 __all__ = ["MIXED_SORTS", "select"]
 
@@ -59,8 +63,8 @@ def select(
     """
     scope = Scope(parent, query)
     found: Selection | None = None
-    if any(isinstance(c, AnyOf | AllOf | Not) for c in query.where):
-        found = whole_range(conn, scope, query)  # groups are not pushed down yet
+    if query.search is not None:
+        found = search_plan.select(conn, scope, query, columns or {})
         if (
             found.total == 0
             and not found.unreadable

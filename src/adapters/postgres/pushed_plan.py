@@ -14,6 +14,12 @@ from typing import Any
 
 from psycopg import sql
 
+from flextype_adapters.postgres.keyset_sql import (
+    generic_terms,
+    keyset_condition,
+    numeric_condition,
+    pushable,
+)
 from flextype_adapters.postgres.plan_rows import (
     Connection,
     DamagedError,
@@ -28,7 +34,8 @@ from flextype_adapters.postgres.plan_rows import (
 from flextype_adapters.postgres.query_sql import Compiled, SortSql, compile_sort
 from flextype_core.model import Selection
 from flextype_core.query import evaluate
-from flextype_core.query.model import Query, SortKey
+from flextype_core.query.keyset import ordered_after
+from flextype_core.query.model import Keyset, Query, SortKey
 
 __all__ = ["MIXED_SORTS", "counted", "pushed"]
 
@@ -49,8 +56,14 @@ def pushed(
     missing (a count says so). Else the generic shape orders by type rank, then value
     (``SortSql.order_by``).
     """
+    if query.keyset is not None and not pushable(query.keyset):
+        return None  # the keyset's own place only the core knows
     signature = tuple((key.key, key.descending) for key in query.sort)
-    if query.sort and signature not in MIXED_SORTS:
+    numbers = query.keyset is None or all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        for v in query.keyset.values
+    )
+    if query.sort and numbers and signature not in MIXED_SORTS:
         found = _run_pushed(conn, scope, where, sort, query, numeric=True)
         if not isinstance(found, _NotNumbers):
             return found
@@ -118,11 +131,11 @@ def _pushed_statement(
         )
     statement = sql.SQL(
         "SELECT p.id, e.body, p.total, p.doubtful, p.lossy, p.suspect, p.kinds,"
-        " {unsure_p}{values_p} FROM ("
+        " {unsure_p}{values_p} FROM ({before}"
         "SELECT m.*, count(*) OVER () AS total,"
         " count(*) FILTER (WHERE m.doubt) OVER () AS doubtful, {kinds} AS kinds, {arrays},"
         " {lossy} AS lossy, {suspect} AS suspect"
-        " FROM ({sure}) AS m ORDER BY {order_m} OFFSET %s LIMIT %s"
+        " FROM ({sure}) AS m{after} ORDER BY {order_m} OFFSET %s LIMIT %s"
         ") AS p JOIN entries AS e ON e.id = p.id ORDER BY {order_p}"
     ).format(
         unsure_p=sql.SQL(", ").join(
@@ -136,8 +149,43 @@ def _pushed_statement(
         sure=sure,
         order_m=order("m"),
         order_p=order("p"),
+        **_after(query, sort, numeric=numeric),
     )
-    return statement, [*scope.params, *scope.params, *params, *page_bounds(query)], len(unsure)
+    return statement, [*scope.params, *scope.params, *params, *_bounds(query)], len(unsure)
+
+
+def _after(query: Query, sort: SortSql, *, numeric: bool) -> dict[str, sql.Composable]:
+    """The level that keeps the rows after the keyset, over the one counting every match.
+
+    The totals and the rows in doubt are counted before it: they are the whole query's.
+    """
+    keyset = query.keyset
+    if keyset is None:
+        return {"before": sql.SQL(""), "after": sql.SQL("")}
+    values = [sql.Identifier("m", f"s{i}") for i in range(len(sort.values))]
+    ranks = [sql.Identifier("m", f"r{i}") for i in range(len(sort.values))]
+    condition = (
+        numeric_condition(values, sort.descending, keyset, sql.Identifier("m", "id"))
+        if numeric
+        else keyset_condition(
+            sort.order_terms(values, ranks),
+            generic_terms(keyset, sort.descending),
+            sql.Identifier("m", "id"),
+            keyset.id,
+        )
+    )
+    assert condition is not None
+    return {
+        "before": sql.SQL("SELECT m.* FROM ("),
+        "after": sql.SQL(") AS m WHERE {}").format(condition),
+    }
+
+
+def _bounds(query: Query) -> list[object]:
+    """OFFSET and LIMIT; after a keyset one row more, which tells whether more follow."""
+    if query.keyset is None:
+        return page_bounds(query)
+    return [0, None if query.limit is None else query.limit + 1]
 
 
 def _indexed_statement(
@@ -165,7 +213,8 @@ def _indexed_statement(
     statement = sql.SQL(
         "SELECT p.id, e.body, t.total, t.doubtful, {lossy}, {suspect}, {first} OR {last},"
         " NULL::text[], NULL::text[], NULL::text[], p.s0::text FROM ("
-        "SELECT m.* FROM ({matches}) AS m ORDER BY {key}{way} NULLS LAST, m.id OFFSET %s LIMIT %s"
+        "SELECT m.* FROM ({matches}) AS m{after} ORDER BY {key}{way} NULLS LAST, m.id"
+        " OFFSET %s LIMIT %s"
         ") AS p JOIN entries AS e ON e.id = p.id CROSS JOIN ("
         "SELECT count(*) AS total, count(*) FILTER (WHERE m.doubt) AS doubtful FROM ({counting})"
         " AS m) AS t ORDER BY p.s0{way} NULLS LAST, p.id"
@@ -178,10 +227,20 @@ def _indexed_statement(
         key=key,
         way=way,
         counting=counting,
+        after=_indexed_after(query, sort),
     )
     # The rows in doubt (id, version, key) are none in the numeric shape: three NULLs.
     head = [*scope.params, *scope.params, *params, *params]
-    return statement, [*head, *params, *page_bounds(query), *count_params], 3
+    return statement, [*head, *params, *_bounds(query), *count_params], 3
+
+
+def _indexed_after(query: Query, sort: SortSql) -> sql.Composable:
+    if query.keyset is None:
+        return sql.SQL("")
+    key, row_id = sql.Identifier("m", "s0"), sql.Identifier("m", "id")
+    condition = numeric_condition([key], sort.descending, query.keyset, row_id)
+    assert condition is not None
+    return sql.SQL(" WHERE {}").format(condition)
 
 
 def _run_pushed(
@@ -191,7 +250,8 @@ def _run_pushed(
     statement, params, width = _pushed_statement(scope, where, sort, query, numeric=numeric)
     rows = conn.execute(statement, params, binary=True).fetchall()
     if not rows:
-        return counted(conn, scope, where, query)
+        # After a keyset, an empty page may still miss rows in doubt: another plan decides.
+        return None if query.keyset is not None else counted(conn, scope, where, query)
     head = rows[0]
     total, doubtful, lossy, suspect, kinds = int(head[2]), head[3], head[4], head[5], head[6]
     if suspect:
@@ -206,7 +266,9 @@ def _run_pushed(
         return None
     page = [public_item(row[0], bytes(row[1])) for row in rows]
     if rows[0][7] is None:  # no row in doubt
-        return Selection(items=page, total=total)
+        if query.keyset is None:
+            return Selection(items=page, total=total)
+        return Selection(items=page[: query.limit], total=total, more=_cut(page, query))
     ids, versions, *columns = rows[0][7:first]
     apart = [
         [i, v, *(json_value(t) for t in found)]
@@ -228,6 +290,8 @@ def _merged(
 
     SQL's order is exact among the other rows, so the first ``limit`` of them (the page
     SQL gave) and the rows in doubt hold the true first page: the core sorts those.
+    After a keyset likewise: the page SQL gave (``limit`` + 1 rows after it) and the rows
+    in doubt that follow it hold the true page and tell whether more follow.
     """
     if query.offset or any(sort.doubts_page(row[2:]) for row in unsure):
         return None  # the rows before the page are not at hand; a number past 2**53
@@ -241,10 +305,20 @@ def _merged(
     for row in unsure:
         pool[row[0]] = item(row[0], row[2:])
     ordered = evaluate.sort_items(sorted(pool.values(), key=lambda i: i["id"]), keys)
+    more: bool | None = None
+    if query.keyset is not None:
+        keyset = Keyset(values=query.keyset.values, id=query.keyset.id)
+        ordered = ordered_after(ordered, Query(sort=keys, keyset=keyset))
+        more = _cut(ordered, query)
     chosen = [i["id"] for i in ordered[: query.limit]]
     known = {p["id"]: p for p in page}
     bodies = read_bodies(conn, [i for i in chosen if i not in known], versions)
-    return Selection(items=[known.get(i) or bodies[i] for i in chosen], total=total)
+    return Selection(items=[known.get(i) or bodies[i] for i in chosen], total=total, more=more)
+
+
+def _cut(rows: list[Any], query: Query) -> bool:
+    """Whether ``rows`` (all, or ``limit`` + 1, after the keyset) go past the page."""
+    return query.limit is not None and len(rows) > query.limit
 
 
 def counted(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Selection | None:

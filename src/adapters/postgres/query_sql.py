@@ -1,5 +1,7 @@
 """A pure compiler from a collection query's ``where`` and ``sort_by`` to SQL over ``data``.
 
+Clauses compile here; ``or``/``and``/``not`` groups combine them (``group_sql``).
+
 The SQL runs over ``entries.data`` (jsonb) of rows whose ``data`` holds the fields
 exactly (``data_exact``; the caller adds the other rows). It never drops a match of
 :mod:`flextype_core.query.clauses`: where SQL cannot decide as the core does (the
@@ -20,6 +22,8 @@ from typing import Any, NamedTuple
 
 from psycopg import sql
 
+from flextype_adapters.postgres import group_sql
+from flextype_adapters.postgres.group_sql import Cond, bounded, exact
 from flextype_adapters.postgres.sort_sql import SortSql, compile_sort
 from flextype_adapters.postgres.sql_parts import (
     EXACT_NUMBER,
@@ -94,19 +98,6 @@ class Compiled(NamedTuple):
     doubt_params: list[object]
 
 
-class _Cond(NamedTuple):
-    cond: Fragment
-    doubt: Fragment | None  # None: every row passing cond is in doubt
-
-    @property
-    def exact(self) -> bool:
-        return self.doubt is FALSE
-
-
-def _exact(cond: Fragment) -> _Cond:
-    return _Cond(cond, FALSE)
-
-
 # -- what a clause value may equal -----------------------------------------------------
 
 
@@ -162,21 +153,21 @@ def _equal_cond(value: Value, path: Path, alts: _Alternatives) -> Fragment:
     return cat(value.expr, " IN (", _listed(alts.values), ")")
 
 
-def _equal(value: Value, path: Path, operands: Sequence[Operand], negated: bool) -> _Cond:
+def _equal(value: Value, path: Path, operands: Sequence[Operand], negated: bool) -> Cond:
     alts = _alternatives(operands)
     loose = is_kind(value.expr, "number") if alts.loose_number else None
     if path[0] in IDENTITY:
         # The id is a string: only the text form can equal it (and the key serves).
         texts = [o.text for o in operands if "\x00" not in o.text]
         found = cat("id = ANY(", param(texts, "text[]"), ")") if texts else FALSE
-        return _exact(negate(found) if negated else found)
+        return exact(negate(found) if negated else found)
     if negated:
         cond = present(value.expr)
         if alts.values:
             cond = all_of([cond, cat(value.expr, " NOT IN (", _listed(alts.values), ")")])
-        return _Cond(cond, loose or FALSE)
+        return Cond(cond, loose or FALSE)
     equal = _equal_cond(value, path, alts)
-    return _Cond(any_of([equal, loose]) if loose else equal, loose or FALSE)
+    return Cond(any_of([equal, loose]) if loose else equal, loose or FALSE)
 
 
 # -- order ------------------------------------------------------------------------------
@@ -228,7 +219,7 @@ def _number_test(
     )
 
 
-def _string_test(value: Fragment, bounds: Sequence[_Bound], negated: bool) -> _Cond:
+def _string_test(value: Fragment, bounds: Sequence[_Bound], negated: bool) -> Cond:
     """Stored strings meeting every bound, by (case-folded text, text).
 
     SQL knows case folding for ASCII only: a stored string beyond ASCII passes and is in
@@ -237,7 +228,7 @@ def _string_test(value: Fragment, bounds: Sequence[_Bound], negated: bool) -> _C
     strings = is_kind(value, "string")
     texts = [Operand(bound).text for bound, _, _ in bounds]
     if not all(text.isascii() and "\x00" not in text for text in texts):
-        return _Cond(strings, strings)
+        return Cond(strings, strings)
     stored = cat(text_of(value), ' COLLATE "C"')
     parts = [
         cat(
@@ -256,10 +247,10 @@ def _string_test(value: Fragment, bounds: Sequence[_Bound], negated: bool) -> _C
     within = all_of(parts)
     beyond = cat("octet_length(", text_of(value), ") <> length(", text_of(value), ")")
     test = any_of([beyond, negate(within) if negated else within])
-    return _Cond(all_of([strings, test]), all_of([strings, beyond]))
+    return Cond(all_of([strings, test]), all_of([strings, beyond]))
 
 
-def _order(value: Fragment, bounds: Sequence[_Bound], negated: bool = False) -> _Cond:
+def _order(value: Fragment, bounds: Sequence[_Bound], negated: bool = False) -> Cond:
     """Order tests: numbers and ASCII strings in SQL; other strings left to the core."""
     numbers = _number_test(value, bounds, negated)
     strings = _string_test(value, bounds, negated)
@@ -267,13 +258,13 @@ def _order(value: Fragment, bounds: Sequence[_Bound], negated: bool = False) -> 
     if numbers.loose:
         doubts.append(is_kind(value, "number"))
     parts = [strings.cond] if numbers.cond is None else [numbers.cond, strings.cond]
-    return _Cond(any_of(parts), any_of(doubts))
+    return Cond(any_of(parts), any_of(doubts))
 
 
 # -- text -------------------------------------------------------------------------------
 
 
-def _contains(value: Fragment, operand: Operand, negated: bool) -> _Cond:
+def _contains(value: Fragment, operand: Operand, negated: bool) -> Cond:
     text = operand.text
     if "\x00" in text:
         substring = FALSE if not negated else is_kind(value, "string")
@@ -289,12 +280,12 @@ def _contains(value: Fragment, operand: Operand, negated: bool) -> _Cond:
     else:
         element = all_of([is_kind(value, "array"), held])
     doubt = is_kind(value, "array") if alts.loose_number else FALSE
-    return _Cond(any_of([substring, element]), doubt)
+    return Cond(any_of([substring, element]), doubt)
 
 
-def _affix(value: Fragment, text: str, start: bool) -> _Cond:
+def _affix(value: Fragment, text: str, start: bool) -> Cond:
     if "\x00" in text:
-        return _exact(FALSE)
+        return exact(FALSE)
     if start:
         test = cat("starts_with(", text_of(value), ' COLLATE "C", ', param(text, "text"), ")")
     else:
@@ -307,13 +298,13 @@ def _affix(value: Fragment, text: str, start: bool) -> _Cond:
             param(text, "text"),
             ' COLLATE "C"',
         )
-    return _exact(all_of([is_kind(value, "string"), test]))
+    return exact(all_of([is_kind(value, "string"), test]))
 
 
 # -- clauses ----------------------------------------------------------------------------
 
 
-def _clause(clause: Clause, value: Value) -> _Cond:
+def _clause(clause: Clause, value: Value) -> Cond:
     expr = value.expr
     match clause:
         case Eq(value=v) | Neq(value=v):
@@ -332,44 +323,50 @@ def _clause(clause: Clause, value: Value) -> _Cond:
             return _affix(expr, Operand(v).text, isinstance(clause, StartsWith))
         case Regexp() | NRegexp():
             short = cat("length(", text_of(expr), ") <= " + str(MAX_SUBJECT))
-            return _Cond(all_of([is_kind(expr, "string"), short]), None)
+            return Cond(all_of([is_kind(expr, "string"), short]), None)
         case Newer() | Older():
-            return _Cond(is_kind(expr, "number", "string"), None)
+            return Cond(is_kind(expr, "number", "string"), None)
     raise AssertionError(clause)  # pragma: no cover
 
 
-def _compile(clause: Clause, columns: Mapping[Path, str] | None = None) -> _Cond:
+def _compile(clause: Clause, columns: Mapping[Path, str] | None = None) -> Cond:
     value = value_at(clause.key, columns)
     if value is None:
-        return _exact(FALSE)  # a missing field fails every clause
+        return exact(FALSE)  # a missing field fails every clause
     return _clause(clause, value)
 
 
-def _compiled(conds: Sequence[_Cond]) -> Compiled:
-    cond = all_of([c.cond for c in conds])
-    exact = all(c.exact for c in conds)
-    if any(c.doubt is None for c in conds):
-        return Compiled(cond.sql, list(cond.params), exact, None, [])
-    doubt = any_of([c.doubt for c in conds if c.doubt is not None and c.doubt is not FALSE])
-    return Compiled(cond.sql, list(cond.params), exact, doubt.sql, list(doubt.params))
+def _condition(condition: Condition, columns: Mapping[Path, str] | None) -> Cond:
+    match condition:
+        case AnyOf(items=items):
+            return bounded(group_sql.any_group([_condition(m, columns) for m in items]))
+        case AllOf(items=items):
+            return bounded(group_sql.all_group([_condition(m, columns) for m in items]))
+        case Not(item=member):
+            return bounded(group_sql.negated(_condition(member, columns)))
+    return _compile(condition, columns)
+
+
+def _compiled(found: Cond) -> Compiled:
+    params = list(found.cond.params)
+    if found.doubt is None:
+        return Compiled(found.cond.sql, params, False, None, [])
+    return Compiled(found.cond.sql, params, found.exact, found.doubt.sql, list(found.doubt.params))
 
 
 def compile_clause(clause: Clause) -> Compiled:
     """Compile one ``where`` clause to a condition over an entries row."""
-    return _compiled([_compile(clause)])
+    return _compiled(_compile(clause))
 
 
 def compile_where(
     where: Sequence[Condition], columns: Mapping[Path, str] | None = None
 ) -> Compiled:
-    """Compile every clause of ``where`` into one condition (TRUE for no clause).
+    """Compile every condition of ``where`` (clauses and groups) into one (TRUE for none).
 
     ``columns``: the declared field indexes in place (``value_at``).
     """
-    clauses = [c for c in where if not isinstance(c, AnyOf | AllOf | Not)]
-    if len(clauses) < len(where):
-        raise NotImplementedError("groups are not compiled to SQL yet")
-    return _compiled([_compile(clause, columns) for clause in clauses])
+    return _compiled(bounded(group_sql.all_group([_condition(c, columns) for c in where])))
 
 
 def field_keys(paths: Iterable[Path]) -> list[str]:

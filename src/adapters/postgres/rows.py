@@ -8,6 +8,7 @@ import msgspec
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from flextype_adapters.postgres.search_sql import search_columns
 from flextype_core.errors import StorageError, shown
 
 __all__ = [
@@ -36,6 +37,12 @@ class EntryRow(msgspec.Struct, frozen=True):
     data: Jsonb
     data_exact: bool
     body: bytes
+    search: str
+    """The tsvector literal of the entry's words (``search_sql``)."""
+    search_of: bytes
+    """The digest of ``body`` that ``search`` was built from."""
+    search_exact: bool
+    """Whether ``search`` kept every word position (else phrases are the core's)."""
 
 
 def parent_of(entry_id: str) -> str:
@@ -79,6 +86,7 @@ def encode_fields(entry_id: str, fields: Fields) -> EntryRow:
     ``body`` is the fields as JSON, in their order: what reads decode. ``data`` is the
     same as jsonb, for SQL to filter on. jsonb cannot hold a NUL character: then ``data``
     has U+FFFD in its place and ``data_exact`` is false (queries must not trust it).
+    ``search`` is the words of the fields (``search_sql.search_columns``).
     """
     body = _ENCODER.encode(fields)
     # An escaped NUL, or a backslash followed by "u0000" (rare): look closer then.
@@ -87,6 +95,7 @@ def encode_fields(entry_id: str, fields: Fields) -> EntryRow:
     data = (
         Jsonb(body, dumps=_as_is) if exact else Jsonb(_without_nul(fields), dumps=_ENCODER.encode)
     )
+    search = search_columns(entry_id, fields, body)
     return EntryRow(
         id=entry_id,
         parent=parent_of(entry_id),
@@ -94,6 +103,9 @@ def encode_fields(entry_id: str, fields: Fields) -> EntryRow:
         data=data,
         data_exact=exact,
         body=body,
+        search=search.vector,
+        search_of=search.digest,
+        search_exact=search.exact,
     )
 
 

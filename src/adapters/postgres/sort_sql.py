@@ -54,23 +54,38 @@ class SortSql(NamedTuple):
         self, values: Sequence[sql.Composable], ranks: Sequence[sql.Composable]
     ) -> sql.Composable:
         """The ORDER BY items over the key columns and their ranks (no parameters)."""
-        items: list[sql.Composable] = []
+        return sql.SQL(", ").join(
+            sql.SQL("{}{}").format(term, sql.SQL(" DESC" if descending else ""))
+            for term, descending in self.order_terms(values, ranks)
+        )
+
+    def order_terms(
+        self, values: Sequence[sql.Composable], ranks: Sequence[sql.Composable]
+    ) -> list[tuple[sql.Composable, bool]]:
+        """``order_by``'s items apart from their directions: (term, descending).
+
+        Four terms a key (``keyset_sql.generic_terms`` gives a keyset's own): its rank,
+        its number or bool, its string folded to lower case (ASCII), its string.
+        """
+        terms: list[tuple[sql.Composable, bool]] = []
         for value, rank, descending in zip(values, ranks, self.descending, strict=True):
-            way = sql.SQL(" DESC" if descending else "")
             text = sql.SQL("CASE WHEN {} = " + _STRING_RANK[descending])
             string = sql.SQL("{} THEN ({} #>> '{{}}') COLLATE \"C\" END").format(
                 text.format(rank), value
             )
-            items += [
-                rank,
+            terms += [
+                (rank, False),
                 # Within a type: numbers by value, bools false first (jsonb's own order).
-                sql.SQL("CASE WHEN {} IN " + _SCALAR_RANKS[descending] + " THEN {} END{}").format(
-                    rank, value, way
+                (
+                    sql.SQL("CASE WHEN {} IN " + _SCALAR_RANKS[descending] + " THEN {} END").format(
+                        rank, value
+                    ),
+                    descending,
                 ),
-                sql.SQL("lower({}){}").format(string, way),
-                sql.SQL("{}{}").format(string, way),
+                (sql.SQL("lower({})").format(string), descending),
+                (string, descending),
             ]
-        return sql.SQL(", ").join(items)
+        return terms
 
     def native_order(self, values: Sequence[sql.Composable]) -> sql.Composable:
         """ORDER BY items in jsonb's own order, missing last (no parameters).

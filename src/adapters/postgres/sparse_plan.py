@@ -26,16 +26,15 @@ from flextype_adapters.postgres.plan_rows import (
 from flextype_adapters.postgres.query_sql import EXACT_NUMBER, Compiled, field_keys
 from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
-from flextype_core.query.model import Clause, Query
+from flextype_core.query.keyset import ordered_after
+from flextype_core.query.model import Query
 
-__all__ = ["sparse", "whole_range"]
+__all__ = ["has_big_number", "sparse", "whole_range"]
 
 
 def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Selection:
     """Plan 2: the core decides over small items; the page's bodies are read by id."""
-    keys = field_keys(
-        [c.key for c in query.where if isinstance(c, Clause)] + [k.key for k in query.sort]
-    )
+    keys = field_keys([c.key for c in clauses.leaves(query.where)] + [k.key for k in query.sort])
     columns = [sql.SQL("(data -> %s)::text") for _ in keys]
     # One row at least (the check for damaged rows), then the candidates in id order.
     statement = sql.SQL(
@@ -70,7 +69,7 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
             for key, text in zip(keys, row[3:], strict=True)
             if text is not None
         }
-        if _has_big_number(fields.values()):
+        if has_big_number(fields.values()):
             unsure.append(entry_id)
         items.append(item_of(entry_id, fields))
     if unsure:
@@ -81,20 +80,29 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
         test = clauses.compile_where(query.where)
         items = [item for item in items if test(item)]
     found = evaluate.sort_items(items, query.sort)
-    offset, limit = query.offset, query.limit
-    page = found[offset:] if limit is None else found[offset : offset + limit]
+    page, more = _paged(found, query)
     bodies = read_bodies(conn, [item["id"] for item in page], versions)
-    return Selection(items=[bodies[item["id"]] for item in page], total=len(found))
+    return Selection(items=[bodies[item["id"]] for item in page], total=len(found), more=more)
 
 
-def _has_big_number(values: Iterable[Any]) -> bool:
+def _paged(found: list[dict[str, Any]], query: Query) -> tuple[list[dict[str, Any]], bool | None]:
+    """The page of ``found`` (sorted): by offset, or after the keyset.
+
+    Also whether more follow the keyset (None without one: offset + page < total tells).
+    """
+    rest = ordered_after(found, query)[query.offset :]
+    page = rest if query.limit is None else rest[: query.limit]
+    return page, None if query.keyset is None else len(page) < len(rest)
+
+
+def has_big_number(values: Iterable[Any]) -> bool:
     """Tell whether an integer past 2**53 lies anywhere in ``values`` (maps, lists too)."""
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_NUMBER:
             return True
-        if isinstance(value, list) and _has_big_number(value):
+        if isinstance(value, list) and has_big_number(value):
             return True
-        if isinstance(value, dict) and _has_big_number(value.values()):
+        if isinstance(value, dict) and has_big_number(value.values()):
             return True
     return False
 
@@ -109,6 +117,5 @@ def whole_range(conn: Connection, scope: Scope, query: Query) -> Selection:
         except DamagedError:
             damaged.append(entry_id)
     found = evaluate.select(query, items)
-    offset, limit = query.offset, query.limit
-    page = found[offset:] if limit is None else found[offset : offset + limit]
-    return Selection(items=page, total=len(found), unreadable=tuple(damaged))
+    page, more = _paged(found, query)
+    return Selection(items=page, total=len(found), unreadable=tuple(damaged), more=more)

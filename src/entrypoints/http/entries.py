@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from anyio import to_thread
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from flextype_core import Page
@@ -26,6 +27,25 @@ def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> tuple[di
     return headers, call.entries.query(parent, options, shared=True)
 
 
+_PAGING = ("options[filter][after]", "options[filter][offset]")
+
+
+def next_link(request: Request[Any, Any, Any], cursor: str) -> str:
+    """The ``Link`` header's value for the next page: this URL, continuing after ``cursor``.
+
+    Every parameter stays as the client sent it (its token too: it was the client's),
+    but ``options[filter][offset]`` and a previous ``after``, which the cursor replaces.
+    """
+    # Latin-1 maps each byte to one character and back: a value that is no UTF-8 goes
+    # back as the client sent it.
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    pairs = parse_qsl(raw, keep_blank_values=True, encoding="latin-1")
+    kept = [(name, value) for name, value in pairs if name not in _PAGING]
+    query = urlencode([*kept, (_PAGING[0], cursor)], encoding="latin-1")
+    base = str(request.url).partition("?")[0]
+    return f'<{base}?{query}>; rel="next"'
+
+
 class EntriesController(Controller):
     path = "/entries"
     tags = ["Entries"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -41,15 +61,20 @@ class EntriesController(Controller):
             changes_cursor=True,
         ),
     )
-    async def fetch_entry(self, call: NamedDependency[ApiCall]) -> Response[Any]:
+    async def fetch_entry(
+        self, request: Request[Any, Any, Any], call: NamedDependency[ApiCall]
+    ) -> Response[Any]:
         """One entry by `id`; with `options[collection]=true`, the entries below `id`.
 
         A collection takes `options[find][depth]` and `options[filter][...]` (where,
         sort_by, offset, limit, return, group_by, only, except; see `CollectionOptions`)
         and answers a list with `meta` (`total` before offset and limit), and the
         header `X-Changes-Cursor`: follow `/api/changes` from it to see what changes
-        after this listing. `id` empty or absent is the root. `options[method]=NAME`
-        runs a collection method registered in Python.
+        after this listing. A page cut by `limit` has `meta.next` and a
+        `Link: <...>; rel="next"` header: the next page continues after it
+        (`options[filter][after]`), without skipping or repeating entries. `id` empty
+        or absent is the root. `options[method]=NAME` runs a collection method
+        registered in Python.
         """
         # On the event loop: a token check and an entry held in memory are lookups behind
         # a file's identity check, cheaper than a hop to a worker thread. Reading a file
@@ -61,6 +86,8 @@ class EntriesController(Controller):
         if is_truthy(options.get("collection")) or "method" in options:
             parent = call.params.text("id", required=False) or ""
             headers, page = await to_thread.run_sync(_collection, call, parent, options)
+            if page.meta is not None and page.meta.next is not None:
+                headers["Link"] = next_link(request, page.meta.next)
             payload = Data(data=page.data, meta=page.meta)
             return call.respond(payload, entity_tag(payload), headers)
         entry_id = call.params.text("id")

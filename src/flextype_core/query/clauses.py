@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from flextype_core.query.model import (
@@ -43,7 +43,7 @@ from flextype_core.query.model import (
 from flextype_core.query.regex import MAX_SUBJECT, compile_pattern
 from flextype_core.query.values import MISSING, Operand, lookup, order_key, to_timestamp
 
-__all__ = ["ItemTest", "compile_clause", "compile_condition", "compile_where"]
+__all__ = ["ItemTest", "compile_clause", "compile_condition", "compile_where", "leaves"]
 
 ItemTest = Callable[[Any], bool]
 """A test of one item (a public entry)."""
@@ -197,3 +197,15 @@ def compile_where(where: Sequence[Condition]) -> ItemTest:
     """Return the test an item must pass for every condition (an empty ``where`` passes all)."""
     tests = [compile_condition(condition) for condition in where]
     return lambda item: all(test(item) for test in tests)
+
+
+def leaves(where: Sequence[Condition]) -> Iterator[Clause]:
+    """Every clause of ``where``, those inside groups too (in order, depth first)."""
+    for condition in where:
+        match condition:
+            case AnyOf(items=items) | AllOf(items=items):
+                yield from leaves(items)
+            case Not(item=member):
+                yield from leaves((member,))
+            case _:
+                yield condition

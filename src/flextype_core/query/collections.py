@@ -80,9 +80,9 @@ class Collections:
         items, unreadable = self._collection(parent, query.depth, query.min_depth)
         scores = self._scores(query, items)
         selected = select_from(query, items, scores)
+        more: bool | None = None  # without a keyset, offset + page < total tells
         if query.keyset is None:
             chosen = page(selected, query.offset, query.limit)
-            more = query.offset + len(chosen) < len(selected)
         else:
             rest = ordered_after(selected, query, scores)
             chosen = page(rest, 0, query.limit)

@@ -162,17 +162,29 @@ def _without(node: dict[str, Any], path: Path) -> dict[str, Any]:
     return {**node, path[0]: _without(inner, path[1:])}
 
 
+def _kept(query: Query) -> tuple[Path, ...]:
+    """What projection always keeps: the id, and what the search was asked to add."""
+    search = query.search
+    if search is None:
+        return (("id",),)
+    return (("id",), *((("_score",),) * search.score), *((("_highlight",),) * search.highlight))
+
+
 def project(item: dict[str, Any], query: Query) -> dict[str, Any]:
-    """Keep ``only`` the given dot paths, then drop the ``except`` ones; ``id`` stays."""
+    """Keep ``only`` the given dot paths, then drop the ``except`` ones; ``id`` stays.
+
+    So do ``_score`` and ``_highlight`` (asked for by ``options[search]``).
+    """
     result = item
+    kept = _kept(query)
     if query.only is not None:
         result = {}
-        for path in (*query.only, ("id",)):
+        for path in (*query.only, *kept):
             part = _pick(item, path)
             if part is not MISSING:
                 _merge(result, part)
     for path in query.except_ or ():
-        if path != ("id",):
+        if path not in kept:
             result = _without(result, path)
     return result
 

@@ -15,13 +15,18 @@ from typing import Any, cast, get_args
 from flextype_core.errors import BadRequest, shown
 from flextype_core.query.depth import parse_depth_range
 from flextype_core.query.model import (
+    MAX_NESTING,
     OPERATORS,
+    AllOf,
+    AnyOf,
     Between,
     Clause,
+    Condition,
     In,
     NBetween,
     Newer,
     Nin,
+    Not,
     NRegexp,
     Older,
     Path,
@@ -55,7 +60,7 @@ MAX_PATH = 256
 MAX_CURSOR = 4096
 """Longest cursor accepted, in characters."""
 MAX_CLAUSES = 100
-"""Most ``where`` clauses or ``sort_by`` keys one query may have."""
+"""Most ``where`` clauses (counted across groups) or ``sort_by`` keys one query may have."""
 
 
 def _operator_list() -> str:
@@ -83,6 +88,7 @@ _FILTER = (
     "after",
 )
 _CLAUSE = ("key", "operator", "value")
+_GROUPS = ("or", "and", "not")
 _SORT_KEY = ("key", "direction")
 _RETURN_MODES: tuple[str, ...] = get_args(ReturnMode)
 _LIST_OPERATORS = (In, Nin)
@@ -237,11 +243,68 @@ def _sort(value: object, name: str) -> tuple[SortKey, ...]:
     return tuple(_sort_key(item, f"{name}[{i}]") for i, item in keys)
 
 
-def _where(value: object, name: str) -> tuple[Clause, ...]:
-    clauses = _indexed(value, name)
-    if len(clauses) > MAX_CLAUSES:
-        raise BadRequest(f"{name} has more than {MAX_CLAUSES} clauses.")
-    return tuple(_clause(item, f"{name}[{i}]") for i, item in clauses)
+class _Budget:
+    """The clauses one ``where`` may still hold (``MAX_CLAUSES`` across every group)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.left = MAX_CLAUSES
+
+    def take(self, count: int) -> None:
+        """Spend ``count`` clauses (a group's members: each holds one clause at least)."""
+        if count > self.left:
+            raise BadRequest(
+                f"{self.name} has more than {MAX_CLAUSES} clauses (counted across groups)."
+            )
+        self.left -= count
+
+
+def _condition(data: object, name: str, level: int, budget: _Budget) -> Condition:
+    """A clause or a group; ``level``: the groups around it (0 at the top of ``where``)."""
+    fields = _object(data, name)
+    groups = [key for key in _GROUPS if key in fields]
+    if not groups:
+        _known(fields, _CLAUSE + _GROUPS, name)
+        return _clause(fields, name)
+    if len(fields) > 1:
+        other = next(str(key) for key in fields if key != groups[0])
+        raise BadRequest(
+            f"{name} mixes [{groups[0]}] with [{shown(other)[1:-1]}]: an item of where is"
+            " one clause (key, operator, value) or one group (or, and, not)."
+        )
+    kind = groups[0]
+    inner = f"{name}[{kind}]"
+    if level >= MAX_NESTING:
+        raise BadRequest(f"{inner}: groups nest at most {MAX_NESTING} levels deep.")
+    if kind == "not":
+        return Not(item=_negated(fields[kind], inner, level + 1, budget))
+    members = _indexed(fields[kind], inner)
+    if not members:
+        raise BadRequest(f"{inner} is empty: a group needs one member at least.")
+    budget.take(len(members) - 1)  # the first member is the clause this item was counted as
+    items = tuple(_condition(item, f"{inner}[{i}]", level + 1, budget) for i, item in members)
+    return AnyOf(items=items) if kind == "or" else AllOf(items=items)
+
+
+def _negated(value: object, name: str, level: int, budget: _Budget) -> Condition:
+    """What ``not`` holds: ONE clause or group (``[not][key]=...``, ``[not][or][0]...``)."""
+    if isinstance(value, list) or (
+        isinstance(value, Mapping) and value and all(str(k).isdecimal() for k in value)
+    ):
+        raise BadRequest(
+            f"{name} holds one clause or group, not a list (use [not][or][0]... or"
+            " [not][and][0]... for several)."
+        )
+    if isinstance(value, Mapping) and not value:
+        raise BadRequest(f"{name} is empty: it needs one clause or group.")
+    return _condition(value, name, level, budget)
+
+
+def _where(value: object, name: str) -> tuple[Condition, ...]:
+    items = _indexed(value, name)
+    budget = _Budget(name)
+    budget.take(len(items))
+    return tuple(_condition(item, f"{name}[{i}]", 0, budget) for i, item in items)
 
 
 def _return_mode(value: object, name: str) -> ReturnMode:

@@ -4,9 +4,11 @@ A warm collection query should not test every item: per key path, ``IndexedItems
 builds (once per collection version, on first use) a hash index of scalar values, one of
 list elements, and sorted runs of numbers and strings. A clause of ``eq``, ``in``,
 ``contains``, ``lt``/``gt``/``lte``/``gte`` or ``between`` then names its candidate
-positions by lookups and bisection, the candidates of all clauses are intersected, and
-only those items meet the exact tests of ``clauses.py``, which alone decide. The indexes
-follow the same coercions as those tests (``Operand``), so they never drop a match.
+positions by lookups and bisection, the candidates of all clauses are intersected (an
+``and`` group's too; an ``or`` group's are united when each member narrows; ``not``
+never narrows), and only those items meet the exact tests of ``clauses.py``, which alone
+decide. The indexes follow the same coercions as those tests (``Operand``), so they never
+drop a match.
 """
 
 from __future__ import annotations
@@ -158,21 +160,41 @@ class IndexedItems:
         self._keys: dict[Path, _KeyIndex] = {}
 
     def candidates(self, where: Sequence[Condition]) -> list[int] | None:
-        """Positions, in order, of the items that may pass every clause.
+        """Positions, in order, of the items that may pass every condition.
 
-        None when no clause can use an index (every item is a candidate).
+        None when no condition can use an index (every item is a candidate).
         """
+        narrowed = self._all_of(where)
+        return None if narrowed is None else sorted(narrowed)
+
+    def _all_of(self, conditions: Sequence[Condition]) -> set[int] | None:
+        """The intersection of what the narrowing conditions allow; None: none narrows."""
         narrowed: set[int] | None = None
-        for clause in where:
-            if isinstance(clause, AnyOf | AllOf | Not):
-                continue  # groups meet the exact tests only
-            found = self._candidates(clause)
+        for condition in conditions:
+            found = self._condition(condition)
             if found is None:
                 continue
             narrowed = found if narrowed is None else narrowed & found
             if not narrowed:
                 break
-        return None if narrowed is None else sorted(narrowed)
+        return narrowed
+
+    def _condition(self, condition: Condition) -> set[int] | None:
+        match condition:
+            case AllOf(items=items):
+                return self._all_of(items)
+            case AnyOf(items=items):
+                # A union, when every member narrows: one that does not allows any item.
+                found: set[int] = set()
+                for member in items:
+                    narrowed = self._condition(member)
+                    if narrowed is None:
+                        return None
+                    found |= narrowed
+                return found
+            case Not():
+                return None  # the complement of a superset is no superset
+        return self._candidates(condition)
 
     def _index(self, path: Path) -> _KeyIndex:
         index = self._keys.get(path)
