@@ -96,11 +96,20 @@ def make_yaml_project(path: Path, entries: Mapping[str, dict[str, Any]]) -> None
         (folder / "entry.yaml").write_bytes(dump(fields))
 
 
-def make_postgres_project(path: Path, url: str, entries: Mapping[str, dict[str, Any]]) -> None:
-    """Create a PostgreSQL project holding ``entries`` (batches of 5,000 through the store)."""
-    postgres = {"url": url, "schema": "bench_cursor"}
+def make_postgres_project(
+    path: Path, url: str, entries: Mapping[str, dict[str, Any]], declared: Sequence[str]
+) -> None:
+    """Create a PostgreSQL project holding ``entries`` (batches of 5,000 through the store).
+
+    ``declared``: fields given to ``storage.postgres.indexes`` (a column and a btree each).
+    """
+    postgres: dict[str, Any] = {"url": url, "schema": "bench_cursor"}
+    if declared:
+        postgres["indexes"] = list(declared)
     create_project(path, driver="postgres", demo=False, postgres=postgres)
     with open_project(path, environ={}) as project:
+        if declared:
+            project.container.postgres_database().ensure_field_indexes()
         store = project.container.entry_store()
         rows = list(_seed(entries).items())
         for i in range(0, len(rows), 5000):
@@ -251,6 +260,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db-core", type=int, default=1, help="core of PostgreSQL")
     parser.add_argument("--core", type=int, default=0, help="core of this process (-1: any)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--declare", action="append", default=[], help="storage.postgres.indexes (e.g. n)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile first and cursor pages")
     return parser
 
@@ -275,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_postgres:
             with cluster(core=args.db_core) as running:
                 started = time.perf_counter()
-                make_postgres_project(tmp / "postgres", running.url, entries)
+                make_postgres_project(tmp / "postgres", running.url, entries, args.declare)
                 _write(f"postgres: rows created in {time.perf_counter() - started:.1f} s")
                 with open_project(tmp / "postgres", environ={}) as project:
                     timings += measure("postgres", project.entries, order, args)
@@ -283,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write(
         f"sort_by n, limit 10 over {args.entries} entries, in process; page at position "
         f"{args.position}: cursor (options[filter][after]) and offset; this process on core "
-        f"{args.core}, PostgreSQL (fsync on) on core {args.db_core}; load average before: "
+        f"{args.core}, PostgreSQL (fsync on) on core {args.db_core}, declared field indexes: "
+        f"{args.declare or 'none'}; load average before: "
         f"{load_before}, after: {harness._load()}"
     )
     for line in [*_table(timings), *_ratios(timings)]:
