@@ -260,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db-core", type=int, default=1, help="core of PostgreSQL")
     parser.add_argument("--core", type=int, default=0, help="core of this process (-1: any)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-yaml", action="store_true")
     parser.add_argument(
         "--declare", action="append", default=[], help="storage.postgres.indexes (e.g. n)"
     )
@@ -282,8 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         make_yaml_project(tmp / "yaml", entries)
         _write(f"yaml: {args.entries} files written in {time.perf_counter() - started:.1f} s")
-        with open_project(tmp / "yaml", environ={}) as project:
-            timings += measure("yaml", project.entries, order, args)
+        if not args.skip_yaml:
+            with open_project(tmp / "yaml", environ={}) as project:
+                timings += measure("yaml", project.entries, order, args)
         if not args.skip_postgres:
             with cluster(core=args.db_core) as running:
                 started = time.perf_counter()
