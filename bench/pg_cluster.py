@@ -38,12 +38,14 @@ def pin_cluster(running: PostgresCluster, core: int) -> None:
 
 
 @contextmanager
-def cluster(*, durable: bool = True, core: int | None = None) -> Iterator[PostgresCluster]:
+def cluster(
+    *, durable: bool = True, core: int | None = None, shared_buffers: str = "32MB"
+) -> Iterator[PostgresCluster]:
     """Start a throw-away cluster (removed at the end); pinned to ``core`` if given."""
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL not found: apt-get install -y postgresql")
-    with PostgresCluster(bindir, durable=durable) as running:
+    with PostgresCluster(bindir, durable=durable, shared_buffers=shared_buffers) as running:
         running.start()
         if core is not None:
             pin_cluster(running, core)

@@ -494,6 +494,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
+        "--shared-buffers",
+        default="32MB",
+        help="PostgreSQL's shared_buffers (the tests' 32MB by default; a server has more)",
+    )
+    parser.add_argument(
         "--no-reindex", action="store_true", help="skip the reindex command and rebuild()"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the distinct rounds")
@@ -527,7 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings += measure_yaml(tmp / "yaml", chosen, args)
         timings.append(measure_naive(corpus, chosen, args))
         if not args.skip_postgres:
-            with cluster(core=args.load_core) as running, _pinned(args.load_core):
+            buffers = args.shared_buffers
+            with (
+                cluster(core=args.load_core, shared_buffers=buffers) as running,
+                _pinned(args.load_core),
+            ):
                 started = time.perf_counter()
                 token = make_postgres_project(tmp / "postgres", running.url, corpus.entries)
                 _write(f"postgres: rows created in {time.perf_counter() - started:.1f} s")
@@ -538,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write(
         f"search '<w1> <w2>', limit 10, relevance order, over {args.entries} entries "
         f"({args.words}-word bodies, {args.vocabulary} words); server on core "
-        f"{args.server_core}, client and PostgreSQL (fsync on) on core {args.load_core}; "
+        f"{args.server_core}, client and PostgreSQL (fsync on, shared_buffers {args.shared_buffers}) on core {args.load_core}; "
         f"load average before: {load_before}, after: {harness._load()}"
     )
     for line in _table(timings):

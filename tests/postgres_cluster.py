@@ -84,9 +84,12 @@ class PostgresCluster:
     Tests run with fsync off; ``durable`` keeps PostgreSQL's defaults (for benchmarks).
     """
 
-    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
+    def __init__(
+        self, bindir: Path, *, durable: bool = False, shared_buffers: str = "32MB"
+    ) -> None:
         self.bindir = bindir
         self.durable = durable
+        self.shared_buffers = shared_buffers
         self.folder = Path(tempfile.mkdtemp(prefix="flextype-pg-"))
         self.data = self.folder / "data"
         self.sockets = self.folder / "sockets"
@@ -158,7 +161,7 @@ class PostgresCluster:
                     f"-c unix_socket_directories={self.sockets}",
                     *([] if self.durable else ["-c fsync=off", "-c full_page_writes=off"]),
                     "-c max_connections=200",
-                    "-c shared_buffers=32MB",
+                    f"-c shared_buffers={self.shared_buffers}",
                 ]
             )
             try:
