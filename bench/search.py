@@ -547,7 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write(
         f"search '<w1> <w2>', limit 10, relevance order, over {args.entries} entries "
         f"({args.words}-word bodies, {args.vocabulary} words); server on core "
-        f"{args.server_core}, client and PostgreSQL (fsync on, shared_buffers {args.shared_buffers}) on core {args.load_core}; "
+        f"{args.server_core}, client and PostgreSQL (fsync on, shared_buffers"
+        f" {args.shared_buffers}) on core {args.load_core}; "
         f"load average before: {load_before}, after: {harness._load()}"
     )
     for line in _table(timings):
