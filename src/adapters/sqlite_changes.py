@@ -21,19 +21,16 @@ migrated into) is a new log, and cursors of the old one are refused (410).
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import sqlite3
 import string
-import threading
 import time
-import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 from flextype_adapters.sqlite_busy import retry_busy
-from flextype_adapters.sqlite_held import HeldConnection
+from flextype_adapters.sqlite_held import ThreadConnections
 from flextype_core.changes import ALL_TYPES, ChangeType, LoggedChange, LogPage, NewChange
 from flextype_core.errors import StorageError
 
@@ -87,12 +84,9 @@ class SqliteChangeLog:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self._path = path
         self._clock = clock
-        self._local = threading.local()
-        self._guard = threading.Lock()
+        self._connections = ThreadConnections()
         # The connections of the threads that still run (a thread's goes with it):
         # close() closes them, each under the lock its thread holds while using it.
-        self._opened: weakref.WeakSet[HeldConnection] = weakref.WeakSet()
-        self._generation = 0  # moves on with close(): threads then open new connections
         self._epoch: str | None = None
         self._readers: list[Callable[[], None]] = []
 
@@ -105,15 +99,8 @@ class SqliteChangeLog:
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection (a new one after close(), or in a forked child)."""
-        held: HeldConnection | None = getattr(self._local, "held", None)
-        pid = os.getpid()
-        if held is None or held.generation != self._generation or held.pid != pid:
-            held = HeldConnection(self._generation, pid, self._open())
-            with self._guard:
-                self._opened.add(held)
-            self._local.held = held  # only this thread's: it goes when the thread ends
-        with held.lock:
-            yield held.connection
+        with self._connections.connection(self._open) as connection:
+            yield connection
 
     def _open(self) -> sqlite3.Connection:
         with _storage_errors("opened"):
@@ -148,11 +135,7 @@ class SqliteChangeLog:
 
     def close(self) -> None:
         """Close every connection (threads open new ones if the log is used again)."""
-        with self._guard:
-            opened, self._opened = list(self._opened), weakref.WeakSet()
-            self._generation += 1
-        for held in opened:
-            held.close()
+        self._connections.close()
 
     def on_read(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (cheap, never raising) before each ``read`` and ``head``."""

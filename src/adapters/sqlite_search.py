@@ -17,10 +17,7 @@ finds it done. In WAL mode readers are never blocked by those writers.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, Protocol, TypeVar
@@ -29,7 +26,7 @@ from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.search_terms import body, match_text
 from flextype_adapters.sqlite_busy import retry_busy
-from flextype_adapters.sqlite_held import HeldConnection
+from flextype_adapters.sqlite_held import ThreadConnections
 from flextype_core import ids
 from flextype_core.changes import ChangeLog
 from flextype_core.errors import EntryNotFound, StorageError
@@ -101,10 +98,7 @@ class SqliteSearchIndex:
         self._scan_on_failure = scan_on_failure
         self._entries = entries
         self._changes = changes
-        self._local = threading.local()
-        self._guard = threading.Lock()
-        self._opened: weakref.WeakSet[HeldConnection] = weakref.WeakSet()
-        self._generation = 0
+        self._connections = ThreadConnections()
         # Taken to delete a damaged or orphaned file: one process replaces it, once.
         self._replacing = ProcessLock(path.with_name(path.name + ".lock"))
 
@@ -141,11 +135,7 @@ class SqliteSearchIndex:
 
     def close(self) -> None:
         """Close every connection (threads open new ones if the index is used again)."""
-        with self._guard:
-            opened, self._opened = list(self._opened), weakref.WeakSet()
-            self._generation += 1
-        for held in opened:
-            held.close()
+        self._connections.close()
 
     # -- connections and repair --------------------------------------------------------
 
@@ -163,23 +153,11 @@ class SqliteSearchIndex:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        held: HeldConnection | None = getattr(self._local, "held", None)
-        pid = os.getpid()
-        identity = _identity(self._path)
-        if (
-            held is None
-            or held.generation != self._generation
-            or held.pid != pid
-            or held.identity != identity
-        ):
-            held = self._create(pid) if identity is None else self._open(pid)
-            with self._guard:
-                self._opened.add(held)
-            self._local.held = held
-        with held.lock:
-            yield held.connection
+        opener = self._open if _identity(self._path) is not None else self._create
+        with self._connections.connection(opener, lambda: _identity(self._path)) as connection:
+            yield connection
 
-    def _open(self, pid: int) -> HeldConnection:
+    def _open(self) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self._path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False
@@ -195,9 +173,9 @@ class SqliteSearchIndex:
         except BaseException:
             connection.close()
             raise
-        return HeldConnection(self._generation, pid, connection, _identity(self._path))
+        return connection
 
-    def _create(self, pid: int) -> HeldConnection:
+    def _create(self) -> sqlite3.Connection:
         """Make the file, under the lock: first the WAL files of one deleted by hand go.
 
         A new file must not take the old one's WAL for its own; the connections to the
@@ -209,7 +187,7 @@ class SqliteSearchIndex:
             if _identity(self._path) is None:
                 for name in (f"{self._path}-wal", f"{self._path}-shm"):
                     Path(name).unlink(missing_ok=True)
-            return self._open(pid)
+            return self._open()
 
     def _discard(self) -> None:
         """Delete a damaged file (and its WAL files): the next connection makes a new one."""
