@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from flextype_core.changes import ChangeLog
-from flextype_core.errors import ResyncRequired
+from flextype_core.errors import ResyncRequired, StorageError
 from flextype_core.model import Selection
 from flextype_core.ports import EntryStore
 from flextype_core.query.cursor import Walk
@@ -60,9 +60,16 @@ _RANKING = (
 _PURGED = "The changes since this walk began are no longer kept (changes.retention_days)."
 
 
-def start(log: ChangeLog) -> Walk:
-    """Where a walk begins: read before its first page's select (see the module)."""
-    return Walk(epoch=log.epoch(), position=log.head())
+def start(log: ChangeLog) -> Walk | None:
+    """Where a walk begins: read before its first page's select (see the module).
+
+    None when the log cannot be read: a listing never fails for the log's sake (decision
+    195); its cursor then walks on the keyset alone, as without a log.
+    """
+    try:
+        return Walk(epoch=log.epoch(), position=log.head())
+    except StorageError:
+        return None
 
 
 def changed_since(

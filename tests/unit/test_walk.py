@@ -11,7 +11,7 @@ import pytest
 
 from flextype_core.changes import NewChange
 from flextype_core.entries import EntriesService
-from flextype_core.errors import BadRequest, ResyncRequired
+from flextype_core.errors import BadRequest, ResyncRequired, StorageError
 from flextype_core.model import Selection
 from flextype_core.query import Query, cursor
 from flextype_core.walk import MAX_CHANGED, leave_out
@@ -190,3 +190,24 @@ def test_leave_out_keeps_scores_with_their_items_and_stops_after_the_last_kept()
     assert walked.selection.more  # s/f follows, unchanged
     rest = leave_out(selection, {"s/a", "s/c", "s/e", "s/f"}, limit=2, asked=6)
     assert not rest.selection.more
+
+
+class _UnreadableLog(FakeChangeLog):
+    """A log whose file went bad: every read fails (decision 195)."""
+
+    def head(self) -> int:
+        raise StorageError("The change log cannot be read.")
+
+    def epoch(self) -> str:
+        raise StorageError("The change log cannot be read.")
+
+
+def test_a_first_page_is_answered_when_the_change_log_cannot_be_read() -> None:
+    # A listing never fails for the log's sake: its cursor then walks on the keyset alone.
+    store = FakeEntryStore()
+    store.create({f"s/e{n}": {"rank": n} for n in range(5)})
+    service = _service(store, _UnreadableLog())
+    ids, meta = _page(service, 2)
+    assert ids == ["s/e0", "s/e1"]
+    assert meta.next is not None
+    assert _page(service, 2, meta.next)[0] == ["s/e2", "s/e3"]
