@@ -62,19 +62,22 @@ def select(
         EntryNotFound: ``parent`` is neither an entry nor has descendants.
     """
     scope = Scope(parent, query)
-    found: Selection | None = None
     if query.search is not None:
         found = search_plan.select(conn, scope, query, columns or {})
-        if (
-            found.total == 0
-            and not found.unreadable
-            and parent
-            and not _parent_exists(conn, parent)
-        ):
-            raise EntryNotFound(parent)
-        return found
+    else:
+        found = _select(conn, scope, query, columns)
+    if found.total == 0 and not found.unreadable and parent and not _parent_exists(conn, parent):
+        raise EntryNotFound(parent)
+    return found
+
+
+def _select(
+    conn: Connection, scope: Scope, query: Query, columns: Mapping[Path, str] | None
+) -> Selection:
+    """Plans 1, 2 and 3 in turn (see the module), for a query without a search."""
     where = compile_where(query.where, columns)
     sort = compile_sort(query.sort, columns)
+    found: Selection | None = None
     try:
         if where.doubt is not None:
             with contextlib.suppress(RacedError):
@@ -86,11 +89,7 @@ def select(
                 found = sparse(conn, scope, where, query)
     except DamagedError:
         found = None
-    if found is None:
-        found = whole_range(conn, scope, query)
-    if found.total == 0 and not found.unreadable and parent and not _parent_exists(conn, parent):
-        raise EntryNotFound(parent)
-    return found
+    return found if found is not None else whole_range(conn, scope, query)
 
 
 def _parent_exists(conn: Connection, parent: str) -> bool:

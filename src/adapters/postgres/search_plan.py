@@ -78,15 +78,10 @@ def select(conn: Connection, scope: Scope, query: Query, columns: Mapping[Path, 
     """The collection part of a query with a search (``EntryStore.select``'s contract)."""
     assert query.search is not None
     expr = _positive(query)
-    where: Compiled | None = compile_where(query.where, columns)
+    where = compile_where(query.where, columns)
     found: Selection | None = None
     try:
-        if (
-            where is not None
-            and where.exact
-            and by_relevance(query)
-            and query.search.fields is None
-        ):
+        if where.exact and by_relevance(query) and query.search.fields is None:
             with contextlib.suppress(RacedError):
                 found = _pushed(conn, scope, where, expr, query)
         attempts = 0
@@ -196,7 +191,7 @@ def _pushed(
 
 
 def _sparse(
-    conn: Connection, scope: Scope, where: Compiled | None, expr: SearchExpr, query: Query
+    conn: Connection, scope: Scope, where: Compiled, expr: SearchExpr, query: Query
 ) -> Selection:
     """Plan 2: the core decides over small items; the page's bodies are read by id."""
     assert query.search is not None
@@ -210,7 +205,6 @@ def _sparse(
     phrases = has_phrase(expr)
     doubt = sql.SQL("NOT data_exact OR NOT search_exact" if phrases else "NOT data_exact")
     matched = sql.SQL("search @@ s.q OR NOT search_exact" if phrases else "search @@ s.q")
-    where_sql = sql.SQL("TRUE") if where is None else where.sql
     statement = _Q + sql.SQL(
         "SELECT {suspect}, {unsearched}, m.* FROM (SELECT 1) AS one LEFT JOIN ("
         "SELECT id, xmin::text, {rank}, search @@ s.q, CASE WHEN {doubt} THEN body END{columns}"
@@ -224,7 +218,7 @@ def _sparse(
         columns=sql.SQL("").join(sql.SQL(", (data -> %s)::text") for _ in keys),
         scope=scope.sql,
         matched=matched,
-        where=where_sql,
+        where=where.sql,
     )
     params = [
         tsquery_text(expr),
@@ -232,7 +226,7 @@ def _sparse(
         *scope.params,
         *keys,
         *scope.params,
-        *([] if where is None else where.params),
+        *where.params,
     ]
     rows = conn.execute(statement, params, binary=True).fetchall()
     if rows[0][0]:
