@@ -47,8 +47,8 @@ from flextype_adapters.postgres.search_sql import has_phrase, tsquery_text, tsve
 from flextype_adapters.postgres.sparse_plan import has_big_number
 from flextype_core.model import Selection
 from flextype_core.query.clauses import leaves
-from flextype_core.query.evaluate import page, select_from
-from flextype_core.query.keyset import by_relevance, ordered_after
+from flextype_core.query.evaluate import select_from
+from flextype_core.query.keyset import by_relevance, paged
 from flextype_core.query.model import Path, Query
 from flextype_core.query.prefilter import IndexedItems
 from flextype_core.query.search_match import matches
@@ -95,15 +95,11 @@ def select(conn: Connection, scope: Scope, query: Query, columns: Mapping[Path, 
 
 
 def _paged(
-    query: Query, selected: list[dict[str, Any]], scores: Mapping[str, float]
+    selected: list[dict[str, Any]], query: Query, scores: Mapping[str, float]
 ) -> tuple[list[dict[str, Any]], bool]:
-    """The page of the selected items (after the keyset, or from the offset), and ``more``."""
-    if query.keyset is None:
-        chosen = page(selected, query.offset, query.limit)
-        return chosen, query.offset + len(chosen) < len(selected)
-    rest = ordered_after(selected, query, scores)
-    chosen = page(rest, 0, query.limit)
-    return chosen, len(chosen) < len(rest)
+    """``keyset.paged``, telling ``more`` for an offset page too (as plan 1 does)."""
+    chosen, more = paged(selected, query, scores)
+    return chosen, query.offset + len(chosen) < len(selected) if more is None else more
 
 
 def _after(query: Query) -> tuple[sql.Composable, list[object]]:
@@ -255,7 +251,7 @@ def _sparse(
         bodies = read_bodies(conn, [i for i in unsure if i in scores], versions)
         items = [bodies.get(item["id"], item) for item in items]
     selected = select_from(query, IndexedItems(items), scores)
-    chosen, more = _paged(query, selected, scores)
+    chosen, more = _paged(selected, query, scores)
     bodies = read_bodies(conn, [item["id"] for item in chosen], versions)
     return Selection(
         items=[bodies[item["id"]] for item in chosen],
@@ -297,7 +293,7 @@ def _whole_range(conn: Connection, scope: Scope, expr: SearchExpr, query: Query)
         for item, (rank,) in zip(unranked, ranks, strict=True):
             scores[item["id"]] = float(rank)
     selected = select_from(query, IndexedItems(items), scores)
-    chosen, more = _paged(query, selected, scores)
+    chosen, more = _paged(selected, query, scores)
     return Selection(
         items=chosen,
         total=len(selected),

@@ -26,7 +26,7 @@ from flextype_adapters.postgres.plan_rows import (
 from flextype_adapters.postgres.query_sql import EXACT_NUMBER, Compiled, field_keys
 from flextype_core.model import Selection
 from flextype_core.query import clauses, evaluate
-from flextype_core.query.keyset import ordered_after
+from flextype_core.query.keyset import paged
 from flextype_core.query.model import Query
 
 __all__ = ["has_big_number", "sparse", "whole_range"]
@@ -80,19 +80,9 @@ def sparse(conn: Connection, scope: Scope, where: Compiled, query: Query) -> Sel
         test = clauses.compile_where(query.where)
         items = [item for item in items if test(item)]
     found = evaluate.sort_items(items, query.sort)
-    page, more = _paged(found, query)
+    page, more = paged(found, query)
     bodies = read_bodies(conn, [item["id"] for item in page], versions)
     return Selection(items=[bodies[item["id"]] for item in page], total=len(found), more=more)
-
-
-def _paged(found: list[dict[str, Any]], query: Query) -> tuple[list[dict[str, Any]], bool | None]:
-    """The page of ``found`` (sorted): by offset, or after the keyset.
-
-    Also whether more follow the keyset (None without one: offset + page < total tells).
-    """
-    rest = ordered_after(found, query)[query.offset :]
-    page = rest if query.limit is None else rest[: query.limit]
-    return page, None if query.keyset is None else len(page) < len(rest)
 
 
 def has_big_number(values: Iterable[Any]) -> bool:
@@ -117,5 +107,5 @@ def whole_range(conn: Connection, scope: Scope, query: Query) -> Selection:
         except DamagedError:
             damaged.append(entry_id)
     found = evaluate.select(query, items)
-    page, more = _paged(found, query)
+    page, more = paged(found, query)
     return Selection(items=page, total=len(found), unreadable=tuple(damaged), more=more)

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound
 from flextype_core.model import Entry, Selection
-from flextype_core.query.evaluate import page, select_from
-from flextype_core.query.keyset import ordered_after
+from flextype_core.query.evaluate import select_from
+from flextype_core.query.keyset import paged
 from flextype_core.query.model import Query
 from flextype_core.query.prefilter import IndexedItems
 from flextype_core.query.search_match import scan
@@ -85,13 +85,7 @@ class Collections:
         """
         items, unreadable = self._collection(parent, query.depth, query.min_depth)
         selected, scores = self._selected(parent, query, items)
-        more: bool | None = None  # without a keyset, offset + page < total tells
-        if query.keyset is None:
-            chosen = page(selected, query.offset, query.limit)
-        else:
-            rest = ordered_after(selected, query, scores)
-            chosen = page(rest, 0, query.limit)
-            more = len(chosen) < len(rest)
+        chosen, more = paged(selected, query, scores)
         return Selection(
             items=chosen,
             total=len(selected),

@@ -15,7 +15,7 @@ from typing import Any
 from flextype_core.query.model import Keyset, Query, SortKey
 from flextype_core.query.values import MISSING, lookup, order_key
 
-__all__ = ["by_relevance", "follows", "keyset_of", "ordered_after"]
+__all__ = ["by_relevance", "follows", "keyset_of", "ordered_after", "paged"]
 
 
 def by_relevance(query: Query) -> bool:
@@ -77,3 +77,19 @@ def ordered_after(
         else:
             low = middle + 1
     return items[low:]
+
+
+def paged(
+    items: list[dict[str, Any]], query: Query, scores: Mapping[str, float] | None = None
+) -> tuple[list[dict[str, Any]], bool | None]:
+    """The page of ``items`` (all matches, in ``query``'s order) and whether more follow.
+
+    After ``query.keyset`` when there is one (``more`` then says whether items follow
+    the page), else from ``query.offset`` (``more`` None: offset + page < total says).
+    """
+    if query.keyset is None:
+        start = items[query.offset :]
+        return (start if query.limit is None else start[: query.limit]), None
+    rest = ordered_after(items, query, scores)
+    chosen = rest if query.limit is None else rest[: query.limit]
+    return chosen, len(chosen) < len(rest)
