@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from flextype_adapters.sqlite_busy import retry_busy
-from flextype_adapters.sqlite_held import ThreadConnections
+from flextype_adapters.sqlite_held import ThreadConnections, transaction
 from flextype_core.changes import ALL_TYPES, ChangeType, LoggedChange, LogPage, NewChange
 from flextype_core.errors import StorageError
 
@@ -123,7 +123,7 @@ class SqliteChangeLog:
     @staticmethod
     def _create(connection: sqlite3.Connection) -> str:
         """Make the tables and the epoch if the file is new; return the epoch."""
-        with _transaction(connection, "BEGIN IMMEDIATE"):
+        with transaction(connection, "BEGIN IMMEDIATE"):
             for statement in _SCHEMA:
                 connection.execute(statement)
             connection.execute(
@@ -195,7 +195,7 @@ class SqliteChangeLog:
         with (
             _storage_errors("read"),
             self._connection() as connection,
-            _transaction(connection, "BEGIN"),
+            transaction(connection, "BEGIN"),
         ):
             # One read transaction: the head is that of the snapshot the rows come from.
             rows = connection.execute(query, params).fetchall()
@@ -214,7 +214,7 @@ class SqliteChangeLog:
         with (
             _storage_errors("written"),
             self._connection() as connection,
-            _transaction(connection, "BEGIN IMMEDIATE"),
+            transaction(connection, "BEGIN IMMEDIATE"),
         ):
             first_kept = connection.execute(
                 "SELECT position FROM changes WHERE at >= ? ORDER BY position LIMIT 1", (before,)
@@ -252,7 +252,7 @@ class SqliteChangeLog:
         with (
             _storage_errors("written"),
             self._connection() as connection,
-            _transaction(connection, "BEGIN IMMEDIATE"),
+            transaction(connection, "BEGIN IMMEDIATE"),
         ):
             # Dated holding the write lock, not before waiting for it: dates grow with
             # positions, as a purge of the oldest run (``purge``) expects.
@@ -282,7 +282,7 @@ class SqliteChangeLog:
         with (
             _storage_errors("read"),
             self._connection() as connection,
-            _transaction(connection, "BEGIN"),
+            transaction(connection, "BEGIN"),
         ):
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
@@ -323,18 +323,6 @@ def _logged(row: tuple[object, ...]) -> LoggedChange:
         etag=None if etag is None else str(etag),
         at=int(at),  # type: ignore[call-overload]
     )
-
-
-@contextlib.contextmanager
-def _transaction(connection: sqlite3.Connection, begin: str) -> Iterator[None]:
-    connection.execute(begin)
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 
-__all__ = ["HeldConnection", "ThreadConnections"]
+__all__ = ["HeldConnection", "ThreadConnections", "transaction"]
 
 
 class HeldConnection:
@@ -93,3 +93,19 @@ class ThreadConnections:
             self._generation += 1
         for held in opened:
             held.close()
+
+
+@contextlib.contextmanager
+def transaction(connection: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """Run the block in one transaction: rolled back if it raises, else committed.
+
+    For connections opened with ``isolation_level=None`` (transactions begun here).
+    """
+    connection.execute(begin)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
