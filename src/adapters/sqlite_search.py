@@ -26,7 +26,7 @@ from flextype_adapters.file_lock import ProcessLock
 from flextype_adapters.log_limit import warn_limited
 from flextype_adapters.search_terms import body, match_text
 from flextype_adapters.sqlite_busy import retry_busy
-from flextype_adapters.sqlite_held import ThreadConnections
+from flextype_adapters.sqlite_held import ThreadConnections, transaction
 from flextype_core import ids
 from flextype_core.changes import ChangeLog
 from flextype_core.errors import EntryNotFound, StorageError
@@ -212,7 +212,7 @@ class SqliteSearchIndex:
         epoch, head = self._changes.epoch(), self._changes.head()
         if _meta(connection) == (epoch, head):
             return
-        with _transaction(connection):
+        with transaction(connection):
             known_epoch, position = _meta(connection)
             caught_up = known_epoch == epoch and self._catch_up(connection, position)
             if not caught_up:
@@ -247,7 +247,7 @@ class SqliteSearchIndex:
         _insert(connection, entry_id, body(document(entry.public)))
 
     def _rebuild(self, connection: sqlite3.Connection) -> int:
-        with _transaction(connection):
+        with transaction(connection):
             self._fill(connection)
             count = int(connection.execute("SELECT count(*) FROM entries").fetchone()[0])
         _shrink(connection)
@@ -317,7 +317,7 @@ def _ensure_schema(connection: sqlite3.Connection) -> None:
         return
     if names:
         raise _DamagedError("not a search index")
-    with _transaction(connection):
+    with transaction(connection):
         if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             return  # another process made them meanwhile (checked again at next open)
         for statement in _TABLES:
@@ -348,15 +348,3 @@ def _insert(connection: sqlite3.Connection, entry_id: str, text: str) -> None:
     doc = connection.execute("INSERT INTO entries (id) VALUES (?)", (entry_id,)).lastrowid
     assert doc is not None
     connection.execute("INSERT INTO docs (rowid, body) VALUES (?, ?)", (doc, text))
-
-
-@contextlib.contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
