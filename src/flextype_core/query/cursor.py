@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 from typing import Any
@@ -82,11 +83,36 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_NUMBER = "\x00float"
+"""The key of a number JSON cannot hold (inf, -inf, nan), spelt as a map in a cursor."""
+
+
+def _tagged(value: Any) -> Any:
+    """``value`` with its non-finite numbers as ``{_NUMBER: "inf"}`` (JSON would null them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_NUMBER: repr(value)}
+    if isinstance(value, list | tuple):
+        return [_tagged(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _tagged(item) for key, item in value.items()}
+    return value
+
+
+def _untagged(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_NUMBER} and value[_NUMBER] in ("inf", "-inf", "nan"):
+            return float(value[_NUMBER])
+        return {key: _untagged(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_untagged(item) for item in value]
+    return value
+
+
 def encode(
     keyset: Keyset, parent: str, query: Query, secret: bytes, walk: Walk | None = None
 ) -> str:
     """The cursor of ``keyset`` (in ``walk``) for ``query`` below ``parent``, signed."""
-    payload = _ENCODER.encode((keyset.values, keyset.score, keyset.id, walk))
+    payload = _ENCODER.encode((_tagged(keyset.values), keyset.score, keyset.id, walk))
     return _b64(payload) + "." + _b64(_mac(secret, parent, query, payload))
 
 
@@ -115,7 +141,7 @@ def read(cursor: str, parent: str, query: Query, secret: bytes) -> tuple[Keyset,
         raise BadRequest(_REFUSED) from None
     if len(values) != len(query.sort):
         raise BadRequest(_REFUSED)
-    return Keyset(values=values, score=score, id=entry_id), walk
+    return Keyset(values=tuple(_untagged(v) for v in values), score=score, id=entry_id), walk
 
 
 class MemorySecrets:
