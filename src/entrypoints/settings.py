@@ -91,6 +91,9 @@ class ApiSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     max_entry_size: int = 1_000_000
     """Largest entry: its stored fields encoded as JSON, in bytes (0: no limit); past it
     a create or update is 413."""
+    response_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 64
+    """Memory for recent answers of reads (collections, registry items), in MiB, per
+    server process; 0 keeps none. A write anywhere makes every kept answer miss."""
     entries: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     registry: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     tokens: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)

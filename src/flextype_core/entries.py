@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import msgspec
@@ -160,6 +160,22 @@ class EntriesService:
         if entry is None:
             return None
         return entry.to_public() if shared else _copied(entry.to_public())
+
+    def version(self) -> Hashable:
+        """The store's version (``EntryStore.version``): equal while no entry changes."""
+        return self._store.version()
+
+    @staticmethod
+    def repeatable(options: Mapping[str, Any]) -> bool:
+        """Whether ``query(parent, options)`` answers the same while no entry changes.
+
+        Not for ``return`` ``random`` or ``shuffle``, nor a named method (any code).
+
+        Raises:
+            BadRequest: as ``query``.
+        """
+        query = parse_options(options)
+        return query.method is None and query.return_ not in ("random", "shuffle")
 
     def collection(self, parent_id: object, depth: int | None = 1) -> list[dict[str, Any]]:
         """Return the entries below ``parent_id``, ordered by id.

@@ -9,7 +9,7 @@ import msgspec
 
 from flextype_core.errors import PreconditionFailed
 
-__all__ = ["check_if_match", "entity_tag", "matches_any"]
+__all__ = ["check_if_match", "entity_tag", "matches_any", "tag_of_json"]
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -19,7 +19,15 @@ def entity_tag(value: Any) -> str:
 
     Equal values in equal key order give equal tags; any change of a field changes it.
     """
-    return '"' + hashlib.sha256(_ENCODER.encode(value)).hexdigest()[:40] + '"'
+    return tag_of_json(_ENCODER.encode(value))
+
+
+def tag_of_json(encoded: bytes) -> str:
+    """Return ``entity_tag`` of the value whose JSON text is ``encoded``.
+
+    For a caller that encodes the value anyway (to send it): one encode, not two.
+    """
+    return '"' + hashlib.sha256(encoded).hexdigest()[:40] + '"'
 
 
 def matches_any(header: str | None, etag: str, *, weak: bool) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 
 import msgspec
 
 from flextype_core import ids
+from flextype_core.byte_lru import ByteLru
 from flextype_core.errors import AccessTokenInvalid, BadRequest, ServiceUnavailable
 from flextype_core.image_params import (
     COLOURS,
@@ -141,8 +141,7 @@ class ImageService:
         self._slots = threading.BoundedSemaphore(max_concurrent_renders)
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
-        self._memory: OrderedDict[str, bytes] = OrderedDict()
-        self._memory_bytes = 0
+        self._memory: ByteLru[bytes] = ByteLru(MEMORY_BYTES, len)
 
     @property
     def waiting(self) -> int:
@@ -206,11 +205,9 @@ class ImageService:
         if content_hash is None:
             return None
         key = cache_key(content_hash, params, salt=self._salt)
-        with self._lock:
-            data = self._memory.get(key)
-            if data is None:
-                return None
-            self._memory.move_to_end(key)
+        data = self._memory.get(key)
+        if data is None:
+            return None
         return RenderedImage(data=data, media_type=_sniff(data), etag=f'"{key}"')
 
     def _checked(
@@ -248,11 +245,9 @@ class ImageService:
 
     def _remembered(self, key: str) -> bytes | None:
         """The derivative from memory, else from the cache (then kept in memory)."""
-        with self._lock:
-            data = self._memory.get(key)
-            if data is not None:
-                self._memory.move_to_end(key)
-                return data
+        data = self._memory.get(key)
+        if data is not None:
+            return data
         data = self._cache.get(key)
         if data is not None:
             self._remember(key, data)
@@ -260,13 +255,7 @@ class ImageService:
 
     def _remember(self, key: str, data: bytes) -> None:
         # Recent derivatives stay in memory up to a byte budget: a hit then reads no file.
-        with self._lock:
-            if key not in self._memory:
-                self._memory[key] = data
-                self._memory_bytes += len(data)
-            while self._memory_bytes > MEMORY_BYTES and self._memory:
-                _, dropped = self._memory.popitem(last=False)
-                self._memory_bytes -= len(dropped)
+        self._memory.put(key, data)
 
     def _render_once(self, key: str, file_id: str, params: ImageParams) -> bytes:
         with self._lock:

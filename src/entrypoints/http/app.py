@@ -13,9 +13,10 @@ from litestar.types import ControllerRouterHandler
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.http.changes import ChangesController
 from flextype_entrypoints.http.cors import CorsMiddleware
-from flextype_entrypoints.http.deps import provide_call
+from flextype_entrypoints.http.deps import CallFactory, provide_call
 from flextype_entrypoints.http.entries import EntriesController
 from flextype_entrypoints.http.errors import EXCEPTION_HANDLERS
+from flextype_entrypoints.http.fast_reads import FastReads
 from flextype_entrypoints.http.feed import KEEPALIVE_SECONDS, FeedHub, run_feed
 from flextype_entrypoints.http.flusher import flush_token_calls
 from flextype_entrypoints.http.head import HeadMiddleware
@@ -43,6 +44,10 @@ def docs() -> Redirect:
     return Redirect(f"{SCHEMA_PATH}/swagger")
 
 
+def _on(family: object) -> bool:
+    return isinstance(family, dict) and bool(family.get("enabled"))
+
+
 def _families(container: Container) -> list[ControllerRouterHandler]:
     enabled = container.config.api()
     handlers: list[ControllerRouterHandler] = []
@@ -68,6 +73,7 @@ def create_app(
     *,
     deliver_webhooks: bool = False,
     feed_keepalive: float = KEEPALIVE_SECONDS,
+    fast_reads: bool = True,
 ) -> Litestar:
     """Build the app for a project's container (by default ``$FLEXTYPE_PROJECT`` or ./project).
 
@@ -75,6 +81,8 @@ def create_app(
     With ``deliver_webhooks`` (``flextype serve``), the app runs the webhook delivery
     worker while it serves (``webhook_worker.py``). ``feed_keepalive``: seconds of silence
     after which a change event stream gets a comment line (tests shorten it).
+    ``fast_reads``: answer the hot reads below Litestar's machinery (``fast_reads.py``);
+    off, Litestar answers every request (tests compare the two).
 
     Raises:
         SettingsError: a setting is unknown or has the wrong type.
@@ -88,11 +96,12 @@ def create_app(
     container.tokens.add_kwargs(autoflush=False)
 
     families = _families(container)
+    calls = CallFactory(container)
     feed = FeedHub(container, keepalive=feed_keepalive)
     app = Litestar(
         route_handlers=[Router(path=prefix, route_handlers=families) for prefix in API_PREFIXES]
         + [index, health, docs, MediaContentController],
-        dependencies={"call": provide_call(container)},
+        dependencies={"call": provide_call(calls)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=container.config.api.max_body_size(),
         # Entered in this order, left in the other: deliveries stop first, then the feed,
@@ -107,10 +116,16 @@ def create_app(
     )
     app.state.container = container
     app.state.feed = feed
+    app.state.answers = calls.answers
     # Wrapped around the whole handler, as Litestar wraps its own CORS middleware, so
     # that router 404s and preflights of any path get the headers too.
-    # HEAD is turned into GET before routing, for the same reason.
+    # HEAD is turned into GET before routing, for the same reason; so the hot reads
+    # answered below Litestar get both too.
+    handler = app.asgi_handler
+    if fast_reads:
+        enabled = frozenset(name for name, family in container.config.api().items() if _on(family))
+        handler = FastReads(handler, calls, API_PREFIXES, enabled)
     app.asgi_handler = CorsMiddleware(
-        HeadMiddleware(app.asgi_handler), container.config.cors.allow_origins()
+        HeadMiddleware(handler), container.config.cors.allow_origins()
     )
     return app

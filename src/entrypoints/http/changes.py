@@ -15,8 +15,8 @@ from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from flextype_core.errors import FlextypeError
-from flextype_core.etags import entity_tag
 from flextype_core.feed import ChangesService, FeedPage, FeedQuery, parse_wait
+from flextype_entrypoints.http.answers import payload_answer
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.deps import ApiCall
 from flextype_entrypoints.http.errors import error_document
@@ -88,7 +88,7 @@ class ChangesController(Controller):
             return Stream(body, media_type=EVENT_STREAM, headers=_STREAM_HEADERS)
         page = await _long_poll(call.changes, query, page, wait, hub.watcher)
         payload = ChangesPage(data=page.changes, meta=ChangesMeta(next=page.next, more=page.more))
-        return call.respond(payload, entity_tag(payload))
+        return call.respond(payload_answer(payload))
 
 
 def _first_page(service: ChangesService, **params: object) -> tuple[FeedQuery, FeedPage]:

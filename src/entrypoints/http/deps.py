@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,19 +13,20 @@ from litestar import Request, Response
 from litestar.di import Provide
 
 from flextype_core import EntriesService, Registry, Token, TokensService
-from flextype_core.etags import entity_tag, matches_any
+from flextype_core.etags import matches_any
 from flextype_core.feed import ChangesService
 from flextype_core.images import ImageService
 from flextype_core.media import MediaService
 from flextype_core.webhooks import WebhooksService
 from flextype_entrypoints.container import Container
+from flextype_entrypoints.http.answers import Answer, AnswerCache, data_answer
 from flextype_entrypoints.http.bodies import read
 from flextype_entrypoints.http.feed import head_cursor
 from flextype_entrypoints.http.freshness import RefreshGate
 from flextype_entrypoints.http.params import RequestParams, read_params
-from flextype_entrypoints.http.responses import Data
+from flextype_entrypoints.settings import MIB
 
-__all__ = ["CHANGES_CURSOR", "LOCAL_DRIVERS", "ApiCall", "provide_call", "written"]
+__all__ = ["CHANGES_CURSOR", "LOCAL_DRIVERS", "ApiCall", "CallFactory", "provide_call", "written"]
 
 LOCAL_DRIVERS = frozenset({"yaml", "tinydb"})
 """Storage drivers whose lookups are in memory (``ApiCall.lookups_on_loop``)."""
@@ -47,11 +49,13 @@ class ApiCall:
     __slots__ = (
         "_container",
         "_gate",
+        "answers",
         "if_match",
         "if_none_match",
         "lookups_on_loop",
         "media_on_loop",
         "params",
+        "store_versions",
     )
 
     def __init__(
@@ -64,6 +68,8 @@ class ApiCall:
         lookups_on_loop: bool = True,
         media_on_loop: bool = True,
         gate: RefreshGate | None = None,
+        answers: AnswerCache | None = None,
+        store_versions: bool = False,
     ) -> None:
         self.params = params
         self._container = container
@@ -82,6 +88,11 @@ class ApiCall:
         """Whether a media file's content hash and a cached derivative are found without
         waiting (files on this host's disk): on a bucket or a database each is a round
         trip, so an image request goes to a worker thread whole."""
+        self.answers = answers if answers is not None else AnswerCache(0)
+        """Recent read answers, shared by the server's requests (``answers.py``)."""
+        self.store_versions = store_versions
+        """Whether the entry store's version is cheap to ask (memory behind a file's
+        identity; on a database a round trip, and the change log tells every write)."""
 
     @property
     def entries(self) -> EntriesService:
@@ -174,45 +185,68 @@ class ApiCall:
         cursor = head_cursor(self._container)
         return {} if cursor is None else {CHANGES_CURSOR: cursor}
 
-    def respond(
-        self, payload: msgspec.Struct, etag: str, headers: dict[str, str] | None = None
-    ) -> Response[Any]:
-        """Answer ``payload`` with its ``ETag``; 304 and no body when If-None-Match names it.
+    def outcome(self, answer: Answer, link: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers and body that send ``answer`` (304 and none on a match).
 
-        ``headers`` go with either answer.
+        304 when If-None-Match names its ETag: the body is never looked at then. Its
+        headers (and ``link``, as ``Link``) go with either.
         """
-        headers = {**(headers or {}), "ETag": etag}
-        if matches_any(self.if_none_match, etag, weak=True):
-            return Response(b"", status_code=304, headers=headers)
-        return Response(payload, headers=headers)
+        headers = {**answer.headers, "ETag": answer.etag}
+        if link is not None:
+            headers["Link"] = link
+        if matches_any(self.if_none_match, answer.etag, weak=True):
+            return 304, headers, b""
+        return 200, headers, answer.body
+
+    def respond(self, answer: Answer, *, link: str | None = None) -> Response[Any]:
+        """``outcome`` as Litestar's response: ``answer``'s bytes as they are."""
+        status, headers, body = self.outcome(answer, link)
+        return Response(body, status_code=status, media_type=answer.media_type, headers=headers)
 
     def read(self, model: type[T]) -> T:
         """Check the parameters against ``model`` (see ``bodies.read``)."""
         return read(self.params, model)
 
 
-def written(view: Any) -> Response[Data]:
+def written(view: Any) -> Response[Any]:
     """A written resource, with the ETag a later GET of it answers."""
-    return Response(Data(data=view), headers={"ETag": entity_tag(view)})
+    answer = data_answer(view)
+    return Response(answer.body, media_type=answer.media_type, headers={"ETag": answer.etag})
 
 
-def provide_call(container: Container) -> Provide:
-    """Return the dependency that reads a request into an ``ApiCall``."""
-    on_loop = container.config.storage.driver() in LOCAL_DRIVERS
-    media_on_loop = on_loop and container.config.media.driver() == "local"
-    refresh = container.refresh()
-    gate = None if refresh is None else RefreshGate(refresh)
+class CallFactory:
+    """Makes each request's ``ApiCall`` from its parameters and headers.
 
-    async def call(request: Request[Any, Any, Any]) -> ApiCall:
-        headers = request.headers
+    Shared by the Litestar dependency and the reads answered below Litestar
+    (``fast_reads.py``), so both see the same settings, gate and answer cache.
+    """
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._on_loop = container.config.storage.driver() in LOCAL_DRIVERS
+        self._media_on_loop = self._on_loop and container.config.media.driver() == "local"
+        refresh = container.refresh()
+        self._gate = None if refresh is None else RefreshGate(refresh)
+        self.answers = AnswerCache(container.config.api.response_cache_mb() * MIB)
+
+    def __call__(self, params: RequestParams, headers: Mapping[str, str]) -> ApiCall:
         return ApiCall(
-            await read_params(request),
-            container,
+            params,
+            self._container,
             if_match=headers.get("if-match"),
             if_none_match=headers.get("if-none-match"),
-            lookups_on_loop=on_loop,
-            media_on_loop=media_on_loop,
-            gate=gate,
+            lookups_on_loop=self._on_loop,
+            media_on_loop=self._media_on_loop,
+            gate=self._gate,
+            answers=self.answers,
+            store_versions=self._on_loop,
         )
+
+
+def provide_call(calls: CallFactory) -> Provide:
+    """Return the dependency that reads a request into an ``ApiCall``."""
+
+    async def call(request: Request[Any, Any, Any]) -> ApiCall:
+        return calls(await read_params(request), request.headers)
 
     return Provide(call)

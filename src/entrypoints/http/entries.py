@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
-from flextype_core import Page
-from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.answers import payload_answer
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import (
     EntryCreate,
@@ -21,44 +19,13 @@ from flextype_entrypoints.http.bodies import (
     NamedQuery,
 )
 from flextype_entrypoints.http.deps import ApiCall, written
-from flextype_entrypoints.http.params import MAX_QUERY_BYTES
-from flextype_entrypoints.http.queries import is_collection, read_queries, run_queries
+from flextype_entrypoints.http.queries import read_queries, run_queries
+from flextype_entrypoints.http.reads import read_entries
 from flextype_entrypoints.http.responses import Data, QueriesAnswer
 
 __all__ = ["EntriesController"]
 
 _API = "entries"
-
-
-def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> tuple[dict[str, str], Page]:
-    headers = call.collection_headers()  # first: the feed's position the listing reflects
-    return headers, call.entries.query(parent, options, shared=True)
-
-
-_PAGING = ("options[filter][after]", "options[filter][offset]")
-
-
-def next_link(request: Request[Any, Any, Any], cursor: str) -> str | None:
-    """The ``Link`` header's value for the next page: this URL, continuing after ``cursor``.
-
-    Every parameter stays as the client sent it (its token too: it was the client's),
-    but ``options[filter][offset]`` and a previous ``after``, which the cursor replaces.
-    None when no URL can say it: the request had a body (its options are not in the
-    URL), or the URL would be longer than a query string may be (``meta.next`` has it).
-    """
-    headers = request.headers
-    if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
-        return None
-    # Latin-1 maps each byte to one character and back: a value that is no UTF-8 goes
-    # back as the client sent it.
-    raw = request.scope.get("query_string", b"").decode("latin-1")
-    pairs = parse_qsl(raw, keep_blank_values=True, encoding="latin-1")
-    kept = [(name, value) for name, value in pairs if name not in _PAGING]
-    query = urlencode([*kept, (_PAGING[0], cursor)], encoding="latin-1")
-    if len(query) > MAX_QUERY_BYTES:
-        return None
-    base = str(request.url).partition("?")[0]
-    return f'<{base}?{query}>; rel="next"'
 
 
 def _queries(call: ApiCall, queries: dict[str, NamedQuery]) -> tuple[dict[str, str], QueriesAnswer]:
@@ -97,29 +64,8 @@ class EntriesController(Controller):
         or absent is the root. `options[method]=NAME` runs a collection method
         registered in Python.
         """
-        # On the event loop: a token check and an entry held in memory are lookups behind
-        # a file's identity check, cheaper than a hop to a worker thread. Reading a file
-        # (a big one takes seconds to parse), a limited token's spend and collections go
-        # to a thread, so that no other request waits for them; so do a database's
-        # lookups, unless its memory is current for this request (ApiCall.memory_current).
-        await call.authorize_on_loop(_API, write=False)
-        options = call.params.options()
-        if is_collection(options):
-            parent = call.params.text("id", required=False) or ""
-            headers, page = await to_thread.run_sync(_collection, call, parent, options)
-            if page.meta is not None and page.meta.next is not None:
-                link = next_link(request, page.meta.next)
-                if link is not None:
-                    headers["Link"] = link
-            payload = Data(data=page.data, meta=page.meta)
-            return call.respond(payload, entity_tag(payload), headers)
-        entry_id = call.params.text("id")
-        entry = None
-        if await call.memory_current():
-            entry = call.entries.fetch_cached(entry_id, shared=True)  # only serialised
-        if entry is None:
-            entry = await to_thread.run_sync(call.entries.fetch, entry_id)
-        return call.respond(Data(data=entry), entity_tag(entry))
+        answer, link = await read_entries(call, request.scope)
+        return call.respond(answer, link=link)
 
     @post(
         "/query",
@@ -148,7 +94,7 @@ class EntriesController(Controller):
         await call.authorize_on_loop(_API, write=False)
         queries = read_queries(call.params)
         headers, result = await to_thread.run_sync(_queries, call, queries)
-        return call.respond(result, entity_tag(result), headers)
+        return call.respond(payload_answer(result, headers))
 
     @post(
         "/",

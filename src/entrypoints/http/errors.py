@@ -37,8 +37,10 @@ __all__ = [
     "EXCEPTION_HANDLERS",
     "STATUS",
     "ClientDisconnected",
+    "domain_error",
     "error_document",
     "error_response",
+    "unexpected_error",
 ]
 
 log = logging.getLogger("flextype.http")
@@ -131,12 +133,12 @@ def status_of(error: FlextypeError) -> int:
     return 500
 
 
-def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    assert isinstance(exc, FlextypeError)
+def domain_error(exc: FlextypeError) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """The status, error document and headers that answer the domain error ``exc``."""
     status = status_of(exc)
     if status == 500:
         log.error("storage or internal error: %s", exc.message, exc_info=exc)
-        return error_response(500, "InternalError", exc.message)
+        return 500, error_document("InternalError", exc.message), None
     headers = None
     message = exc.message
     if isinstance(exc, CallLimitExceeded | ServiceUnavailable) and exc.retry_after is not None:
@@ -147,7 +149,19 @@ def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[st
         given = exc.reason not in ("missing", "signature")  # a signature is no bearer token
         error = ', error="invalid_token"' if given else ""
         headers = {"WWW-Authenticate": CHALLENGE + error}
-    return error_response(status, exc.code, message, details=exc.details, headers=headers)
+    return status, error_document(exc.code, message, exc.details), headers
+
+
+def unexpected_error(method: str, path: str, exc: BaseException) -> dict[str, Any]:
+    """Log an exception no handler expected; return the document of its 500."""
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return error_document("InternalError", "The server failed to answer this request.")
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, FlextypeError)
+    status, document, headers = domain_error(exc)
+    return Response(document, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -179,8 +193,8 @@ def _client_gone(request: Request[Any, Any, Any], _: Exception) -> Response[dict
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "InternalError", "The server failed to answer this request.")
+    document = unexpected_error(request.method, request.url.path, exc)
+    return Response(document, status_code=500, media_type=MediaType.JSON)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

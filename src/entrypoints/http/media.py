@@ -14,7 +14,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_307_TEMPORARY_REDIRECT
 
 from flextype_core.errors import BadRequest, Conflict, PreconditionFailed
-from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.answers import data_answer, payload_answer
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import (
     FolderCreate,
@@ -66,9 +66,9 @@ class MediaFilesController(Controller):
             headers = call.collection_headers()  # first: the feed's position it reflects
             page = call.media.collection(folder, options)
             payload = Data(data=page.data, meta=page.meta)
-            return call.respond(payload, entity_tag(payload), headers)
+            return call.respond(payload_answer(payload, headers))
         meta = call.media.fetch(call.params.text("id"))
-        return call.respond(Data(data=meta), entity_tag(meta))
+        return call.respond(data_answer(meta))
 
     @post(
         "/",
@@ -236,9 +236,9 @@ class MediaFoldersController(Controller):
         if is_truthy(call.params.options().get("collection")):
             headers = call.collection_headers()  # first: the feed's position it reflects
             folders = call.media.folders(folder)
-            return call.respond(Data(data=folders), entity_tag(folders), headers)
+            return call.respond(data_answer(folders, headers))
         one = call.media.folder(folder)
-        return call.respond(Data(data=one), entity_tag(one))
+        return call.respond(data_answer(one))
 
     @post(
         "/",

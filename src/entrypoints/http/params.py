@@ -22,8 +22,10 @@ __all__ = [
     "MAX_QUERY_BYTES",
     "RequestParams",
     "is_truthy",
+    "query_values",
     "read_body",
     "read_params",
+    "with_credentials",
 ]
 
 MAX_QUERY_BYTES = 32 * 1024
@@ -102,12 +104,7 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
         UnsupportedMediaType: a body of another type.
     """
     query: bytes = request.scope.get("query_string", b"")
-    if len(query) > MAX_QUERY_BYTES:
-        raise QueryTooLong(
-            f"The query string is {len(query)} bytes; at most {MAX_QUERY_BYTES} are read. "
-            "Send long parameters in a JSON body."
-        )
-    values = parse_brackets(query)
+    values = query_values(query)
     headers = request.headers
     # Most reads carry no body; not awaiting one spares a trip through the ASGI receive.
     content_type = headers.get("content-type", "")
@@ -119,7 +116,27 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
             values.update(await to_thread.run_sync(_body_values, content_type, body))
         elif body.strip():
             values.update(_body_values(content_type, body))
-    token, access_token = _authorization(headers.get("authorization"))
+    return with_credentials(values, headers.get("authorization"))
+
+
+def query_values(query: bytes) -> dict[str, Any]:
+    """The parameters of a query string (bracket names nested).
+
+    Raises:
+        BadRequest: bad brackets.
+        QueryTooLong: a query string over ``MAX_QUERY_BYTES``.
+    """
+    if len(query) > MAX_QUERY_BYTES:
+        raise QueryTooLong(
+            f"The query string is {len(query)} bytes; at most {MAX_QUERY_BYTES} are read. "
+            "Send long parameters in a JSON body."
+        )
+    return parse_brackets(query)
+
+
+def with_credentials(values: dict[str, Any], authorization: str | None) -> RequestParams:
+    """The request's parameters: ``values``, and the credentials from them or the header."""
+    token, access_token = _authorization(authorization)
     return RequestParams(
         values=values,
         token=_credential(values.get("token")) or token,

@@ -7,11 +7,9 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
-from flextype_core.errors import BadRequest
-from flextype_core.etags import entity_tag
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.deps import ApiCall
-from flextype_entrypoints.http.responses import Data, RegistryItem
+from flextype_entrypoints.http.reads import read_registry_item
 
 __all__ = ["RegistryController"]
 
@@ -30,9 +28,4 @@ class RegistryController(Controller):
 
         The registry holds `flextype.manifest.*` and `flextype.settings.*`, never a secret.
         """
-        await call.authorize_on_loop("registry", write=False)
-        key = call.params.text("id")
-        if not isinstance(key, str) or not key:
-            raise BadRequest("The parameter 'id' must be a dot path such as flextype.manifest.")
-        item = RegistryItem(key=key, value=call.registry.get(key))
-        return call.respond(Data(data=item), entity_tag(item))
+        return call.respond(await read_registry_item(call))

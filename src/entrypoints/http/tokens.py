@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 
 from flextype_core import PageMeta
-from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.answers import data_answer, payload_answer
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import (
     Credentials,
@@ -62,9 +62,9 @@ class TokensController(Controller):
             unreadable = tuple(call.tokens.unreadable())
             meta = PageMeta(total=len(listed), offset=0, limit=None, unreadable=unreadable)
             payload = Data(data=listed, meta=meta)
-            return call.respond(payload, entity_tag(payload))
+            return call.respond(payload_answer(payload))
         token = call.tokens.fetch(call.params.text("id")).to_public()
-        return call.respond(Data(data=token), entity_tag(token))
+        return call.respond(data_answer(token))
 
     @post(
         "/",

@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 
 from flextype_core import PageMeta
-from flextype_core.etags import entity_tag
+from flextype_entrypoints.http.answers import data_answer, payload_answer
 from flextype_entrypoints.http.apidoc import ApiDoc
 from flextype_entrypoints.http.bodies import (
     WebhookCreate,
@@ -44,9 +44,9 @@ class WebhooksController(Controller):
         if is_truthy(call.params.options().get("collection")):
             listed = call.webhooks.list()
             payload = Data(data=listed, meta=PageMeta(total=len(listed), offset=0, limit=None))
-            return call.respond(payload, entity_tag(payload))
+            return call.respond(payload_answer(payload))
         hook = call.webhooks.fetch(call.params.text("id"))
-        return call.respond(Data(data=hook), entity_tag(hook))
+        return call.respond(data_answer(hook))
 
     @post(
         "/",
@@ -115,7 +115,7 @@ class WebhooksController(Controller):
         """
         call.authorize(_API, write=False)
         payload = Data(data=call.webhooks.deliveries(call.params.text("id")))
-        return call.respond(payload, entity_tag(payload))
+        return call.respond(payload_answer(payload))
 
     @post(
         "/replay",
