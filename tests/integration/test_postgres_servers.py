@@ -254,3 +254,24 @@ def test_a_token_created_on_one_server_works_on_the_other(servers: Servers) -> N
     )
     assert disabled.status_code == 200, disabled.text
     assert_error(_get(servers.a, "movies/dune", token), 401, "AccessTokenInvalid")
+
+
+def test_a_collection_kept_by_one_server_shows_a_write_made_through_the_other(
+    servers: Servers,
+) -> None:
+    token, auth = servers.project.token, servers.auth
+    params = {"options[collection]": "true"}
+    for n in range(5):
+        listed = [_get(servers.b, "movies", token, **params) for _ in range(2)]
+        assert listed[0].content == listed[1].content  # the second is the kept answer
+        patched = httpx.patch(
+            f"{servers.a}/api/entries",
+            json={"id": "movies/dune", "data": {"counter": n}},
+            auth=auth,
+            timeout=TIMEOUT,
+        )
+        assert patched.status_code == 200
+        after = _get(servers.b, "movies", token, **params)
+        assert after.headers["etag"] != listed[0].headers["etag"]
+        dune = next(item for item in after.json()["data"] if item["id"] == "movies/dune")
+        assert dune["counter"] == n
