@@ -52,9 +52,12 @@ class ByteLru(Generic[V]):
             self._values.move_to_end(key)
             return kept[0]
 
-    def put(self, key: Hashable, value: V) -> None:
-        """Keep ``value`` for ``key``, dropping the least recently used past the limit."""
-        size = self._size(value)
+    def put(self, key: Hashable, value: V, *, extra: int = 0) -> None:
+        """Keep ``value`` for ``key``, dropping the least recently used past the limit.
+
+        ``extra``: bytes held beside the value for it (a long key), counted with it.
+        """
+        size = self._size(value) + extra
         if size > self._limit:
             return
         with self._lock:

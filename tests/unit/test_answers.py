@@ -59,6 +59,8 @@ def test_the_lru_keeps_the_most_recent_within_its_bytes() -> None:
     assert lru.bytes == 5
     lru.put("big", b"x" * 11)  # over the whole budget: never kept, nothing dropped
     assert lru.get("big") is None
+    lru.put("big", b"x" * 4, extra=7)  # a long key counts too
+    assert lru.get("big") is None
     assert len(lru) == 2
     lru.clear()
     assert (len(lru), lru.bytes) == (0, 0)

@@ -99,8 +99,9 @@ class AnswerCache:
     def get(self, key: Hashable) -> Answer | None:
         return self._kept.get(key)
 
-    def put(self, key: Hashable, answer: Answer) -> None:
-        self._kept.put(key, answer)
+    def put(self, key: Hashable, answer: Answer, *, key_bytes: int = 0) -> None:
+        """Keep ``answer``; ``key_bytes``: the size of a key that may be long (parameters)."""
+        self._kept.put(key, answer, extra=key_bytes)
 
 
 def _size(answer: Answer) -> int:

@@ -64,6 +64,7 @@ def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> Answer:
     headers = call.collection_headers()
     cursor = headers.get(CHANGES_CURSOR)
     key: tuple[object, ...] | None = None
+    params = None
     if cursor is not None and call.answers.enabled:
         params = params_key(call.params.values)
         if params is not None:
@@ -78,8 +79,8 @@ def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> Answer:
     answer = payload_answer(
         Data(data=page.data, meta=meta), headers, next=None if meta is None else meta.next
     )
-    if key is not None and entries.repeatable(options):
-        call.answers.put(key, answer)
+    if key is not None and params is not None and entries.repeatable(options):
+        call.answers.put(key, answer, key_bytes=len(params))
     return answer
 
 
