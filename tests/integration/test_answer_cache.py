@@ -9,8 +9,7 @@ counting still run for every request; answers that may differ each time are not 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,10 @@ from flextype_entrypoints.container import build_container
 from flextype_entrypoints.http.answers import AnswerCache
 from flextype_entrypoints.http.app import create_app
 from flextype_entrypoints.project import open_project
+from tests.feed_support import eventually
 from tests.http_client import DRIVERS, Project, ProjectFactory
 
-WITHIN = 60.0
-"""Generous: a loaded machine sweeps late; the tests wait for what they observe."""
-
 _LIST = {"id": "movies", "options[collection]": "true"}
-
-
-def eventually(check: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WITHIN
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 class Server:

@@ -71,6 +71,17 @@ def _ids(url: str, entry_id: str, token: str, depth: str = "1") -> set[str]:
     return {item["id"] for item in response.json()["data"]}
 
 
+def _count_dune(url: str, auth: tuple[str, str], n: int) -> None:
+    """PATCH ``counter`` = ``n`` into ``movies/dune`` through the server at ``url``."""
+    patched = httpx.patch(
+        f"{url}/api/entries",
+        json={"id": "movies/dune", "data": {"counter": n}},
+        auth=auth,
+        timeout=TIMEOUT,
+    )
+    assert patched.status_code == 200, patched.text
+
+
 def _racing_writes(servers: Servers, etag: str, round_: int) -> list[httpx.Response]:
     """PATCH the same entry through both servers at once, both with ``If-Match: etag``."""
     start = threading.Barrier(2)
@@ -177,13 +188,7 @@ def test_a_write_acknowledged_by_one_server_is_seen_by_the_next_request_to_the_o
     for n in range(10):
         writer, reader = servers.url(n), servers.url(n + 1)
         assert _fields(reader, "movies/dune", token).get("counter") == (n - 1 if n else None)
-        patched = httpx.patch(
-            f"{writer}/api/entries",
-            json={"id": "movies/dune", "data": {"counter": n}},
-            auth=auth,
-            timeout=TIMEOUT,
-        )
-        assert patched.status_code == 200
+        _count_dune(writer, auth, n)
         assert _fields(reader, "movies/dune", token)["counter"] == n
     # A subtree: made through A, read (and cached) through B, moved and deleted through A.
     for entry_id, n in [
@@ -264,13 +269,7 @@ def test_a_collection_kept_by_one_server_shows_a_write_made_through_the_other(
     for n in range(5):
         listed = [_get(servers.b, "movies", token, **params) for _ in range(2)]
         assert listed[0].content == listed[1].content  # the second is the kept answer
-        patched = httpx.patch(
-            f"{servers.a}/api/entries",
-            json={"id": "movies/dune", "data": {"counter": n}},
-            auth=auth,
-            timeout=TIMEOUT,
-        )
-        assert patched.status_code == 200
+        _count_dune(servers.a, auth, n)
         after = _get(servers.b, "movies", token, **params)
         assert after.headers["etag"] != listed[0].headers["etag"]
         dune = next(item for item in after.json()["data"] if item["id"] == "movies/dune")
