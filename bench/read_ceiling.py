@@ -3,13 +3,15 @@
 One run, one project (``create_project``'s demo, plus ``--entries`` entries under
 ``catalog`` written as files and a generated JPEG uploaded to ``media/photos/``), one
 ``flextype serve --port 0`` answering every target (a second one, on a copy of the project
-with ``api.response_cache_mb: 0``, for the uncached collection query), and one bare
-Litestar app (``--serve-bare``) under the same uvicorn settings (``serve.make_server``)
-with a route per target answering the very bytes our server answered, with the same
-content type and ``ETag`` (and ``Cache-Control`` for the image). Every server is pinned
-to one core and ``wrk`` to another (``bench/http_get_entry.py``'s harness); each target
-is measured on ours, then at once on the bare route, so the pair shares the machine's
-state. Targets:
+with ``api.response_cache_mb: 0``, for the uncached collection query; a build that refuses
+the setting has no response cache, and the uncached row repeats the cached one), and one
+bare Litestar app (``bench/ceiling_servers.py``) under the same uvicorn settings
+(``serve.make_server``) with a route per target answering the very bytes our server
+answered, with the same content type and ``ETag`` (and ``Cache-Control`` for the image).
+Every server is pinned to one core and ``wrk`` to another (``bench/http_get_entry.py``'s
+harness); each target is measured on ours, then at once on the bare route, so the pair
+shares the machine's state, and the share of each core that other processes took during
+each measurement is printed (``bench/cpu_share.py``). Targets:
 
 - ``single``: ``GET /api/entries?id=movies/dune&token=T``;
 - ``registry``: ``GET /api/registry?id=flextype.manifest.version&token=T``;
@@ -30,35 +32,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import select
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from litestar import Litestar, Response, get
-from litestar.handlers import HTTPRouteHandler
 
 # bench/ is not a package: import the harness, the image and the query from beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ceiling_servers
 import http_get_entry as harness
 import query
+from ceiling_servers import BareRoute, Served, SettingRefusedError, serving, write_manifest
+from cpu_share import Snapshot, others
 
 import images
 from flextype_adapters.yaml_codec import dump
 from flextype_entrypoints.scaffold import create_project
-from flextype_entrypoints.serve import bind, make_server, url_for
 from flextype_entrypoints.settings import SETTINGS_FILE
 
 __all__ = ["main"]
@@ -104,17 +101,25 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Measured:
+    """wrk's figures, and the share of each core that other processes took meanwhile."""
+
+    result: harness.Result
+    others: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class Row:
     """One line of the table."""
 
     target: Target
-    ours: harness.Result
-    bare: harness.Result
+    ours: Measured
+    bare: Measured
     note: str = ""
 
     @property
     def ratio(self) -> float:
-        return self.ours.rps / self.bare.rps
+        return self.ours.result.rps / self.bare.result.rps
 
 
 def _collection(where: bool) -> list[tuple[str, str]]:
@@ -169,44 +174,6 @@ def make_project(path: Path, entries: int) -> str:
 # ---------------------------------------------------------------------------- servers
 
 
-class SettingRefusedError(Exception):
-    """The server stopped at start, naming the setting it does not know."""
-
-
-@contextmanager
-def _serving(argv: Sequence[str], errors: Path) -> Iterator[str]:
-    """Run a server (stderr to ``errors``) that prints ``Serving on URL``; yield the URL.
-
-    Raises:
-        SettingRefusedError: it stopped, naming ``response_cache_mb`` on stderr.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXTYPE_")}
-    with (
-        errors.open("w") as stderr,
-        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env) as proc,  # noqa: S603
-    ):
-        try:
-            assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 60)
-            line = proc.stdout.readline() if ready else ""
-            found = re.fullmatch(r"Serving on (\S+)\n", line)
-            if found is None:
-                proc.wait(30)
-                said = errors.read_text()
-                if "response_cache_mb" in said:
-                    raise SettingRefusedError(said.strip())
-                raise RuntimeError(f"server did not announce itself: {line!r}\n{said}")
-            yield found[1]
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(30)
-
-
 def _pinned(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
     return ["taskset", "-c", str(args.server_core), *argv]
 
@@ -220,12 +187,12 @@ def _fetch(url: str) -> httpx.Response:
 
 
 def fetch_answers(
-    urls: Mapping[str, str], found: Sequence[Target], token: str
+    servers: Mapping[str, Served], found: Sequence[Target], token: str
 ) -> dict[str, Answer]:
     """GET each target once from our servers (warming them) and keep what they answered."""
     answers: dict[str, Answer] = {}
     for target in found:
-        got = _fetch(urls[target.server] + target.path(token))
+        got = _fetch(servers[target.server].url + target.path(token))
         kept = {name: got.headers[name] for name in _KEPT_HEADERS if name in got.headers}
         extra = tuple(sorted(set(got.headers) - _LOCAL_HEADERS))
         answers[target.key] = Answer(got.content, got.headers["content-type"], kept, extra)
@@ -245,60 +212,25 @@ def _check(answers: Mapping[str, Answer], entries: int) -> None:
         raise RuntimeError("the uncached server answered other bytes than the cached one")
 
 
-def _bare_route(
-    key: str, body: bytes, media_type: str, headers: dict[str, str]
-) -> HTTPRouteHandler:
-    @get(f"/bare/{key}", sync_to_thread=False, name=key)
-    def answer() -> Response[bytes]:
-        return Response(content=body, media_type=media_type, headers=headers)
-
-    return answer
-
-
-def _serve_bare(manifest: Path) -> None:
-    """Serve each route of ``manifest`` (written by ``_bare_manifest``) with its bytes."""
-    routes = json.loads(manifest.read_text())
-    handlers = [
-        _bare_route(key, Path(route["body"]).read_bytes(), route["content_type"], route["headers"])
-        for key, route in routes.items()
-    ]
-    server = make_server(Litestar(route_handlers=handlers))
-    with bind("127.0.0.1", 0) as sock:
-        harness._write(f"Serving on {url_for('127.0.0.1', sock)}")
-        server.run(sockets=[sock])
-
-
-def _bare_manifest(folder: Path, answers: Mapping[str, Answer]) -> Path:
-    routes: dict[str, Any] = {}
-    for key, answer in answers.items():
-        body = folder / f"{key}.body"
-        body.write_bytes(answer.body)
-        routes[key] = {
-            "body": str(body),
-            "content_type": answer.content_type,
-            "headers": answer.headers,
-        }
-    manifest = folder / "bare.json"
-    manifest.write_text(json.dumps(routes))
-    return manifest
-
-
 # ---------------------------------------------------------------------------- load
 
 
-def measure(url: str, args: argparse.Namespace) -> harness.Result:
-    """Warm up, then measure ``url`` with wrk on the load core."""
+def measure(server: Served, path: str, args: argparse.Namespace) -> Measured:
+    """Warm up, then measure ``path`` on ``server`` with wrk on the load core."""
+    url = server.url + path
     wrk = [
         *("taskset", "-c", str(args.load_core), "wrk"),
         *(f"-t{args.threads}", f"-c{args.connections}", f"--timeout={args.timeout}s"),
     ]
     harness._wrk([*wrk, f"-d{args.warmup}s", url])
+    before = Snapshot.take(server.pid, args.server_core, args.load_core)
     output = harness._wrk([*wrk, f"-d{args.duration}s", "--latency", url])
+    after = Snapshot.take(server.pid, args.server_core, args.load_core)
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
     if rps is None:
         raise RuntimeError(f"wrk printed no Requests/sec:\n{output}")
     p50, p99 = harness._latency_ms(output, "50"), harness._latency_ms(output, "99")
-    return harness.Result(url, float(rps[1]), p50, p99)
+    return Measured(harness.Result(url, float(rps[1]), p50, p99), others(before, after))
 
 
 def _table(rows: Sequence[Row]) -> str:
@@ -307,43 +239,80 @@ def _table(rows: Sequence[Row]) -> str:
         f"{'bare req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'goal':>5}  result"
     ]
     for row in rows:
-        goal = row.target.goal
+        ours, bare, goal = row.ours.result, row.bare.result, row.target.goal
         verdict = "-" if goal is None else ("met" if row.ratio >= goal else "MISSED")
         lines.append(
-            f"{row.target.label:<20} {row.ours.rps:>10.0f} {row.ours.p50_ms:>8.2f} "
-            f"{row.ours.p99_ms:>8.2f} {row.bare.rps:>10.0f} {row.bare.p50_ms:>8.2f} "
-            f"{row.bare.p99_ms:>8.2f} {row.ratio:>6.2f} {'-' if goal is None else goal:>5}  "
-            f"{verdict}{row.note}"
+            f"{row.target.label:<20} {ours.rps:>10.0f} {ours.p50_ms:>8.2f} {ours.p99_ms:>8.2f} "
+            f"{bare.rps:>10.0f} {bare.p50_ms:>8.2f} {bare.p99_ms:>8.2f} {row.ratio:>6.2f} "
+            f"{'-' if goal is None else goal:>5}  {verdict}{row.note}"
         )
     return "\n".join(lines)
 
 
+def _others_table(rows: Sequence[Row]) -> str:
+    lines = [
+        "% of a core taken by other processes while measured (server core / load core):",
+        f"{'target':<20} {'ours':>11} {'bare':>11}",
+    ]
+    for row in rows:
+        ours, bare = (
+            f"{server:>5.0f} /{load:>4.0f}" for server, load in (row.ours.others, row.bare.others)
+        )
+        lines.append(f"{row.target.label:<20} {ours} {bare}")
+    return "\n".join(lines)
+
+
 def run(
-    found: Sequence[Target], urls: Mapping[str, str], token: str, args: argparse.Namespace
+    found: Sequence[Target], servers: Mapping[str, Served], token: str, args: argparse.Namespace
 ) -> list[Row]:
     """Measure every target on ours, then on the bare route, in turn."""
     rows: list[Row] = []
     for target in found:
-        ours = measure(urls[target.server] + target.path(token), args)
-        bare = measure(urls["bare"] + target.bare_path(token), args)
+        ours = measure(servers[target.server], target.path(token), args)
+        bare = measure(servers["bare"], target.bare_path(token), args)
         rows.append(Row(target, ours, bare))
     return rows
 
 
 def _start_uncached(
     stack: ExitStack, project: Path, tmp: Path, args: argparse.Namespace
-) -> str | None:
+) -> Served | None:
     """Start the server without a response cache; None if this build has no such setting."""
-    if not args.uncached_setting:
-        return None
     copy = tmp / "uncached"
     shutil.copytree(project, copy)
     with (copy / SETTINGS_FILE).open("a") as settings:
         settings.write(UNCACHED_SETTING)
     try:
-        return stack.enter_context(_serving(_pinned(args, _ours(copy)), tmp / "uncached.err"))
+        started = serving(_pinned(args, _ours(copy)), tmp / "uncached.err", "response_cache_mb")
+        return stack.enter_context(started)
     except SettingRefusedError:
         return None
+
+
+def _start_ours(
+    stack: ExitStack, project: Path, tmp: Path, args: argparse.Namespace
+) -> dict[str, Served]:
+    """The default server (``cached``) and, if asked and known, the ``uncached`` one."""
+    servers = {
+        "cached": stack.enter_context(serving(_pinned(args, _ours(project)), tmp / "ours.err"))
+    }
+    uncached = _start_uncached(stack, project, tmp, args) if args.uncached_setting else None
+    if uncached is not None:
+        servers["uncached"] = uncached
+    return servers
+
+
+def _same_as_cached(rows: Sequence[Row]) -> list[Row]:
+    """Add the uncached row as the cached one (a build without a response cache)."""
+    found: list[Row] = []
+    for row in rows:
+        found.append(row)
+        if row.target.key == "collection":
+            target = Target(
+                "uncached", "collection uncached", row.target.route, row.target.params, 0.2
+            )
+            found.append(Row(target, row.ours, row.bare, "  (same as cached)"))
+    return found
 
 
 def _report(
@@ -368,61 +337,38 @@ def _report(
             where.setdefault(name, []).append(key)
     extra = "; ".join(f"{name} ({', '.join(keys)})" for name, keys in sorted(where.items()))
     harness._write(f"headers only in our answers (etag, cache-control copied): {extra or 'none'}")
+    harness._write(_others_table(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build the project, measure every target beside its bare route, print the table."""
+    """Build the project, measure every target beside its bare route, print the tables."""
     args = _parser().parse_args(argv)
-    if args.serve_bare is not None:
-        _serve_bare(args.serve_bare)
-        return 0
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
         harness._write(f"missing: {', '.join(missing)} (apt-get install -y wrk util-linux)")
         return 1
     load_before = harness._load()
-    notes: list[str] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flextype-bench-")))
         project = tmp / "site"
         token = make_project(project, args.entries)
-        urls = {
-            "cached": stack.enter_context(_serving(_pinned(args, _ours(project)), tmp / "ours.err"))
-        }
-        uncached = _start_uncached(stack, project, tmp, args)
-        if uncached is not None:
-            urls["uncached"] = uncached
-        elif args.uncached_setting:
-            notes.append(_NO_CACHE)
-        else:
-            notes.append("uncached: not measured (--no-uncached-setting)")
-        found = targets(uncached is not None)
-        answers = fetch_answers(urls, found, token)
+        servers = _start_ours(stack, project, tmp, args)
+        found = targets("uncached" in servers)
+        answers = fetch_answers(servers, found, token)
         _check(answers, args.entries)
-        bare = [sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
-        manifest = _bare_manifest(tmp, answers)
-        urls["bare"] = stack.enter_context(
-            _serving(_pinned(args, [*bare, str(manifest)]), tmp / "bare.err")
-        )
-        rows = run(found, urls, token, args)
-    if uncached is None and args.uncached_setting:
+        routes = {key: BareRoute(a.body, a.content_type, a.headers) for key, a in answers.items()}
+        bare = [sys.executable, ceiling_servers.__file__, str(write_manifest(tmp, routes))]
+        servers["bare"] = stack.enter_context(serving(_pinned(args, bare), tmp / "bare.err"))
+        rows = run(found, servers, token, args)
+    notes = []
+    if not args.uncached_setting:
+        notes.append("uncached: not measured (--no-uncached-setting)")
+    elif "uncached" not in servers:
         rows = _same_as_cached(rows)
+        notes.append(_NO_CACHE)
     _report(rows, answers, args, notes)
     harness._write(f"load average (1/5/15 min) at start: {load_before}, at end: {harness._load()}")
     return 0
-
-
-def _same_as_cached(rows: Sequence[Row]) -> list[Row]:
-    """Add the uncached row as the cached one (a build without a response cache)."""
-    found: list[Row] = []
-    for row in rows:
-        found.append(row)
-        if row.target.key == "collection":
-            target = Target(
-                "uncached", "collection uncached", row.target.route, row.target.params, 0.2
-            )
-            found.append(Row(target, row.ours, row.bare, "  (same as cached)"))
-    return found
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -441,7 +387,6 @@ def _parser() -> argparse.ArgumentParser:
         default=True,
         help="measure the collection on a second server with api.response_cache_mb: 0",
     )
-    parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     return parser
 
 
