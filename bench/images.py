@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import http_get_entry as harness
 
-from flextype_adapters.local_media import TempUpload
 from flextype_adapters.pillow_images import PillowImageProcessor
 from flextype_core.images import parse_params
 from flextype_entrypoints.project import open_project
@@ -143,13 +142,11 @@ def _serve_bare_image(body_file: Path) -> None:
 
 def _upload(project: Path, source: bytes) -> str:
     """Put ``source`` under ``media/photos/`` with its sidecar; return the file id."""
-    uploads = project / "media" / ".uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    temp = uploads / "bench-upload"
-    temp.write_bytes(source)
     with open_project(project) as opened:
-        media = opened.container.media()
-        added = media.upload(FOLDER, NAME, TempUpload(temp, len(source)))
+        media = opened.media
+        with media.stage() as upload:
+            upload.write(source)
+            added = media.upload(FOLDER, NAME, upload)
     file_id: str = added["id"]
     return file_id
 
