@@ -83,6 +83,7 @@ class LocalMediaReader:
 
     def __init__(self, root: Path) -> None:
         self._root = root
+        self._root_text = str(root) + os.sep
         self._confinement = Confinement(root)
         self._parsed: ParsedFileCache[bytes] = ParsedFileCache(confinement=self._confinement)
         self._hashes: OrderedDict[str, tuple[Identity, str]] = OrderedDict()
@@ -154,20 +155,18 @@ class LocalMediaReader:
         return None
 
     def content_hash(self, file_id: str) -> str:
+        # A hit costs one stat (the sidecar was checked when the hash was made), and no
+        # pathlib: this is the hot path of cached images.
+        known = self.known_hash(file_id)
+        if known is not None:
+            return known
         path = self._root / file_id
-        key = str(path)
+        key = self._key(file_id)
         with _storage_errors(file_named(file_id), "read"):
-            # A hit costs one stat: the sidecar was checked when the hash was made.
             try:
-                stat = os.stat(key)  # noqa: PTH116 - the hot path of cached images
+                identity = identity_of(os.stat(key))  # noqa: PTH116 - as known_hash's
             except (FileNotFoundError, NotADirectoryError):
                 raise MediaFileNotFound(file_id) from None
-            identity = identity_of(stat)
-            with self._hash_lock:
-                known = self._hashes.get(key)
-                if known is not None and known[0] == identity:
-                    self._hashes.move_to_end(key)
-                    return known[1]
             self._require(file_id)
             try:
                 with path.open("rb") as stream:
@@ -184,14 +183,21 @@ class LocalMediaReader:
 
     def known_hash(self, file_id: str) -> str | None:
         """The hash made before, if a ``stat`` shows the file unchanged since."""
-        key = str(self._root / file_id)
+        key = self._key(file_id)
         try:
             identity = identity_of(os.stat(key))  # noqa: PTH116 - the hot path of cached images
         except OSError:
             return None
         with self._hash_lock:
             known = self._hashes.get(key)
-        return known[1] if known is not None and known[0] == identity else None
+            if known is None or known[0] != identity:
+                return None
+            self._hashes.move_to_end(key)
+        return known[1]
+
+    def _key(self, file_id: str) -> str:
+        # A checked file id has no empty, "." or ".." part: joining is what pathlib gives.
+        return self._root_text + file_id
 
     def _meta(self, file_id: str) -> Meta | None:
         """Return the file's metadata, or None unless both the file and its sidecar exist."""

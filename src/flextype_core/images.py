@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import msgspec
 
@@ -35,6 +36,8 @@ from flextype_core.ports import Clock, DerivativeCache, ImageProcessor, MediaSto
 _KEY_VERSION = "flextype-images-1"
 MEMORY_BYTES = 64 * 1024 * 1024
 """How many bytes of recent derivatives each service keeps in memory."""
+PARSED_KEPT = 4096
+"""How many (path, query) of authorized requests keep their parsed parameters and key."""
 
 __all__ = [
     "COLOURS",
@@ -99,6 +102,21 @@ class _Flight:
         """Requests waiting for this render's outcome instead of rendering themselves."""
 
 
+class _Parsed(NamedTuple):
+    file_id: str
+    params: ImageParams
+    content_hash: str
+    key: str
+
+
+def _asked(
+    path: str, given: Mapping[str, object]
+) -> tuple[str, tuple[tuple[str, object], ...]] | None:
+    """The request as a key of ``ImageService._parsed``; None if a value is not text."""
+    items = tuple(given.items())
+    return (path, items) if all(isinstance(value, str) for _, value in items) else None
+
+
 class ImageService:
     """Serve derivatives of media images: access, validation, cache, budget, single flight.
 
@@ -142,6 +160,7 @@ class ImageService:
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._memory: ByteLru[bytes] = ByteLru(MEMORY_BYTES, len)
+        self._parsed: dict[tuple[str, tuple[tuple[str, object], ...]], _Parsed] = {}
 
     @property
     def waiting(self) -> int:
@@ -213,9 +232,27 @@ class ImageService:
     def _checked(
         self, path: str, given: Mapping[str, object], *, authorized: bool
     ) -> tuple[str, ImageParams, str]:
-        """Check access and parameters; return the file id, the parameters and the key."""
-        file_id, params = self._allowed(path, given, authorized=authorized)
-        key = cache_key(self._store.content_hash(file_id), params, salt=self._salt)
+        """Check access and parameters; return the file id, the parameters and the key.
+
+        A request with a token asks the same few URLs again and again: their parsed
+        parameters and key are remembered per (path, query), and only the source's hash
+        (one ``stat`` on local media) is asked each time. A signed request is checked
+        whole each time (its signature expires).
+        """
+        asked = _asked(path, given) if authorized else None
+        known = None if asked is None else self._parsed.get(asked)
+        if known is None:
+            file_id, params = self._allowed(path, given, authorized=authorized)
+        else:
+            file_id, params = known.file_id, known.params
+        content_hash = self._store.content_hash(file_id)
+        if known is not None and known.content_hash == content_hash:
+            return file_id, params, known.key
+        key = cache_key(content_hash, params, salt=self._salt)
+        if asked is not None:
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()  # a crawler's many URLs: start again, never grow
+            self._parsed[asked] = _Parsed(file_id, params, content_hash, key)
         return file_id, params, key
 
     def _allowed(

@@ -16,7 +16,7 @@ from flextype_core.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from flextype_core.images import ImageService, sign
+from flextype_core.images import PARSED_KEPT, ImageService, sign
 from tests.unit.fakes import FixedClock
 from tests.unit.image_fakes import FakeDerivativeCache, FakeImageProcessor, FakeImageStore
 
@@ -216,3 +216,34 @@ def test_a_hit_in_memory_is_answered_only_with_a_hash_known_without_io(world: Wo
     with pytest.raises(AccessTokenInvalid):
         world.service.known("a/b.jpg", query, authorized=False)
     assert world.processor.renders == 1
+
+
+def test_a_url_asked_again_is_checked_against_its_source_each_time(world: World) -> None:
+    # The parsed parameters and key of a URL are remembered; the source's hash is not.
+    for round_ in range(3):
+        world.store.contents["a/b.jpg"] = f"source-{round_}".encode()
+        for _ in range(2):
+            image = world.service.cached("a/b.jpg", {"w": "100"}, authorized=True)
+            if image is None:
+                image = world.service.render("a/b.jpg", {"w": "100"}, authorized=True)
+            assert f"source-{round_}".encode() in image.data
+    world.store.contents.pop("a/b.jpg")
+    with pytest.raises(MediaFileNotFound):
+        world.service.cached("a/b.jpg", {"w": "100"}, authorized=True)
+
+
+def test_a_url_asked_with_a_token_still_needs_a_signature_without_one(world: World) -> None:
+    query = {"w": "100", "expires": "1000"}
+    signed = {**query, "s": sign(KEY, "a/b.jpg", query)}
+    world.service.render("a/b.jpg", signed, authorized=True)
+    world.clock.advance(1000)  # the signature has expired
+    with pytest.raises(AccessTokenInvalid):
+        world.service.render("a/b.jpg", signed, authorized=False)
+
+
+def test_a_crawler_of_many_urls_never_grows_the_remembered_ones(world: World) -> None:
+    for n in range(PARSED_KEPT + 10):
+        world.service.cached(
+            "a/b.jpg", {"w": str(n % 500 + 1), "q": str(n % 90 + 1)}, authorized=True
+        )
+    assert 0 < len(world.service._parsed) <= PARSED_KEPT
