@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from flextype_core.byte_lru import ByteLru
 from flextype_core.etags import entity_tag
 from flextype_core.model import PageMeta
-from flextype_entrypoints.http.answers import data_answer, params_key, payload_answer
+from flextype_entrypoints.http.answers import data_answer, page_tag, params_key, payload_answer
 from flextype_entrypoints.http.responses import Data
 
 json_values = st.recursive(
@@ -33,9 +33,19 @@ def test_a_page_answer_is_tagged_as_its_whole_body(items: list[Any], total: int)
     payload = Data(data=items, meta=PageMeta(total=total, offset=0, limit=None))
     answer = payload_answer(payload, {"X-Changes-Cursor": "c"}, next="n")
     assert answer.body == msgspec.json.encode(payload)
-    assert answer.etag == entity_tag(payload)
+    assert answer.etag == page_tag(answer.body)
     assert answer.headers == {"X-Changes-Cursor": "c"}
     assert answer.next == "n"
+
+
+def test_a_page_tag_is_strong_and_changes_with_any_byte() -> None:
+    body = b'{"data":[{"id":"a"}],"meta":{"total":1}}'
+    tag = page_tag(body)
+    assert tag.startswith('"') and tag.endswith('"') and len(tag) == 34
+    assert page_tag(body) == tag
+    for i in range(len(body)):
+        changed = body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
+        assert page_tag(changed) != tag
 
 
 def test_the_parameters_key_leaves_out_credentials_and_order() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import msgspec
+import xxhash
 
 from flextype_core.byte_lru import ByteLru
 from flextype_core.etags import tag_of_json
@@ -21,6 +22,7 @@ __all__ = [
     "Answer",
     "AnswerCache",
     "data_answer",
+    "page_tag",
     "params_key",
     "payload_answer",
 ]
@@ -58,9 +60,21 @@ def data_answer(value: Any, headers: Mapping[str, str] | None = None) -> Answer:
 def payload_answer(
     payload: msgspec.Struct, headers: Mapping[str, str] | None = None, *, next: str | None = None
 ) -> Answer:
-    """A whole body (a page with its ``meta``), tagged as ``entity_tag(payload)`` is."""
+    """A whole body (a page with its ``meta``), tagged by ``page_tag``."""
     body = _ENCODER.encode(payload)
-    return Answer(body=body, etag=tag_of_json(body), headers=headers or {}, next=next)
+    return Answer(body=body, etag=page_tag(body), headers=headers or {}, next=next)
+
+
+def page_tag(body: bytes) -> str:
+    """The strong ETag of a page's body (a listing, a query's answer): XXH3-128 of its bytes.
+
+    A page's tag is only ever given back in ``If-None-Match`` for the same URL: unlike
+    one resource's (``entity_tag``, SHA-256, which ``If-Match`` and the change feed
+    compare), it need not be any other function. XXH3 hashes a 363 kB listing in 7 us
+    where SHA-256 takes 200 (a third of answering it); 128 bits leave no chance of two
+    versions of one URL sharing a tag.
+    """
+    return '"' + xxhash.xxh3_128_hexdigest(body) + '"'
 
 
 def params_key(values: Mapping[str, Any]) -> bytes | None:
