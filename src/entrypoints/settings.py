@@ -93,7 +93,7 @@ class ApiSettings(_Section, forbid_unknown_fields=True, kw_only=True):
     a create or update is 413."""
     response_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 64
     """Memory for recent answers of reads (collections, registry items), in MiB, per
-    server process; 0 keeps none. A write anywhere makes every kept answer miss."""
+    server process; 0 keeps none. A change of any entry makes every kept collection miss."""
     entries: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     registry: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)
     tokens: ApiFamilySettings = msgspec.field(default_factory=ApiFamilySettings)

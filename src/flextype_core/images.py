@@ -38,6 +38,7 @@ MEMORY_BYTES = 64 * 1024 * 1024
 """How many bytes of recent derivatives each service keeps in memory."""
 PARSED_KEPT = 4096
 """How many (path, query) of authorized requests keep their parsed parameters and key."""
+_ASKED_BYTES = 1024
 
 __all__ = [
     "COLOURS",
@@ -112,9 +113,18 @@ class _Parsed(NamedTuple):
 def _asked(
     path: str, given: Mapping[str, object]
 ) -> tuple[str, tuple[tuple[str, object], ...]] | None:
-    """The request as a key of ``ImageService._parsed``; None if a value is not text."""
+    """The request as a key of ``ImageService._parsed``.
+
+    None if a value is not text, or the query is longer than a real one: the remembered
+    ones then hold at most ``PARSED_KEPT`` x ``_ASKED_BYTES`` of keys.
+    """
     items = tuple(given.items())
-    return (path, items) if all(isinstance(value, str) for _, value in items) else None
+    size = len(path)
+    for name, value in items:
+        if not isinstance(value, str):
+            return None
+        size += len(name) + len(value)
+    return (path, items) if size <= _ASKED_BYTES else None
 
 
 class ImageService:

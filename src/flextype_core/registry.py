@@ -64,8 +64,15 @@ class Registry:
         for segment in key.split("."):
             if isinstance(node, Mapping) and segment in node:
                 node = node[segment]
-            elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            elif isinstance(node, list) and _index(segment) < len(node):
                 node = node[int(segment)]
             else:
                 raise RegistryKeyNotFound(key)
         return node
+
+
+def _index(segment: str) -> int:
+    """A list index given as ASCII digits; past 9 digits (no list is that long), none."""
+    if segment.isascii() and segment.isdigit() and len(segment) <= 9:
+        return int(segment)
+    return 1 << 62

@@ -26,6 +26,7 @@ from flextype_entrypoints.http.app import create_app
 from flextype_entrypoints.project import open_project
 from tests.feed_support import eventually
 from tests.http_client import DRIVERS, Project, ProjectFactory
+from tests.integration.postgres_support import new_schema, pg_init
 
 _LIST = {"id": "movies", "options[collection]": "true"}
 
@@ -87,14 +88,13 @@ def test_a_collection_answer_is_kept_and_answered_again_unchanged(server: Server
     assert second.headers["etag"] == first.headers["etag"]
     assert second.headers["x-changes-cursor"] == first.headers["x-changes-cursor"]
     assert server.answers.bytes == kept  # the same key: nothing new kept
-    # The parameters in another order, with the token in a header: the same answer.
+    # The token in a header: the same answer.
     again = server.client.get(
         "/api/entries",
-        params={"options[collection]": "true", "id": "movies"},
+        params=_LIST,
         headers={"Authorization": f"Bearer {server.project.token}"},
     )
     assert again.content == first.content
-    assert server.answers.bytes == kept
 
 
 def test_each_request_is_authorized_and_counted_even_when_its_answer_is_kept(
@@ -210,3 +210,64 @@ def test_a_kept_answer_names_the_feeds_head_after_a_write_to_another_store(
     assert moved.content == first.content
     assert moved.headers["x-changes-cursor"] != first.headers["x-changes-cursor"]
     assert moved.headers["x-changes-cursor"] == container.changes().head_cursor()
+
+
+def test_list_indexes_equal_as_numbers_keep_the_order_given(server: Server) -> None:
+    # [01] and [1] are one index to PHP's rules and ours: the order given decides which
+    # sort key comes first, so the same parameters in another order are another answer.
+    one = [
+        ("options[filter][sort_by][01][key]", "title"),
+        ("options[filter][sort_by][1][key]", "year"),
+    ]
+    two = list(reversed(one))
+    for given in (one, two):
+        query = [("id", "movies"), ("options[collection]", "true"), *given]
+        kept = server.client.get("/api/entries", params=[*query, ("token", server.project.token)])
+        for fresh in _serve(server.project, {"FLEXTYPE_API__RESPONSE_CACHE_MB": "0"}):
+            uncached = fresh.client.get(
+                "/api/entries", params=[*query, ("token", server.project.token)]
+            )
+            assert kept.content == uncached.content
+
+
+@pytest.fixture(params=[*DRIVERS, "postgres"])
+def any_project(
+    request: pytest.FixtureRequest, projects: ProjectFactory, tmp_path: Path
+) -> Iterator[Project]:
+    if request.param != "postgres":
+        yield projects(tmp_path / "project", request.param)
+        return
+    url = request.getfixturevalue("postgres_url")
+    with new_schema(url) as schema:
+        made = pg_init(tmp_path / "pg", url, schema)
+        yield Project(made.path, made.token, made.access_token)
+
+
+def test_spending_a_limited_tokens_calls_keeps_the_answers_kept(any_project: Project) -> None:
+    # A spend is a token change in the feed (PostgreSQL logs it): the feed's head moves at
+    # each call, entries do not, and the kept answer goes on answering.
+    for server in _serve(any_project):
+        container = server.client.app.state.container
+        limited = container.tokens().create({"limit_calls": 100, "apis": ["*"]}).token.token
+        query = {**_LIST, "token": limited}
+        first = server.client.get("/api/entries", params=query)
+        assert first.status_code == 200, first.text
+        kept = server.answers.bytes
+        for _ in range(4):
+            again = server.client.get("/api/entries", params=query)
+            assert again.content == first.content
+            assert again.headers["x-changes-cursor"] == container.changes().head_cursor()
+        assert server.answers.bytes == kept
+        assert container.tokens().fetch(limited).calls == 5
+
+
+def test_a_page_with_a_cursor_names_where_its_walk_begins_now(server: Server) -> None:
+    # meta.next holds the feed's head: after a change of another store, the first page
+    # is the one a server keeping nothing gives now, not the one kept before.
+    paged = {**_LIST, "options[filter][limit]": "2"}
+    before = server.get(paged).json()["meta"]["next"]
+    server.client.app.state.container.media().delete("demo/flextype.png")
+    after = server.get(paged).json()["meta"]["next"]
+    assert after != before
+    for fresh in _serve(server.project, {"FLEXTYPE_API__RESPONSE_CACHE_MB": "0"}):
+        assert fresh.get(paged).json()["meta"]["next"] == after

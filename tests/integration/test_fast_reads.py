@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from litestar.testing import TestClient
@@ -182,3 +183,69 @@ def test_a_get_with_a_body_goes_to_litestar_and_answers_alike(pair: Pair) -> Non
     response = pair.same("GET", "/api/entries", json=body)
     assert response.status_code == 200
     assert response.json()["data"]["id"] == "movies/dune"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/images/demo//flextype.png",
+        "/api/images/demo/flextype.png/",
+        "/api/images//",
+        "/api/images/",
+        "/api/images/demo/./flextype.png",
+        "/api/images/demo/%2e%2e/settings.yaml",
+    ],
+)
+def test_image_paths_the_router_would_rewrite_answer_alike(pair: Pair, path: str) -> None:
+    params = {"w": "40", "token": pair.project.token}
+    fast = pair.fast.get(path, params=params)
+    slow = pair.slow.get(path, params=params)
+    assert (fast.status_code, fast.content) == (slow.status_code, slow.content), path
+
+
+def _raw_get(
+    app: Any, path: str, query: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, bytes]:
+    """GET through the app's ASGI callable with these raw header lines (a test client
+    merges a header sent twice, a server does not)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    anyio.run(app, scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_header_sent_twice_is_read_as_litestar_reads_it(pair: Pair) -> None:
+    token = pair.project.token
+    fast, slow = pair.fast.app, pair.slow.app
+    good, bad = f"Bearer {token}".encode(), b"Bearer " + b"0" * 32
+    for lines in ([good, bad], [bad, good]):
+        headers = [(b"authorization", line) for line in lines]
+        answers = [_raw_get(app, "/api/entries", "id=movies/dune", headers) for app in (fast, slow)]
+        assert answers[0] == answers[1]
+    query = f"id=movies/dune&token={token}"
+    etag = pair.slow.get("/api/entries", params={"id": "movies/dune", "token": token})
+    for tags in (['"x"', etag.headers["etag"]], [etag.headers["etag"], '"x"']):
+        headers = [(b"if-none-match", tag.encode()) for tag in tags]
+        answers = [_raw_get(app, "/api/entries", query, headers) for app in (fast, slow)]
+        assert answers[0] == answers[1]

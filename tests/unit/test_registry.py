@@ -63,6 +63,19 @@ def test_a_list_item_is_read_by_its_index(registry: Registry) -> None:
 
 
 @pytest.mark.parametrize(
+    "index",
+    [
+        "1" + "0" * 5000,
+        "\u0661",
+        "1" + "0" * 9,
+    ],  # past int()'s digits (was a 500); not ASCII; 10 digits
+)
+def test_a_list_index_no_list_can_have_is_not_found(registry: Registry, index: str) -> None:
+    with pytest.raises(RegistryKeyNotFound):
+        registry.get(f"flextype.settings.cors.allow_origins.{index}")
+
+
+@pytest.mark.parametrize(
     "key",
     [
         "nope",

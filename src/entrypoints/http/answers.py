@@ -30,7 +30,6 @@ __all__ = [
 JSON = "application/json"
 
 _ENCODER = msgspec.json.Encoder()
-_KEY_ENCODER = msgspec.json.Encoder(order="sorted")
 # What a kept answer costs beyond its body: the key, the object, the headers (a guess).
 _OVERHEAD = 512
 _CREDENTIALS = ("token", "access_token")
@@ -78,14 +77,15 @@ def page_tag(body: bytes) -> str:
 
 
 def params_key(values: Mapping[str, Any]) -> bytes | None:
-    """The request's parameters as one key: credentials left out, keys in sorted order.
+    """The request's parameters as one key: credentials left out, in the order given.
 
-    Two requests with the same parameters in any order, with any token, get the same
-    key; None for values that cannot be encoded (never kept).
+    Two requests with the same parameters, with any token, get the same key; None for
+    values that cannot be encoded (never kept). Not sorted: where two list indexes are
+    equal as numbers (``[1]``, ``[01]``), the order given decides the answer.
     """
     kept = {name: value for name, value in values.items() if name not in _CREDENTIALS}
     try:
-        return _KEY_ENCODER.encode(kept)
+        return _ENCODER.encode(kept)
     except (TypeError, msgspec.EncodeError):
         return None
 
@@ -94,9 +94,8 @@ class AnswerCache:
     """Recent answers by key, within ``limit`` bytes (0: none kept), least recent dropped.
 
     A key names everything an answer depends on: the route, the parameters
-    (``params_key``) and the positions that change with any write (the change feed's
-    head, the store's version). A hit is then exactly what computing it again would
-    give, until the next write moves a position.
+    (``params_key``) and the store's version, which moves with every change of an
+    entry. A hit is then exactly what computing it again would give.
     """
 
     def __init__(self, limit: int) -> None:

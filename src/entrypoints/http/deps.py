@@ -55,7 +55,6 @@ class ApiCall:
         "lookups_on_loop",
         "media_on_loop",
         "params",
-        "store_versions",
     )
 
     def __init__(
@@ -69,7 +68,6 @@ class ApiCall:
         media_on_loop: bool = True,
         gate: RefreshGate | None = None,
         answers: AnswerCache | None = None,
-        store_versions: bool = False,
     ) -> None:
         self.params = params
         self._container = container
@@ -90,9 +88,6 @@ class ApiCall:
         trip, so an image request goes to a worker thread whole."""
         self.answers = answers if answers is not None else AnswerCache(0)
         """Recent read answers, shared by the server's requests (``answers.py``)."""
-        self.store_versions = store_versions
-        """Whether the entry store's version is cheap to ask (memory behind a file's
-        identity; on a database a round trip, and the change log tells every write)."""
 
     @property
     def entries(self) -> EntriesService:
@@ -239,7 +234,6 @@ class CallFactory:
             media_on_loop=self._media_on_loop,
             gate=self._gate,
             answers=self.answers,
-            store_versions=self._on_loop,
         )
 
 

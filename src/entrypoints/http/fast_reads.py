@@ -11,7 +11,8 @@ alike; errors are answered in the one shape by the same mapping (``errors.py``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 
 import msgspec
 from litestar.enums import ScopeType
@@ -21,7 +22,7 @@ from flextype_core.errors import FlextypeError
 from flextype_entrypoints.http.answers import JSON, Answer
 from flextype_entrypoints.http.deps import ApiCall, CallFactory
 from flextype_entrypoints.http.errors import domain_error, unexpected_error
-from flextype_entrypoints.http.params import query_values, with_credentials
+from flextype_entrypoints.http.params import query_values, sends_body, with_credentials
 from flextype_entrypoints.http.reads import read_entries, read_image, read_registry_item
 
 __all__ = ["FastReads"]
@@ -31,12 +32,12 @@ Read = Callable[[ApiCall, HTTPScope], Awaitable[tuple[Answer, str | None]]]
 _ENCODER = msgspec.json.Encoder()
 
 
-async def _entries(call: ApiCall, scope: HTTPScope) -> tuple[Answer, str | None]:
-    return await read_entries(call, scope)
-
-
 async def _registry_item(call: ApiCall, _: HTTPScope) -> tuple[Answer, str | None]:
     return await read_registry_item(call), None
+
+
+async def _image(image_path: str, call: ApiCall, _: HTTPScope) -> tuple[Answer, str | None]:
+    return await read_image(call, image_path), None
 
 
 class FastReads:
@@ -61,7 +62,7 @@ class FastReads:
         self._routes: dict[str, Read] = {}
         for prefix in prefixes:
             if "entries" in families:
-                self._routes[f"{prefix}/entries"] = _entries
+                self._routes[f"{prefix}/entries"] = read_entries
             if "registry" in families:
                 self._routes[f"{prefix}/registry"] = _registry_item
         self._images = (
@@ -69,7 +70,11 @@ class FastReads:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET" and not _has_body(scope):
+        if (
+            scope["type"] == ScopeType.HTTP
+            and scope["method"] == "GET"
+            and not sends_body(scope["headers"])
+        ):
             read = self._route(scope["path"])
             if read is not None:
                 await self._answer(read, scope, send)
@@ -80,18 +85,13 @@ class FastReads:
         read = self._routes.get(path)
         if read is None and path.startswith(self._images):
             image_path = path.split("/images/", 1)[1]
-            if image_path:
-
-                async def image(call: ApiCall, _: HTTPScope) -> tuple[Answer, str | None]:
-                    return await read_image(call, image_path), None
-
-                return image
+            # Litestar's router merges "//" and drops a trailing "/": such paths go to it.
+            if image_path and "//" not in image_path and not image_path.endswith("/"):
+                return partial(_image, image_path)
         return read
 
     async def _answer(self, read: Read, scope: HTTPScope, send: Send) -> None:
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
+        headers = _first_values(scope["headers"])
         media_type = JSON
         try:
             values = query_values(scope.get("query_string", b""))
@@ -108,11 +108,12 @@ class FastReads:
         await _send(send, status, sent, body, media_type)
 
 
-def _has_body(scope: HTTPScope) -> bool:
-    for name, value in scope["headers"]:
-        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
-            return True
-    return False
+def _first_values(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers by name; of a header sent twice, the first, as Litestar reads it."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
 
 
 async def _send(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from itertools import compress
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "query_values",
     "read_body",
     "read_params",
+    "sends_body",
     "with_credentials",
 ]
 
@@ -117,6 +119,14 @@ async def read_params(request: Request[Any, Any, Any]) -> RequestParams:
         elif body.strip():
             values.update(_body_values(content_type, body))
     return with_credentials(values, headers.get("authorization"))
+
+
+def sends_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether an ASGI request's raw headers announce a body (a length above 0, or chunks)."""
+    for name, value in headers:
+        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+            return True
+    return False
 
 
 def query_values(query: bytes) -> dict[str, Any]:

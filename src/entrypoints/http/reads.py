@@ -11,14 +11,16 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import msgspec
 from anyio import to_thread
 from litestar.datastructures import URL
 from litestar.types import Scope
 
 from flextype_core.errors import AccessTokenInvalid, BadRequest
+from flextype_core.model import Page
 from flextype_entrypoints.http.answers import Answer, data_answer, params_key, payload_answer
 from flextype_entrypoints.http.deps import CHANGES_CURSOR, ApiCall
-from flextype_entrypoints.http.params import MAX_QUERY_BYTES
+from flextype_entrypoints.http.params import MAX_QUERY_BYTES, sends_body
 from flextype_entrypoints.http.queries import is_collection
 from flextype_entrypoints.http.responses import Data, RegistryItem
 
@@ -56,32 +58,46 @@ async def read_entries(call: ApiCall, scope: Scope) -> tuple[Answer, str | None]
 def _collection(call: ApiCall, parent: str, options: dict[str, Any]) -> Answer:
     """A collection's answer: kept, or run and kept when the same options give the same.
 
-    The key holds the change feed's head (read first: the listing reflects it, and any
-    write on any server moves it) and, on the file drivers, the store's version (a hand
-    edit the store sees, which a TinyDB file's shows before the log does). Without a
-    change log nothing tells a write happened elsewhere: nothing is kept.
+    Kept under the store's version, which moves with every change of an entry (by any
+    server, and by hand as soon as the store sees it), read before the query; not under
+    the feed's head, which tokens' counts and media move too (a kept answer would
+    never hit). But an answer that reads the log is kept under the head too: a page
+    after a cursor (what changed since the walk began, what was purged), and one that
+    gives a cursor (``meta.next`` names the head, where its walk begins).
+    ``X-Changes-Cursor`` is the head read now, for every request. Without a change log
+    (a staging project) nothing is kept.
     """
-    headers = call.collection_headers()
-    cursor = headers.get(CHANGES_CURSOR)
-    key: tuple[object, ...] | None = None
-    params = None
-    if cursor is not None and call.answers.enabled:
-        params = params_key(call.params.values)
-        if params is not None:
-            version = call.entries.version() if call.store_versions else None
-            key = ("entries", params, cursor, version)
-            kept = call.answers.get(key)
-            if kept is not None:
-                return kept
+    headers = call.collection_headers()  # first: the feed's position the listing reflects
     entries = call.entries
-    page = entries.query(parent, options, shared=True)
-    meta = page.meta
-    answer = payload_answer(
-        Data(data=page.data, meta=meta), headers, next=None if meta is None else meta.next
-    )
-    if key is not None and params is not None and entries.repeatable(options):
+    cursor = headers.get(CHANGES_CURSOR)
+    params = params_key(call.params.values) if cursor and call.answers.enabled else None
+    if params is None:
+        return _page_answer(entries.query(parent, options, shared=True), headers)
+    walking = _walks(options)
+    plain = ("entries", params, entries.version())
+    at_head = (*plain, cursor)
+    for key in (at_head,) if walking else (plain, at_head):
+        kept = call.answers.get(key)
+        if kept is not None:
+            return msgspec.structs.replace(kept, headers=headers)
+    answer = _page_answer(entries.query(parent, options, shared=True), headers)
+    if entries.repeatable(options):
+        key = at_head if walking or answer.next is not None else plain
         call.answers.put(key, answer, key_bytes=len(params))
     return answer
+
+
+def _page_answer(page: Page, headers: dict[str, str]) -> Answer:
+    meta = page.meta
+    return payload_answer(
+        Data(data=page.data, meta=meta), headers, next=None if meta is None else meta.next
+    )
+
+
+def _walks(options: dict[str, Any]) -> bool:
+    """Whether ``options`` continue a walk (``filter[after]``)."""
+    filters = options.get("filter")
+    return isinstance(filters, dict) and filters.get("after") is not None
 
 
 def next_link(scope: Scope, cursor: str) -> str | None:
@@ -92,9 +108,8 @@ def next_link(scope: Scope, cursor: str) -> str | None:
     None when no URL can say it: the request had a body (its options are not in the
     URL), or the URL would be longer than a query string may be (``meta.next`` has it).
     """
-    for name, value in scope["headers"]:
-        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
-            return None
+    if sends_body(scope["headers"]):
+        return None
     # Latin-1 maps each byte to one character and back: a value that is no UTF-8 goes
     # back as the client sent it.
     raw = scope.get("query_string", b"").decode("latin-1")
@@ -117,7 +132,7 @@ async def read_registry_item(call: ApiCall) -> Answer:
     if kept is not None:
         return kept
     answer = data_answer(RegistryItem(key=key, value=call.registry.get(key)))
-    call.answers.put(("registry", key), answer)
+    call.answers.put(("registry", key), answer, key_bytes=len(key))
     return answer
 
 
