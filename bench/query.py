@@ -1,4 +1,4 @@
-"""Warm p50/p95 of a collection query (2 clauses + sort + limit 10) at 1k, 10k and 100k entries.
+"""Warm p50/p95/p99 of a collection query (2 clauses + sort + limit 10) at 1k, 10k and 100k entries.
 
 For each size N, ``movies/`` gets N generated entries in a YAML project (files written
 directly, as a hand-kept site would have them) and in a TinyDB project (one batch
@@ -18,7 +18,12 @@ Every target must return the same 10 ids. Generation and index builds are not ti
 (the build time is printed apart). Memory per entry of the index is measured at the
 largest N in child processes: RSS growth, and tracemalloc growth grouped by source file.
 
-    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--profile]
+The table gives p50, p95, p99 and p99/p50 (the tail's goal: <= 3). For the in-process
+targets, the queries slower than 3 x p50 are put beside what ran during them: a full
+(generation 2) garbage collection (``gc.callbacks``), and a thread the queries started
+(the hand-edit sweep is the only one), with the count and longest of those collections.
+
+    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--targets yaml,http] [--profile]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -208,14 +214,33 @@ def naive_query(folder: Path) -> list[dict[str, Any]]:
 # -- timing -----------------------------------------------------------------------
 
 
+TARGETS = ("yaml", "sweep-off", "tinydb", "http", "naive")
+"""What ``--targets`` may name: yaml in-process, yaml sweep off, tinydb, http (yaml), naive."""
+CLIFF = 3.0
+"""A query slower than this many times the p50 is a cliff (the goal: p99 <= 3 x p50)."""
+
+
 @dataclass
 class Timing:
-    """Wall times of the measured runs of one target at one size, in ms."""
+    """Wall times of the measured runs of one target at one size, in ms.
+
+    ``full_gc[i]`` / ``threads[i]``: whether run i overlapped a generation-2 collection /
+    a thread started since the timing began (in-process targets only); ``gc_ms``: the
+    durations of the generation-2 collections during the timed runs.
+    """
 
     target: str
     n: int
     times_ms: list[float] = field(default_factory=list)
     note: str = ""
+    full_gc: list[bool] = field(default_factory=list)
+    threads: list[bool] = field(default_factory=list)
+    gc_ms: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        """The nearest-rank ``q`` percentile (0 < q <= 1)."""
+        ordered = sorted(self.times_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
     @property
     def p50(self) -> float:
@@ -223,8 +248,46 @@ class Timing:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        return self.percentile(0.95)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
+
+    def tail(self) -> str:
+        """Which of the cliffs (runs over ``CLIFF`` x p50) overlapped a full GC / a sweep."""
+        if not self.full_gc:
+            return ""
+        slow = [i for i, t in enumerate(self.times_ms) if t > CLIFF * self.p50]
+        gc_runs = sum(self.full_gc[i] for i in slow)
+        swept = sum(self.threads[i] for i in slow)
+        neither = sum(not (self.full_gc[i] or self.threads[i]) for i in slow)
+        longest = max(self.gc_ms, default=0.0)
+        return (
+            f"{self.target} N={self.n}: {len(slow)} runs > {CLIFF:g} x p50, of which "
+            f"{gc_runs} during a full GC, {swept} during a sweep, {neither} neither; "
+            f"{sum(self.full_gc)} of {len(self.times_ms)} runs met a full GC; "
+            f"{len(self.gc_ms)} full GCs, longest {longest:.0f} ms; "
+            f"{sum(self.threads)} runs met a sweep"
+        )
+
+
+class _FullCollections:
+    """Count and time the generation-2 collections (``gc.callbacks``) while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.durations_ms: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            self.count += 1
+        else:
+            self.durations_ms.append((time.perf_counter() - self._started) * 1000)
 
 
 def _time(
@@ -240,10 +303,26 @@ def _time(
         if got != expected:
             raise RuntimeError(f"{target} at {n}: ids {got} differ from {expected}")
     timing = Timing(target, n)
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        timing.times_ms.append((time.perf_counter() - start) * 1000)
+    watched = _FullCollections()
+    present = set(threading.enumerate())
+
+    def started_since() -> bool:
+        return any(t not in present for t in threading.enumerate())
+
+    gc.callbacks.append(watched)
+    try:
+        for _ in range(repeats):
+            collections, busy = watched.count, started_since()
+            start = time.perf_counter()
+            run()
+            timing.times_ms.append((time.perf_counter() - start) * 1000)
+            timing.full_gc.append(watched.count != collections)
+            timing.threads.append(busy or started_since())
+    finally:
+        gc.callbacks.remove(watched)
+    timing.gc_ms = watched.durations_ms
+    if target in ("http (yaml)", "naive"):  # the server's own collections are not seen
+        timing.full_gc, timing.threads, timing.gc_ms = [], [], []
     return timing
 
 
@@ -329,57 +408,65 @@ def _repeats(n: int, args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Timing], str]:
+    targets = set(args.targets.split(","))
     entries = generate(n)
     expected = _ids(naive_query_expected(entries))
     yaml_project, tinydb_project = tmp / f"yaml-{n}", tmp / f"tinydb-{n}"
     start = time.perf_counter()
     token = make_yaml_project(yaml_project, entries)
-    make_tinydb_project(tinydb_project, entries)
+    if "tinydb" in targets:
+        make_tinydb_project(tinydb_project, entries)
     made = time.perf_counter() - start
     del entries
     repeats, naive_repeats = _repeats(n, args)
     timings: list[Timing] = []
+    build = math.nan
 
-    with open_project(yaml_project) as project:
-        service = project.entries
-        start = time.perf_counter()
-        service.query(PARENT, OPTIONS, shared=True)
-        build = time.perf_counter() - start
+    if "yaml" in targets:
+        with open_project(yaml_project) as project:
+            service = project.entries
+            start = time.perf_counter()
+            service.query(PARENT, OPTIONS, shared=True)
+            build = time.perf_counter() - start
+            timings.append(
+                _time("yaml in-process", n, _service_run(service), args.warmup, repeats, expected)
+            )
+        gc.collect()
+
+    if "sweep-off" in targets:
+        store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
+        quiet = EntriesService(store, SystemClock(), RandomIdFactory())
         timings.append(
-            _time("yaml in-process", n, _service_run(service), args.warmup, repeats, expected)
+            _time("yaml, sweep off", n, _service_run(quiet), 1 + args.warmup, repeats, expected)
         )
-    gc.collect()
+        del store, quiet
+        gc.collect()
 
-    store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
-    quiet = EntriesService(store, SystemClock(), RandomIdFactory())
-    timings.append(
-        _time("yaml, sweep off", n, _service_run(quiet), 1 + args.warmup, repeats, expected)
-    )
-    del store, quiet
-    gc.collect()
+    if "tinydb" in targets:
+        with open_project(tinydb_project, driver="tinydb") as project:
+            service = project.entries
+            timings.append(
+                _time("tinydb in-process", n, _service_run(service), args.warmup, repeats, expected)
+            )
+        gc.collect()
 
-    with open_project(tinydb_project, driver="tinydb") as project:
-        service = project.entries
-        timings.append(
-            _time("tinydb in-process", n, _service_run(service), args.warmup, repeats, expected)
-        )
-    gc.collect()
+    if "http" in targets:
+        flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
+        with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
+            path = query_path(token)
 
-    flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
-    with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
-        path = query_path(token)
+            def over_http() -> list[str]:
+                return _ids(client.get(path).raise_for_status().json()["data"])
 
-        def over_http() -> list[str]:
-            return _ids(client.get(path).raise_for_status().json()["data"])
+            timings.append(_time("http (yaml)", n, over_http, 1 + args.warmup, repeats, expected))
 
-        timings.append(_time("http (yaml)", n, over_http, 1 + args.warmup, repeats, expected))
+    if "naive" in targets:
+        folder = yaml_project / "entries" / PARENT
 
-    folder = yaml_project / "entries" / PARENT
+        def naive() -> list[str]:
+            return _ids(naive_query(folder))
 
-    def naive() -> list[str]:
-        return _ids(naive_query(folder))
-
-    timings.append(_time("naive", n, naive, 1, naive_repeats, expected))
+        timings.append(_time("naive", n, naive, 1, naive_repeats, expected))
     notes = f"N={n}: generated in {made:.1f}s, index build (first query) {build * 1000:.0f} ms"
     return timings, notes
 
@@ -396,11 +483,16 @@ def naive_query_expected(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[
 
 
 def _table(timings: Sequence[Timing]) -> str:
-    rows = [f"{'target':<18} {'N':>7} {'runs':>5} {'p50 ms':>10} {'p95 ms':>10}"]
+    rows = [
+        f"{'target':<18} {'N':>7} {'runs':>5} {'p50 ms':>10} {'p95 ms':>10} {'p99 ms':>10}"
+        f" {'p99/p50':>8}"
+    ]
     rows += [
         f"{t.target:<18} {t.n:>7} {len(t.times_ms):>5} {t.p50:>10.2f} {t.p95:>10.2f}"
+        f" {t.p99:>10.2f} {t.p99 / t.p50:>8.1f}"
         for t in timings
     ]
+    rows += [line for t in timings if (line := t.tail())]
     return "\n".join(rows)
 
 
@@ -453,10 +545,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per target")
-    parser.add_argument("--repeats", type=int, default=30, help="measured runs below 100k")
-    parser.add_argument("--repeats-large", type=int, default=10, help="measured runs at 100k+")
+    parser.add_argument("--repeats", type=int, default=200, help="measured runs below 100k")
+    parser.add_argument("--repeats-large", type=int, default=200, help="measured runs at 100k+")
     parser.add_argument("--naive-repeats", type=int, default=10, help="naive runs below 100k")
     parser.add_argument("--naive-repeats-large", type=int, default=3, help="naive runs at 100k+")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, of {','.join(TARGETS)} (default: all)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory children")
     parser.add_argument("--profile", action="store_true", help="cProfile the largest N")
     parser.add_argument("--memory-of", type=Path, help=argparse.SUPPRESS)
@@ -467,11 +564,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every target at every size; print the table, exponents and goals."""
     args = _parser().parse_args(argv)
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        _parser().error(f"unknown targets: {', '.join(sorted(unknown))}")
     if args.memory_of is not None:
         _write(json.dumps(measure_memory(args.memory_of, args.traced)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     timings: list[Timing] = []
+    load_before = harness._load()
     with tempfile.TemporaryDirectory(prefix="flextype-query-bench-") as tmp_name:
         tmp = Path(tmp_name)
         for n in sizes:
@@ -482,7 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write("")
         _write(
             f"query: {PARENT}, year gte 2000 AND genre contains drama, sort rating desc, "
-            f"limit 10; warm-up {args.warmup}"
+            f"limit 10; warm-up {args.warmup}; load average (1/5/15 min) before: "
+            f"{load_before}, after: {harness._load()}"
         )
         _write(_table(timings))
         for line in _summary(timings, sizes):
