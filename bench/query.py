@@ -18,12 +18,18 @@ Every target must return the same 10 ids. Generation and index builds are not ti
 (the build time is printed apart). Memory per entry of the index is measured at the
 largest N in child processes: RSS growth, and tracemalloc growth grouped by source file.
 
+``--vary K`` cycles the timed queries through K variants (the ``contains`` genre through
+the 12 genres, then ``year gte`` 2001, 2002...): with K above the 16 answers a store keeps
+per version (``flextype_core.query.collections.SELECTIONS_KEPT``), no query is answered
+from a kept answer, and each one filters and sorts over the kept collection indexes. The
+default, 1, repeats the same query (its kept answer, after the first).
+
 The table gives p50, p95, p99 and p99/p50 (the tail's goal: <= 3). For the in-process
 targets, the queries slower than 3 x p50 are put beside what ran during them: a full
 (generation 2) garbage collection (``gc.callbacks``), and a thread the queries started
 (the hand-edit sweep is the only one), with the count and longest of those collections.
 
-    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--targets yaml,http] [--profile]
+    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--targets yaml,http] [--vary 24]
 """
 
 from __future__ import annotations
@@ -65,21 +71,28 @@ from flextype_core import EntriesService
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import create_project
 
-__all__ = ["OPTIONS", "Timing", "main", "naive_query"]
+__all__ = ["OPTIONS", "Timing", "main", "naive_query", "options_for"]
 
 BIN = Path(sys.executable).parent
 PARENT = "movies"
-OPTIONS: dict[str, Any] = {
-    "collection": "true",
-    "filter": {
-        "where": [
-            {"key": "year", "operator": "gte", "value": "2000"},
-            {"key": "genre", "operator": "contains", "value": "drama"},
-        ],
-        "sort_by": {"key": "rating", "direction": "desc"},
-        "limit": "10",
-    },
-}
+
+
+def options_for(year: int, genre: str) -> dict[str, Any]:
+    """The measured query's options (year >= ``year``, ``genre`` in genre), as strings."""
+    return {
+        "collection": "true",
+        "filter": {
+            "where": [
+                {"key": "year", "operator": "gte", "value": str(year)},
+                {"key": "genre", "operator": "contains", "value": genre},
+            ],
+            "sort_by": {"key": "rating", "direction": "desc"},
+            "limit": "10",
+        },
+    }
+
+
+OPTIONS = options_for(2000, "drama")
 """The measured query, with string leaves as a bracket query string gives them."""
 
 GENRES = (
@@ -182,11 +195,17 @@ def make_tinydb_project(path: Path, entries: Mapping[str, dict[str, Any]]) -> No
 # -- the naive baseline -----------------------------------------------------------
 
 
-def naive_query(folder: Path) -> list[dict[str, Any]]:
+def variants(count: int) -> list[tuple[int, str]]:
+    """(year, genre) of ``count`` different queries, the first that of ``OPTIONS``."""
+    first = GENRES.index("drama")
+    return [(2000 + i // len(GENRES), GENRES[(first + i) % len(GENRES)]) for i in range(count)]
+
+
+def naive_query(folder: Path, year: int = 2000, genre: str = "drama") -> list[dict[str, Any]]:
     """Walk ``folder``, read and parse every child's ``entry.yaml``, filter, sort, slice.
 
-    The same semantics as ``OPTIONS`` for this data: year >= 2000, "drama" in genre,
-    rating descending (ties in id order), first 10.
+    The same semantics as ``options_for(year, genre)`` for this data: year >= ``year``,
+    ``genre`` in genre, rating descending (ties in id order), first 10.
     """
     items: list[dict[str, Any]] = []
     with os.scandir(folder) as listing:
@@ -203,8 +222,8 @@ def naive_query(folder: Path) -> list[dict[str, Any]]:
         item
         for item in items
         if isinstance(item.get("year"), int)
-        and item["year"] >= 2000
-        and "drama" in (item.get("genre") or ())
+        and item["year"] >= year
+        and genre in (item.get("genre") or ())
     ]
     found.sort(key=lambda item: item["id"])
     found.sort(key=lambda item: item["rating"], reverse=True)
@@ -293,15 +312,22 @@ class _FullCollections:
 def _time(
     target: str,
     n: int,
-    run: Callable[[], list[str]],
+    run: Callable[[int], list[str]],
     warmup: int,
     repeats: int,
-    expected: list[str],
+    expected: Sequence[list[str]],
 ) -> Timing:
-    for _ in range(warmup):
-        got = run()
-        if got != expected:
-            raise RuntimeError(f"{target} at {n}: ids {got} differ from {expected}")
+    """Time ``repeats`` runs after ``warmup``; run i is of variant i (cycled).
+
+    Every answer is checked against ``expected`` (of each variant), outside the timing.
+    """
+
+    def check(i: int, got: list[str]) -> None:
+        if got != expected[i % len(expected)]:
+            raise RuntimeError(f"{target} at {n}: ids {got} differ from {expected[i]}")
+
+    for i in range(warmup):
+        check(i, run(i))
     timing = Timing(target, n)
     watched = _FullCollections()
     present = set(threading.enumerate())
@@ -311,13 +337,14 @@ def _time(
 
     gc.callbacks.append(watched)
     try:
-        for _ in range(repeats):
+        for i in range(warmup, warmup + repeats):
             collections, busy = watched.count, started_since()
             start = time.perf_counter()
-            run()
+            got = run(i)
             timing.times_ms.append((time.perf_counter() - start) * 1000)
             timing.full_gc.append(watched.count != collections)
             timing.threads.append(busy or started_since())
+            check(i, got)
     finally:
         gc.callbacks.remove(watched)
     timing.gc_ms = watched.durations_ms
@@ -330,8 +357,10 @@ def _ids(data: Any) -> list[str]:
     return [item["id"] for item in data]
 
 
-def _service_run(service: EntriesService) -> Callable[[], list[str]]:
-    return lambda: _ids(service.query(PARENT, OPTIONS, shared=True).data)
+def _service_run(
+    service: EntriesService, options: Sequence[dict[str, Any]]
+) -> Callable[[int], list[str]]:
+    return lambda i: _ids(service.query(PARENT, options[i % len(options)], shared=True).data)
 
 
 def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
@@ -345,9 +374,9 @@ def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
         yield prefix, str(value)
 
 
-def query_path(token: str) -> str:
-    """The GET path of the query: ``OPTIONS`` as bracket keys, as a browser form sends them."""
-    pairs = [("id", PARENT), ("token", token), *_flatten(OPTIONS, "options")]
+def query_path(token: str, options: Mapping[str, Any] = OPTIONS) -> str:
+    """The GET path of a query: ``options`` as bracket keys, as a browser form sends them."""
+    pairs = [("id", PARENT), ("token", token), *_flatten(options, "options")]
     return "/api/entries?" + urlencode(pairs)
 
 
@@ -410,7 +439,9 @@ def _repeats(n: int, args: argparse.Namespace) -> tuple[int, int]:
 def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Timing], str]:
     targets = set(args.targets.split(","))
     entries = generate(n)
-    expected = _ids(naive_query_expected(entries))
+    asked = variants(args.vary)
+    options = [options_for(year, genre) for year, genre in asked]
+    expected = [_ids(naive_query_expected(entries, year, genre)) for year, genre in asked]
     yaml_project, tinydb_project = tmp / f"yaml-{n}", tmp / f"tinydb-{n}"
     start = time.perf_counter()
     token = make_yaml_project(yaml_project, entries)
@@ -429,7 +460,14 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
             service.query(PARENT, OPTIONS, shared=True)
             build = time.perf_counter() - start
             timings.append(
-                _time("yaml in-process", n, _service_run(service), args.warmup, repeats, expected)
+                _time(
+                    "yaml in-process",
+                    n,
+                    _service_run(service, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                )
             )
         gc.collect()
 
@@ -437,7 +475,14 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
         store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
         quiet = EntriesService(store, SystemClock(), RandomIdFactory())
         timings.append(
-            _time("yaml, sweep off", n, _service_run(quiet), 1 + args.warmup, repeats, expected)
+            _time(
+                "yaml, sweep off",
+                n,
+                _service_run(quiet, options),
+                1 + args.warmup,
+                repeats,
+                expected,
+            )
         )
         del store, quiet
         gc.collect()
@@ -446,37 +491,47 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
         with open_project(tinydb_project, driver="tinydb") as project:
             service = project.entries
             timings.append(
-                _time("tinydb in-process", n, _service_run(service), args.warmup, repeats, expected)
+                _time(
+                    "tinydb in-process",
+                    n,
+                    _service_run(service, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                )
             )
         gc.collect()
 
     if "http" in targets:
         flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
         with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
-            path = query_path(token)
+            paths = [query_path(token, o) for o in options]
 
-            def over_http() -> list[str]:
-                return _ids(client.get(path).raise_for_status().json()["data"])
+            def over_http(i: int) -> list[str]:
+                answer = client.get(paths[i % len(paths)]).raise_for_status()
+                return _ids(answer.json()["data"])
 
             timings.append(_time("http (yaml)", n, over_http, 1 + args.warmup, repeats, expected))
 
     if "naive" in targets:
         folder = yaml_project / "entries" / PARENT
 
-        def naive() -> list[str]:
-            return _ids(naive_query(folder))
+        def naive(i: int) -> list[str]:
+            return _ids(naive_query(folder, *asked[i % len(asked)]))
 
         timings.append(_time("naive", n, naive, 1, naive_repeats, expected))
     notes = f"N={n}: generated in {made:.1f}s, index build (first query) {build * 1000:.0f} ms"
     return timings, notes
 
 
-def naive_query_expected(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def naive_query_expected(
+    entries: Mapping[str, Mapping[str, Any]], year: int = 2000, genre: str = "drama"
+) -> list[dict[str, Any]]:
     """The expected answer, computed from the generated data without any store."""
     found = [
         {**fields, "id": entry_id}
         for entry_id, fields in sorted(entries.items())
-        if fields["year"] >= 2000 and "drama" in fields["genre"]
+        if fields["year"] >= year and genre in fields["genre"]
     ]
     found.sort(key=lambda item: item["rating"], reverse=True)
     return found[:10]
@@ -554,6 +609,9 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(TARGETS),
         help=f"comma-separated, of {','.join(TARGETS)} (default: all)",
     )
+    parser.add_argument(
+        "--vary", type=int, default=1, help="cycle through this many different queries"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory children")
     parser.add_argument("--profile", action="store_true", help="cProfile the largest N")
     parser.add_argument("--memory-of", type=Path, help=argparse.SUPPRESS)
@@ -583,8 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write("")
         _write(
             f"query: {PARENT}, year gte 2000 AND genre contains drama, sort rating desc, "
-            f"limit 10; warm-up {args.warmup}; load average (1/5/15 min) before: "
-            f"{load_before}, after: {harness._load()}"
+            f"limit 10; {args.vary} variant(s) cycled; warm-up {args.warmup}; "
+            f"load average (1/5/15 min) before: {load_before}, after: {harness._load()}"
         )
         _write(_table(timings))
         for line in _summary(timings, sizes):
