@@ -26,8 +26,8 @@ default, 1, repeats the same query (its kept answer, after the first).
 
 The table gives p50, p95, p99 and p99/p50 (the tail's goal: <= 3). For the in-process
 targets, the queries slower than 3 x p50 are put beside what ran during them: a full
-(generation 2) garbage collection (``gc.callbacks``), and a thread the queries started
-(the hand-edit sweep is the only one), with the count and longest of those collections.
+(generation 2) garbage collection (``gc.callbacks``), and the hand-edit sweep's thread
+(alive at the start or end of the query), with the count and longest of those collections.
 
     .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--targets yaml,http] [--vary 24]
 """
@@ -244,7 +244,7 @@ class Timing:
     """Wall times of the measured runs of one target at one size, in ms.
 
     ``full_gc[i]`` / ``threads[i]``: whether run i overlapped a generation-2 collection /
-    a thread started since the timing began (in-process targets only); ``gc_ms``: the
+    a hand-edit sweep's thread (in-process targets only); ``gc_ms``: the
     durations of the generation-2 collections during the timed runs.
     """
 
@@ -309,6 +309,11 @@ class _FullCollections:
             self.durations_ms.append((time.perf_counter() - self._started) * 1000)
 
 
+def _sweeping() -> bool:
+    """Whether a hand-edit sweep runs: a thread Python named after its target, ``_sweep``."""
+    return any(t.name.endswith("(_sweep)") for t in threading.enumerate())
+
+
 def _time(
     target: str,
     n: int,
@@ -330,20 +335,16 @@ def _time(
         check(i, run(i))
     timing = Timing(target, n)
     watched = _FullCollections()
-    present = set(threading.enumerate())
-
-    def started_since() -> bool:
-        return any(t not in present for t in threading.enumerate())
 
     gc.callbacks.append(watched)
     try:
         for i in range(warmup, warmup + repeats):
-            collections, busy = watched.count, started_since()
+            collections, busy = watched.count, _sweeping()
             start = time.perf_counter()
             got = run(i)
             timing.times_ms.append((time.perf_counter() - start) * 1000)
             timing.full_gc.append(watched.count != collections)
-            timing.threads.append(busy or started_since())
+            timing.threads.append(busy or _sweeping())
             check(i, got)
     finally:
         gc.callbacks.remove(watched)
