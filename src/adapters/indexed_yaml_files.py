@@ -19,7 +19,8 @@ shows hand edits within the sweep interval even when no query runs.
 
 The index is built on the first query, from the snapshot of the last build
 (``flextype_adapters.index_snapshot``) for every file whose identity did not change since, by
-parsing the others.
+parsing the others. Once a big index answered its first query, the heap is settled
+(``flextype_adapters.heap``): full garbage collections no longer walk the index.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
 from flextype_adapters.entry_moves import Watched
 from flextype_adapters.hand_edits import PendingEdits
+from flextype_adapters.heap import SETTLE_FROM, due, settle_heap
 from flextype_adapters.index_snapshot import (
     SNAPSHOT_FILE,
     Snapshot,
@@ -66,6 +68,8 @@ class IndexedYamlFilesEntryStore:
         root: the ``entries`` folder.
         sweep_interval: seconds between background sweeps for edits made by hand.
         changes: the change log the writes and the hand edits found are appended to.
+        settle_from: entries (re)loaded from which the heap is settled
+            (``flextype_adapters.heap.due``).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class IndexedYamlFilesEntryStore:
         *,
         sweep_interval: float = 2.0,
         changes: ChangeRecords | None = None,
+        settle_from: int = SETTLE_FROM,
     ) -> None:
         self._root = root
         self._journal = Journal(root)
@@ -96,6 +101,8 @@ class IndexedYamlFilesEntryStore:
         self._watched = threading.Lock()  # held while a ``watch`` builds the index
         self._watch_after = 0.0  # a build for ``watch`` that failed waits till then
         self._collections = Collections(self)
+        self._settle_from = settle_from
+        self._loaded = 0  # entries (re)loaded since the heap was last settled
 
     def set_search(self, search: Searcher | None) -> None:
         """Answer searches with ``search`` (``SearchIndex.search``); None scans the entries."""
@@ -129,7 +136,10 @@ class IndexedYamlFilesEntryStore:
 
     def select(self, parent: str, query: Query) -> Selection:
         # Kept per version: a warm query reads the journal (one stat) and no entry.
-        return self._collections.select(parent, query)
+        selection = self._collections.select(parent, query)
+        # After the answer: the public views and query indexes it made are settled too.
+        self._settle_if_due()
+        return selection
 
     def version(self) -> Hashable:
         index, broken = self._fresh()
@@ -318,9 +328,11 @@ class IndexedYamlFilesEntryStore:
                 parsed += 1
         if parsed or len(kept) != len(snapshot):
             self._kept = kept  # saved by ``_fresh``, once the changes it hides are logged
+        self._loaded = len(index)
         return index
 
     def _load(self, index: EntryIndex, entry_id: str, identity: FileIdentity | None) -> None:
+        self._loaded += 1
         try:
             entry = self._files.get(entry_id)
         except (EntryNotFound, StorageError) as exc:
@@ -356,6 +368,15 @@ class IndexedYamlFilesEntryStore:
     def _scan(self, entry_id: str) -> Iterator[tuple[str, FileIdentity]]:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
         yield from self._files.entry_files_below(entry_id, None)
+
+    def _settle_if_due(self) -> None:
+        """Settle the heap if this index loaded enough since it last did (``heap.due``)."""
+        with self._lock:
+            index = self._index
+            if index is None or not due(self._loaded, len(index), self._settle_from):
+                return
+            self._loaded = 0
+        settle_heap()  # outside the lock: the collection is long, and frees what it may
 
     # -- the sweep for edits by hand ----------------------------------------------
 
@@ -414,6 +435,7 @@ class IndexedYamlFilesEntryStore:
     def _build_for_watch(self) -> None:
         try:
             self._fresh()
+            self._settle_if_due()
         except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
             # Not again at every read of the feed (a build walks every file).
             self._watch_after = time.monotonic() + self._sweep_interval
