@@ -10,8 +10,9 @@ still freed by reference counting when dropped.
 
 This module is the one place that freezes. Its callers say when: ``flextype serve``
 once the app is built (decision 108), and the indexed YAML store once an index of
-``SETTLE_FROM`` entries or more is built and answered its first query, or when as many
-entries were reloaded since it last did (``due``).
+``SETTLE_FROM`` entries or more is built and answered its first collection query (whose
+public views and query indexes are then settled too), or when as many entries were
+reloaded since it last did (``due``).
 """
 
 from __future__ import annotations

@@ -434,8 +434,9 @@ class IndexedYamlFilesEntryStore:
 
     def _build_for_watch(self) -> None:
         try:
+            # No settle here: the first query's public views and query indexes are yet to
+            # be made, and a settle now would leave them to every full collection.
             self._fresh()
-            self._settle_if_due()
         except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
             # Not again at every read of the feed (a build walks every file).
             self._watch_after = time.monotonic() + self._sweep_interval
