@@ -49,6 +49,7 @@ from flextype_adapters.index_snapshot import (
     save_snapshot,
 )
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.sweep_walk import Pacer, changed_files
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, StorageError
@@ -390,24 +391,25 @@ class IndexedYamlFilesEntryStore:
             return
         self._sweeping = True
         self._last_sweep = now
-        known = dict(self._identities)
-        threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
+        threading.Thread(target=self._sweep, daemon=True).start()
 
-    def _sweep(self, known: dict[str, FileIdentity]) -> None:
-        """Find the files changed since ``known``: reload them, and log them."""
+    def _sweep(self) -> None:
+        """Find the files changed since the index read them: reload them, and log them."""
         started = time.monotonic()
+        pacer = Pacer()
         try:
-            seen = dict(self._scan(ids.ROOT))
-            suspects = {i for i, identity in seen.items() if known.get(i) != identity}
-            suspects |= known.keys() - seen.keys()
+            # Compared with the identities as they are (``sweep_walk``), paced.
+            suspects = changed_files(self._scan(ids.ROOT), self._identities, pacer)
             for entry_id in suspects:  # parsed here, not under the lock by a query
                 self._files.parse_ahead(entry_id)
             if self._pending is not None:
+                known = self._identities
                 self._pending.log({i: i in known for i in suspects}, sweep=True)
             with self._lock:
                 self._suspects |= suspects
         finally:
-            self._sweep_seconds = time.monotonic() - started
+            # The pauses are no work: the next sweep waits ten times the rest.
+            self._sweep_seconds = time.monotonic() - started - pacer.paused
             self._sweeping = False
 
     def watch(self) -> None:
@@ -450,6 +452,5 @@ class IndexedYamlFilesEntryStore:
         with self._lock:
             if self._index is None:
                 return
-            known = dict(self._identities)
         self._sweeping = True
-        self._sweep(known)
+        self._sweep()
