@@ -309,6 +309,13 @@ class _FullCollections:
             self.durations_ms.append((time.perf_counter() - self._started) * 1000)
 
 
+def _sweeps_done() -> None:
+    """Wait for the hand-edit sweeps running (threads named after ``_sweep``) to end."""
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_sweep)"):
+            thread.join()
+
+
 def _sweeping() -> bool:
     """Whether a hand-edit sweep runs: a thread Python named after its target, ``_sweep``."""
     return any(t.name.endswith("(_sweep)") for t in threading.enumerate())
@@ -470,6 +477,7 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
                     expected,
                 )
             )
+        _sweeps_done()  # the store's sweep goes on in the background: not into what follows
         gc.collect()
 
     if "sweep-off" in targets:
