@@ -478,6 +478,7 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
                 )
             )
         _sweeps_done()  # the store's sweep goes on in the background: not into what follows
+        del project, service  # its index is not to stay in memory beside the next one
         gc.collect()
 
     if "sweep-off" in targets:
@@ -509,6 +510,7 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
                     expected,
                 )
             )
+        del project, service
         gc.collect()
 
     if "http" in targets:
