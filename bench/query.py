@@ -8,6 +8,9 @@ directly, as a hand-kept site would have them) and in a TinyDB project (one batc
   i.e. the indexed YAML store exactly as the server wires it (background sweep on);
 - ``yaml, sweep off``: the same store built with the hand-edit sweep disabled, to show
   what the sweep thread costs the queries that run while it walks the folders;
+- ``yaml, sweeping`` (only with ``--targets ...,sweeping``): that store again, swept
+  (``sweep_now``) again and again in a thread while the queries are timed, for at least
+  one whole sweep (the runs go on past ``--repeats`` until then);
 - ``tinydb in-process``: the same over the TinyDB store;
 - ``http (yaml)``: a real ``flextype serve --port 0`` subprocess, the query as a bracket
   query string, sequential keep-alive requests with httpx;
@@ -233,8 +236,8 @@ def naive_query(folder: Path, year: int = 2000, genre: str = "drama") -> list[di
 # -- timing -----------------------------------------------------------------------
 
 
-TARGETS = ("yaml", "sweep-off", "tinydb", "http", "naive")
-"""What ``--targets`` may name: yaml in-process, yaml sweep off, tinydb, http (yaml), naive."""
+TARGETS = ("yaml", "sweep-off", "sweeping", "tinydb", "http", "naive")
+"""What ``--targets`` may name (``sweeping`` only if named: it is not in the default)."""
 CLIFF = 3.0
 """A query slower than this many times the p50 is a cliff (the goal: p99 <= 3 x p50)."""
 
@@ -277,7 +280,8 @@ class Timing:
         """Which of the cliffs (runs over ``CLIFF`` x p50) overlapped a full GC / a sweep."""
         if not self.full_gc:
             return ""
-        slow = [i for i, t in enumerate(self.times_ms) if t > CLIFF * self.p50]
+        cliff = CLIFF * self.p50
+        slow = [i for i, t in enumerate(self.times_ms) if t > cliff]
         gc_runs = sum(self.full_gc[i] for i in slow)
         swept = sum(self.threads[i] for i in slow)
         neither = sum(not (self.full_gc[i] or self.threads[i]) for i in slow)
@@ -316,6 +320,29 @@ def _sweeps_done() -> None:
             thread.join()
 
 
+class _Sweeper:
+    """Sweeps a store for hand edits again and again, in a thread ``_sweeping`` tells."""
+
+    def __init__(self, store: IndexedYamlFilesEntryStore) -> None:
+        self.done = 0
+        self._store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench(_sweep)", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._store.sweep_now()
+            self.done += 1
+
+    def __enter__(self) -> _Sweeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _sweeping() -> bool:
     """Whether a hand-edit sweep runs: a thread Python named after its target, ``_sweep``."""
     return any(t.name.endswith("(_sweep)") for t in threading.enumerate())
@@ -328,10 +355,12 @@ def _time(
     warmup: int,
     repeats: int,
     expected: Sequence[list[str]],
+    more: Callable[[], bool] = lambda: False,
 ) -> Timing:
-    """Time ``repeats`` runs after ``warmup``; run i is of variant i (cycled).
+    """Time ``repeats`` runs after ``warmup``, then more while ``more()``.
 
-    Every answer is checked against ``expected`` (of each variant), outside the timing.
+    Run i is of variant i (cycled). Every answer is checked against ``expected`` (of
+    each variant), outside the timing.
     """
 
     def check(i: int, got: list[str]) -> None:
@@ -345,7 +374,8 @@ def _time(
 
     gc.callbacks.append(watched)
     try:
-        for i in range(warmup, warmup + repeats):
+        i = warmup
+        while i < warmup + repeats or more():
             collections, busy = watched.count, _sweeping()
             start = time.perf_counter()
             got = run(i)
@@ -353,6 +383,7 @@ def _time(
             timing.full_gc.append(watched.count != collections)
             timing.threads.append(busy or _sweeping())
             check(i, got)
+            i += 1
     finally:
         gc.callbacks.remove(watched)
     timing.gc_ms = watched.durations_ms
@@ -497,6 +528,25 @@ def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
         del store, quiet
         gc.collect()
 
+    if "sweeping" in targets:
+        store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
+        swept = EntriesService(store, SystemClock(), RandomIdFactory())
+        swept.query(PARENT, OPTIONS, shared=True)  # built before the sweeps begin
+        with _Sweeper(store) as sweeper:
+            timings.append(
+                _time(
+                    "yaml, sweeping",
+                    n,
+                    _service_run(swept, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                    more=lambda: sweeper.done < 2,  # one whole sweep or more in the timing
+                )
+            )
+        del store, swept
+        gc.collect()
+
     if "tinydb" in targets:
         with open_project(tinydb_project, driver="tinydb") as project:
             service = project.entries
@@ -617,8 +667,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--naive-repeats-large", type=int, default=3, help="naive runs at 100k+")
     parser.add_argument(
         "--targets",
-        default=",".join(TARGETS),
-        help=f"comma-separated, of {','.join(TARGETS)} (default: all)",
+        default="yaml,sweep-off,tinydb,http,naive",
+        help=f"comma-separated, of {','.join(TARGETS)} (default: all but sweeping)",
     )
     parser.add_argument(
         "--vary", type=int, default=1, help="cycle through this many different queries"
