@@ -1,4 +1,4 @@
-"""Warm p50/p95 of a collection query (2 clauses + sort + limit 10) at 1k, 10k and 100k entries.
+"""Warm p50/p95/p99 of a collection query (2 clauses + sort + limit 10) at 1k, 10k and 100k entries.
 
 For each size N, ``movies/`` gets N generated entries in a YAML project (files written
 directly, as a hand-kept site would have them) and in a TinyDB project (one batch
@@ -8,6 +8,9 @@ directly, as a hand-kept site would have them) and in a TinyDB project (one batc
   i.e. the indexed YAML store exactly as the server wires it (background sweep on);
 - ``yaml, sweep off``: the same store built with the hand-edit sweep disabled, to show
   what the sweep thread costs the queries that run while it walks the folders;
+- ``yaml, sweeping`` (only with ``--targets ...,sweeping``): that store again, swept
+  (``sweep_now``) again and again in a thread while the queries are timed, for at least
+  one whole sweep (the runs go on past ``--repeats`` until then);
 - ``tinydb in-process``: the same over the TinyDB store;
 - ``http (yaml)``: a real ``flextype serve --port 0`` subprocess, the query as a bracket
   query string, sequential keep-alive requests with httpx;
@@ -18,7 +21,18 @@ Every target must return the same 10 ids. Generation and index builds are not ti
 (the build time is printed apart). Memory per entry of the index is measured at the
 largest N in child processes: RSS growth, and tracemalloc growth grouped by source file.
 
-    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--profile]
+``--vary K`` cycles the timed queries through K variants (the ``contains`` genre through
+the 12 genres, then ``year gte`` 2001, 2002...): with K above the 16 answers a store keeps
+per version (``flextype_core.query.collections.SELECTIONS_KEPT``), no query is answered
+from a kept answer, and each one filters and sorts over the kept collection indexes. The
+default, 1, repeats the same query (its kept answer, after the first).
+
+The table gives p50, p95, p99 and p99/p50 (the tail's goal: <= 3). For the in-process
+targets, the queries slower than 3 x p50 are put beside what ran during them: a full
+(generation 2) garbage collection (``gc.callbacks``), and the hand-edit sweep's thread
+(alive at the start or end of the query), with the count and longest of those collections.
+
+    .venv/bin/python bench/query.py [--sizes 1000,10000,100000] [--targets yaml,http] [--vary 24]
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -59,21 +74,28 @@ from flextype_core import EntriesService
 from flextype_entrypoints.project import open_project
 from flextype_entrypoints.scaffold import create_project
 
-__all__ = ["OPTIONS", "Timing", "main", "naive_query"]
+__all__ = ["OPTIONS", "Timing", "main", "naive_query", "options_for"]
 
 BIN = Path(sys.executable).parent
 PARENT = "movies"
-OPTIONS: dict[str, Any] = {
-    "collection": "true",
-    "filter": {
-        "where": [
-            {"key": "year", "operator": "gte", "value": "2000"},
-            {"key": "genre", "operator": "contains", "value": "drama"},
-        ],
-        "sort_by": {"key": "rating", "direction": "desc"},
-        "limit": "10",
-    },
-}
+
+
+def options_for(year: int, genre: str) -> dict[str, Any]:
+    """The measured query's options (year >= ``year``, ``genre`` in genre), as strings."""
+    return {
+        "collection": "true",
+        "filter": {
+            "where": [
+                {"key": "year", "operator": "gte", "value": str(year)},
+                {"key": "genre", "operator": "contains", "value": genre},
+            ],
+            "sort_by": {"key": "rating", "direction": "desc"},
+            "limit": "10",
+        },
+    }
+
+
+OPTIONS = options_for(2000, "drama")
 """The measured query, with string leaves as a bracket query string gives them."""
 
 GENRES = (
@@ -176,11 +198,17 @@ def make_tinydb_project(path: Path, entries: Mapping[str, dict[str, Any]]) -> No
 # -- the naive baseline -----------------------------------------------------------
 
 
-def naive_query(folder: Path) -> list[dict[str, Any]]:
+def variants(count: int) -> list[tuple[int, str]]:
+    """(year, genre) of ``count`` different queries, the first that of ``OPTIONS``."""
+    first = GENRES.index("drama")
+    return [(2000 + i // len(GENRES), GENRES[(first + i) % len(GENRES)]) for i in range(count)]
+
+
+def naive_query(folder: Path, year: int = 2000, genre: str = "drama") -> list[dict[str, Any]]:
     """Walk ``folder``, read and parse every child's ``entry.yaml``, filter, sort, slice.
 
-    The same semantics as ``OPTIONS`` for this data: year >= 2000, "drama" in genre,
-    rating descending (ties in id order), first 10.
+    The same semantics as ``options_for(year, genre)`` for this data: year >= ``year``,
+    ``genre`` in genre, rating descending (ties in id order), first 10.
     """
     items: list[dict[str, Any]] = []
     with os.scandir(folder) as listing:
@@ -197,8 +225,8 @@ def naive_query(folder: Path) -> list[dict[str, Any]]:
         item
         for item in items
         if isinstance(item.get("year"), int)
-        and item["year"] >= 2000
-        and "drama" in (item.get("genre") or ())
+        and item["year"] >= year
+        and genre in (item.get("genre") or ())
     ]
     found.sort(key=lambda item: item["id"])
     found.sort(key=lambda item: item["rating"], reverse=True)
@@ -208,14 +236,33 @@ def naive_query(folder: Path) -> list[dict[str, Any]]:
 # -- timing -----------------------------------------------------------------------
 
 
+TARGETS = ("yaml", "sweep-off", "sweeping", "tinydb", "http", "naive")
+"""What ``--targets`` may name (``sweeping`` only if named: it is not in the default)."""
+CLIFF = 3.0
+"""A query slower than this many times the p50 is a cliff (the goal: p99 <= 3 x p50)."""
+
+
 @dataclass
 class Timing:
-    """Wall times of the measured runs of one target at one size, in ms."""
+    """Wall times of the measured runs of one target at one size, in ms.
+
+    ``full_gc[i]`` / ``threads[i]``: whether run i overlapped a generation-2 collection /
+    a hand-edit sweep's thread (in-process targets only); ``gc_ms``: the
+    durations of the generation-2 collections during the timed runs.
+    """
 
     target: str
     n: int
     times_ms: list[float] = field(default_factory=list)
     note: str = ""
+    full_gc: list[bool] = field(default_factory=list)
+    threads: list[bool] = field(default_factory=list)
+    gc_ms: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        """The nearest-rank ``q`` percentile (0 < q <= 1)."""
+        ordered = sorted(self.times_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
     @property
     def p50(self) -> float:
@@ -223,27 +270,125 @@ class Timing:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        return self.percentile(0.95)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
+
+    def tail(self) -> str:
+        """Which of the cliffs (runs over ``CLIFF`` x p50) overlapped a full GC / a sweep."""
+        if not self.full_gc:
+            return ""
+        cliff = CLIFF * self.p50
+        slow = [i for i, t in enumerate(self.times_ms) if t > cliff]
+        gc_runs = sum(self.full_gc[i] for i in slow)
+        swept = sum(self.threads[i] for i in slow)
+        neither = sum(not (self.full_gc[i] or self.threads[i]) for i in slow)
+        longest = max(self.gc_ms, default=0.0)
+        return (
+            f"{self.target} N={self.n}: {len(slow)} runs > {CLIFF:g} x p50, of which "
+            f"{gc_runs} during a full GC, {swept} during a sweep, {neither} neither; "
+            f"{sum(self.full_gc)} of {len(self.times_ms)} runs met a full GC; "
+            f"{len(self.gc_ms)} full GCs, longest {longest:.0f} ms; "
+            f"{sum(self.threads)} runs met a sweep"
+        )
+
+
+class _FullCollections:
+    """Count and time the generation-2 collections (``gc.callbacks``) while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.durations_ms: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            self.count += 1
+        else:
+            self.durations_ms.append((time.perf_counter() - self._started) * 1000)
+
+
+def _sweeps_done() -> None:
+    """Wait for the hand-edit sweeps running (threads named after ``_sweep``) to end."""
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_sweep)"):
+            thread.join()
+
+
+class _Sweeper:
+    """Sweeps a store for hand edits again and again, in a thread ``_sweeping`` tells."""
+
+    def __init__(self, store: IndexedYamlFilesEntryStore) -> None:
+        self.done = 0
+        self._store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench(_sweep)", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._store.sweep_now()
+            self.done += 1
+
+    def __enter__(self) -> _Sweeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _sweeping() -> bool:
+    """Whether a hand-edit sweep runs: a thread Python named after its target, ``_sweep``."""
+    return any(t.name.endswith("(_sweep)") for t in threading.enumerate())
 
 
 def _time(
     target: str,
     n: int,
-    run: Callable[[], list[str]],
+    run: Callable[[int], list[str]],
     warmup: int,
     repeats: int,
-    expected: list[str],
+    expected: Sequence[list[str]],
+    more: Callable[[], bool] = lambda: False,
 ) -> Timing:
-    for _ in range(warmup):
-        got = run()
-        if got != expected:
-            raise RuntimeError(f"{target} at {n}: ids {got} differ from {expected}")
+    """Time ``repeats`` runs after ``warmup``, then more while ``more()``.
+
+    Run i is of variant i (cycled). Every answer is checked against ``expected`` (of
+    each variant), outside the timing.
+    """
+
+    def check(i: int, got: list[str]) -> None:
+        if got != expected[i % len(expected)]:
+            raise RuntimeError(f"{target} at {n}: ids {got} differ from {expected[i]}")
+
+    for i in range(warmup):
+        check(i, run(i))
     timing = Timing(target, n)
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        timing.times_ms.append((time.perf_counter() - start) * 1000)
+    watched = _FullCollections()
+
+    gc.callbacks.append(watched)
+    try:
+        i = warmup
+        while i < warmup + repeats or more():
+            collections, busy = watched.count, _sweeping()
+            start = time.perf_counter()
+            got = run(i)
+            timing.times_ms.append((time.perf_counter() - start) * 1000)
+            timing.full_gc.append(watched.count != collections)
+            timing.threads.append(busy or _sweeping())
+            check(i, got)
+            i += 1
+    finally:
+        gc.callbacks.remove(watched)
+    timing.gc_ms = watched.durations_ms
+    if target in ("http (yaml)", "naive"):  # the server's own collections are not seen
+        timing.full_gc, timing.threads, timing.gc_ms = [], [], []
     return timing
 
 
@@ -251,8 +396,10 @@ def _ids(data: Any) -> list[str]:
     return [item["id"] for item in data]
 
 
-def _service_run(service: EntriesService) -> Callable[[], list[str]]:
-    return lambda: _ids(service.query(PARENT, OPTIONS, shared=True).data)
+def _service_run(
+    service: EntriesService, options: Sequence[dict[str, Any]]
+) -> Callable[[int], list[str]]:
+    return lambda i: _ids(service.query(PARENT, options[i % len(options)], shared=True).data)
 
 
 def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
@@ -266,9 +413,9 @@ def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
         yield prefix, str(value)
 
 
-def query_path(token: str) -> str:
-    """The GET path of the query: ``OPTIONS`` as bracket keys, as a browser form sends them."""
-    pairs = [("id", PARENT), ("token", token), *_flatten(OPTIONS, "options")]
+def query_path(token: str, options: Mapping[str, Any] = OPTIONS) -> str:
+    """The GET path of a query: ``options`` as bracket keys, as a browser form sends them."""
+    pairs = [("id", PARENT), ("token", token), *_flatten(options, "options")]
     return "/api/entries?" + urlencode(pairs)
 
 
@@ -329,78 +476,139 @@ def _repeats(n: int, args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _measure_size(n: int, tmp: Path, args: argparse.Namespace) -> tuple[list[Timing], str]:
+    targets = set(args.targets.split(","))
     entries = generate(n)
-    expected = _ids(naive_query_expected(entries))
+    asked = variants(args.vary)
+    options = [options_for(year, genre) for year, genre in asked]
+    expected = [_ids(naive_query_expected(entries, year, genre)) for year, genre in asked]
     yaml_project, tinydb_project = tmp / f"yaml-{n}", tmp / f"tinydb-{n}"
     start = time.perf_counter()
     token = make_yaml_project(yaml_project, entries)
-    make_tinydb_project(tinydb_project, entries)
+    if "tinydb" in targets:
+        make_tinydb_project(tinydb_project, entries)
     made = time.perf_counter() - start
     del entries
     repeats, naive_repeats = _repeats(n, args)
     timings: list[Timing] = []
+    build = math.nan
 
-    with open_project(yaml_project) as project:
-        service = project.entries
-        start = time.perf_counter()
-        service.query(PARENT, OPTIONS, shared=True)
-        build = time.perf_counter() - start
+    if "yaml" in targets:
+        with open_project(yaml_project) as project:
+            service = project.entries
+            start = time.perf_counter()
+            service.query(PARENT, OPTIONS, shared=True)
+            build = time.perf_counter() - start
+            timings.append(
+                _time(
+                    "yaml in-process",
+                    n,
+                    _service_run(service, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                )
+            )
+        _sweeps_done()  # the store's sweep goes on in the background: not into what follows
+        del project, service  # its index is not to stay in memory beside the next one
+        gc.collect()
+
+    if "sweep-off" in targets:
+        store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
+        quiet = EntriesService(store, SystemClock(), RandomIdFactory())
         timings.append(
-            _time("yaml in-process", n, _service_run(service), args.warmup, repeats, expected)
+            _time(
+                "yaml, sweep off",
+                n,
+                _service_run(quiet, options),
+                1 + args.warmup,
+                repeats,
+                expected,
+            )
         )
-    gc.collect()
+        del store, quiet
+        gc.collect()
 
-    store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
-    quiet = EntriesService(store, SystemClock(), RandomIdFactory())
-    timings.append(
-        _time("yaml, sweep off", n, _service_run(quiet), 1 + args.warmup, repeats, expected)
-    )
-    del store, quiet
-    gc.collect()
+    if "sweeping" in targets:
+        store = IndexedYamlFilesEntryStore(yaml_project / "entries", sweep_interval=1e9)
+        swept = EntriesService(store, SystemClock(), RandomIdFactory())
+        swept.query(PARENT, OPTIONS, shared=True)  # built before the sweeps begin
+        with _Sweeper(store) as sweeper:
+            timings.append(
+                _time(
+                    "yaml, sweeping",
+                    n,
+                    _service_run(swept, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                    more=lambda: sweeper.done < 2,  # one whole sweep or more in the timing
+                )
+            )
+        del store, swept
+        gc.collect()
 
-    with open_project(tinydb_project, driver="tinydb") as project:
-        service = project.entries
-        timings.append(
-            _time("tinydb in-process", n, _service_run(service), args.warmup, repeats, expected)
-        )
-    gc.collect()
+    if "tinydb" in targets:
+        with open_project(tinydb_project, driver="tinydb") as project:
+            service = project.entries
+            timings.append(
+                _time(
+                    "tinydb in-process",
+                    n,
+                    _service_run(service, options),
+                    args.warmup,
+                    repeats,
+                    expected,
+                )
+            )
+        del project, service
+        gc.collect()
 
-    flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
-    with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
-        path = query_path(token)
+    if "http" in targets:
+        flextype = [str(BIN / "flextype"), "serve", "--project", str(yaml_project), "--port", "0"]
+        with harness._server(flextype) as url, httpx.Client(base_url=url, timeout=1800) as client:
+            paths = [query_path(token, o) for o in options]
 
-        def over_http() -> list[str]:
-            return _ids(client.get(path).raise_for_status().json()["data"])
+            def over_http(i: int) -> list[str]:
+                answer = client.get(paths[i % len(paths)]).raise_for_status()
+                return _ids(answer.json()["data"])
 
-        timings.append(_time("http (yaml)", n, over_http, 1 + args.warmup, repeats, expected))
+            timings.append(_time("http (yaml)", n, over_http, 1 + args.warmup, repeats, expected))
 
-    folder = yaml_project / "entries" / PARENT
+    if "naive" in targets:
+        folder = yaml_project / "entries" / PARENT
 
-    def naive() -> list[str]:
-        return _ids(naive_query(folder))
+        def naive(i: int) -> list[str]:
+            return _ids(naive_query(folder, *asked[i % len(asked)]))
 
-    timings.append(_time("naive", n, naive, 1, naive_repeats, expected))
+        timings.append(_time("naive", n, naive, 1, naive_repeats, expected))
     notes = f"N={n}: generated in {made:.1f}s, index build (first query) {build * 1000:.0f} ms"
     return timings, notes
 
 
-def naive_query_expected(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def naive_query_expected(
+    entries: Mapping[str, Mapping[str, Any]], year: int = 2000, genre: str = "drama"
+) -> list[dict[str, Any]]:
     """The expected answer, computed from the generated data without any store."""
     found = [
         {**fields, "id": entry_id}
         for entry_id, fields in sorted(entries.items())
-        if fields["year"] >= 2000 and "drama" in fields["genre"]
+        if fields["year"] >= year and genre in fields["genre"]
     ]
     found.sort(key=lambda item: item["rating"], reverse=True)
     return found[:10]
 
 
 def _table(timings: Sequence[Timing]) -> str:
-    rows = [f"{'target':<18} {'N':>7} {'runs':>5} {'p50 ms':>10} {'p95 ms':>10}"]
+    rows = [
+        f"{'target':<18} {'N':>7} {'runs':>5} {'p50 ms':>10} {'p95 ms':>10} {'p99 ms':>10}"
+        f" {'p99/p50':>8}"
+    ]
     rows += [
         f"{t.target:<18} {t.n:>7} {len(t.times_ms):>5} {t.p50:>10.2f} {t.p95:>10.2f}"
+        f" {t.p99:>10.2f} {t.p99 / t.p50:>8.1f}"
         for t in timings
     ]
+    rows += [line for t in timings if (line := t.tail())]
     return "\n".join(rows)
 
 
@@ -453,10 +661,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up runs per target")
-    parser.add_argument("--repeats", type=int, default=30, help="measured runs below 100k")
-    parser.add_argument("--repeats-large", type=int, default=10, help="measured runs at 100k+")
+    parser.add_argument("--repeats", type=int, default=200, help="measured runs below 100k")
+    parser.add_argument("--repeats-large", type=int, default=200, help="measured runs at 100k+")
     parser.add_argument("--naive-repeats", type=int, default=10, help="naive runs below 100k")
     parser.add_argument("--naive-repeats-large", type=int, default=3, help="naive runs at 100k+")
+    parser.add_argument(
+        "--targets",
+        default="yaml,sweep-off,tinydb,http,naive",
+        help=f"comma-separated, of {','.join(TARGETS)} (default: all but sweeping)",
+    )
+    parser.add_argument(
+        "--vary", type=int, default=1, help="cycle through this many different queries"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory children")
     parser.add_argument("--profile", action="store_true", help="cProfile the largest N")
     parser.add_argument("--memory-of", type=Path, help=argparse.SUPPRESS)
@@ -467,11 +683,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every target at every size; print the table, exponents and goals."""
     args = _parser().parse_args(argv)
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        _parser().error(f"unknown targets: {', '.join(sorted(unknown))}")
     if args.memory_of is not None:
         _write(json.dumps(measure_memory(args.memory_of, args.traced)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     timings: list[Timing] = []
+    load_before = harness._load()
     with tempfile.TemporaryDirectory(prefix="flextype-query-bench-") as tmp_name:
         tmp = Path(tmp_name)
         for n in sizes:
@@ -482,7 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write("")
         _write(
             f"query: {PARENT}, year gte 2000 AND genre contains drama, sort rating desc, "
-            f"limit 10; warm-up {args.warmup}"
+            f"limit 10; {args.vary} variant(s) cycled; warm-up {args.warmup}; "
+            f"load average (1/5/15 min) before: {load_before}, after: {harness._load()}"
         )
         _write(_table(timings))
         for line in _summary(timings, sizes):

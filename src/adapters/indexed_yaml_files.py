@@ -19,7 +19,8 @@ shows hand edits within the sweep interval even when no query runs.
 
 The index is built on the first query, from the snapshot of the last build
 (``flextype_adapters.index_snapshot``) for every file whose identity did not change since, by
-parsing the others.
+parsing the others. Once a big index answered its first query, the heap is settled
+(``flextype_adapters.heap``): full garbage collections no longer walk the index.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from flextype_adapters.entry_index import EntryIndex, ids_in_range
 from flextype_adapters.entry_journal import JOURNAL_FILE, Journal
 from flextype_adapters.entry_moves import Watched
 from flextype_adapters.hand_edits import PendingEdits
+from flextype_adapters.heap import SETTLE_FROM, due, settle_heap
 from flextype_adapters.index_snapshot import (
     SNAPSHOT_FILE,
     Snapshot,
@@ -47,6 +49,7 @@ from flextype_adapters.index_snapshot import (
     save_snapshot,
 )
 from flextype_adapters.log_limit import warn_limited
+from flextype_adapters.sweep_walk import Pacer, changed_files
 from flextype_adapters.yaml_files import YamlFilesEntryStore
 from flextype_core import ids
 from flextype_core.errors import EntryNotFound, StorageError
@@ -66,6 +69,8 @@ class IndexedYamlFilesEntryStore:
         root: the ``entries`` folder.
         sweep_interval: seconds between background sweeps for edits made by hand.
         changes: the change log the writes and the hand edits found are appended to.
+        settle_from: entries (re)loaded from which the heap is settled
+            (``flextype_adapters.heap.due``).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class IndexedYamlFilesEntryStore:
         *,
         sweep_interval: float = 2.0,
         changes: ChangeRecords | None = None,
+        settle_from: int = SETTLE_FROM,
     ) -> None:
         self._root = root
         self._journal = Journal(root)
@@ -96,6 +102,8 @@ class IndexedYamlFilesEntryStore:
         self._watched = threading.Lock()  # held while a ``watch`` builds the index
         self._watch_after = 0.0  # a build for ``watch`` that failed waits till then
         self._collections = Collections(self)
+        self._settle_from = settle_from
+        self._loaded = 0  # entries (re)loaded since the heap was last settled
 
     def set_search(self, search: Searcher | None) -> None:
         """Answer searches with ``search`` (``SearchIndex.search``); None scans the entries."""
@@ -129,7 +137,10 @@ class IndexedYamlFilesEntryStore:
 
     def select(self, parent: str, query: Query) -> Selection:
         # Kept per version: a warm query reads the journal (one stat) and no entry.
-        return self._collections.select(parent, query)
+        selection = self._collections.select(parent, query)
+        # After the answer: the public views and query indexes it made are settled too.
+        self._settle_if_due()
+        return selection
 
     def version(self) -> Hashable:
         index, broken = self._fresh()
@@ -318,9 +329,11 @@ class IndexedYamlFilesEntryStore:
                 parsed += 1
         if parsed or len(kept) != len(snapshot):
             self._kept = kept  # saved by ``_fresh``, once the changes it hides are logged
+        self._loaded = len(index)
         return index
 
     def _load(self, index: EntryIndex, entry_id: str, identity: FileIdentity | None) -> None:
+        self._loaded += 1
         try:
             entry = self._files.get(entry_id)
         except (EntryNotFound, StorageError) as exc:
@@ -357,6 +370,15 @@ class IndexedYamlFilesEntryStore:
         """Yield (id, identity of its file) for every entry strictly below ``entry_id``."""
         yield from self._files.entry_files_below(entry_id, None)
 
+    def _settle_if_due(self) -> None:
+        """Settle the heap if this index loaded enough since it last did (``heap.due``)."""
+        with self._lock:
+            index = self._index
+            if index is None or not due(self._loaded, len(index), self._settle_from):
+                return
+            self._loaded = 0
+        settle_heap()  # outside the lock: the collection is long, and frees what it may
+
     # -- the sweep for edits by hand ----------------------------------------------
 
     def _maybe_sweep(self) -> None:
@@ -369,24 +391,25 @@ class IndexedYamlFilesEntryStore:
             return
         self._sweeping = True
         self._last_sweep = now
-        known = dict(self._identities)
-        threading.Thread(target=self._sweep, args=(known,), daemon=True).start()
+        threading.Thread(target=self._sweep, daemon=True).start()
 
-    def _sweep(self, known: dict[str, FileIdentity]) -> None:
-        """Find the files changed since ``known``: reload them, and log them."""
+    def _sweep(self) -> None:
+        """Find the files changed since the index read them: reload them, and log them."""
         started = time.monotonic()
+        pacer = Pacer()
         try:
-            seen = dict(self._scan(ids.ROOT))
-            suspects = {i for i, identity in seen.items() if known.get(i) != identity}
-            suspects |= known.keys() - seen.keys()
+            # Compared with the identities as they are (``sweep_walk``), paced.
+            suspects = changed_files(self._scan(ids.ROOT), self._identities, pacer)
             for entry_id in suspects:  # parsed here, not under the lock by a query
                 self._files.parse_ahead(entry_id)
             if self._pending is not None:
+                known = self._identities
                 self._pending.log({i: i in known for i in suspects}, sweep=True)
             with self._lock:
                 self._suspects |= suspects
         finally:
-            self._sweep_seconds = time.monotonic() - started
+            # The pauses are no work: the next sweep waits ten times the rest.
+            self._sweep_seconds = time.monotonic() - started - pacer.paused
             self._sweeping = False
 
     def watch(self) -> None:
@@ -413,6 +436,8 @@ class IndexedYamlFilesEntryStore:
 
     def _build_for_watch(self) -> None:
         try:
+            # No settle here: the first query's public views and query indexes are yet to
+            # be made, and a settle now would leave them to every full collection.
             self._fresh()
         except (StorageError, OSError) as exc:  # the next query reports it; the feed goes on
             # Not again at every read of the feed (a build walks every file).
@@ -427,6 +452,5 @@ class IndexedYamlFilesEntryStore:
         with self._lock:
             if self._index is None:
                 return
-            known = dict(self._identities)
         self._sweeping = True
-        self._sweep(known)
+        self._sweep()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import gc
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from litestar.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from flextype_adapters.folder_swap import recover_swaps
+from flextype_adapters.heap import settle_heap
 from flextype_core.errors import FlextypeError
 from flextype_entrypoints.container import Container, build_container
 from flextype_entrypoints.database import database_kinds, require_current_schema, uses_database
@@ -40,7 +40,6 @@ __all__ = [
     "logged_worker_app",
     "make_server",
     "serve",
-    "settle_heap",
     "url_for",
     "worker_app",
 ]
@@ -163,6 +162,8 @@ def serve(
             with _stop_signals(server):
                 _announce(url_for(host, sock), log_format, out)
                 _sweep_bucket(container)
+                # The startup objects out of full collections (decision 108): under load
+                # they held the loop for tens of ms about once a second.
                 settle_heap()
                 server.run(sockets=[sock])
         # A second Ctrl+C makes uvicorn skip the app's shutdown: write the counts anyway.
@@ -265,18 +266,6 @@ def _serve_workers(
     with closing(bind(host, port)) as sock:
         _announce(url_for(host, sock), log_format, out)
         Multiprocess(config, sockets=[sock]).run()
-
-
-def settle_heap() -> None:
-    """Keep what the process holds once the app is built out of every garbage collection.
-
-    A full collection walks every object the process tracks: the modules, the app, the
-    stores. Under load it came every second or so and held the event loop for tens of
-    ms (GET of an entry on postgres: p99 55-65 ms; frozen: 14 ms, as on yaml). Objects
-    made later are collected as before; frozen ones are still freed when unreferenced.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def worker_app() -> ASGIApp:
