@@ -384,8 +384,8 @@ class IndexedYamlFilesEntryStore:
     def _maybe_sweep(self) -> None:
         """Start a sweep in the background if one is due."""
         now = time.monotonic()
-        # A sweep of a large tree takes a while: wait ten times as long between sweeps,
-        # so that it never takes more than a tenth of the process's time.
+        # A sweep of a large tree takes a while: wait ten times its CPU time between
+        # sweeps, so that it never takes more than a tenth of the process's time.
         interval = max(self._sweep_interval, 10 * self._sweep_seconds)
         if self._sweeping or now - self._last_sweep < interval:
             return
@@ -395,7 +395,7 @@ class IndexedYamlFilesEntryStore:
 
     def _sweep(self) -> None:
         """Find the files changed since the index read them: reload them, and log them."""
-        started = time.monotonic()
+        started = time.thread_time()
         pacer = Pacer()
         try:
             # Compared with the identities as they are (``sweep_walk``), paced.
@@ -408,8 +408,9 @@ class IndexedYamlFilesEntryStore:
             with self._lock:
                 self._suspects |= suspects
         finally:
-            # The pauses are no work: the next sweep waits ten times the rest.
-            self._sweep_seconds = time.monotonic() - started - pacer.paused
+            # Its CPU time: its pauses and its waits for the GIL in a busy process are no
+            # work of its own, and the next sweep waits ten times its work.
+            self._sweep_seconds = time.thread_time() - started
             self._sweeping = False
 
     def watch(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -32,11 +33,18 @@ def test_each_file_is_compared_with_the_identity_known_when_the_walk_finds_it() 
 
 
 def slow(count: int) -> Iterator[int]:
-    """``count`` items, each taking longer than a slice to come."""
+    """``count`` items, each costing more than a slice of CPU time to come."""
     for item in range(count):
-        until = time.perf_counter() + 1.5 * SLICE
-        while time.perf_counter() < until:
+        until = time.thread_time() + 1.5 * SLICE
+        while time.thread_time() < until:
             pass
+        yield item
+
+
+def blocked(count: int) -> Iterator[int]:
+    """``count`` items, each a long wait (for the disk, the GIL) but little CPU time."""
+    for item in range(count):
+        threading.Event().wait(2 * SLICE)
         yield item
 
 
@@ -44,6 +52,12 @@ def test_a_long_walk_pauses_after_each_slice_and_counts_the_pauses() -> None:
     pacer = Pacer()
     assert list(pacer.paced(slow(5))) == [0, 1, 2, 3, 4]
     assert pacer.paused >= 5 * PAUSE
+
+
+def test_a_walk_that_waits_more_than_it_works_is_not_paused() -> None:
+    pacer = Pacer()
+    assert list(pacer.paced(blocked(5))) == [0, 1, 2, 3, 4]
+    assert pacer.paused == 0
 
 
 def test_a_pacer_counts_its_pauses_across_the_loops_it_paces() -> None:
