@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import select
 import signal
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import http_get_entry as harness
 from litestar import Litestar, Response, get
 from litestar.handlers import HTTPRouteHandler
 
@@ -60,17 +59,15 @@ def serving(argv: Sequence[str], errors: Path, setting: str = "") -> Iterator[Se
     ):
         try:
             assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 60)
-            line = proc.stdout.readline() if ready else ""
-            found = re.fullmatch(r"Serving on (\S+)\n", line)
-            if found is None:
+            url, line = harness.announced(proc.stdout, 60)
+            if url is None:
                 proc.wait(30)
                 said = errors.read_text()
                 if setting and setting in said:
                     raise SettingRefusedError(said.strip())
                 raise RuntimeError(f"server did not announce itself: {line!r}\n{said}")
             # taskset execs the server: this process is the server's.
-            yield Served(found[1], proc.pid)
+            yield Served(url, proc.pid)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 from litestar import Litestar, Response, get
@@ -78,6 +79,14 @@ def _wrk(argv: Sequence[str]) -> str:
     return done.stdout
 
 
+def announced(stdout: IO[str], seconds: float) -> tuple[str | None, str]:
+    """The URL a server prints first (``Serving on URL``), or None; and the line read."""
+    ready, _, _ = select.select([stdout], [], [], seconds)
+    line = stdout.readline() if ready else ""
+    found = re.fullmatch(r"Serving on (\S+)\n", line)
+    return (None if found is None else found[1]), line
+
+
 @contextmanager
 def _server(argv: Sequence[str]) -> Iterator[str]:
     """Run a server that prints ``Serving on URL`` first; yield the URL, then SIGTERM it."""
@@ -85,12 +94,10 @@ def _server(argv: Sequence[str]) -> Iterator[str]:
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as proc:  # noqa: S603
         try:
             assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 30)
-            line = proc.stdout.readline() if ready else ""
-            found = re.fullmatch(r"Serving on (\S+)\n", line)
-            if found is None:
+            url, line = announced(proc.stdout, 30)
+            if url is None:
                 raise RuntimeError(f"server did not announce itself: {line!r}")
-            yield found[1]
+            yield url
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -23,7 +23,6 @@ import argparse
 import io
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -92,12 +91,10 @@ def _serve(project: Path) -> Iterator[tuple[str, int]]:
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as proc:  # noqa: S603
         try:
             assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 60)
-            line = proc.stdout.readline() if ready else ""
-            found = re.fullmatch(r"Serving on (\S+)\n", line)
-            if found is None:
+            url, line = harness.announced(proc.stdout, 60)
+            if url is None:
                 raise RuntimeError(f"server did not announce itself: {line!r}")
-            yield found[1], proc.pid
+            yield url, proc.pid
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
