@@ -2,7 +2,7 @@
 
 Each returns an ``Answer`` (the body encoded once, its ETag) and leaves sending it, or a
 304, to the caller. Collections and registry items are kept in the server's answer
-cache under keys that move with every write (``answers.py``).
+cache under keys that move with every change of an entry (``answers.py``).
 """
 
 from __future__ import annotations
